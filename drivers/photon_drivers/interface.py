@@ -35,6 +35,16 @@ class SensorSample:
 class Driver(abc.ABC):
     """One open connection to one device."""
 
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, options: Mapping[str, str], clock: Clock) -> Driver:
+        """Connect to a device described by string options from the daemon's config.
+
+        Raises:
+            ValueError: an unknown or malformed option (the message names it).
+            DriverError: the device could not be reached.
+        """
+
     @property
     @abc.abstractmethod
     def profile(self) -> DeviceProfile:
