@@ -1,0 +1,113 @@
+"""`photond`: start the daemon from flags, environment and config file; stop on a signal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from photon_drivers.profile import ProfileError
+
+from .config import ConfigError, DaemonConfig, env_config_path, load_config
+from .logs import configure_logging
+from .server import Daemon
+
+log = logging.getLogger("photond")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="photond",
+        description="Thermal-aware control daemon for silicon-photonic accelerators.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML config file (default: $PHOTON_CONFIG)")
+    parser.add_argument(
+        "--listen",
+        action="append",
+        metavar="ADDRESS",
+        help="unix:PATH or HOST:PORT (loopback only); repeatable; replaces the default listeners",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, help="where the job journal lives (default ./run)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        help="device seconds per wall second on the simulated chip (default 1 = real time)",
+    )
+    parser.add_argument(
+        "--control-period-s", type=float, help="sensor sampling period (default 0.01 s)"
+    )
+    parser.add_argument("--max-tasks-per-job", type=int, help="largest task graph accepted")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> DaemonConfig:
+    overrides: dict[str, Any] = {
+        "listen": tuple(args.listen) if args.listen else None,
+        "state_dir": args.state_dir,
+        "time_scale": args.time_scale,
+        "control_period_s": args.control_period_s,
+        "max_tasks_per_job": args.max_tasks_per_job,
+        "log_level": args.log_level,
+    }
+    return load_config(args.config or env_config_path(), os.environ, overrides)
+
+
+def print_banner(addresses: list[str], config: DaemonConfig) -> None:
+    unix = next((a for a in addresses if a.startswith("unix:")), addresses[0])
+    lines = [
+        "photond is running on the simulated chip"
+        if config.devices[0].driver == "sim"
+        else "photond is running",
+        *(f"  listening on {a}" for a in addresses),
+        f"  job journal: {config.state_dir / 'jobs.sqlite3'}",
+        "",
+        "Try, in another terminal (photonctl finds this daemon by itself):",
+        "  .venv/bin/photonctl devices",
+        "  .venv/bin/photonctl status",
+        "  .venv/bin/photonctl submit examples/mesh_calibration.json --wait",
+        "  .venv/bin/photonctl watch",
+        "  .venv/bin/photonctl jobs",
+        f"(other clients: --target {unix} or PHOTON_TARGET={unix})",
+        "Stop with Ctrl-C.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+async def serve(config: DaemonConfig) -> None:
+    daemon = Daemon(config)
+    addresses = await daemon.start()
+    log.info("ready", extra={"listen": ",".join(addresses)})
+    print_banner(addresses, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: no new jobs, parking devices")
+    await daemon.stop()
+    log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = build_config(args)
+    except ConfigError as exc:
+        print(f"photond: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    try:
+        asyncio.run(serve(config))
+    except (ProfileError, LookupError, ValueError, OSError, RuntimeError) as exc:
+        # Start-up failures a lab engineer can fix (bad profile, unknown driver, busy port).
+        print(f"photond: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,177 @@
+"""Daemon configuration: defaults, then a TOML file, then PHOTON_* variables, then flags.
+
+Each layer overrides the one before, and every value is checked once here, with an error that
+names where it came from, so that a bad setting stops the daemon at start-up rather than
+surfacing as odd behaviour later.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message says which and where it came from."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str
+    driver: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+def default_listen() -> tuple[str, ...]:
+    return (f"unix:{default_socket_path()}", f"127.0.0.1:{DEFAULT_TCP_PORT}")
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    listen: tuple[str, ...] = field(default_factory=default_listen)
+    # Where the job journal lives.
+    state_dir: Path = field(default_factory=lambda: Path("run"))
+    # Device seconds per wall second on the simulated chip (1 = real time).
+    time_scale: float = 1.0
+    # Device seconds between sensor samples of the control loop.
+    control_period_s: float = 0.01
+    max_tasks_per_job: int = 100_000
+    log_level: str = "INFO"
+    devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
+
+    def checked(self) -> DaemonConfig:
+        if not self.listen:
+            raise ConfigError("listen: at least one address is needed")
+        for address in self.listen:
+            check_listen_address(address)
+        if not (math.isfinite(self.time_scale) and self.time_scale > 0):
+            raise ConfigError(f"time_scale must be a positive number, got {self.time_scale}")
+        if not (math.isfinite(self.control_period_s) and 0 < self.control_period_s <= 1):
+            raise ConfigError(f"control_period_s must be in (0, 1], got {self.control_period_s}")
+        if self.max_tasks_per_job < 1:
+            raise ConfigError(f"max_tasks_per_job must be at least 1, got {self.max_tasks_per_job}")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(
+                f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
+            )
+        ids = [d.id for d in self.devices]
+        if not ids:
+            raise ConfigError("devices: at least one device is needed")
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"devices: duplicate device id in {ids}")
+        return self
+
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def check_listen_address(address: str) -> None:
+    """Unix sockets and loopback only: anything reachable from the network needs TLS."""
+    if address.startswith("unix:"):
+        if not address[len("unix:") :]:
+            raise ConfigError("listen: 'unix:' needs a path")
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"listen: {address!r} is neither unix:PATH nor HOST:PORT")
+    if host not in _LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"listen: {address!r} is not a loopback address; listening beyond this host needs TLS, "
+            "which this version does not offer"
+        )
+
+
+def load_config(
+    path: Path | None, env: Mapping[str, str], overrides: Mapping[str, Any]
+) -> DaemonConfig:
+    """Layer the sources; `overrides` are flags already parsed (None means not given)."""
+    config = DaemonConfig()
+    if path is not None:
+        config = _apply_file(config, path)
+    config = _apply_env(config, env)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return replace(config, **given).checked()
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    known = {
+        "listen",
+        "state_dir",
+        "time_scale",
+        "control_period_s",
+        "max_tasks_per_job",
+        "log_level",
+        "devices",
+    }
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    values: dict[str, Any] = {}
+    try:
+        if "listen" in data:
+            values["listen"] = tuple(str(a) for a in data["listen"])
+        if "state_dir" in data:
+            values["state_dir"] = Path(data["state_dir"])
+        for key in ("time_scale", "control_period_s"):
+            if key in data:
+                values[key] = float(data[key])
+        if "max_tasks_per_job" in data:
+            values["max_tasks_per_job"] = int(data["max_tasks_per_job"])
+        if "log_level" in data:
+            values["log_level"] = str(data["log_level"])
+        if "devices" in data:
+            values["devices"] = tuple(
+                DeviceConfig(
+                    id=str(d["id"]),
+                    driver=str(d["driver"]),
+                    options={str(k): str(v) for k, v in d.get("options", {}).items()},
+                )
+                for d in data["devices"]
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: malformed setting: {exc!r}") from exc
+    return replace(config, **values)
+
+
+def _apply_env(config: DaemonConfig, env: Mapping[str, str]) -> DaemonConfig:
+    values: dict[str, Any] = {}
+    try:
+        if "PHOTON_LISTEN" in env:
+            values["listen"] = tuple(
+                a.strip() for a in env["PHOTON_LISTEN"].split(",") if a.strip()
+            )
+        if "PHOTON_STATE_DIR" in env:
+            values["state_dir"] = Path(env["PHOTON_STATE_DIR"])
+        if "PHOTON_TIME_SCALE" in env:
+            values["time_scale"] = float(env["PHOTON_TIME_SCALE"])
+        if "PHOTON_CONTROL_PERIOD_S" in env:
+            values["control_period_s"] = float(env["PHOTON_CONTROL_PERIOD_S"])
+        if "PHOTON_MAX_TASKS_PER_JOB" in env:
+            values["max_tasks_per_job"] = int(env["PHOTON_MAX_TASKS_PER_JOB"])
+        if "PHOTON_LOG_LEVEL" in env:
+            values["log_level"] = env["PHOTON_LOG_LEVEL"]
+    except ValueError as exc:
+        raise ConfigError(f"environment: {exc}") from exc
+    return replace(config, **values)
+
+
+def env_config_path(env: Mapping[str, str] = os.environ) -> Path | None:
+    value = env.get("PHOTON_CONFIG")
+    return Path(value) if value else None

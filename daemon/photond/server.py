@@ -1,0 +1,147 @@
+"""Assemble the daemon: journal, devices, gRPC server, health and reflection; run and stop.
+
+Start-up order matters: the journal is read and devices are sampled once before the server
+listens, so the first client already sees real state. Shutdown is the reverse: stop intake,
+report NOT_SERVING, park every device (running jobs fail with the reason; queued jobs stay
+journaled and run after the next start), then close the listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from photon.v1 import (
+    device_pb2,
+    device_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
+    telemetry_pb2,
+    telemetry_pb2_grpc,
+)
+from photon_drivers.clock import ScaledClock
+from photon_drivers.registry import open_driver
+
+from .config import DaemonConfig
+from .devices import DeviceTable, ManagedDevice
+from .jobs import JobBook, plan_from_proto
+from .journal import Journal
+from .runtime import DeviceRuntime
+from .servicers import DeviceService, JobService, TelemetryService
+from .status import RequestError
+from .validation import check_graph
+
+log = logging.getLogger("photond")
+
+SERVICE_NAMES = (
+    device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name,
+    job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+    telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name,
+)
+SHUTDOWN_GRACE_S = 2.0
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.journal = Journal(config.state_dir / "jobs.sqlite3")
+        self.book = JobBook(self.journal)
+        clock = ScaledClock(config.time_scale)
+        self.devices = DeviceTable(
+            [
+                ManagedDevice(
+                    id=d.id,
+                    driver_name=d.driver,
+                    runtime=DeviceRuntime(
+                        d.id,
+                        open_driver(d.driver, d.options, clock),
+                        self.book,
+                        config.control_period_s,
+                    ),
+                )
+                for d in config.devices
+            ]
+        )
+        self.jobs = JobService(self.devices, self.book, config.max_tasks_per_job)
+        self.health = HealthServicer()
+        self.server = grpc.aio.server()
+        self.addresses: list[str] = []
+
+    async def start(self) -> list[str]:
+        """Restore jobs, start the device loops, listen; returns the bound addresses."""
+        self._restore_jobs()
+        for device in self.devices:
+            device.runtime.start()
+        device_pb2_grpc.add_DeviceServiceServicer_to_server(
+            DeviceService(self.devices), self.server
+        )
+        job_pb2_grpc.add_JobServiceServicer_to_server(self.jobs, self.server)
+        telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(
+            TelemetryService(self.devices), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self.server,
+        )
+        for address in self.config.listen:
+            self.addresses.append(self._bind(address))
+        await self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self.addresses
+
+    def _bind(self, address: str) -> str:
+        if address.startswith("unix:"):
+            path = Path(address[len("unix:") :])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A socket file left by a daemon that died; a live daemon would still hold the port.
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_socket():
+                    path.unlink()
+            self.server.add_insecure_port(f"unix:{path}")
+            return f"unix:{path}"
+        port = self.server.add_insecure_port(address)
+        host = address.rpartition(":")[0]
+        return f"{host}:{port}"
+
+    def _restore_jobs(self) -> None:
+        for job in self.journal.load_all():
+            record = self.book.restore(job)
+            if record.terminal:
+                continue
+            if job.state == job_pb2.JOB_STATE_RUNNING:
+                self.book.fail(record, 0.0, "photond stopped while the job ran; it was not resumed")
+                continue
+            try:
+                device = self.devices.get(job.device_id)
+                record.graph = check_graph(job.graph, device.profile, self.config.max_tasks_per_job)
+                record.plan = plan_from_proto(job.schedule)
+            except RequestError as exc:
+                self.book.fail(record, 0.0, f"cannot resume after restart: {exc}")
+                continue
+            device.runtime.enqueue(record)
+            log.info("job requeued after restart", extra={"job": job.id})
+
+    async def stop(self) -> None:
+        self.jobs.accepting = False
+        await self.health.enter_graceful_shutdown()
+        for device in self.devices:
+            await asyncio.to_thread(device.runtime.stop)
+        await self.server.stop(SHUTDOWN_GRACE_S)
+        self.journal.close()
+        for address in self.addresses:
+            if address.startswith("unix:"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(address[len("unix:") :])

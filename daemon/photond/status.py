@@ -1,0 +1,76 @@
+"""gRPC statuses with field-level details: the one way the daemon refuses a request.
+
+INVALID_ARGUMENT carries a google.rpc.BadRequest naming the field (`graph.tasks[3].duration_s`),
+so the SDK can show the user which value to fix without parsing the message text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+
+@dataclass(frozen=True)
+class RequestError(Exception):
+    """A request the daemon refuses; raised anywhere, turned into a status at the servicer."""
+
+    code: grpc.StatusCode
+    message: str
+    field: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def invalid_argument(field: str, description: str) -> RequestError:
+    return RequestError(grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {description}", field)
+
+
+def not_found(field: str, description: str) -> RequestError:
+    return RequestError(grpc.StatusCode.NOT_FOUND, f"{field}: {description}", field)
+
+
+def failed_precondition(description: str) -> RequestError:
+    return RequestError(grpc.StatusCode.FAILED_PRECONDITION, description)
+
+
+def unimplemented(what: str) -> RequestError:
+    return RequestError(grpc.StatusCode.UNIMPLEMENTED, what)
+
+
+def unavailable(description: str) -> RequestError:
+    return RequestError(grpc.StatusCode.UNAVAILABLE, description)
+
+
+def to_grpc_status(error: RequestError) -> grpc.Status:
+    """The wire form of an error: code, message and, when a field is named, a BadRequest."""
+    status = status_pb2.Status(code=_RPC_CODES[error.code], message=error.message)
+    if error.field:
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=error.field, description=error.message
+                    )
+                ]
+            )
+        )
+        status.details.append(detail)
+    result: grpc.Status = rpc_status.to_status(status)
+    return result
+
+
+_RPC_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND: code_pb2.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION: code_pb2.FAILED_PRECONDITION,
+    grpc.StatusCode.UNIMPLEMENTED: code_pb2.UNIMPLEMENTED,
+    grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.INTERNAL: code_pb2.INTERNAL,
+}
