@@ -295,8 +295,10 @@ class _Reader:
 
     def finite(self, key: str, default: Any = _REQUIRED) -> float:
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-            value
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
         ):
             raise ProfileError(f"{self.where}{key} must be a finite number")
         return float(value)
@@ -324,4 +326,3 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ProfileError(f"{self.where}{key} must be a positive integer")
         return value
-
