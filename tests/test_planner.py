@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.planner import Plan, lower_bound_s, plan_list_schedule
@@ -48,7 +49,9 @@ def task_graphs(draw: st.DrawFn) -> job_pb2.TaskGraph:
             job_pb2.Task(
                 id=f"t{i}",
                 duration_s=draw(st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0])),
-                heater_powers=[job_pb2.HeaterPower(heater_id=h, power_mw=10) for h in sorted(heaters)],
+                heater_powers=[
+                    job_pb2.HeaterPower(heater_id=h, power_mw=10) for h in sorted(heaters)
+                ],
                 allowed_lanes=draw(st.lists(st.sampled_from(LANES[:3]), max_size=2, unique=True)),
                 depends_on=[f"t{d}" for d in sorted(deps)],
                 release_time_s=draw(st.sampled_from([0.0, 0.0, 0.3])),
@@ -73,7 +76,10 @@ def test_random_graphs_get_feasible_plans(graph: job_pb2.TaskGraph, lane_count: 
 
 def test_chain_makespan_is_its_critical_path() -> None:
     graph = job_pb2.TaskGraph(
-        tasks=[job_pb2.Task(id=f"t{i}", duration_s=0.5, depends_on=[f"t{i - 1}"] if i else []) for i in range(4)]
+        tasks=[
+            job_pb2.Task(id=f"t{i}", duration_s=0.5, depends_on=[f"t{i - 1}"] if i else [])
+            for i in range(4)
+        ]
     )
     checked = check_graph(graph, PROFILE, 100)
     plan = plan_list_schedule(checked, LANES)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from photon_drivers import load_profile
 from photon_drivers.profile import DeviceProfile, PackageSpec, ProfileError
 from photon_drivers.rc_network import ChipNetwork, FloatArray, RCNetwork, network_from_profile

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from importlib.metadata import EntryPoint, entry_points
 
 import pytest
+
 from photon_drivers import ManualClock, registry
 from photon_drivers.registry import (
     DriverLoadError,

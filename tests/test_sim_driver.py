@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from photon_drivers import Driver, ManualClock, load_profile
 from photon_drivers.profile import DeviceProfile, ProfileError, default_profile_path
 from photon_drivers.rc_network import network_from_profile

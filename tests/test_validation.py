@@ -6,6 +6,7 @@ import math
 
 import grpc
 import pytest
+
 from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.status import RequestError
@@ -28,7 +29,9 @@ def refused(g: job_pb2.TaskGraph, max_tasks: int = 100) -> RequestError:
 def test_valid_graph_resolves_zone_power_to_heaters() -> None:
     checked = check_graph(
         graph(
-            job_pb2.Task(id="a", duration_s=1, zone_powers=[job_pb2.ZonePower(zone_id="z0", power_mw=80)]),
+            job_pb2.Task(
+                id="a", duration_s=1, zone_powers=[job_pb2.ZonePower(zone_id="z0", power_mw=80)]
+            ),
             job_pb2.Task(id="m", duration_s=0, depends_on=["a"]),
         ),
         PROFILE,
@@ -103,4 +106,7 @@ def test_cycle_is_refused_and_named() -> None:
 
 def test_empty_and_oversized_graphs_are_refused() -> None:
     assert refused(graph()).field == "graph.tasks"
-    assert refused(graph(job_pb2.Task(id="a"), job_pb2.Task(id="b")), max_tasks=1).field == "graph.tasks"
+    assert (
+        refused(graph(job_pb2.Task(id="a"), job_pb2.Task(id="b")), max_tasks=1).field
+        == "graph.tasks"
+    )

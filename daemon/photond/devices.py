@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
+
 from photon.v1 import device_pb2
 from photon_drivers.profile import DeviceProfile
 
@@ -75,7 +76,7 @@ class DeviceTable:
         return self._lookup(device_id, field, invalid_argument)
 
     def _lookup(
-        self, device_id: str, field: str, error: type[RequestError] | object
+        self, device_id: str, field: str, error: Callable[[str, str], RequestError]
     ) -> ManagedDevice:
         if not device_id:
             if len(self._devices) == 1:
@@ -84,7 +85,7 @@ class DeviceTable:
         device = self._devices.get(device_id)
         if device is None:
             known = ", ".join(sorted(self._devices))
-            raise error(field, f"no device {device_id!r} (devices: {known})")  # type: ignore[operator]
+            raise error(field, f"no device {device_id!r} (devices: {known})")
         return device
 
 

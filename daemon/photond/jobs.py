@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from google.protobuf import timestamp_pb2
+
 from photon.v1 import job_pb2
 
 from .journal import Journal

@@ -1,0 +1,270 @@
+"""The asyncio client: :class:`Client`'s twin, method for method, for event-loop programs.
+
+Same names, same order, same arguments and the same SDK types and errors as ``_client.py``;
+only the waiting differs. Requests are built and answers decoded in the shared sans-I/O code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self, TypeVar, cast
+
+import grpc
+import grpc.aio
+
+from photon.v1 import (
+    device_pb2,
+    device_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
+    telemetry_pb2,
+    telemetry_pb2_grpc,
+)
+
+from . import _health
+from ._base import BaseClient, TelemetryDecoder
+from ._convert import (
+    device_from_proto,
+    device_state_from_proto,
+    job_event_from_proto,
+    job_from_proto,
+    schedule_from_proto,
+)
+from ._errors import map_rpc_error
+from .graph import TaskGraph
+from .types import Device, DeviceState, Job, JobEvent, Schedule, TelemetryFrame
+
+__all__ = ["AsyncClient", "AsyncTelemetryStream"]
+
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+# The end-of-stream sentinel of ``call.read()``; grpc-stubs does not declare it.
+_EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
+
+
+class AsyncClient(BaseClient):
+    """An asyncio photond client over one ``grpc.aio`` channel.
+
+    Construct it inside the running event loop (``grpc.aio`` binds the channel to it).
+
+    Args:
+        target: a gRPC target (``unix:/path/photond.sock``, ``host:port``); None picks
+            :func:`~photon_sdk.default_target`.
+        timeout_s: deadline of every unary call. Streams have no deadline; close them instead.
+
+    Raises (from every method): a subclass of :class:`~photon_sdk.RpcError` for a non-OK
+    status, e.g. :class:`~photon_sdk.Unavailable` when no daemon answers at ``target``.
+
+    Use as an async context manager, or await :meth:`close`, to release the channel.
+    """
+
+    def __init__(self, target: str | None = None, *, timeout_s: float = 10.0) -> None:
+        super().__init__(target, timeout_s=timeout_s)
+        self._channel = grpc.aio.insecure_channel(self._target)
+        self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
+        self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
+        self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
+
+    async def _call(
+        self, method: grpc.aio.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req
+    ) -> _Resp:
+        try:
+            return await method(request, timeout=self._timeout_s)
+        except grpc.RpcError as exc:
+            raise map_rpc_error(exc) from exc
+
+    async def list_devices(self) -> list[Device]:
+        """Return every device the daemon owns."""
+        response = await self._call(self._devices.ListDevices, device_pb2.ListDevicesRequest())
+        return [device_from_proto(d) for d in response.devices]
+
+    async def get_device(self, device_id: str) -> Device:
+        """Return one device's description (layout, heaters, lanes, sensors, limits)."""
+        request = device_pb2.GetDeviceRequest(device_id=device_id)
+        return device_from_proto(await self._call(self._devices.GetDevice, request))
+
+    async def get_device_state(self, device_id: str) -> DeviceState:
+        """Return a device's live state: serving, temperatures, power, what is running."""
+        request = device_pb2.GetDeviceStateRequest(device_id=device_id)
+        return device_state_from_proto(await self._call(self._devices.GetDeviceState, request))
+
+    async def submit_job(
+        self, graph: TaskGraph, *, device_id: str = "", name: str = "", validate: bool = True
+    ) -> Job:
+        """Submit a task graph; return the job once the daemon has journaled it.
+
+        See :meth:`Client.submit_job`.
+
+        Raises:
+            GraphError: the graph is invalid (only with ``validate=True``).
+        """
+        request = self._submit_request(graph, device_id, name, validate)
+        return job_from_proto(await self._call(self._jobs.SubmitJob, request))
+
+    async def get_job(self, job_id: str) -> Job:
+        """Return a job's current state, schedule and result."""
+        request = job_pb2.GetJobRequest(job_id=job_id)
+        return job_from_proto(await self._call(self._jobs.GetJob, request))
+
+    async def watch_job(self, job_id: str) -> AsyncGenerator[JobEvent, None]:
+        """Yield a job's events from its submission on, then live, until the daemon ends it.
+
+        ``aclose()`` on the generator (or cancelling the task iterating it) cancels the call.
+        """
+        call = self._jobs.WatchJob(job_pb2.WatchJobRequest(job_id=job_id))
+        try:
+            while (message := await _read(call)) is not None:
+                event = job_event_from_proto(message)
+                if event is not None:
+                    yield event
+        finally:
+            call.cancel()
+
+    async def wait_job(
+        self,
+        job_id: str,
+        on_event: Callable[[JobEvent], Awaitable[None] | None] | None = None,
+    ) -> Job:
+        """Watch a job to its terminal event, then return it as :meth:`get_job` reports it.
+
+        ``on_event`` sees every event on the way; it may be a plain or an async function.
+        """
+        events = self.watch_job(job_id)
+        try:
+            async for event in events:
+                if on_event is not None:
+                    outcome = on_event(event)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                if event.is_terminal:
+                    break
+        finally:
+            await events.aclose()
+        return await self.get_job(job_id)
+
+    async def cancel_job(self, job_id: str) -> Job:
+        """Cancel a job: queued tasks never start, running ones stop, heaters go off."""
+        request = job_pb2.CancelJobRequest(job_id=job_id)
+        return job_from_proto(await self._call(self._jobs.CancelJob, request))
+
+    async def list_jobs(self, device_id: str = "", limit: int = 100) -> list[Job]:
+        """Return jobs, newest first; ``device_id`` "" means every device."""
+        request = self._list_jobs_request(device_id, limit)
+        response = await self._call(self._jobs.ListJobs, request)
+        return [job_from_proto(j) for j in response.jobs]
+
+    async def plan_job(
+        self, graph: TaskGraph, *, device_id: str = "", validate: bool = True
+    ) -> Schedule:
+        """Plan a task graph without running it (a dry run) and return the schedule."""
+        request = self._plan_request(graph, device_id, validate)
+        return schedule_from_proto(await self._call(self._jobs.PlanJob, request))
+
+    def subscribe(
+        self, device_id: str = "", sample_interval_s: float = 0.1
+    ) -> AsyncTelemetryStream:
+        """Stream a device's sensor frames every ``sample_interval_s`` of device time.
+
+        Not a coroutine: iterate the result with ``async for``; ``await stream.aclose()`` (or
+        ``async with``) cancels the subscription. See :meth:`Client.subscribe`.
+        """
+        request = self._subscribe_request(device_id, sample_interval_s)
+        return AsyncTelemetryStream(self._telemetry.Subscribe(request))
+
+    async def check_health(self, service: str = "") -> bool:
+        """Ask the standard ``grpc.health.v1`` service; True when it answers SERVING.
+
+        See :meth:`Client.check_health`.
+        """
+        method = self._channel.unary_unary(_health.CHECK_METHOD, None, None)
+        response = await self._call(method, _health.encode_request(service))
+        return _health.decode_response(cast(bytes, response)) == _health.SERVING
+
+    async def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
+        await self._channel.close(grace=None)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _read(call: grpc.aio.UnaryStreamCall[Any, _Resp]) -> _Resp | None:
+    """Read the next message of a server stream (None at its end), translating errors."""
+    try:
+        message = await call.read()
+    except grpc.RpcError as exc:
+        raise map_rpc_error(exc) from exc
+    if message is _EOF:
+        return None
+    return cast(_Resp, message)
+
+
+class AsyncTelemetryStream:
+    """A live telemetry subscription: ``async for`` it for frames; ``aclose()`` to cancel.
+
+    ``sensor_ids`` and ``device_id`` are known once the first frame has been read;
+    ``dropped_frames`` counts frames the daemon dropped because this reader was too slow.
+    """
+
+    def __init__(
+        self,
+        call: grpc.aio.UnaryStreamCall[
+            telemetry_pb2.SubscribeRequest, telemetry_pb2.TelemetryUpdate
+        ],
+    ) -> None:
+        self._call = call
+        self._decoder = TelemetryDecoder()
+        self._pending: list[TelemetryFrame] = []
+
+    @property
+    def device_id(self) -> str:
+        """The subscribed device ("" until the stream's first message arrived)."""
+        return self._decoder.device_id
+
+    @property
+    def sensor_ids(self) -> tuple[str, ...]:
+        """Sensor ids in layout order (empty until the stream's first message arrived)."""
+        return self._decoder.sensor_ids or ()
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames missed since the stream began because this reader was too slow."""
+        return self._decoder.dropped_frames
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> TelemetryFrame:
+        while not self._pending:
+            message: telemetry_pb2.TelemetryUpdate | None = await _read(self._call)
+            if message is None:
+                raise StopAsyncIteration
+            self._pending = self._decoder.feed(message)
+        return self._pending.pop(0)
+
+    async def aclose(self) -> None:
+        """Cancel the subscription; iteration then stops."""
+        self._call.cancel()
+        self._pending.clear()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

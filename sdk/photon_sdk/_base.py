@@ -1,0 +1,123 @@
+"""What Client and AsyncClient share: configuration, request building, stream decoding; no I/O.
+
+Keeping this sans-I/O means the two clients differ only in how they wait (threads versus
+asyncio), so they cannot drift apart in what they send or how they read the answers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from photon.v1 import job_pb2, telemetry_pb2
+
+from ._convert import telemetry_frame_from_proto
+from ._errors import GraphError, ProtocolError
+from ._target import default_target
+from .graph import TaskGraph
+from .types import TelemetryFrame
+
+__all__ = ["BaseClient", "TelemetryDecoder"]
+
+
+class BaseClient:
+    """Holds the target and timeout and builds the requests both clients send."""
+
+    def __init__(self, target: str | None = None, *, timeout_s: float = 10.0) -> None:
+        if not (math.isfinite(timeout_s) and timeout_s > 0):
+            raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+        self._target = target if target is not None else default_target()
+        self._timeout_s = timeout_s
+
+    @property
+    def target(self) -> str:
+        """The gRPC target this client talks to, e.g. ``unix:/run/photond/photond.sock``."""
+        return self._target
+
+    @property
+    def timeout_s(self) -> float:
+        """Deadline of every unary call; streams (watch, subscribe) have none."""
+        return self._timeout_s
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(target={self._target!r}, timeout_s={self._timeout_s})"
+
+    @staticmethod
+    def _submit_request(
+        graph: TaskGraph, device_id: str, name: str, validate: bool
+    ) -> job_pb2.SubmitJobRequest:
+        if validate:
+            graph.validate()
+        return job_pb2.SubmitJobRequest(
+            device_id=device_id, graph=_graph_proto(graph), name=name or graph.name
+        )
+
+    @staticmethod
+    def _plan_request(graph: TaskGraph, device_id: str, validate: bool) -> job_pb2.PlanJobRequest:
+        if validate:
+            graph.validate()
+        return job_pb2.PlanJobRequest(device_id=device_id, graph=_graph_proto(graph))
+
+    @staticmethod
+    def _list_jobs_request(device_id: str, limit: int) -> job_pb2.ListJobsRequest:
+        if not 0 < limit < 2**32:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        return job_pb2.ListJobsRequest(device_id=device_id, limit=limit)
+
+    @staticmethod
+    def _subscribe_request(
+        device_id: str, sample_interval_s: float
+    ) -> telemetry_pb2.SubscribeRequest:
+        if not (math.isfinite(sample_interval_s) and sample_interval_s >= 0):
+            raise ValueError(f"sample_interval_s must be >= 0, got {sample_interval_s!r}")
+        return telemetry_pb2.SubscribeRequest(
+            device_id=device_id,
+            mode=telemetry_pb2.SUBSCRIPTION_MODE_SAMPLE,
+            sample_interval_s=sample_interval_s,
+        )
+
+
+def _graph_proto(graph: TaskGraph) -> job_pb2.TaskGraph:
+    # Only unvalidated graphs can fail to encode (a priority beyond int32): report that as a
+    # GraphError too, rather than protobuf's bare ValueError.
+    try:
+        return graph.to_proto()
+    except (TypeError, ValueError) as exc:
+        raise GraphError("tasks", f"cannot be encoded: {exc}") from exc
+
+
+class TelemetryDecoder:
+    """Turn a Subscribe stream's messages into frames, following its gNMI-style contract.
+
+    The first message is the sensor layout (anything else is a :class:`ProtocolError`); the
+    sync marker ends the initial snapshot and carries no data; batches carry frames.
+    ``dropped_frames`` is the daemon's running count of frames this subscriber missed by
+    reading too slowly.
+    """
+
+    def __init__(self) -> None:
+        self.device_id = ""
+        self.sensor_ids: tuple[str, ...] | None = None
+        self.synced = False
+        self.dropped_frames = 0
+
+    def feed(self, update: telemetry_pb2.TelemetryUpdate) -> list[TelemetryFrame]:
+        """Consume one stream message and return the frames it carried, oldest first."""
+        # A running total since the stream began: keep the largest seen, so a message that
+        # leaves the field unset cannot make the count go backwards.
+        self.dropped_frames = max(self.dropped_frames, update.dropped_frames)
+        kind = update.WhichOneof("kind")
+        if kind == "layout":
+            if self.sensor_ids is not None:
+                raise ProtocolError("telemetry stream sent a second sensor layout")
+            self.device_id = update.layout.device_id
+            self.sensor_ids = tuple(update.layout.sensor_ids)
+            return []
+        if self.sensor_ids is None:
+            raise ProtocolError(f"telemetry stream began with {kind!r}, not the sensor layout")
+        if kind == "sync_response":
+            self.synced = True
+            return []
+        if kind == "batch":
+            ids = self.sensor_ids
+            return [telemetry_frame_from_proto(frame, ids) for frame in update.batch.frames]
+        return []  # a kind added by a newer daemon: nothing this SDK can show

@@ -1,0 +1,256 @@
+"""The blocking client: every photond call, with SDK types in and out and SDK errors raised.
+
+:class:`AsyncClient` in ``_async_client.py`` mirrors this class method for method; requests
+are built and answers decoded in ``_base.py``/``_convert.py``, shared by both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Iterator
+from types import TracebackType
+from typing import Self, TypeVar
+
+import grpc
+
+from photon.v1 import (
+    device_pb2,
+    device_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
+    telemetry_pb2,
+    telemetry_pb2_grpc,
+)
+
+from . import _health
+from ._base import BaseClient, TelemetryDecoder
+from ._convert import (
+    device_from_proto,
+    device_state_from_proto,
+    job_event_from_proto,
+    job_from_proto,
+    schedule_from_proto,
+)
+from ._errors import map_rpc_error
+from .graph import TaskGraph
+from .types import Device, DeviceState, Job, JobEvent, Schedule, TelemetryFrame
+
+__all__ = ["Client", "TelemetryStream"]
+
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+
+class Client(BaseClient):
+    """A blocking photond client over one gRPC channel.
+
+    Args:
+        target: a gRPC target (``unix:/path/photond.sock``, ``host:port``); None picks
+            :func:`~photon_sdk.default_target`.
+        timeout_s: deadline of every unary call. Streams have no deadline; close them instead.
+
+    Raises (from every method): a subclass of :class:`~photon_sdk.RpcError` for a non-OK
+    status, e.g. :class:`~photon_sdk.Unavailable` when no daemon answers at ``target``.
+
+    Use as a context manager, or call :meth:`close`, to release the channel.
+    """
+
+    def __init__(self, target: str | None = None, *, timeout_s: float = 10.0) -> None:
+        super().__init__(target, timeout_s=timeout_s)
+        self._channel = grpc.insecure_channel(self._target)
+        self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
+        self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
+        self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
+
+    def _call(self, method: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req) -> _Resp:
+        try:
+            return method(request, timeout=self._timeout_s)
+        except grpc.RpcError as exc:
+            raise map_rpc_error(exc) from exc
+
+    def list_devices(self) -> list[Device]:
+        """Return every device the daemon owns."""
+        response = self._call(self._devices.ListDevices, device_pb2.ListDevicesRequest())
+        return [device_from_proto(d) for d in response.devices]
+
+    def get_device(self, device_id: str) -> Device:
+        """Return one device's description (layout, heaters, lanes, sensors, limits)."""
+        request = device_pb2.GetDeviceRequest(device_id=device_id)
+        return device_from_proto(self._call(self._devices.GetDevice, request))
+
+    def get_device_state(self, device_id: str) -> DeviceState:
+        """Return a device's live state: serving, temperatures, power, what is running."""
+        request = device_pb2.GetDeviceStateRequest(device_id=device_id)
+        return device_state_from_proto(self._call(self._devices.GetDeviceState, request))
+
+    def submit_job(
+        self, graph: TaskGraph, *, device_id: str = "", name: str = "", validate: bool = True
+    ) -> Job:
+        """Submit a task graph; return the job once the daemon has journaled it.
+
+        ``device_id`` "" lets the daemon pick its only device; ``name`` "" uses
+        ``graph.name``. ``validate=False`` skips the client-side checks (the daemon checks
+        anyway), which is how tests reach the daemon's own validation.
+
+        Raises:
+            GraphError: the graph is invalid (only with ``validate=True``).
+        """
+        request = self._submit_request(graph, device_id, name, validate)
+        return job_from_proto(self._call(self._jobs.SubmitJob, request))
+
+    def get_job(self, job_id: str) -> Job:
+        """Return a job's current state, schedule and result."""
+        return job_from_proto(self._call(self._jobs.GetJob, job_pb2.GetJobRequest(job_id=job_id)))
+
+    def watch_job(self, job_id: str) -> Generator[JobEvent, None, None]:
+        """Yield a job's events from its submission on, then live, until the daemon ends it.
+
+        The daemon replays past events first, so watching a finished job yields its whole
+        history. Closing the generator (or leaving a ``for`` loop and dropping it) cancels
+        the call.
+        """
+        call = self._jobs.WatchJob(job_pb2.WatchJobRequest(job_id=job_id))
+        try:
+            for message in _read(call):
+                event = job_event_from_proto(message)
+                if event is not None:
+                    yield event
+        finally:
+            _cancel(call)
+
+    def wait_job(self, job_id: str, on_event: Callable[[JobEvent], None] | None = None) -> Job:
+        """Watch a job to its terminal event, then return it as :meth:`get_job` reports it.
+
+        ``on_event`` sees every event on the way, e.g. to print task starts and ends.
+        """
+        events = self.watch_job(job_id)
+        try:
+            for event in events:
+                if on_event is not None:
+                    on_event(event)
+                if event.is_terminal:
+                    break
+        finally:
+            events.close()
+        return self.get_job(job_id)
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Cancel a job: queued tasks never start, running ones stop, heaters go off."""
+        request = job_pb2.CancelJobRequest(job_id=job_id)
+        return job_from_proto(self._call(self._jobs.CancelJob, request))
+
+    def list_jobs(self, device_id: str = "", limit: int = 100) -> list[Job]:
+        """Return jobs, newest first; ``device_id`` "" means every device."""
+        request = self._list_jobs_request(device_id, limit)
+        return [job_from_proto(j) for j in self._call(self._jobs.ListJobs, request).jobs]
+
+    def plan_job(self, graph: TaskGraph, *, device_id: str = "", validate: bool = True) -> Schedule:
+        """Plan a task graph without running it (a dry run) and return the schedule."""
+        request = self._plan_request(graph, device_id, validate)
+        return schedule_from_proto(self._call(self._jobs.PlanJob, request))
+
+    def subscribe(self, device_id: str = "", sample_interval_s: float = 0.1) -> TelemetryStream:
+        """Stream a device's sensor frames every ``sample_interval_s`` of device time.
+
+        ``sample_interval_s`` 0 means the daemon's default. The returned stream iterates
+        :class:`~photon_sdk.TelemetryFrame` and reports ``dropped_frames``; close it (or use
+        it as a context manager) to cancel the subscription.
+        """
+        request = self._subscribe_request(device_id, sample_interval_s)
+        return TelemetryStream(self._telemetry.Subscribe(request))
+
+    def check_health(self, service: str = "") -> bool:
+        """Ask the standard ``grpc.health.v1`` service; True when it answers SERVING.
+
+        ``service`` "" asks about the daemon as a whole, or name one, e.g.
+        ``"photon.v1.JobService"``. Needs no grpcio-health-checking: the two tiny messages
+        are declared in the SDK.
+
+        Raises:
+            NotFound: the daemon does not know ``service``.
+            Unimplemented: the daemon does not run the health service.
+        """
+        method = self._channel.unary_unary(_health.CHECK_METHOD, None, None)
+        response: bytes = self._call(method, _health.encode_request(service))
+        return _health.decode_response(response) == _health.SERVING
+
+    def close(self) -> None:
+        """Close the channel; calls in flight are cancelled."""
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _read(call: Iterable[_Resp]) -> Iterator[_Resp]:
+    """Iterate a server stream, translating its gRPC error at the choke point."""
+    try:
+        yield from call
+    except grpc.RpcError as exc:
+        raise map_rpc_error(exc) from exc
+
+
+def _cancel(call: grpc.RpcContext) -> None:
+    """Cancel a call; a no-op once it has ended (grpc-stubs leaves ``cancel`` untyped)."""
+    call.cancel()  # type: ignore[no-untyped-call]
+
+
+class TelemetryStream(Iterator[TelemetryFrame]):
+    """A live telemetry subscription: iterate it for frames; close it to cancel.
+
+    ``sensor_ids`` and ``device_id`` are known once the first frame has been read;
+    ``dropped_frames`` counts frames the daemon dropped because this reader was too slow.
+    """
+
+    def __init__(self, call: grpc.CallIterator[telemetry_pb2.TelemetryUpdate]) -> None:
+        self._call = call
+        self._messages: Iterator[telemetry_pb2.TelemetryUpdate] = _read(call)
+        self._decoder = TelemetryDecoder()
+        self._pending: list[TelemetryFrame] = []
+
+    @property
+    def device_id(self) -> str:
+        """The subscribed device ("" until the stream's first message arrived)."""
+        return self._decoder.device_id
+
+    @property
+    def sensor_ids(self) -> tuple[str, ...]:
+        """Sensor ids in layout order (empty until the stream's first message arrived)."""
+        return self._decoder.sensor_ids or ()
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames missed since the stream began because this reader was too slow."""
+        return self._decoder.dropped_frames
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> TelemetryFrame:
+        while not self._pending:
+            message = next(self._messages)  # StopIteration ends the stream cleanly
+            self._pending = self._decoder.feed(message)
+        return self._pending.pop(0)
+
+    def close(self) -> None:
+        """Cancel the subscription; iteration then stops."""
+        _cancel(self._call)
+        self._pending.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,279 @@
+"""The SDK's own value types: what the daemon reports, without generated protobuf classes.
+
+Generated message classes change shape with the protobuf runtime and are awkward to type;
+these frozen dataclasses are the stable public surface. Units are in field names (``_c``
+degrees Celsius, ``_mm`` millimetres, ``_mw`` milliwatts, ``_mj`` millijoules, ``_s`` seconds,
+``_nm`` nanometres). Wall-clock times are timezone-aware UTC datetimes; ``device_time_s`` is
+the device clock, which jobs and telemetry share. Conversions live in ``_convert``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from .graph import TaskGraph
+
+__all__ = [
+    "Device",
+    "DeviceState",
+    "Heater",
+    "Job",
+    "JobEvent",
+    "JobEventKind",
+    "JobResult",
+    "JobState",
+    "Lane",
+    "Layer",
+    "Limits",
+    "Schedule",
+    "ScheduledTask",
+    "Sensor",
+    "TelemetryFrame",
+    "Zone",
+]
+
+
+@dataclass(frozen=True)
+class Heater:
+    """A thermo-optic phase shifter; position is its centre from the die's lower-left corner."""
+
+    id: str
+    x_mm: float
+    y_mm: float
+    width_mm: float
+    height_mm: float
+    max_power_mw: float
+    pi_power_mw: float
+    waveguide_length_mm: float
+
+
+@dataclass(frozen=True)
+class Zone:
+    """Heaters a task drives together; a zone's power is split evenly among them."""
+
+    id: str
+    heater_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Something that runs one task at a time; ``wavelength_nm`` is 0 for non-wavelength."""
+
+    id: str
+    kind: str
+    wavelength_nm: float
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """An on-die temperature sensor."""
+
+    id: str
+    x_mm: float
+    y_mm: float
+    noise_c: float
+    resolution_c: float
+    min_sample_period_s: float
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of the die's vertical stack, top (heaters) first."""
+
+    name: str
+    thickness_mm: float
+    conductivity_w_per_m_k: float
+    volumetric_heat_capacity_j_per_m3_k: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Operating limits every plan respects; the interlock is the hard stop beyond them."""
+
+    max_device_temperature_c: float
+    max_thermal_gradient_c_per_mm: float
+    max_power_density_mw_per_mm2: float
+    interlock_temperature_c: float
+    interlock_hysteresis_c: float
+
+
+@dataclass(frozen=True)
+class Device:
+    """A full description of one chip, as the daemon's profile gives it."""
+
+    id: str
+    model: str
+    driver: str
+    die_width_mm: float
+    die_height_mm: float
+    layers: tuple[Layer, ...]
+    die_to_ambient_k_per_w: float
+    ambient_c: float
+    heaters: tuple[Heater, ...]
+    zones: tuple[Zone, ...]
+    lanes: tuple[Lane, ...]
+    sensors: tuple[Sensor, ...]
+    limits: Limits
+    max_optical_power_mw: float
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """A device's live state at ``read_at``; ``not_serving_reason`` is empty while serving."""
+
+    device_id: str
+    serving: bool
+    device_time_s: float
+    read_at: datetime
+    max_temperature_c: float
+    mean_temperature_c: float
+    total_heater_power_mw: float
+    active_job_id: str
+    running_task_ids: tuple[str, ...]
+    queued_jobs: int
+    interlock_tripped: bool
+    emergency_stopped: bool
+    not_serving_reason: str
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job can no longer change: completed, failed or cancelled."""
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class ScheduledTask:
+    """When and on which lane a task runs (planned) or ran (actual), after the job's start."""
+
+    task_id: str
+    lane_id: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A plan, with what the planner predicts of it.
+
+    ``predicted_peak_temperature_c`` is 0 when the planner made no prediction;
+    ``gap_to_bound`` is ``(makespan_s - lower_bound_s) / lower_bound_s``.
+    """
+
+    tasks: tuple[ScheduledTask, ...]
+    makespan_s: float
+    predicted_peak_temperature_c: float
+    lower_bound_s: float
+    gap_to_bound: float
+    planner: str
+    planning_time_s: float
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What happened when a job ran: actual task times, peak sensor reading, heater energy."""
+
+    tasks: tuple[ScheduledTask, ...]
+    makespan_s: float
+    peak_temperature_c: float
+    energy_mj: float
+
+
+@dataclass(frozen=True)
+class Job:
+    """A submitted job. Times the job has not reached yet are None; so are a missing
+    schedule and result."""
+
+    id: str
+    name: str
+    device_id: str
+    state: JobState
+    submitted_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    device_start_time_s: float
+    device_end_time_s: float
+    graph: TaskGraph
+    schedule: Schedule | None
+    result: JobResult | None
+    failure_reason: str
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job can no longer change."""
+        return self.state.is_terminal
+
+
+#: The kinds of :class:`JobEvent`, in the order a successful job produces them.
+JobEventKind = Literal[
+    "planned", "job_started", "task_started", "task_finished", "completed", "failed", "cancelled"
+]
+
+_TERMINAL_KINDS = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One thing that happened to a job; a job's events are numbered from 1 without gaps.
+
+    Fields that do not apply to ``kind`` are empty (``""``/None): ``task_id``, ``lane_id`` and
+    ``job_time_s`` (seconds after the job's start: start for task_started, end for
+    task_finished) for task events; ``schedule`` for planned; ``result`` for completed;
+    ``reason`` for failed.
+    """
+
+    job_id: str
+    sequence: int
+    kind: JobEventKind
+    device_time_s: float
+    time: datetime
+    task_id: str = ""
+    lane_id: str = ""
+    job_time_s: float | None = None
+    reason: str = ""
+    schedule: Schedule | None = None
+    result: JobResult | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for the job's last event: completed, failed or cancelled."""
+        return self.kind in _TERMINAL_KINDS
+
+
+@dataclass(frozen=True)
+class TelemetryFrame:
+    """Every sensor's reading at one instant; ``temperature_c`` is in sensor-layout order."""
+
+    device_time_s: float
+    read_at: datetime
+    temperature_c: dict[str, float]
+    total_heater_power_mw: float
+
+    @property
+    def max_temperature_c(self) -> float:
+        """Hottest reading (NaN for a frame without sensors)."""
+        return max(self.temperature_c.values(), default=float("nan"))
+
+    @property
+    def mean_temperature_c(self) -> float:
+        """Mean reading (NaN for a frame without sensors)."""
+        if not self.temperature_c:
+            return float("nan")
+        return sum(self.temperature_c.values()) / len(self.temperature_c)
+
+    @property
+    def hottest_sensor_id(self) -> str:
+        """Id of the hottest sensor (first in layout order on ties; "" without sensors)."""
+        return max(self.temperature_c, key=self.temperature_c.__getitem__, default="")

@@ -1,0 +1,100 @@
+"""Start a real photond process on a temporary Unix socket, and stop it like systemd would."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+# Device seconds per wall second: tests play the chip faster than real time.
+TEST_TIME_SCALE = 10.0
+
+
+@dataclass
+class RunningDaemon:
+    target: str
+    state_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, then wait; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(
+                    f"photond ignored SIGTERM for {timeout_s} s:\n{self.log()}"
+                ) from None
+        return self.process.returncode
+
+
+def start_daemon(
+    state_dir: Path | None = None, *extra_args: str, time_scale: float = TEST_TIME_SCALE
+) -> RunningDaemon:
+    # Unix socket paths are limited to ~108 bytes: keep them short, under /tmp.
+    socket_dir = Path(tempfile.mkdtemp(prefix="pd-"))
+    state_dir = state_dir or socket_dir
+    socket_path = socket_dir / "photond.sock"
+    log_path = socket_dir / "photond.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "photond",
+                "--listen",
+                f"unix:{socket_path}",
+                "--state-dir",
+                str(state_dir),
+                "--time-scale",
+                str(time_scale),
+                *extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    daemon = RunningDaemon(f"unix:{socket_path}", state_dir, log_path, process)
+    _wait_serving(daemon)
+    return daemon
+
+
+def _wait_serving(daemon: RunningDaemon, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if daemon.process.poll() is not None:
+            raise AssertionError(
+                f"photond exited with {daemon.process.returncode}:\n{daemon.log()}"
+            )
+        try:
+            with grpc.insecure_channel(daemon.target) as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.05)
+    daemon.stop()
+    raise AssertionError(f"photond did not report SERVING within {timeout_s} s:\n{daemon.log()}")
+
+
+def cleanup(daemon: RunningDaemon) -> None:
+    code = daemon.stop()
+    shutil.rmtree(daemon.log_path.parent, ignore_errors=True)
+    assert code == 0, f"photond exited with {code}"

@@ -1,0 +1,185 @@
+"""End to end: a real photond process, the SDK, a 20-task graph on the simulated chip."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections import defaultdict
+
+import pytest
+
+from daemon_process import RunningDaemon
+from photon_sdk import AsyncClient, Client, JobEvent, JobState, TaskGraph, TelemetryFrame
+
+pytestmark = pytest.mark.integration
+
+
+def twenty_task_graph() -> TaskGraph:
+    """Four calibrations fan out to twelve mesh runs on contended lanes, then a fan-in."""
+    graph = TaskGraph()
+    for z in range(4):
+        graph.add_task(f"cal{z}", duration_s=0.3, zone_power_mw={f"z{z}": 160.0})
+    for i in range(12):
+        row = i % 8
+        graph.add_task(
+            f"run{i}",
+            duration_s=0.2 + 0.05 * (i % 4),
+            heater_power_mw={f"h{row}{c}": 25.0 for c in range(4)},
+            lanes=[f"wl{i % 3}"],
+            depends_on=[f"cal{c}" for c in range(4) if c % 2 == i % 2],
+        )
+    graph.add_task("gather", duration_s=0.2, depends_on=[f"run{i}" for i in range(12)])
+    graph.add_task("bias", duration_s=0.4, heater_power_mw={"h77": 30.0})
+    graph.add_task("flush", duration_s=0.1, depends_on=["gather", "bias"])
+    graph.add_task("end", duration_s=0.0, depends_on=["flush"])
+    assert len(graph.tasks) == 20
+    return graph
+
+
+class TelemetryRecorder:
+    """Collects frames in a background thread while a job runs."""
+
+    def __init__(self, target: str) -> None:
+        self.frames: list[TelemetryFrame] = []
+        self._client = Client(target)
+        self._stream = self._client.subscribe(sample_interval_s=0.02)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for frame in self._stream:
+                self.frames.append(frame)
+        except Exception:
+            pass  # the stream is cancelled when the recorder closes
+
+    def close(self) -> None:
+        self._client.close()
+        self._thread.join(10)
+
+
+def check_run(graph: TaskGraph, events: list[JobEvent], lane_count: int) -> None:
+    """Every task ran exactly once, after its dependencies, one task per lane at a time."""
+    starts: dict[str, list[float]] = defaultdict(list)
+    ends: dict[str, list[float]] = defaultdict(list)
+    lanes: dict[str, str] = {}
+    for event in events:
+        if event.kind == "task_started":
+            starts[event.task_id].append(event.device_time_s)
+            lanes[event.task_id] = event.lane_id
+        elif event.kind == "task_finished":
+            ends[event.task_id].append(event.device_time_s)
+    ids = {task.id for task in graph.tasks}
+    assert set(starts) == ids and all(len(v) == 1 for v in starts.values()), "each task starts once"
+    assert set(ends) == ids and all(len(v) == 1 for v in ends.values()), "each task ends once"
+    for task in graph.tasks:
+        for dep in task.depends_on:
+            assert ends[dep][0] <= starts[task.id][0], f"{task.id} started before {dep} finished"
+        assert ends[task.id][0] - starts[task.id][0] >= task.duration_s - 1e-9
+    by_lane: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for task_id, lane in lanes.items():
+        by_lane[lane].append((starts[task_id][0], ends[task_id][0]))
+    assert len(by_lane) <= lane_count
+    for lane, spans in by_lane.items():
+        spans.sort()
+        for (_, end_a), (start_b, _) in itertools.pairwise(spans):
+            assert end_a <= start_b, f"two tasks overlap on lane {lane}"
+    sequence = [e.sequence for e in events]
+    assert sequence == list(range(1, len(events) + 1)), "events are numbered without gaps"
+
+
+def test_devices_are_listed(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        devices = client.list_devices()
+        assert [d.id for d in devices] == ["sim0"]
+        device = client.get_device("sim0")
+    assert len(device.heaters) == 64 and len(device.lanes) == 8
+    assert device.limits.max_device_temperature_c == 85.0
+
+
+def test_job_runs_to_completion_and_matches_telemetry(daemon: RunningDaemon) -> None:
+    graph = twenty_task_graph()
+    recorder = TelemetryRecorder(daemon.target)
+    try:
+        with Client(daemon.target) as client:
+            device = client.get_device("sim0")
+            job = client.submit_job(graph, name="twenty")
+            assert job.state in (JobState.QUEUED, JobState.RUNNING)
+            events = list(client.watch_job(job.id))
+            done = client.get_job(job.id)
+    finally:
+        recorder.close()
+    assert done.state == JobState.COMPLETED, done.failure_reason
+    assert events[0].kind == "planned" and events[-1].kind == "completed"
+    check_run(graph, events, len(device.lanes))
+    assert done.result is not None and len(done.result.tasks) == 20
+    during = [
+        f
+        for f in recorder.frames
+        if done.device_start_time_s <= f.device_time_s <= done.device_end_time_s
+    ]
+    assert len(during) >= 10, "telemetry kept flowing while the job ran"
+    resolution_c = max(s.resolution_c for s in device.sensors)
+    seen_max_c = max(f.max_temperature_c for f in during)
+    assert done.result.peak_temperature_c >= seen_max_c - resolution_c
+    assert done.result.peak_temperature_c > device.ambient_c + 1.0, "the job heated the chip"
+    assert done.result.makespan_s >= done.schedule.lower_bound_s - 1e-6
+
+
+def test_async_client_runs_a_job(daemon: RunningDaemon) -> None:
+    graph = twenty_task_graph()
+
+    async def run() -> tuple[list[JobEvent], int]:
+        async with AsyncClient(daemon.target) as client:
+            lanes = len((await client.get_device("sim0")).lanes)
+            job = await client.submit_job(graph)
+            return [event async for event in client.watch_job(job.id)], lanes
+
+    events, lanes = asyncio.run(run())
+    assert events[-1].kind == "completed"
+    check_run(graph, events, lanes)
+
+
+def test_running_job_can_be_cancelled(daemon: RunningDaemon) -> None:
+    graph = TaskGraph()
+    graph.add_task("long", duration_s=60.0, heater_power_mw={"h33": 20.0})
+    graph.add_task("after", duration_s=1.0, depends_on=["long"])
+    with Client(daemon.target) as client:
+        job = client.submit_job(graph)
+        for event in client.watch_job(job.id):
+            if event.kind == "task_started":
+                break
+        cancelled = client.cancel_job(job.id)
+        assert cancelled.state == JobState.CANCELLED
+        events = list(client.watch_job(job.id))
+        state = client.get_device_state("sim0")
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == "cancelled"
+    assert "task_finished" in kinds and not any(e.task_id == "after" for e in events)
+    assert state.active_job_id == "" and state.total_heater_power_mw == 0.0
+
+
+def test_queued_job_can_be_cancelled_before_it_starts(daemon: RunningDaemon) -> None:
+    blocker = TaskGraph()
+    blocker.add_task("hold", duration_s=60.0)
+    queued = TaskGraph()
+    queued.add_task("never", duration_s=1.0)
+    with Client(daemon.target) as client:
+        first = client.submit_job(blocker)
+        second = client.submit_job(queued)
+        assert client.cancel_job(second.id).state == JobState.CANCELLED
+        assert client.cancel_job(first.id).state == JobState.CANCELLED
+        kinds = [e.kind for e in client.watch_job(second.id)]
+    assert kinds == ["planned", "cancelled"]
+
+
+def test_jobs_are_listed_newest_first(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        graph = TaskGraph()
+        graph.add_task("m", duration_s=0.0)
+        job = client.submit_job(graph, name="listed")
+        client.wait_job(job.id)
+        jobs = client.list_jobs(limit=5)
+    assert jobs[0].id == job.id and jobs[0].name == "listed"
+    assert len(jobs) <= 5

@@ -1,0 +1,197 @@
+"""The daemon as a service: health, reflection, refusal of bad input, durable jobs."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+from grpc_status import rpc_status
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from daemon_process import RunningDaemon, cleanup, start_daemon
+from photon.v1 import job_pb2, job_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
+from photon_sdk import Client, InvalidArgument, JobState, NotFound, TaskGraph
+
+pytestmark = pytest.mark.integration
+
+
+def test_health_reports_serving(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        assert client.check_health()
+        assert client.check_health("photon.v1.JobService")
+
+
+def test_reflection_lists_the_services(daemon: RunningDaemon) -> None:
+    with grpc.insecure_channel(daemon.target) as channel:
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {
+        "photon.v1.DeviceService",
+        "photon.v1.JobService",
+        "photon.v1.TelemetryService",
+        "grpc.health.v1.Health",
+    } <= services
+
+
+def test_unknown_ids_are_not_found_and_name_the_field(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        with pytest.raises(NotFound) as device_error:
+            client.get_device("sim9")
+        with pytest.raises(NotFound) as job_error:
+            client.get_job("job-nope")
+    assert device_error.value.field_violations[0].field == "device_id"
+    assert job_error.value.field_violations[0].field == "job_id"
+
+
+def test_submit_to_unknown_device_is_invalid_argument(daemon: RunningDaemon) -> None:
+    graph = TaskGraph()
+    graph.add_task("a", duration_s=1.0)
+    with Client(daemon.target) as client, pytest.raises(InvalidArgument) as error:
+        client.submit_job(graph, device_id="sim9")
+    assert error.value.field_violations[0].field == "device_id"
+
+
+def test_later_rpcs_answer_unimplemented_with_a_reason(daemon: RunningDaemon) -> None:
+    with grpc.insecure_channel(daemon.target) as channel:
+        stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as error:
+            stub.GetHistory(telemetry_pb2.GetHistoryRequest(device_id="sim0"))
+    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "not implemented yet" in (error.value.details() or "")
+
+
+HEATERS = [f"h{r}{c}" for r in range(8) for c in range(8)]
+BAD_NUMBERS = st.sampled_from([-1.0, -1e-9, math.nan, math.inf, -math.inf])
+
+
+@st.composite
+def malformed_graphs(draw: st.DrawFn) -> job_pb2.TaskGraph:
+    """A valid graph with exactly one thing broken, chosen by hypothesis."""
+    n = draw(st.integers(1, 6))
+    tasks = [
+        job_pb2.Task(
+            id=f"t{i}",
+            duration_s=draw(st.floats(0, 0.05)),
+            heater_powers=[
+                job_pb2.HeaterPower(heater_id=draw(st.sampled_from(HEATERS)), power_mw=5.0)
+            ],
+            depends_on=[f"t{i - 1}"] if i else [],
+        )
+        for i in range(n)
+    ]
+    victim = tasks[draw(st.integers(0, n - 1))]
+    flaw = draw(
+        st.sampled_from(
+            [
+                "duration",
+                "power",
+                "over_max",
+                "heater",
+                "zone",
+                "lane",
+                "self_dep",
+                "unknown_dep",
+                "cycle",
+                "duplicate",
+                "empty_id",
+                "release",
+                "deadline",
+                "zone_power",
+                "empty",
+            ]
+        )
+    )
+    if flaw == "duration":
+        victim.duration_s = draw(BAD_NUMBERS)
+    elif flaw == "power":
+        victim.heater_powers[0].power_mw = draw(BAD_NUMBERS)
+    elif flaw == "over_max":
+        victim.heater_powers[0].power_mw = draw(st.floats(30.001, 1e12))
+    elif flaw == "heater":
+        victim.heater_powers[0].heater_id = draw(
+            st.text(max_size=8).filter(lambda s: s not in HEATERS)
+        )
+    elif flaw == "zone":
+        victim.zone_powers.add(
+            zone_id=draw(st.sampled_from(["z8", "", "Z0", "zone0"])), power_mw=1.0
+        )
+    elif flaw == "zone_power":
+        victim.zone_powers.add(zone_id="z1", power_mw=draw(BAD_NUMBERS))
+    elif flaw == "lane":
+        victim.allowed_lanes.append(draw(st.sampled_from(["wl8", "", "lane0", "WL0"])))
+    elif flaw == "self_dep":
+        victim.depends_on.append(victim.id)
+    elif flaw == "unknown_dep":
+        victim.depends_on.append(draw(st.text(min_size=1, max_size=5).map(lambda s: "x" + s)))
+    elif flaw == "cycle":
+        tasks[0].depends_on.append(tasks[-1].id if n > 1 else tasks[0].id)
+    elif flaw == "duplicate":
+        tasks.append(job_pb2.Task(id=victim.id, duration_s=0.01))
+    elif flaw == "empty_id":
+        victim.id = ""
+    elif flaw == "release":
+        victim.release_time_s = draw(BAD_NUMBERS)
+    elif flaw == "deadline":
+        victim.deadline_s = draw(BAD_NUMBERS)
+    elif flaw == "empty":
+        tasks = []
+    return job_pb2.TaskGraph(tasks=tasks)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(graph=malformed_graphs())
+def test_malformed_graphs_are_invalid_argument(
+    daemon: RunningDaemon, graph: job_pb2.TaskGraph
+) -> None:
+    with grpc.insecure_channel(daemon.target) as channel:
+        stub = job_pb2_grpc.JobServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.SubmitJob(job_pb2.SubmitJobRequest(graph=graph), timeout=10)
+    error = info.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    status = rpc_status.from_call(error)
+    assert status is not None and status.details, "a field violation is attached"
+    violation = error_details_pb2.BadRequest()
+    status.details[0].Unpack(violation)
+    assert violation.field_violations[0].field.startswith("graph.tasks")
+
+
+def test_daemon_still_runs_jobs_after_bad_input(daemon: RunningDaemon) -> None:
+    graph = TaskGraph()
+    graph.add_task("a", duration_s=0.1, heater_power_mw={"h00": 10.0})
+    graph.add_task("b", duration_s=0.1, depends_on=["a"])
+    with Client(daemon.target) as client:
+        job = client.submit_job(graph)
+        assert client.wait_job(job.id).state == JobState.COMPLETED
+
+
+def test_journaled_jobs_survive_a_restart() -> None:
+    first = start_daemon()
+    state_dir = first.state_dir
+    try:
+        graph = TaskGraph()
+        graph.add_task("hold", duration_s=600.0)
+        with Client(first.target) as client:
+            running = client.submit_job(graph, name="running at shutdown")
+            client_events = client.watch_job(running.id)
+            next(e for e in client_events if e.kind == "task_started")
+            queued = client.submit_job(graph, name="queued at shutdown")
+    finally:
+        assert first.stop() == 0
+    second = start_daemon(state_dir)
+    try:
+        with Client(second.target) as client:
+            jobs = {job.id: job for job in client.list_jobs()}
+            assert jobs[running.id].state == JobState.FAILED
+            assert "shut down" in jobs[running.id].failure_reason
+            assert jobs[queued.id].state in (JobState.QUEUED, JobState.RUNNING)
+            client.cancel_job(queued.id)
+    finally:
+        cleanup(second)
