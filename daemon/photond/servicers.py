@@ -292,17 +292,16 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
                 f"got {interval_s}",
             )
         hub = device.runtime.hub
-        subscription = hub.subscribe(interval_s)
+        subscription, snapshot = hub.subscribe(interval_s)
         try:
             yield telemetry_pb2.TelemetryUpdate(
                 layout=telemetry_pb2.SensorLayout(
                     device_id=device.id, sensor_ids=[s.id for s in device.profile.sensors]
                 )
             )
-            latest = hub.latest
-            if latest is not None:
+            if snapshot is not None:
                 yield telemetry_pb2.TelemetryUpdate(
-                    batch=telemetry_pb2.TelemetryBatch(frames=[_frame(latest)])
+                    batch=telemetry_pb2.TelemetryBatch(frames=[_frame(snapshot)])
                 )
             yield telemetry_pb2.TelemetryUpdate(sync_response=True)
             while True:

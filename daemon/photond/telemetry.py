@@ -7,7 +7,6 @@ sent with the next update so the client knows what it missed.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -30,11 +29,13 @@ class Frame:
 class Subscription:
     """One client's view of the stream: frames at most every `interval_s` of device time."""
 
-    def __init__(self, interval_s: float, capacity: int = DEFAULT_QUEUE_FRAMES) -> None:
+    def __init__(
+        self, interval_s: float, first_due_s: float | None, capacity: int = DEFAULT_QUEUE_FRAMES
+    ) -> None:
         self.interval_s = interval_s
         self._frames: deque[Frame] = deque()
         self._capacity = capacity
-        self._next_due_s: float | None = None
+        self._next_due_s = first_due_s
         self._lock = threading.Lock()
         self.dropped = 0
         self.wakeup = Wakeup()
@@ -42,7 +43,8 @@ class Subscription:
     def offer(self, frame: Frame) -> None:
         """Called by the control loop for every sample; keeps the ones that are due."""
         with self._lock:
-            if self._next_due_s is not None and frame.device_time_s < self._next_due_s:
+            # Sample times are sums of float periods; a nanosecond early still counts as due.
+            if self._next_due_s is not None and frame.device_time_s < self._next_due_s - 1e-9:
                 return
             due = self._next_due_s
             self._next_due_s = (
@@ -84,11 +86,18 @@ class TelemetryHub:
         self._subscriptions: list[Subscription] = []
         self.latest: Frame | None = None
 
-    def subscribe(self, interval_s: float) -> Subscription:
-        subscription = Subscription(interval_s)
+    def subscribe(self, interval_s: float) -> tuple[Subscription, Frame | None]:
+        """A new subscription and the snapshot it starts from (None before the first sample).
+
+        The first streamed frame is due one interval after the snapshot, so that a client
+        sees a regular series rather than two frames back to back.
+        """
+        snapshot = self.latest
+        first_due_s = snapshot.device_time_s + interval_s if snapshot is not None else None
+        subscription = Subscription(interval_s, first_due_s)
         with self._lock:
             self._subscriptions.append(subscription)
-        return subscription
+        return subscription, snapshot
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
@@ -100,10 +109,3 @@ class TelemetryHub:
             subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
             subscription.offer(frame)
-
-
-async def wait_first_frame(hub: TelemetryHub, poll_s: float = 0.005) -> Frame:
-    """The latest frame, waiting for the loop's first sample right after start-up."""
-    while hub.latest is None:
-        await asyncio.sleep(poll_s)
-    return hub.latest
