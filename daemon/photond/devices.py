@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import time
@@ -27,8 +28,16 @@ class ManagedDevice:
     def profile(self) -> DeviceProfile:
         return self.runtime.driver.profile
 
-    def describe(self) -> device_pb2.Device:
+    @functools.cached_property
+    def _description(self) -> device_pb2.Device:
+        # The profile never changes while the daemon runs: build the message once.
         return describe_profile(self.id, self.driver_name, self.profile)
+
+    def describe(self) -> device_pb2.Device:
+        """The device's description (a copy: callers may embed it in other messages)."""
+        copy = device_pb2.Device()
+        copy.CopyFrom(self._description)
+        return copy
 
     def state(self) -> device_pb2.DeviceState:
         frame = self.runtime.hub.latest
