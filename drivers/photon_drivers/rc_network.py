@@ -64,6 +64,9 @@ class RCNetwork:
         if not (np.all(np.isfinite(g_amb)) and np.all(g_amb >= 0)):
             raise ValueError("conductances to ambient must be finite and non-negative")
         g = 0.5 * (g + g.T)
+        self.capacitance_j_per_k: FloatArray = c
+        self.conductance_w_per_k: FloatArray = g
+        self.to_ambient_w_per_k: FloatArray = g_amb
         laplacian = np.diag(g.sum(axis=1) + g_amb) - g
         inv_sqrt_c = 1.0 / np.sqrt(c)
         rates, modes = np.linalg.eigh(inv_sqrt_c[:, None] * laplacian * inv_sqrt_c[None, :])

@@ -5,11 +5,17 @@ does not run in a thread, it is caught up lazily and exactly to `clock.now_s()` 
 driver is touched, under the powers that were applied since the last touch. So a fast
 `ScaledClock` or a hand-stepped `ManualClock` changes only how long one waits, never the
 temperatures. Sim-only inspection (`true_temperatures_c`, `heater_powers_mw`,
-`total_power_mw`) is kept off the Driver interface, under its own names.
+`total_power_mw`) and fault injection (`fail_sensor`, `degrade_cooling`, `stick_heater`,
+`step_ambient`, `set_ambient_drift`; see `sim_faults`) are kept off the Driver interface,
+under their own names.
+
+A sensor cannot be sampled faster than its `min_sample_period_s`: a read sooner than that
+returns the sensor's previous value, as the firmware of a slow ADC would.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +25,12 @@ import numpy as np
 from .clock import Clock, ScaledClock
 from .interface import Driver, SensorSample, check_powers
 from .profile import DeviceProfile, load_profile
-from .rc_network import FloatArray, network_from_profile
+from .rc_network import FloatArray, RCNetwork, network_from_profile
+from .sim_faults import FaultState, SensorFailure, SensorFault
 
 _OPTIONS = ("profile", "seed")
+# Longest step over which a drifting ambient is held constant.
+_DRIFT_CHUNK_S = 0.05
 
 
 class SimulatedChipDriver(Driver):
@@ -57,6 +66,13 @@ class SimulatedChipDriver(Driver):
         self._rise_k: FloatArray = np.zeros(self._chip.network.node_count)
         self._heater_mw: FloatArray = np.zeros(len(self._chip.heater_ids))
         self._time_s = self._clock.now_s()
+        self._nominal_to_ambient_w_per_k = self._chip.network.to_ambient_w_per_k.copy()
+        self._network = self._chip.network
+        self._faults = FaultState()
+        self._faults.ambient.since_s = self._time_s
+        self._min_period_s = np.array([s.min_sample_period_s for s in sensors])
+        self._last_read_s = np.full(len(sensors), -np.inf)
+        self._last_read_c = np.full(len(sensors), np.nan)
 
     @classmethod
     def open(cls, options: Mapping[str, str], clock: Clock) -> SimulatedChipDriver:
@@ -95,7 +111,13 @@ class SimulatedChipDriver(Driver):
             true_c = self._profile.ambient_c + self._chip.sensor_weights @ self._rise_k
             noisy_c = true_c + self._rng.normal(0.0, 1.0, true_c.shape) * self._noise_c
             read_c = np.round(noisy_c / self._resolution_c) * self._resolution_c
-            return SensorSample(self._time_s, tuple(float(t) for t in read_c))
+            fresh = self._time_s - self._last_read_s >= self._min_period_s
+            self._last_read_c = np.where(fresh, read_c, self._last_read_c)
+            self._last_read_s = np.where(fresh, self._time_s, self._last_read_s)
+            out_c = self._last_read_c.copy()
+            for index, fault in self._faults.sensors.items():
+                out_c[index] = fault.reading_c()
+            return SensorSample(self._time_s, tuple(float(t) for t in out_c))
 
     def set_heater_powers(self, powers_mw: Mapping[str, float]) -> None:
         check_powers(self._profile, powers_mw)
@@ -136,6 +158,92 @@ class SimulatedChipDriver(Driver):
         """Advance the physics to the clock's now under the powers applied until now."""
         now_s = self._clock.now_s()
         if now_s > self._time_s:
-            node_w = self._chip.heater_injection @ (self._heater_mw * 1e-3)
-            self._rise_k = self._chip.network.advance(self._rise_k, node_w, now_s - self._time_s)
-            self._time_s = now_s
+            heater_mw = self._heater_mw.copy()
+            for index, power_mw in self._faults.stuck_heaters_mw.items():
+                heater_mw[index] = power_mw
+            heater_w = self._chip.heater_injection @ (heater_mw * 1e-3)
+            ambient = self._faults.ambient
+            # Temperatures are rises above the nominal ambient; an ambient offset enters as the
+            # heat g_amb * offset flowing in through every path to ambient. A drifting offset
+            # is held at each chunk's midpoint, in chunks short against every package time
+            # constant (the daemon's loop catches up every few ms anyway).
+            chunk_s = _DRIFT_CHUNK_S if ambient.drift_c_per_s else now_s - self._time_s
+            while self._time_s < now_s:
+                dt_s = min(chunk_s, now_s - self._time_s)
+                offset_c = ambient.offset_at_c(self._time_s + 0.5 * dt_s)
+                node_w = heater_w + self._network.to_ambient_w_per_k * offset_c
+                self._rise_k = self._network.advance(self._rise_k, node_w, dt_s)
+                self._time_s = now_s if dt_s == now_s - self._time_s else self._time_s + dt_s
+
+    def ambient_c(self) -> float:
+        """The room's temperature now (nominal plus any injected step or drift)."""
+        with self._lock:
+            self._catch_up()
+            return self._profile.ambient_c + self._faults.ambient.offset_at_c(self._time_s)
+
+    # Sim-only fault injection (see sim_faults): for tests, benchmarks and the emulator.
+
+    def fail_sensor(self, sensor_id: str, failure: SensorFailure) -> None:
+        """From now on the sensor misbehaves as `failure` says."""
+        index = self._sensor_index(sensor_id)
+        with self._lock:
+            self._catch_up()
+            held_c = float(
+                self._profile.ambient_c + self._chip.sensor_weights[index] @ self._rise_k
+            )
+            self._faults.sensors[index] = SensorFault(failure, held_c)
+
+    def repair_sensor(self, sensor_id: str) -> None:
+        with self._lock:
+            self._faults.sensors.pop(self._sensor_index(sensor_id), None)
+
+    def degrade_cooling(self, factor: float) -> None:
+        """Multiply the package-to-ambient resistance by `factor` (1 restores it)."""
+        if not (math.isfinite(factor) and factor >= 1.0):
+            raise ValueError(f"cooling degradation factor must be >= 1, got {factor}")
+        with self._lock:
+            self._catch_up()
+            to_ambient = self._nominal_to_ambient_w_per_k / factor
+            base = self._chip.network
+            self._network = RCNetwork(
+                base.capacitance_j_per_k, base.conductance_w_per_k, to_ambient
+            )
+            self._faults.cooling_factor = factor
+
+    def stick_heater(self, heater_id: str, power_mw: float | None) -> None:
+        """Hold a heater at `power_mw` whatever is commanded (None releases it)."""
+        index = self._heater_index(heater_id)
+        with self._lock:
+            self._catch_up()
+            if power_mw is None:
+                self._faults.stuck_heaters_mw.pop(index, None)
+            else:
+                if not (math.isfinite(power_mw) and power_mw >= 0):
+                    raise ValueError(f"stuck heater power must be >= 0 mW, got {power_mw}")
+                self._faults.stuck_heaters_mw[index] = power_mw
+
+    def step_ambient(self, delta_c: float) -> None:
+        """The room's temperature jumps by `delta_c` now."""
+        with self._lock:
+            self._catch_up()
+            self._faults.ambient.rebase(self._time_s)
+            self._faults.ambient.offset_c += delta_c
+
+    def set_ambient_drift(self, rate_c_per_s: float) -> None:
+        """The room's temperature moves by `rate_c_per_s` from now on (0 stops the drift)."""
+        with self._lock:
+            self._catch_up()
+            self._faults.ambient.rebase(self._time_s)
+            self._faults.ambient.drift_c_per_s = rate_c_per_s
+
+    def _sensor_index(self, sensor_id: str) -> int:
+        for index, sensor in enumerate(self._profile.sensors):
+            if sensor.id == sensor_id:
+                return index
+        raise ValueError(f"unknown sensor {sensor_id!r}")
+
+    def _heater_index(self, heater_id: str) -> int:
+        try:
+            return self._chip.heater_ids.index(heater_id)
+        except ValueError:
+            raise ValueError(f"unknown heater {heater_id!r}") from None
