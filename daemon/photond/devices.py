@@ -49,9 +49,10 @@ class ManagedDevice:
             running_task_ids=running,
             queued_jobs=self.runtime.queued_jobs,
         )
-        if self.runtime.last_error:
+        serving, reason = self.runtime.serving  # the breaker's state and the last error
+        if not serving:
             state.serving_status = device_pb2.SERVING_STATUS_NOT_SERVING
-            state.not_serving_reason = self.runtime.last_error
+            state.not_serving_reason = reason
         if frame is not None:
             readings = [t for t in frame.temperature_c if not math.isnan(t)]
             read_at = timestamp_pb2.Timestamp()

@@ -4,12 +4,19 @@ Start-up order matters: the journal is read and devices are sampled once before 
 listens, so the first client already sees real state. Shutdown is the reverse: stop intake,
 report NOT_SERVING, park every device (running jobs fail with the reason; queued jobs stay
 journaled and run after the next start), then close the listeners.
+
+Health: the server ("") and the photon.v1 services report SERVING while the daemon runs. Each
+device also has its own health service name, `photon.v1.Device/<device_id>`, which follows
+the device's serving status (its circuit breaker and its last error) as DeviceState does.
+Options named `breaker_*` in a device's config configure its breaker and never reach the
+driver.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from pathlib import Path
@@ -27,6 +34,7 @@ from photon.v1 import (
     telemetry_pb2,
     telemetry_pb2_grpc,
 )
+from photon_drivers.breaker import BreakerConfig
 from photon_drivers.clock import ScaledClock
 from photon_drivers.registry import open_driver
 
@@ -47,6 +55,12 @@ SERVICE_NAMES = (
     telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name,
 )
 SHUTDOWN_GRACE_S = 2.0
+DEVICE_HEALTH_PREFIX = "photon.v1.Device/"
+
+
+def device_health_name(device_id: str) -> str:
+    """The grpc.health.v1 service name that reports one device's serving status."""
+    return DEVICE_HEALTH_PREFIX + device_id
 
 
 class Daemon:
@@ -55,21 +69,18 @@ class Daemon:
         self.journal = Journal(config.state_dir / "jobs.sqlite3")
         self.book = JobBook(self.journal)
         clock = ScaledClock(config.time_scale)
-        self.devices = DeviceTable(
-            [
-                ManagedDevice(
-                    id=d.id,
-                    driver_name=d.driver,
-                    runtime=DeviceRuntime(
-                        d.id,
-                        open_driver(d.driver, d.options, clock),
-                        self.book,
-                        config.control_period_s,
-                    ),
-                )
-                for d in config.devices
-            ]
-        )
+        managed = []
+        for d in config.devices:
+            breaker, driver_options = BreakerConfig.split_options(d.options)
+            runtime = DeviceRuntime(
+                d.id,
+                open_driver(d.driver, driver_options, clock),
+                self.book,
+                config.control_period_s,
+                breaker,
+            )
+            managed.append(ManagedDevice(id=d.id, driver_name=d.driver, runtime=runtime))
+        self.devices = DeviceTable(managed)
         self.jobs = JobService(self.devices, self.book, config.max_tasks_per_job)
         self.health = HealthServicer()
         self.server = grpc.aio.server()
@@ -78,7 +89,11 @@ class Daemon:
     async def start(self) -> list[str]:
         """Restore jobs, start the device loops, listen; returns the bound addresses."""
         self._restore_jobs()
+        loop = asyncio.get_running_loop()
         for device in self.devices:
+            device.runtime.on_serving_change = functools.partial(
+                self._serving_changed, loop, device
+            )
             device.runtime.start()
         device_pb2_grpc.add_DeviceServiceServicer_to_server(
             DeviceService(self.devices), self.server
@@ -101,7 +116,23 @@ class Daemon:
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for device in self.devices:
+            await self._sync_device_health(device)
         return self.addresses
+
+    def _serving_changed(
+        self, loop: asyncio.AbstractEventLoop, device: ManagedDevice, serving: bool, reason: str
+    ) -> None:
+        """Called from a device loop thread: hand the health update to the event loop."""
+        asyncio.run_coroutine_threadsafe(self._sync_device_health(device), loop)
+
+    async def _sync_device_health(self, device: ManagedDevice) -> None:
+        # Read the state now rather than trust the notification: updates may land out of order.
+        serving, _ = device.runtime.serving
+        status = health_pb2.HealthCheckResponse.NOT_SERVING
+        if serving:
+            status = health_pb2.HealthCheckResponse.SERVING
+        await self.health.set(device_health_name(device.id), status)
 
     def _bind(self, address: str) -> str:
         if address.startswith("unix:"):
