@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from photon_drivers.chip_plant import chip_network
 from photon_drivers.profile import DeviceProfile, load_profile
-from photon_drivers.rc_network import ChipNetwork, network_from_profile
+from photon_drivers.rc_network import ChipNetwork
 from photond.thermal.compact import DEFAULT_DT_S, DEFAULT_MODES, CompactModel, Readout
 from photond.thermal.zones import zone_schedule_to_heaters
 
@@ -90,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     profile = load_profile()
-    chip = network_from_profile(profile)
+    chip = chip_network(profile)  # the simulated chip's plant, finer than the model's grid
     steps = round(args.duration_s / args.dt_s)
     ambient = profile.ambient_c
     readouts = plant_readouts(chip)

@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from photon_drivers import load_profile
+from photon_drivers.chip_plant import chip_network
 from photon_drivers.profile import DeviceProfile
-from photon_drivers.rc_network import ChipNetwork, FloatArray, network_from_profile
+from photon_drivers.rc_network import ChipNetwork, FloatArray
 from photond.thermal.compact import CompactModel
+from photond.thermal.network import model_grid
 from photond.thermal.zones import zone_schedule_to_heaters, zone_to_heater_matrix
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
@@ -28,7 +30,8 @@ def profile() -> DeviceProfile:
 
 @pytest.fixture(scope="module")
 def chip(profile: DeviceProfile) -> ChipNetwork:
-    return network_from_profile(profile)
+    """The network the model is reduced from (the plant's case on the model's coarser grid)."""
+    return chip_network(profile, *model_grid(profile))
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,8 @@ def test_step_responses_superpose_to_simulate(model: CompactModel, zone_mw: Floa
 
 def test_simulate_settles_at_steady_state(model: CompactModel) -> None:
     p = np.full(len(model.heater_ids), 10.0)
-    trace = model.simulate(np.tile(p, (20_000, 1)))
+    steps = int(30 * model.time_constants_s[0] / model.dt_s)  # e^-30 of the slowest mode left
+    trace = model.simulate(np.tile(p, (steps, 1)))
     assert trace[-1] == pytest.approx(model.steady_state_c(p), abs=1e-9)
 
 

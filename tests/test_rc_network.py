@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from photon_drivers import load_profile
-from photon_drivers.profile import DeviceProfile, PackageSpec, ProfileError
+from photon_drivers.profile import DeviceProfile, LayerSpec, PackageSpec, ProfileError
 from photon_drivers.rc_network import ChipNetwork, FloatArray, RCNetwork, network_from_profile
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True)
@@ -20,7 +20,27 @@ FAST = settings(max_examples=40, deadline=None, derandomize=True)
 
 @pytest.fixture(scope="module")
 def profile() -> DeviceProfile:
-    return load_profile()
+    """The default chip sketched as a TOML stack (the form without HotSpot files)."""
+    return dataclasses.replace(
+        load_profile(),
+        thermal=None,
+        layers=(
+            LayerSpec("oxide cladding", 0.0025, 1.4, 1.65e6),
+            LayerSpec("buried oxide", 0.002, 1.4, 1.65e6),
+            LayerSpec("silicon substrate", 0.725, 148.0, 1.63e6),
+        ),
+        package=PackageSpec(die_to_ambient_k_per_w=50.0, heat_capacity_j_per_k=0.1),
+        grid_rows=8,
+        grid_cols=8,
+    )
+
+
+def package_node(chip: ChipNetwork) -> int:
+    return chip.network.node_count - 1
+
+
+def package_to_ambient_k_per_w(chip: ChipNetwork) -> float:
+    return float(1.0 / chip.network.to_ambient_w_per_k[package_node(chip)])
 
 
 @pytest.fixture(scope="module")
@@ -152,11 +172,11 @@ def test_chip_uniform_heating_sees_profile_resistance(
     rise = chip.network.steady_state_rise_k(all_heaters_w(chip, total_w / 64))
     top = rise[chip.top_nodes]
     # Energy balance: all of P leaves through the package's path to ambient.
-    assert rise[chip.package_node] == pytest.approx(
-        total_w * chip.package_to_ambient_k_per_w, rel=1e-9
+    assert rise[package_node(chip)] == pytest.approx(
+        total_w * package_to_ambient_k_per_w(chip), rel=1e-9
     )
     assert top.mean() == pytest.approx(total_w * profile.package.die_to_ambient_k_per_w, rel=1e-9)
-    assert chip.package_to_ambient_k_per_w < profile.package.die_to_ambient_k_per_w
+    assert package_to_ambient_k_per_w(chip) < profile.package.die_to_ambient_k_per_w
 
 
 def test_chip_all_heaters_at_pi_exceed_the_limit(profile: DeviceProfile, chip: ChipNetwork) -> None:
@@ -199,7 +219,7 @@ def test_chip_time_constants_come_from_r_and_c(profile: DeviceProfile, chip: Chi
     )
     package = profile.package
     # The slowest mode is die plus package draining through the package resistance.
-    assert package.heat_capacity_j_per_k * chip.package_to_ambient_k_per_w < tau_s[0]
+    assert package.heat_capacity_j_per_k * package_to_ambient_k_per_w(chip) < tau_s[0]
     assert tau_s[0] < (package.heat_capacity_j_per_k + die_c) * package.die_to_ambient_k_per_w
     # The oxide under a heater settles in microseconds: the stiffness exactness is there for.
     assert tau_s[-1] < 1e-4

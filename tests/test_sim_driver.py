@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from photon_drivers import Driver, ManualClock, load_profile
+from photon_drivers.chip_plant import chip_network
 from photon_drivers.profile import DeviceProfile, ProfileError, default_profile_path
-from photon_drivers.rc_network import network_from_profile
 from photon_drivers.sim import SimulatedChipDriver
 
 # Far past the slowest time constant (about 6.5 s): exp(-100 / 6.5) is below 1e-6.
@@ -37,7 +37,7 @@ def pi_powers(profile: DeviceProfile) -> dict[str, float]:
 
 
 def steady_sensors_c(profile: DeviceProfile, powers_mw: dict[str, float]) -> np.ndarray:
-    chip = network_from_profile(profile)
+    chip = chip_network(profile)
     heater_w = np.array([powers_mw.get(h, 0.0) * 1e-3 for h in chip.heater_ids])
     rise = chip.network.steady_state_rise_k(chip.heater_injection @ heater_w)
     return profile.ambient_c + chip.sensor_weights @ rise
@@ -121,7 +121,7 @@ def test_sim_powers_apply_from_the_moment_they_are_set(
     clock.advance(0.001)
     fine_clock.advance(0.001)
     assert fine.true_temperatures_c() == pytest.approx(coarse.true_temperatures_c(), abs=1e-9)
-    chip = network_from_profile(profile)
+    chip = chip_network(profile)
     first, second = (
         chip.heater_injection[:, chip.heater_ids.index(h)] * w
         for h, w in (("h00", 0.03), ("h77", 0.01))
@@ -245,7 +245,10 @@ def test_sim_open_rejects_bad_options(
 
 
 def test_sim_open_uses_the_named_profile(tmp_path: Path, clock: ManualClock) -> None:
-    text = default_profile_path().read_text()
+    # The copy names the shipped HotSpot files by absolute path (relative ones are taken from
+    # the profile's own folder).
+    profiles = default_profile_path().parent
+    text = default_profile_path().read_text().replace('"default.', f'"{profiles}/default.')
     path = tmp_path / "warm.toml"
     path.write_text(text.replace("ambient_c = 25.0", "ambient_c = 40.0", 1))
     sim = SimulatedChipDriver.open({"profile": str(path)}, clock)

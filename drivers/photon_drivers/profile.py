@@ -84,6 +84,21 @@ class LimitsSpec:
 
 
 @dataclass(frozen=True)
+class ThermalSource:
+    """A chip described in HotSpot's formats, the way thermal engineers already have it.
+
+    Paths are absolute (resolved against the profile file). The plant is HotSpot's grid model
+    of this case at `grid_rows` x `grid_cols` (the config's own, unless the profile sets them).
+    """
+
+    config: Path
+    floorplan: Path | None
+    layers: Path | None
+    grid_rows: int | None
+    grid_cols: int | None
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     model: str
     die_width_mm: float
@@ -97,9 +112,11 @@ class DeviceProfile:
     lanes: tuple[LaneSpec, ...]
     sensors: tuple[SensorSpec, ...]
     limits: LimitsSpec
-    # Lateral resolution of the simulated chip's thermal grid.
+    # Lateral resolution of the simulated chip's thermal grid (TOML stack only).
     grid_cols: int
     grid_rows: int
+    # The HotSpot description the plant is built from; None: built from `layers`/`package`.
+    thermal: ThermalSource | None = None
 
     def heater(self, heater_id: str) -> HeaterSpec:
         for heater in self.heaters:
@@ -130,17 +147,18 @@ def load_profile(path: Path | str | None = None) -> DeviceProfile:
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"device profile {path} is not valid TOML: {exc}") from exc
     try:
-        return parse_profile(data)
+        return parse_profile(data, base_dir=path.parent)
     except ProfileError as exc:
         raise ProfileError(f"device profile {path}: {exc}") from exc
 
 
-def parse_profile(data: Mapping[str, Any]) -> DeviceProfile:
+def parse_profile(data: Mapping[str, Any], base_dir: Path | None = None) -> DeviceProfile:
+    """Check a profile's TOML data; relative paths in `[thermal]` are taken from `base_dir`."""
     reader = _Reader(data, "")
     die = reader.table("die")
     width_mm = die.positive("width_mm")
     height_mm = die.positive("height_mm")
-    package = reader.table("package")
+    package = reader.table("package", required="thermal" not in data)
     heaters = tuple(_heater(h, width_mm, height_mm) for h in reader.tables("heaters"))
     zones = tuple(
         ZoneSpec(id=z.string("id"), heater_ids=tuple(z.strings("heater_ids")))
@@ -168,13 +186,11 @@ def parse_profile(data: Mapping[str, Any]) -> DeviceProfile:
             "limits.interlock_temperature_c must be above limits.max_device_temperature_c"
         )
     grid = reader.table("grid", required=False)
-    profile = DeviceProfile(
-        model=reader.string("model"),
-        die_width_mm=width_mm,
-        die_height_mm=height_mm,
-        ambient_c=reader.finite("ambient_c", default=25.0),
-        max_optical_power_mw=reader.positive("max_optical_power_mw", default=100.0),
-        layers=tuple(
+    thermal = _thermal_source(reader, base_dir or Path.cwd())
+    if thermal is not None:
+        layers, package_spec = _stack_from_hotspot(thermal, width_mm, height_mm, heaters)
+    else:
+        layers = tuple(
             LayerSpec(
                 name=layer.string("name"),
                 thickness_mm=layer.positive("thickness_mm"),
@@ -184,11 +200,19 @@ def parse_profile(data: Mapping[str, Any]) -> DeviceProfile:
                 ),
             )
             for layer in die.tables("layers")
-        ),
-        package=PackageSpec(
+        )
+        package_spec = PackageSpec(
             die_to_ambient_k_per_w=package.positive("die_to_ambient_k_per_w"),
             heat_capacity_j_per_k=package.positive("heat_capacity_j_per_k"),
-        ),
+        )
+    profile = DeviceProfile(
+        model=reader.string("model"),
+        die_width_mm=width_mm,
+        die_height_mm=height_mm,
+        ambient_c=reader.finite("ambient_c", default=25.0),
+        max_optical_power_mw=reader.positive("max_optical_power_mw", default=100.0),
+        layers=layers,
+        package=package_spec,
         heaters=heaters,
         zones=zones,
         lanes=lanes,
@@ -196,9 +220,58 @@ def parse_profile(data: Mapping[str, Any]) -> DeviceProfile:
         limits=limits,
         grid_cols=grid.positive_int("cols", default=8),
         grid_rows=grid.positive_int("rows", default=8),
+        thermal=thermal,
     )
     _check_references(profile)
     return profile
+
+
+def _thermal_source(reader: _Reader, base_dir: Path) -> ThermalSource | None:
+    if "thermal" not in reader.data:
+        return None
+    if "layers" in reader.data.get("die", {}) or "package" in reader.data:
+        raise ProfileError(
+            "give the stack either as [thermal] HotSpot files or as [[die.layers]] + [package], "
+            "not both"
+        )
+    t = reader.table("thermal")
+
+    def path(key: str, required: bool) -> Path | None:
+        if not required and key not in t.data:
+            return None
+        return (base_dir / t.string(key)).resolve()
+
+    config = path("config", True)
+    assert config is not None
+    return ThermalSource(
+        config=config,
+        floorplan=path("floorplan", False),
+        layers=path("layers", False),
+        grid_rows=t.positive_int("grid_rows", 1) if "grid_rows" in t.data else None,
+        grid_cols=t.positive_int("grid_cols", 1) if "grid_cols" in t.data else None,
+    )
+
+
+def _stack_from_hotspot(
+    source: ThermalSource, width_mm: float, height_mm: float, heaters: tuple[HeaterSpec, ...]
+) -> tuple[tuple[LayerSpec, ...], PackageSpec]:
+    """Describe the HotSpot case in the profile's own terms, checking it fits the die."""
+    # Imported here: the thermal package needs scipy, which a profile without one does not.
+    from .chip_plant import hotspot_summary
+
+    try:
+        summary = hotspot_summary(source)
+    except ValueError as exc:
+        raise ProfileError(f"thermal: {exc}") from exc
+    if abs(summary.die_width_mm - width_mm) > 1e-3 or abs(summary.die_height_mm - height_mm) > 1e-3:
+        raise ProfileError(
+            f"thermal: the floorplan's die is {summary.die_width_mm:g} x {summary.die_height_mm:g} "
+            f"mm, the profile's {width_mm:g} x {height_mm:g} mm"
+        )
+    missing = [h.id for h in heaters if h.id not in summary.block_names]
+    if missing:
+        raise ProfileError(f"thermal: heaters without a floorplan block: {missing[:5]}")
+    return summary.layers, summary.package
 
 
 def _heater(h: _Reader, width_mm: float, height_mm: float) -> HeaterSpec:

@@ -95,15 +95,39 @@ class RCNetwork:
 
     def advance(self, rise_k: ArrayLike, power_w: ArrayLike, dt_s: float) -> FloatArray:
         """Return the rise after `dt_s` seconds of constant node powers, exactly."""
+        z = self.to_modes(rise_k)
+        return self.from_modes(self.advance_modes(z, self.modal_power(power_w), dt_s))
+
+    # Modal coordinates: a simulator that keeps its state as modes pays O(n) per step instead
+    # of two dense n x n products, and reads only the nodes it needs (`modes_to_state` rows).
+
+    def to_modes(self, rise_k: ArrayLike) -> FloatArray:
+        return self._state_to_modes @ self._vector(rise_k, "rise_k")
+
+    def from_modes(self, modes: FloatArray) -> FloatArray:
+        return self._modes_to_state @ modes
+
+    @property
+    def modes_to_state(self) -> FloatArray:
+        """(nodes, modes): node rise = modes_to_state @ modal state."""
+        return self._modes_to_state
+
+    @property
+    def power_to_modes(self) -> FloatArray:
+        """(modes, nodes): the modal input of node powers (W)."""
+        return self._power_to_modes
+
+    def modal_power(self, power_w: ArrayLike) -> FloatArray:
+        return self._power_to_modes @ self._vector(power_w, "power_w")
+
+    def advance_modes(self, modes: FloatArray, modal_power: FloatArray, dt_s: float) -> FloatArray:
+        """Advance a modal state by `dt_s` under constant modal power, exactly."""
         if not (dt_s >= 0 and np.isfinite(dt_s)):
             raise ValueError(f"dt_s must be finite and non-negative, got {dt_s}")
-        x = self._vector(rise_k, "rise_k")
-        p = self._vector(power_w, "power_w")
         decay = np.exp(-self._rates_per_s * dt_s)
         # -expm1 keeps (1 - e^-λdt)/λ accurate for slow modes and short steps.
         gain_s = -np.expm1(-self._rates_per_s * dt_s) / self._rates_per_s
-        z = decay * (self._state_to_modes @ x) + gain_s * (self._power_to_modes @ p)
-        return self._modes_to_state @ z
+        return np.asarray(decay * modes + gain_s * modal_power)
 
     def _vector(self, values: ArrayLike, name: str) -> FloatArray:
         v = np.asarray(values, dtype=np.float64)
@@ -116,8 +140,8 @@ class RCNetwork:
 class ChipNetwork:
     """An RC network over a device's die and package, and how heaters and sensors map to it.
 
-    Node `layer * rows * cols + row * cols + col` is cell (row, col) of layer `layer` (top
-    first); the last node is the package.
+    Node numbering belongs to the builder; `top_nodes[row, col]` names the heater layer's cell
+    at grid row `row` counted from the die's bottom edge, column `col` from its left edge.
     """
 
     network: RCNetwork
@@ -128,8 +152,6 @@ class ChipNetwork:
     sensor_weights: FloatArray
     # (rows, cols): the top-layer node of each cell, where heaters sit.
     top_nodes: NDArray[np.intp]
-    package_node: int
-    package_to_ambient_k_per_w: float
 
 
 def network_from_profile(profile: DeviceProfile) -> ChipNetwork:
@@ -199,8 +221,8 @@ def network_from_profile(profile: DeviceProfile) -> ChipNetwork:
 
     weights = np.zeros((len(profile.sensors), n))
     for s, sensor in enumerate(profile.sensors):
-        for row, wy in _bilinear(sensor.y_mm, profile.die_height_mm / rows, rows):
-            for col, wx in _bilinear(sensor.x_mm, profile.die_width_mm / cols, cols):
+        for row, wy in bilinear(sensor.y_mm, profile.die_height_mm / rows, rows):
+            for col, wx in bilinear(sensor.x_mm, profile.die_width_mm / cols, cols):
                 weights[s, grid[row, col]] += wy * wx
 
     return ChipNetwork(
@@ -209,8 +231,6 @@ def network_from_profile(profile: DeviceProfile) -> ChipNetwork:
         heater_injection=injection,
         sensor_weights=weights,
         top_nodes=grid,
-        package_node=package,
-        package_to_ambient_k_per_w=package_r_k_per_w,
     )
 
 
@@ -222,7 +242,7 @@ def _overlap(centre_mm: float, size_mm: float, pitch_mm: float, count: int) -> F
     return np.asarray(np.maximum(inside, 0.0), dtype=np.float64)
 
 
-def _bilinear(coord_mm: float, pitch_mm: float, count: int) -> list[tuple[int, float]]:
+def bilinear(coord_mm: float, pitch_mm: float, count: int) -> list[tuple[int, float]]:
     """Cells and weights for linear interpolation between cell centres, clamped at the edges."""
     u = min(max(coord_mm / pitch_mm - 0.5, 0.0), count - 1.0)
     low = min(int(u), max(count - 2, 0))

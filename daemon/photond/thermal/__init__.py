@@ -20,5 +20,6 @@ from .metrics import peak_gradient_c_per_mm as peak_gradient_c_per_mm
 from .metrics import phase_drift_rad as phase_drift_rad
 from .metrics import sensor_pairs as sensor_pairs
 from .network import PlantNetwork as PlantNetwork
+from .network import model_grid as model_grid
 from .network import plant_network as plant_network
 from .zones import zone_to_heater_matrix as zone_to_heater_matrix

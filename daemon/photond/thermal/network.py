@@ -1,10 +1,9 @@
 """Where the compact model gets the plant's physics from: one function, one plain description.
 
-The model is derived from the same RC network the simulated chip integrates, but it must not
-depend on how that network is built (today `photon_drivers.rc_network`, soon a HotSpot-style
-grid plant). So everything the reduction needs is copied here into a `PlantNetwork` of plain
-arrays, and `plant_network(profile)` is the only line that knows the source: swapping the plant
-is a change to that function alone.
+The model is derived from the plant's description (`photon_drivers.chip_plant`: the profile's
+HotSpot case), discretised on a grid half as fine as the simulated chip's, then reduced by
+modal truncation. Everything the reduction needs is copied here into a `PlantNetwork` of plain
+arrays, and `plant_network(profile)` is the only line that knows the source.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from photon_drivers.chip_plant import chip_network
 from photon_drivers.profile import DeviceProfile
-from photon_drivers.rc_network import network_from_profile
 
 FloatArray = NDArray[np.float64]
 
@@ -53,9 +52,25 @@ class PlantNetwork:
         return np.asarray(np.diag(g.sum(axis=1) + self.to_ambient_w_per_k) - g)
 
 
+def model_grid(profile: DeviceProfile) -> tuple[int, int]:
+    """The grid the model's network is built on: the plant's, halved in each direction.
+
+    This is the first of the model's two reductions (the second is modal truncation): the
+    same case - floorplan, stack, package - discretised twice as coarsely as the simulated
+    chip, so that the model is deliberately coarser than the plant and the closed loop has a
+    real model error to correct.
+    """
+    if profile.thermal is not None:
+        rows = profile.thermal.grid_rows or chip_network(profile).top_nodes.shape[0]
+        cols = profile.thermal.grid_cols or chip_network(profile).top_nodes.shape[1]
+    else:
+        rows, cols = profile.grid_rows, profile.grid_cols
+    return max(rows // 2, 2), max(cols // 2, 2)
+
+
 def plant_network(profile: DeviceProfile) -> PlantNetwork:
-    """Describe the plant network of `profile` — the one place that names the plant's builder."""
-    chip = network_from_profile(profile)
+    """The network the model is reduced from - the one place that names its builder."""
+    chip = chip_network(profile, *model_grid(profile))
     net = chip.network
     return PlantNetwork(
         capacitance_j_per_k=np.array(net.capacitance_j_per_k, dtype=np.float64),
