@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -52,10 +53,12 @@ def test_the_kit_catches_a_driver_that_accepts_bad_powers() -> None:
 def test_a_driver_from_another_package_is_found_by_name(tmp_path: Path) -> None:
     """Install the plugin for real (pip, into a temporary target) and resolve it by name."""
     target = tmp_path / "site"
+    source = tmp_path / "plugin"  # a copy: pip builds in the source folder
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-            "--no-build-isolation", "--target", str(target), str(PLUGIN),
+            "--no-build-isolation", "--target", str(target), str(source),
         ],
         check=True,
     )  # fmt: skip
