@@ -17,6 +17,8 @@ from typing import Any
 
 from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
 
+from .control import ControlConfig
+
 
 class ConfigError(ValueError):
     """A setting is invalid; the message says which and where it came from."""
@@ -45,6 +47,8 @@ class DaemonConfig:
     max_tasks_per_job: int = 100_000
     log_level: str = "INFO"
     devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
+    # The closed loop's settings (TOML table [closed_loop]; see photond.control).
+    closed_loop: ControlConfig = field(default_factory=ControlConfig)
 
     def checked(self) -> DaemonConfig:
         if not self.listen:
@@ -61,6 +65,10 @@ class DaemonConfig:
             raise ConfigError(
                 f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
             )
+        try:
+            self.closed_loop.checked()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         ids = [d.id for d in self.devices]
         if not ids:
             raise ConfigError("devices: at least one device is needed")
@@ -119,6 +127,7 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "max_tasks_per_job",
         "log_level",
         "devices",
+        "closed_loop",
     }
     unknown = set(data) - known
     if unknown:
@@ -147,7 +156,27 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
             )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: malformed setting: {exc!r}") from exc
+    if "closed_loop" in data:
+        values["closed_loop"] = _closed_loop(data["closed_loop"], path)
     return replace(config, **values)
+
+
+def _closed_loop(table: Any, path: Path) -> ControlConfig:
+    """The [closed_loop] table: photond.control.ControlConfig's fields, checked by type."""
+    fields = {f: type(getattr(ControlConfig(), f)) for f in ControlConfig.__dataclass_fields__}
+    fields.pop("observer")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: closed_loop must be a table")
+    unknown = set(table) - set(fields)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown setting(s) {sorted(unknown)} in [closed_loop]; "
+            f"known: {sorted(fields)}"
+        )
+    try:
+        return ControlConfig(**{k: fields[k](v) for k, v in table.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: [closed_loop]: {exc}") from exc
 
 
 def _apply_env(config: DaemonConfig, env: Mapping[str, str]) -> DaemonConfig:

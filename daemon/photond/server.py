@@ -78,6 +78,7 @@ class Daemon:
                 self.book,
                 config.control_period_s,
                 breaker,
+                config.closed_loop,
             )
             managed.append(ManagedDevice(id=d.id, driver_name=d.driver, runtime=runtime))
         self.devices = DeviceTable(managed)

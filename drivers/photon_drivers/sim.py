@@ -15,6 +15,7 @@ returns the sensor's previous value, as the firmware of a slow ADC would.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Mapping
@@ -28,8 +29,8 @@ from .interface import Driver, SensorSample, check_powers
 from .profile import DeviceProfile, load_profile
 from .rc_network import ChipNetwork, FloatArray, RCNetwork
 from .sim_faults import FaultState, SensorFailure, SensorFault
+from .sim_options import Disturbance, parse_sim_options
 
-_OPTIONS = ("profile", "seed")
 # Longest step over which a drifting ambient is held constant.
 _DRIFT_CHUNK_S = 0.05
 
@@ -45,6 +46,9 @@ class SimulatedChipDriver(Driver):
         profile: the device; None loads the shipped default.
         clock: device time; None runs in real time.
         seed: seeds the sensor noise, so a run can be replayed exactly.
+        noise_scale: multiplies every sensor's noise.
+        plant_mismatch: the plant's conductances are (1 + m) x the profile's (see sim_options).
+        disturbances: changes applied when device time reaches each one's `at_s`.
     """
 
     def __init__(
@@ -53,13 +57,24 @@ class SimulatedChipDriver(Driver):
         clock: Clock | None = None,
         *,
         seed: int = 0,
+        noise_scale: float = 1.0,
+        plant_mismatch: float = 0.0,
+        disturbances: tuple[Disturbance, ...] = (),
     ) -> None:
         self._profile = profile if profile is not None else load_profile()
         self._clock: Clock = clock if clock is not None else ScaledClock(1.0)
         self._chip = chip_network(self._profile)
+        if plant_mismatch:
+            base, factor = self._chip.network, 1.0 + plant_mismatch
+            mismatched = RCNetwork(
+                base.capacitance_j_per_k,
+                base.conductance_w_per_k * factor,
+                base.to_ambient_w_per_k * factor,
+            )
+            self._chip = dataclasses.replace(self._chip, network=mismatched)
         self._rng = np.random.default_rng(seed)
         sensors = self._profile.sensors
-        self._noise_c = np.array([s.noise_c for s in sensors])
+        self._noise_c = np.array([s.noise_c for s in sensors]) * noise_scale
         self._resolution_c = np.array([s.resolution_c for s in sensors])
         # The daemon's control loop and its RPC threads call in concurrently; one lock keeps
         # the catch-up, the power change and the noise stream in one consistent order.
@@ -74,29 +89,26 @@ class SimulatedChipDriver(Driver):
         self._min_period_s = np.array([s.min_sample_period_s for s in sensors])
         self._last_read_s = np.full(len(sensors), -np.inf)
         self._last_read_c = np.full(len(sensors), np.nan)
+        self._scheduled = sorted(disturbances, key=lambda d: d.at_s)
+        self._opened_s = self._time_s
 
     @classmethod
     def open(cls, options: Mapping[str, str], clock: Clock) -> SimulatedChipDriver:
-        """Build from config options: `profile` (path to a TOML profile) and `seed` (int).
+        """Build from config options (see `sim_options`: profile, seed, disturbances).
 
         Raises:
-            ValueError: an unknown option, a seed that is not an integer, or a bad profile.
+            ValueError: an unknown option, a value that does not parse, or a bad profile.
         """
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"sim driver: unknown option(s) {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(_OPTIONS)}"
-            )
-        try:
-            seed = int(options.get("seed", "0"))
-        except ValueError:
-            raise ValueError(
-                f"sim driver: option 'seed' must be an integer, got {options['seed']!r}"
-            ) from None
-        path = options.get("profile")
-        profile = load_profile(Path(path)) if path is not None else None
-        return cls(profile, clock, seed=seed)
+        parsed = parse_sim_options(options)
+        profile = load_profile(Path(parsed.profile)) if parsed.profile is not None else None
+        return cls(
+            profile,
+            clock,
+            seed=parsed.seed,
+            noise_scale=parsed.noise_scale,
+            plant_mismatch=parsed.plant_mismatch,
+            disturbances=parsed.disturbances,
+        )
 
     @property
     def profile(self) -> DeviceProfile:
@@ -157,8 +169,16 @@ class SimulatedChipDriver(Driver):
             return float(self._heater_mw.sum())
 
     def _catch_up(self) -> None:
-        """Advance the physics to the clock's now under the powers applied until now."""
+        """Advance the physics to the clock's now, applying scheduled disturbances on time."""
         now_s = self._clock.now_s()
+        while self._scheduled and self._opened_s + self._scheduled[0].at_s <= now_s:
+            disturbance = self._scheduled.pop(0)
+            self._advance(self._opened_s + disturbance.at_s)
+            disturbance.apply(self)
+        self._advance(now_s)
+
+    def _advance(self, now_s: float) -> None:
+        """Advance the physics to `now_s` under the powers applied until now."""
         if now_s > self._time_s:
             heater_mw = self._heater_mw.copy()
             for index, power_mw in self._faults.stuck_heaters_mw.items():
@@ -187,13 +207,14 @@ class SimulatedChipDriver(Driver):
 
     def fail_sensor(self, sensor_id: str, failure: SensorFailure) -> None:
         """From now on the sensor misbehaves as `failure` says."""
-        index = self._sensor_index(sensor_id)
         with self._lock:
             self._catch_up()
-            held_c = float(
-                self._profile.ambient_c + self._plant.sensor_from_modes[index] @ self._modes
-            )
-            self._faults.sensors[index] = SensorFault(failure, held_c)
+            self._fail_sensor(sensor_id, failure)
+
+    def _fail_sensor(self, sensor_id: str, failure: SensorFailure) -> None:
+        index = self._sensor_index(sensor_id)
+        held_c = float(self._profile.ambient_c + self._plant.sensor_from_modes[index] @ self._modes)
+        self._faults.sensors[index] = SensorFault(failure, held_c)
 
     def repair_sensor(self, sensor_id: str) -> None:
         with self._lock:
@@ -205,42 +226,54 @@ class SimulatedChipDriver(Driver):
             raise ValueError(f"cooling degradation factor must be >= 1, got {factor}")
         with self._lock:
             self._catch_up()
-            base = self._chip.network
-            degraded = RCNetwork(
-                base.capacitance_j_per_k,
-                base.conductance_w_per_k,
-                base.to_ambient_w_per_k / factor,
-            )
-            rise_k = self._plant.network.from_modes(self._modes)
-            self._plant = _ModalPlant(degraded, self._chip)
-            self._modes = degraded.to_modes(rise_k)
-            self._faults.cooling_factor = factor
+            self._degrade(factor)
+
+    def _degrade(self, factor: float) -> None:
+        base = self._chip.network
+        degraded = RCNetwork(
+            base.capacitance_j_per_k,
+            base.conductance_w_per_k,
+            base.to_ambient_w_per_k / factor,
+        )
+        rise_k = self._plant.network.from_modes(self._modes)
+        self._plant = _ModalPlant(degraded, self._chip)
+        self._modes = degraded.to_modes(rise_k)
+        self._faults.cooling_factor = factor
 
     def stick_heater(self, heater_id: str, power_mw: float | None) -> None:
         """Hold a heater at `power_mw` whatever is commanded (None releases it)."""
-        index = self._heater_index(heater_id)
         with self._lock:
             self._catch_up()
-            if power_mw is None:
-                self._faults.stuck_heaters_mw.pop(index, None)
-            else:
-                if not (math.isfinite(power_mw) and power_mw >= 0):
-                    raise ValueError(f"stuck heater power must be >= 0 mW, got {power_mw}")
-                self._faults.stuck_heaters_mw[index] = power_mw
+            self._stick_heater(heater_id, power_mw)
+
+    def _stick_heater(self, heater_id: str, power_mw: float | None) -> None:
+        index = self._heater_index(heater_id)
+        if power_mw is None:
+            self._faults.stuck_heaters_mw.pop(index, None)
+        else:
+            if not (math.isfinite(power_mw) and power_mw >= 0):
+                raise ValueError(f"stuck heater power must be >= 0 mW, got {power_mw}")
+            self._faults.stuck_heaters_mw[index] = power_mw
 
     def step_ambient(self, delta_c: float) -> None:
         """The room's temperature jumps by `delta_c` now."""
         with self._lock:
             self._catch_up()
-            self._faults.ambient.rebase(self._time_s)
-            self._faults.ambient.offset_c += delta_c
+            self._step_ambient(delta_c)
+
+    def _step_ambient(self, delta_c: float) -> None:
+        self._faults.ambient.rebase(self._time_s)
+        self._faults.ambient.offset_c += delta_c
 
     def set_ambient_drift(self, rate_c_per_s: float) -> None:
         """The room's temperature moves by `rate_c_per_s` from now on (0 stops the drift)."""
         with self._lock:
             self._catch_up()
-            self._faults.ambient.rebase(self._time_s)
-            self._faults.ambient.drift_c_per_s = rate_c_per_s
+            self._drift(rate_c_per_s)
+
+    def _drift(self, rate_c_per_s: float) -> None:
+        self._faults.ambient.rebase(self._time_s)
+        self._faults.ambient.drift_c_per_s = rate_c_per_s
 
     def _sensor_index(self, sensor_id: str) -> int:
         for index, sensor in enumerate(self._profile.sensors):

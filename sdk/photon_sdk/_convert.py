@@ -226,6 +226,17 @@ def job_event_from_proto(m: job_pb2.JobEvent) -> JobEvent | None:
         return event(kind="failed", reason=m.failed.reason)
     if kind == "cancelled":
         return event(kind="cancelled")
+    if kind == "replanned":
+        return event(
+            kind="replanned",
+            reason=m.replanned.reason,
+            schedule=schedule_from_proto(m.replanned.schedule),
+            predicted_peak_temperature_c=m.replanned.predicted_peak_temperature_c,
+        )
+    if kind == "held":
+        return event(kind="held", reason=m.held.reason)
+    if kind == "resumed":
+        return event(kind="resumed", reason=m.resumed.reason)
     return None
 
 

@@ -217,8 +217,18 @@ class Job:
 
 
 #: The kinds of :class:`JobEvent`, in the order a successful job produces them.
+#: ``replanned``, ``held`` and ``resumed`` come from the daemon's closed loop.
 JobEventKind = Literal[
-    "planned", "job_started", "task_started", "task_finished", "completed", "failed", "cancelled"
+    "planned",
+    "job_started",
+    "task_started",
+    "task_finished",
+    "replanned",
+    "held",
+    "resumed",
+    "completed",
+    "failed",
+    "cancelled",
 ]
 
 _TERMINAL_KINDS = frozenset({"completed", "failed", "cancelled"})
@@ -230,8 +240,9 @@ class JobEvent:
 
     Fields that do not apply to ``kind`` are empty (``""``/None): ``task_id``, ``lane_id`` and
     ``job_time_s`` (seconds after the job's start: start for task_started, end for
-    task_finished) for task events; ``schedule`` for planned; ``result`` for completed;
-    ``reason`` for failed.
+    task_finished) for task events; ``schedule`` for planned and replanned (for replanned:
+    the tasks not yet started); ``result`` for completed; ``reason`` for failed, replanned,
+    held and resumed; ``predicted_peak_temperature_c`` for replanned.
     """
 
     job_id: str
@@ -245,6 +256,7 @@ class JobEvent:
     reason: str = ""
     schedule: Schedule | None = None
     result: JobResult | None = None
+    predicted_peak_temperature_c: float | None = None
 
     @property
     def is_terminal(self) -> bool:

@@ -646,6 +646,9 @@ class JobEvent(_message.Message):
     COMPLETED_FIELD_NUMBER: _builtins.int
     FAILED_FIELD_NUMBER: _builtins.int
     CANCELLED_FIELD_NUMBER: _builtins.int
+    REPLANNED_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    RESUMED_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     sequence: _builtins.int
     device_time_s: _builtins.float
@@ -668,6 +671,12 @@ class JobEvent(_message.Message):
     def failed(self) -> Global___JobFailed: ...
     @_builtins.property
     def cancelled(self) -> Global___JobCancelled: ...
+    @_builtins.property
+    def replanned(self) -> Global___JobReplanned: ...
+    @_builtins.property
+    def held(self) -> Global___JobHeld: ...
+    @_builtins.property
+    def resumed(self) -> Global___JobResumed: ...
     def __init__(
         self,
         *,
@@ -682,12 +691,15 @@ class JobEvent(_message.Message):
         completed: Global___JobCompleted | None = ...,
         failed: Global___JobFailed | None = ...,
         cancelled: Global___JobCancelled | None = ...,
+        replanned: Global___JobReplanned | None = ...,
+        held: Global___JobHeld | None = ...,
+        resumed: Global___JobResumed | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "job_started", b"job_started", "kind", b"kind", "planned", b"planned", "task_finished", b"task_finished", "task_started", b"task_started", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "failed", b"failed", "held", b"held", "job_started", b"job_started", "kind", b"kind", "planned", b"planned", "replanned", b"replanned", "resumed", b"resumed", "task_finished", b"task_finished", "task_started", b"task_started", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "device_time_s", b"device_time_s", "failed", b"failed", "job_id", b"job_id", "job_started", b"job_started", "kind", b"kind", "planned", b"planned", "sequence", b"sequence", "task_finished", b"task_finished", "task_started", b"task_started", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled", b"cancelled", "completed", b"completed", "device_time_s", b"device_time_s", "failed", b"failed", "held", b"held", "job_id", b"job_id", "job_started", b"job_started", "kind", b"kind", "planned", b"planned", "replanned", b"replanned", "resumed", b"resumed", "sequence", b"sequence", "task_finished", b"task_finished", "task_started", b"task_started", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["planned", "task_started", "task_finished", "job_started", "completed", "failed", "cancelled"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["planned", "task_started", "task_finished", "job_started", "completed", "failed", "cancelled", "replanned", "held", "resumed"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -833,3 +845,79 @@ class JobCancelled(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JobCancelled: _TypeAlias = JobCancelled  # noqa: Y015
+
+@_typing.final
+class JobReplanned(_message.Message):
+    """The closed loop re-planned the tasks not yet started (times after the job's start)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    PREDICTED_PEAK_TEMPERATURE_C_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """What triggered it, e.g. "forecast 84.1 °C in 3.2 s exceeds 83 °C (limit - margin)"."""
+    predicted_peak_temperature_c: _builtins.float
+    """The hottest spot the new plan is expected to reach."""
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """The new plan of the tasks not yet started."""
+
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        schedule: Global___Schedule | None = ...,
+        predicted_peak_temperature_c: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["predicted_peak_temperature_c", b"predicted_peak_temperature_c", "reason", b"reason", "schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobReplanned: _TypeAlias = JobReplanned  # noqa: Y015
+
+@_typing.final
+class JobHeld(_message.Message):
+    """Dispatch stopped (interlock trip or emergency stop); running tasks were cut off and run
+    again from their start on resume.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobHeld: _TypeAlias = JobHeld  # noqa: Y015
+
+@_typing.final
+class JobResumed(_message.Message):
+    """Dispatch resumed after a hold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobResumed: _TypeAlias = JobResumed  # noqa: Y015

@@ -1,0 +1,263 @@
+"""Forecast the hot spots of a plan from an estimated state, and re-time a plan to stay cool.
+
+Both are event-driven: between two task starts or ends every input is constant, so each mode
+moves in closed form, x(t+n) = x_ss + aⁿ (x(t) - x_ss), and the cost is per event rather than
+per control period. That is what lets the loop forecast a 1,000-task remainder every 100 ms
+and re-plan it in a few milliseconds (numba, compiled once and cached on disk).
+
+Inputs are in a `LoopModel` truncated to `FORECAST_MODES` modes, read at the heater footprints
+(the hot spots); each task is reduced beforehand to its modal input and its feedthrough, so a
+start or end costs O(modes + hot spots). Temperatures are evaluated at every event (just before
+it, and just after with the new feedthrough) and at each window's end: under constant input a
+temperature moves monotonically between events up to the faster modes' small overshoot, which
+the planning margin covers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@njit(cache=True)
+def _advance(x: FloatArray, modal_in: FloatArray, decay: FloatArray, periods: int) -> None:
+    for i in range(x.shape[0]):
+        steady = modal_in[i] / (1.0 - decay[i])
+        x[i] = steady + decay[i] ** periods * (x[i] - steady)
+
+
+@njit(cache=True)
+def _hottest(out: FloatArray, x: FloatArray, feed: FloatArray) -> float:
+    best = -np.inf
+    for o in range(out.shape[0]):
+        y = feed[o]
+        for i in range(x.shape[0]):
+            y += out[o, i] * x[i]
+        best = max(best, y)
+    return best
+
+
+@njit(cache=True)
+def forecast_peak(
+    decay: FloatArray,
+    out: FloatArray,
+    x0: FloatArray,
+    base_in: FloatArray,
+    base_feed: FloatArray,
+    start: IntArray,
+    end: IntArray,
+    task_in: FloatArray,
+    task_feed: FloatArray,
+    trace: FloatArray,
+) -> tuple[float, int]:
+    """Peak hot-spot temperature (°C) and its period for tasks at fixed [start, end) periods.
+
+    Period 0 is now. When `trace` is non-empty, trace[k] receives the hottest spot at the end
+    of period k (a per-period trace: the plan's reference for drift), else only events are
+    evaluated.
+    """
+    n = start.shape[0]
+    times = np.concatenate((start, end))
+    order = np.argsort(times, kind="mergesort")
+    x = x0.copy()
+    modal_in = base_in.copy()
+    feed = base_feed.copy()
+    now = 0
+    peak = _hottest(out, x, feed)
+    peak_at = 0
+    per_period = trace.shape[0] > 0
+    k = 0
+    while k <= 2 * n:
+        t = times[order[k]] if k < 2 * n else max(now, trace.shape[0])
+        while now < t:
+            step = 1 if per_period else t - now
+            _advance(x, modal_in, decay, step)
+            now += step
+            y = _hottest(out, x, feed)
+            if per_period and now - 1 < trace.shape[0]:
+                trace[now - 1] = y
+            if y > peak:
+                peak, peak_at = y, now
+        if k == 2 * n:
+            break
+        while k < 2 * n and times[order[k]] == t:
+            j = order[k]
+            sign = 1.0 if j < n else -1.0
+            task = j if j < n else j - n
+            modal_in += sign * task_in[task]
+            feed += sign * task_feed[task]
+            k += 1
+        y = _hottest(out, x, feed)
+        if y > peak:
+            peak, peak_at = y, now
+    return peak, peak_at
+
+
+@njit(cache=True)
+def retime(
+    decay: FloatArray,
+    out: FloatArray,
+    x0: FloatArray,
+    base_in: FloatArray,
+    base_feed: FloatArray,
+    limit_c: float,
+    order: IntArray,
+    duration: IntArray,
+    release: IntArray,
+    lane: IntArray,
+    lane_free: IntArray,
+    heater_ptr: IntArray,
+    heater_idx: IntArray,
+    heater_free: IntArray,
+    dep_ptr: IntArray,
+    dep_idx: IntArray,
+    task_in: FloatArray,
+    task_feed: FloatArray,
+    running_end: IntArray,
+    running_in: FloatArray,
+    running_feed: FloatArray,
+    cool_step: int,
+    max_wait: int,
+) -> tuple[IntArray, float]:
+    """Start periods for the tasks, in `order`, each as early as lanes, heaters, dependencies
+    and the thermal limit allow; starts never go back in time along `order`.
+
+    A task is placed at its earliest time when the hottest spot, predicted over its own run
+    with every task already placed (and running ones), stays at or below `limit_c`; otherwise
+    it waits for the next placed task to end (or `cool_step` periods when none runs). A task
+    that cannot fit within `max_wait` periods of its earliest time is placed there anyway, and
+    the returned peak says so.
+    """
+    n = order.shape[0]
+    m = running_end.shape[0]
+    cap = n + m
+    act_end = np.empty(cap, dtype=np.int64)
+    act_in = np.empty((cap, decay.shape[0]))
+    act_feed = np.empty((cap, out.shape[0]))
+    count = 0
+    for r in range(m):
+        act_end[count] = running_end[r]
+        act_in[count] = running_in[r]
+        act_feed[count] = running_feed[r]
+        count += 1
+    x = x0.copy()
+    modal_in = base_in.copy() + running_in.sum(axis=0)
+    feed = base_feed.copy() + running_feed.sum(axis=0)
+    now = 0
+    start = np.zeros(n, dtype=np.int64)
+    finish = np.zeros(n, dtype=np.int64)
+    peak = -np.inf
+    lane_at = lane_free.copy()
+    heater_at = heater_free.copy()
+    earliest_next = 0
+    for pos in range(n):
+        i = order[pos]
+        t = max(earliest_next, release[i], lane_at[lane[i]])
+        for h in range(heater_ptr[i], heater_ptr[i + 1]):
+            t = max(t, heater_at[heater_idx[h]])
+        for d in range(dep_ptr[i], dep_ptr[i + 1]):
+            t = max(t, finish[dep_idx[d]])
+        first = t
+        while True:
+            # Move the placed tasks' state up to t, retiring those that end on the way.
+            while True:
+                soonest, which = t + 1, -1
+                for a in range(count):
+                    if act_end[a] <= t and act_end[a] < soonest:
+                        soonest, which = act_end[a], a
+                if which < 0:
+                    break
+                _advance(x, modal_in, decay, max(soonest - now, 0))
+                now = max(now, soonest)
+                modal_in -= act_in[which]
+                feed -= act_feed[which]
+                count -= 1
+                act_end[which] = act_end[count]
+                act_in[which] = act_in[count]
+                act_feed[which] = act_feed[count]
+            _advance(x, modal_in, decay, t - now)
+            now = t
+            # Predict the window [t, t + duration) with task i running.
+            xw = x.copy()
+            win_in = modal_in + task_in[i]
+            win_feed = feed + task_feed[i]
+            stop = t + duration[i]
+            hot = _hottest(out, xw, win_feed)
+            ends = np.sort(act_end[:count])
+            w_now = t
+            for e in ends:
+                if e >= stop:
+                    break
+                if e == w_now:
+                    continue  # several tasks end together: handled at the first of them
+                _advance(xw, win_in, decay, e - w_now)
+                w_now = e
+                hot = max(hot, _hottest(out, xw, win_feed))
+                for a in range(count):
+                    if act_end[a] == e:
+                        win_in -= act_in[a]
+                        win_feed -= act_feed[a]
+            _advance(xw, win_in, decay, stop - w_now)
+            hot = max(hot, _hottest(out, xw, win_feed))
+            if hot <= limit_c or t - first >= max_wait:
+                peak = max(peak, hot)
+                break
+            later = t + cool_step
+            for a in range(count):
+                if act_end[a] > t and act_end[a] < later:
+                    later = act_end[a]
+            t = later
+        start[i] = t
+        finish[i] = t + duration[i]
+        earliest_next = t
+        lane_at[lane[i]] = finish[i]
+        for h in range(heater_ptr[i], heater_ptr[i + 1]):
+            heater_at[heater_idx[h]] = finish[i]
+        act_end[count] = finish[i]
+        act_in[count] = task_in[i]
+        act_feed[count] = task_feed[i]
+        count += 1
+        modal_in += task_in[i]
+        feed += task_feed[i]
+    return start, peak
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) both kernels on a toy problem.
+
+    Called before the daemon reports ready, so the first job does not stall its control loop
+    for the seconds a first compilation takes.
+    """
+    one = np.ones(1)
+    none_i = np.zeros(0, dtype=np.int64)
+    none_f = np.zeros((0, 1))
+    forecast_peak(one * 0.5, np.ones((1, 1)), one, one, one, none_i, none_i, none_f, none_f, one)
+    retime(
+        one * 0.5,
+        np.ones((1, 1)),
+        one,
+        one,
+        one,
+        100.0,
+        np.zeros(1, dtype=np.int64),
+        np.ones(1, dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
+        none_i,
+        np.zeros(1, dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
+        none_i,
+        np.ones((1, 1)),
+        np.ones((1, 1)),
+        none_i,
+        none_f,
+        none_f,
+        1,
+        10,
+    )

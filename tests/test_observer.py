@@ -1,0 +1,141 @@
+"""The observer against the simulated chip: convergence, and the sensors it learns to distrust.
+
+The plant is the 16 x 16 HotSpot grid; the observer's model the 8 x 8 reduction, so every
+figure here includes real model error. "Hot spots" are compared with the plant's true
+temperature of the top-layer cell under each heater.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from photon_drivers.clock import ManualClock
+from photon_drivers.interface import SensorSample
+from photon_drivers.sim import SimulatedChipDriver
+from photon_drivers.sim_faults import SensorFailure
+from photond.observer import Estimate, Observer
+from photond.thermal import ModelState
+
+PERIOD_S = 0.01
+# Stated bound: after settling, the hot-spot estimate is within this of the plant's truth.
+HOTSPOT_BOUND_C = 0.3
+
+
+class Rig:
+    def __init__(self, seed: int = 3) -> None:
+        self.clock = ManualClock()
+        self.sim = SimulatedChipDriver(clock=self.clock, seed=seed)
+        self.profile = self.sim.profile
+        self.observer = Observer(self.profile, PERIOD_S)
+        self.ids = [h.id for h in self.profile.heaters]
+        pitch = self.profile.die_width_mm / 16
+        self.cells = [(int(h.y_mm / pitch), int(h.x_mm / pitch)) for h in self.profile.heaters]
+        self.power = np.zeros(len(self.ids))
+
+    def drive(self, power_mw: np.ndarray) -> None:
+        self.power = power_mw
+        self.sim.set_heater_powers(dict(zip(self.ids, power_mw, strict=True)))
+
+    def step(self, periods: int = 1) -> Estimate:
+        estimate = self.observer.estimate()
+        for _ in range(periods):
+            self.clock.advance(PERIOD_S)
+            estimate = self.observer.update(self.sim.read_sensors(), self.power)
+        return estimate
+
+    def hotspot_error_c(self, estimate: Estimate) -> float:
+        true = self.sim.true_temperatures_c()
+        truth = np.array([true[r, c] for r, c in self.cells])
+        return float(np.abs(estimate.hotspot_estimate_c - truth).max())
+
+
+def pattern(rig: Rig, k: int) -> np.ndarray:
+    rng = np.random.default_rng(k)
+    return (rng.random(len(rig.ids)) < 0.6) * 20.0
+
+
+def test_observer_converges_from_a_wrong_initial_state() -> None:
+    rig = Rig()
+    rig.drive(np.full(len(rig.ids), 18.0))
+    rig.clock.advance(20.0)  # the chip is ~50 K above ambient; the observer thinks it idles
+    wrong = rig.observer.estimate()
+    assert rig.hotspot_error_c(wrong) > 40.0
+    estimate = rig.step(100)  # 1 s
+    assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C
+    for k in range(10):  # and it stays there while the powers change
+        rig.drive(pattern(rig, k))
+        estimate = rig.step(20)
+        assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C
+    assert not estimate.distrusted
+
+
+def test_stuck_sensor_is_flagged_and_does_not_blind_the_observer() -> None:
+    rig = Rig()
+    rig.drive(pattern(rig, 0))
+    rig.step(50)
+    rig.sim.fail_sensor("s11", SensorFailure.STUCK)
+    estimate = rig.step(30)
+    assert estimate.distrusted["s11"].startswith("stuck")
+    rig.drive(np.full(len(rig.ids), 22.0))  # the chip heats; s11 keeps its old value
+    for _ in range(20):
+        estimate = rig.step(25)
+        assert "s11" in estimate.distrusted
+        assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C
+    index = [s.id for s in rig.profile.sensors].index("s11")
+    assert estimate.sensor_estimate_c[index] > rig.sim.read_sensors().temperature_c[index] + 5
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"), [(SensorFailure.NAN, "nan"), (SensorFailure.DEAD, "out of range")]
+)
+def test_nan_and_dead_sensors_are_distrusted(failure: SensorFailure, reason: str) -> None:
+    rig = Rig()
+    rig.drive(pattern(rig, 1))
+    rig.step(20)
+    rig.sim.fail_sensor("s22", failure)
+    estimate = rig.step(1)
+    assert estimate.distrusted["s22"].startswith(reason)
+    estimate = rig.step(200)
+    assert set(estimate.distrusted) == {"s22"}
+    assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C
+    assert all(math.isfinite(v) for v in estimate.sensor_estimate_c)
+
+
+def test_repaired_sensor_is_trusted_again() -> None:
+    rig = Rig()
+    rig.drive(pattern(rig, 2))
+    rig.sim.fail_sensor("s00", SensorFailure.NAN)
+    assert "s00" in rig.step(10).distrusted
+    rig.sim.repair_sensor("s00")
+    after = rig.observer.config.trust_after_samples
+    assert "s00" in rig.step(after - 5).distrusted
+    assert "s00" not in rig.step(10).distrusted
+
+
+def test_jump_beyond_physics_is_rejected() -> None:
+    rig = Rig()
+    rig.step(20)
+    sample = rig.sim.read_sensors()
+    glitched = list(sample.temperature_c)
+    glitched[5] += 20.0  # no heater can move a sensor 20 K in 10 ms
+    rig.clock.advance(PERIOD_S)
+    estimate = rig.observer.update(SensorSample(sample.device_time_s, tuple(glitched)), rig.power)
+    assert list(estimate.distrusted) == [rig.profile.sensors[5].id]
+    assert estimate.distrusted[rig.profile.sensors[5].id].startswith("jump")
+    assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C
+
+
+def test_room_step_is_tracked_as_ambient_offset() -> None:
+    rig = Rig()
+    rig.drive(np.full(len(rig.ids), 10.0))
+    rig.observer.reset(ModelState(np.zeros(rig.observer.model.modes), rig.power))
+    rig.step(100)
+    rig.sim.step_ambient(10.0)
+    for _ in range(20):  # 10 s: the die follows the room with the package's time constant
+        estimate = rig.step(50)
+        assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C
+        assert not estimate.distrusted
+    assert estimate.ambient_offset_c > 3.0
