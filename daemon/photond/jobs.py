@@ -63,6 +63,7 @@ def plan_to_proto(plan: Plan) -> job_pb2.Schedule:
             for p in plan.tasks
         ],
         makespan_s=plan.makespan_s,
+        predicted_peak_temperature_c=plan.predicted_peak_temperature_c,
         lower_bound_s=plan.lower_bound_s,
         gap_to_bound=plan.gap_to_bound,
         planner=plan.planner,
@@ -247,4 +248,5 @@ def plan_from_proto(schedule: job_pb2.Schedule) -> Plan:
         lower_bound_s=schedule.lower_bound_s,
         planner=schedule.planner,
         planning_time_s=schedule.planning_time_s,
+        predicted_peak_temperature_c=schedule.predicted_peak_temperature_c,
     )

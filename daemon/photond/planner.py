@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .validation import CheckedGraph, CheckedTask
 
@@ -35,6 +36,12 @@ class Plan:
     lower_bound_s: float
     planner: str
     planning_time_s: float
+    # What the planner's thermal model predicts (0 when it made no prediction).
+    predicted_peak_temperature_c: float = 0.0
+    predicted_peak_gradient_c_per_mm: float = 0.0
+    aging_hours: float = 0.0
+    # The optimiser's `Stats` (level, replicas, rounds, evaluations, time), when it planned.
+    statistics: Any = None
 
     @property
     def gap_to_bound(self) -> float:
