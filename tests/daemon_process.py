@@ -73,7 +73,7 @@ def start_daemon(
     return daemon
 
 
-def _wait_serving(daemon: RunningDaemon, timeout_s: float = 60.0) -> None:
+def _wait_serving(daemon: RunningDaemon, timeout_s: float = 240.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if daemon.process.poll() is not None:

@@ -195,3 +195,22 @@ def test_journaled_jobs_survive_a_restart() -> None:
             client.cancel_job(queued.id)
     finally:
         cleanup(second)
+
+
+def test_emergency_stop_parks_the_device_until_resumed(daemon: RunningDaemon) -> None:
+    from photon.v1 import device_pb2, device_pb2_grpc
+
+    with grpc.insecure_channel(daemon.target) as channel:
+        devices = device_pb2_grpc.DeviceServiceStub(channel)
+        stopped = devices.EmergencyStop(
+            device_pb2.EmergencyStopRequest(device_id="sim0", reason="test stop"), timeout=10
+        )
+        assert stopped.serving_status == device_pb2.SERVING_STATUS_NOT_SERVING
+        assert stopped.emergency_stopped and "test stop" in stopped.not_serving_reason
+        assert stopped.total_heater_power_mw == 0.0
+        resumed = devices.Resume(device_pb2.ResumeRequest(device_id="sim0"), timeout=10)
+    assert not resumed.emergency_stopped
+    graph = TaskGraph()
+    graph.add_task("after-resume", duration_s=0.1, heater_power_mw={"h00": 5.0})
+    with Client(daemon.target) as client:
+        assert client.wait_job(client.submit_job(graph).id).state == JobState.COMPLETED

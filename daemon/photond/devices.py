@@ -48,6 +48,8 @@ class ManagedDevice:
             active_job_id=job_id,
             running_task_ids=running,
             queued_jobs=self.runtime.queued_jobs,
+            interlock_tripped=self.runtime.interlock.tripped is not None,
+            emergency_stopped=self.runtime.interlock.emergency is not None,
         )
         serving, reason = self.runtime.serving  # the breaker's state and the last error
         if not serving:

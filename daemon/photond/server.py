@@ -42,6 +42,7 @@ from .config import DaemonConfig
 from .devices import DeviceTable, ManagedDevice
 from .jobs import JobBook, plan_from_proto
 from .journal import Journal
+from .optimizer.daemon_plan import warm_up
 from .runtime import DeviceRuntime
 from .servicers import DeviceService, JobService, TelemetryService
 from .status import RequestError
@@ -88,7 +89,11 @@ class Daemon:
         self.addresses: list[str] = []
 
     async def start(self) -> list[str]:
-        """Restore jobs, start the device loops, listen; returns the bound addresses."""
+        """Warm the planner, restore jobs, start the device loops, listen; returns addresses."""
+        # Compile the planner's kernels and build each device's model before anyone can submit:
+        # a cold numba compile takes tens of seconds (cached on disk afterwards).
+        for profile in {device.profile for device in self.devices}:
+            await asyncio.to_thread(warm_up, profile)
         self._restore_jobs()
         loop = asyncio.get_running_loop()
         for device in self.devices:

@@ -28,7 +28,8 @@ from photon.v1 import (
 
 from .devices import DeviceTable, ManagedDevice
 from .jobs import JobBook, JobRecord, new_job_id, plan_to_proto
-from .planner import Plan, plan_list_schedule
+from .optimizer.daemon_plan import check_plan
+from .planner import Plan
 from .status import (
     RequestError,
     failed_precondition,
@@ -141,16 +142,17 @@ class DeviceService(device_pb2_grpc.DeviceServiceServicer):
     async def EmergencyStop(
         self, request: device_pb2.EmergencyStopRequest, context: Any
     ) -> device_pb2.DeviceState:
-        raise unimplemented(
-            "EmergencyStop is not implemented yet (arrives with the interlock); "
-            "stop the daemon to park the device"
-        )
+        device = self._devices.get(request.device_id)
+        device.runtime.emergency_stop(request.reason or "emergency stop requested by a client")
+        return device.state()
 
     @unary
     async def Resume(
         self, request: device_pb2.ResumeRequest, context: Any
     ) -> device_pb2.DeviceState:
-        raise unimplemented("Resume is not implemented yet (arrives with EmergencyStop)")
+        device = self._devices.get(request.device_id)
+        device.runtime.resume()
+        return device.state()
 
 
 class JobService(job_pb2_grpc.JobServiceServicer):
@@ -161,16 +163,19 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         self.accepting = True
 
     async def _checked_plan(
-        self, device: ManagedDevice, graph: job_pb2.TaskGraph, level: int
+        self,
+        device: ManagedDevice,
+        graph: job_pb2.TaskGraph,
+        level: int,
+        validation: int = job_pb2.VALIDATION_LEVEL_STRICT,
     ) -> tuple[CheckedGraph, Plan]:
         if level not in job_pb2.OptimizationLevel.values():
             raise invalid_argument("optimization_level", f"unknown optimization level {level}")
         profile = device.profile
-        lanes = tuple(lane.id for lane in profile.lanes)
 
         def work() -> tuple[CheckedGraph, Plan]:
             checked = check_graph(graph, profile, self._max_tasks)
-            return checked, plan_list_schedule(checked, lanes)
+            return checked, check_plan(checked, profile, level, validation)
 
         # Off the event loop: a large graph must not delay telemetry or other clients.
         checked, plan = await asyncio.to_thread(work)
@@ -195,7 +200,9 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             raise invalid_argument(
                 "validation_level", f"unknown validation level {request.validation_level}"
             )
-        checked, plan = await self._checked_plan(device, request.graph, request.optimization_level)
+        checked, plan = await self._checked_plan(
+            device, request.graph, request.optimization_level, request.validation_level
+        )
         job = job_pb2.Job(
             id=new_job_id(),
             name=request.name,

@@ -101,16 +101,15 @@ class DeviceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EmergencyStop(self, request, context):
-        """Put the device in its safe state at once: all heaters off, dispatch paused.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Put the device in its safe state at once: all heaters off, dispatch paused, the running
+        job held (it fails if the stop outlasts the hold timeout).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Resume(self, request, context):
-        """Leave an emergency stop and resume dispatch.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Leave an emergency stop and resume dispatch (after the interlock's hysteresis, if tripped).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -48,13 +48,11 @@ class DeviceServiceStub:
     Implemented in a later issue; answers UNIMPLEMENTED today.
     """
     EmergencyStop: _grpc.UnaryUnaryMultiCallable[_device_pb2.EmergencyStopRequest, _device_pb2.DeviceState]
-    """Put the device in its safe state at once: all heaters off, dispatch paused.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Put the device in its safe state at once: all heaters off, dispatch paused, the running
+    job held (it fails if the stop outlasts the hold timeout).
     """
     Resume: _grpc.UnaryUnaryMultiCallable[_device_pb2.ResumeRequest, _device_pb2.DeviceState]
-    """Leave an emergency stop and resume dispatch.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
-    """
+    """Leave an emergency stop and resume dispatch (after the interlock's hysteresis, if tripped)."""
 
 @_typing.type_check_only
 class DeviceServiceAsyncStub(DeviceServiceStub):
@@ -72,13 +70,11 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     Implemented in a later issue; answers UNIMPLEMENTED today.
     """
     EmergencyStop: _aio.UnaryUnaryMultiCallable[_device_pb2.EmergencyStopRequest, _device_pb2.DeviceState]  # type: ignore[assignment]
-    """Put the device in its safe state at once: all heaters off, dispatch paused.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Put the device in its safe state at once: all heaters off, dispatch paused, the running
+    job held (it fails if the stop outlasts the hold timeout).
     """
     Resume: _aio.UnaryUnaryMultiCallable[_device_pb2.ResumeRequest, _device_pb2.DeviceState]  # type: ignore[assignment]
-    """Leave an emergency stop and resume dispatch.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
-    """
+    """Leave an emergency stop and resume dispatch (after the interlock's hysteresis, if tripped)."""
 
 class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
     """DeviceService lists the chips, describes them and reports their live state."""
@@ -123,8 +119,8 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _device_pb2.EmergencyStopRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_device_pb2.DeviceState, _abc.Awaitable[_device_pb2.DeviceState]]:
-        """Put the device in its safe state at once: all heaters off, dispatch paused.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Put the device in its safe state at once: all heaters off, dispatch paused, the running
+        job held (it fails if the stop outlasts the hold timeout).
         """
 
     @_abc_1.abstractmethod
@@ -133,8 +129,6 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _device_pb2.ResumeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_device_pb2.DeviceState, _abc.Awaitable[_device_pb2.DeviceState]]:
-        """Leave an emergency stop and resume dispatch.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
-        """
+        """Leave an emergency stop and resume dispatch (after the interlock's hysteresis, if tripped)."""
 
 def add_DeviceServiceServicer_to_server(servicer: DeviceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

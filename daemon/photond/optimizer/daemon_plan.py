@@ -1,0 +1,306 @@
+"""Plan a daemon task graph on a device: graph → instance → optimiser → `Plan`.
+
+One control period of the device's compact model is one tick: start times fall on the control
+loop's grid, and a task occupies its lanes and heaters for its duration rounded up to whole
+periods, so the runtime, which dispatches on that grid, never finds a lane or heater still busy.
+Lanes become one pooled resource when every task may run on any lane, and explicit per-lane
+choices otherwise; every heater that two tasks drive becomes a capacity-one resource (a phase
+shifter holds one setting at a time). The compact model is built once per device profile.
+
+Drift tolerance is not planned for yet: see docs/optimizer.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from photon_drivers.profile import DeviceProfile
+
+from ..planner import Plan, PlannedTask, lower_bound_s
+from ..status import failed_precondition
+from ..thermal import CompactModel, ModelState, equivalent_aging_hours, plant_network
+from ..thermal.metrics import gradients_c_per_mm, sensor_pairs
+from ..validation import CheckedGraph
+from .bounds import thermal_bound_s
+from .instance import Instance, build_instance
+from .optimize import Level, ThermallyInfeasible, optimize, pooled_lanes
+from .thermal_tables import predicted_trace_c, thermal_tables
+from .validator import validate_plan
+
+# photon.v1.ValidationLevel numbers (kept numeric: the optimiser does not import the wire API).
+VALIDATION_BASIC = 1
+VALIDATION_PARANOID = 3
+
+
+@dataclass(frozen=True)
+class DeviceThermal:
+    """What planning needs of a device, built once: its compact model and package figures."""
+
+    profile: DeviceProfile
+    model: CompactModel
+    heat_capacity_j_per_k: float
+
+
+@functools.lru_cache(maxsize=8)
+def device_thermal(profile: DeviceProfile) -> DeviceThermal:
+    """The device's compact model (cached: building it solves an eigenproblem)."""
+    return DeviceThermal(
+        profile=profile,
+        model=CompactModel.from_profile(profile),
+        heat_capacity_j_per_k=float(plant_network(profile).capacitance_j_per_k.sum()),
+    )
+
+
+@dataclass(frozen=True)
+class GraphInstance:
+    instance: Instance
+    power_mw: np.ndarray[Any, Any]
+    lane_ids: tuple[str, ...]
+    pooled: bool
+
+
+def graph_instance(
+    graph: CheckedGraph,
+    device: DeviceThermal,
+    *,
+    thermal: bool = True,
+    state: ModelState | None = None,
+) -> GraphInstance:
+    """The optimiser's instance of a checked graph on `device`."""
+    profile, model = device.profile, device.model
+    lane_ids = tuple(lane.id for lane in profile.lanes)
+    tick_s = model.dt_s
+    tasks = graph.tasks
+    index = {t.id: i for i, t in enumerate(tasks)}
+    heater_index = {h: k for k, h in enumerate(model.heater_ids)}
+    duration = [_ticks(t.duration_s, tick_s) for t in tasks]
+    release = [_ticks(t.release_time_s, tick_s) for t in tasks]
+    pooled = all(not t.allowed_lanes or len(set(t.allowed_lanes)) == len(lane_ids) for t in tasks)
+    # Heaters that the same tasks drive (a zone's) are one resource; a heater only one task
+    # drives needs none.
+    users: dict[str, list[int]] = {}
+    for i, t in enumerate(tasks):
+        for h in t.heater_power_mw:
+            users.setdefault(h, []).append(i)
+    keys = {h: tuple(u) for h, u in users.items() if len(u) > 1}
+    group_of = {g: k + (1 if pooled else 0) for k, g in enumerate(sorted(set(keys.values())))}
+    capacity = ([len(lane_ids)] if pooled else []) + [1] * len(group_of)
+    rows: list[set[int]] = [set() for _ in tasks]
+    for key in keys.values():
+        resource = group_of[key]
+        for i in key:
+            rows[i].add(resource)
+    demands = [
+        ([(0, 1)] if pooled else []) + [(r, 1) for r in sorted(rows[i])] for i in range(len(tasks))
+    ]
+    lane_mask = None
+    if not pooled:
+        lane_mask = np.zeros((len(tasks), len(lane_ids)), dtype=np.bool_)
+        lane_pos = {lane: k for k, lane in enumerate(lane_ids)}
+        for i, t in enumerate(tasks):
+            for lane in t.allowed_lanes or lane_ids:
+                lane_mask[i, lane_pos[lane]] = True
+    power = np.zeros((len(tasks), len(model.heater_ids)))
+    for i, t in enumerate(tasks):
+        for h, p in t.heater_power_mw.items():
+            power[i, heater_index[h]] = p
+    tables = (
+        thermal_tables(model, profile, power, np.asarray(duration, dtype=np.int64), state=state)
+        if thermal and power.any()
+        else None
+    )
+    inst = build_instance(
+        [t.id for t in tasks],
+        duration,
+        [[index[d] for d in t.depends_on] for t in tasks],
+        capacity,
+        demands,
+        release=release,
+        lane_mask=lane_mask,
+        priority=[t.priority for t in tasks],
+        tick_s=tick_s,
+        thermal=tables,
+    )
+    return GraphInstance(inst, power, lane_ids, pooled)
+
+
+def plan_graph(
+    graph: CheckedGraph,
+    profile: DeviceProfile,
+    level: Level = Level.BALANCED,
+    *,
+    time_limit_s: float | None = None,
+    max_rounds: int | None = None,
+    seed: int = 0,
+    thermal: bool = True,
+    state: ModelState | None = None,
+) -> Plan:
+    """Plan `graph` on the device `profile` describes; see the module docstring.
+
+    Raises:
+        ThermallyInfeasible: a task breaks a limit even alone from ambient.
+    """
+    started = time.perf_counter()
+    device = device_thermal(profile)
+    built = graph_instance(graph, device, thermal=thermal, state=state)
+    inst = built.instance
+    solution = optimize(inst, level, time_limit_s=time_limit_s, max_rounds=max_rounds, seed=seed)
+    if built.pooled:
+        lanes = pooled_lanes(solution.start, inst.duration, len(built.lane_ids))
+    else:
+        lanes = [int(v) for v in solution.lane]
+    tick_s = inst.tick_s
+    planned = [
+        PlannedTask(
+            t.id,
+            built.lane_ids[lanes[i]],
+            int(solution.start[i]) * tick_s,
+            int(solution.start[i]) * tick_s + t.duration_s,
+        )
+        for i, t in enumerate(graph.tasks)
+    ]
+    planned.sort(key=lambda p: (p.start_s, p.task_id))
+    makespan_s = max((p.end_s for p in planned), default=0.0)
+    peak_c, gradient, aging = prediction(built, solution.start, device)
+    bound_s = max(
+        lower_bound_s(graph, len(built.lane_ids)),
+        _heater_bound_s(graph),
+        plan_thermal_bound_s(graph, device) if thermal else 0.0,
+    )
+    return Plan(
+        tasks=tuple(planned),
+        makespan_s=makespan_s,
+        lower_bound_s=bound_s,
+        planner=solution.stats.planner,
+        planning_time_s=time.perf_counter() - started,
+        predicted_peak_temperature_c=peak_c,
+        predicted_peak_gradient_c_per_mm=gradient,
+        aging_hours=aging,
+        statistics=solution.stats,
+    )
+
+
+def prediction(
+    built: GraphInstance, start: np.ndarray[Any, Any], device: DeviceThermal
+) -> tuple[float, float, float]:
+    """(peak °C, peak gradient °C/mm, equivalent aging hours) the model predicts for a plan."""
+    model, profile = device.model, device.profile
+    inst = built.instance
+    tables = inst.thermal or thermal_tables(model, profile, built.power_mw, inst.duration)
+    horizon = int((start + inst.duration).max(initial=0)) + tables.tail_ticks
+    trace = predicted_trace_c(tables, start, inst.duration, horizon, model.ambient_c)
+    if trace.size == 0:
+        return model.ambient_c, 0.0, 0.0
+    gradient = float(gradients_c_per_mm(trace, sensor_pairs(profile)).max(initial=0.0))
+    aging = float(equivalent_aging_hours(trace, model.dt_s).max())
+    return float(trace.max()), gradient, aging
+
+
+def plan_thermal_bound_s(graph: CheckedGraph, device: DeviceThermal) -> float:
+    """The energy-balance bound (`bounds.thermal_bound_s`) of a graph on a device."""
+    profile = device.profile
+    energy_j = sum(t.duration_s * sum(t.heater_power_mw.values()) for t in graph.tasks) * 1e-3
+    return thermal_bound_s(
+        energy_j,
+        max_rise_k=profile.limits.max_device_temperature_c - profile.ambient_c,
+        die_to_ambient_k_per_w=profile.package.die_to_ambient_k_per_w,
+        heat_capacity_j_per_k=device.heat_capacity_j_per_k,
+    )
+
+
+def _heater_bound_s(graph: CheckedGraph) -> float:
+    busy: dict[str, float] = {}
+    for t in graph.tasks:
+        for h in t.heater_power_mw:
+            busy[h] = busy.get(h, 0.0) + t.duration_s
+    return max(busy.values(), default=0.0)
+
+
+def _ticks(seconds: float, tick_s: float) -> int:
+    return max(0, math.ceil(seconds / tick_s - 1e-9))
+
+
+def check_plan(
+    graph: CheckedGraph, profile: DeviceProfile, optimization_level: int, validation_level: int
+) -> Plan:
+    """Plan for an RPC and check the plan as hard as the request's ValidationLevel asks.
+
+    Levels are photon.v1 numbers: optimisation 0 (unset) means BALANCED. Validation 1 (BASIC)
+    trusts the planner; 0 (unset) and 2 (STRICT) re-read the model's prediction of the plan
+    against the limits; 3 (PARANOID) also runs the independent validator.
+
+    Raises:
+        RequestError: FAILED_PRECONDITION when the graph cannot be run within the limits.
+        RuntimeError: a check rejected the plan (a planner bug, logged as INTERNAL).
+    """
+    level = Level(optimization_level) if optimization_level else Level.BALANCED
+    try:
+        plan = plan_graph(graph, profile, level)
+    except ThermallyInfeasible as error:
+        raise failed_precondition(
+            f"graph.tasks: {error}; lower the task powers or the limits' margin"
+        ) from error
+    limits = profile.limits
+    if validation_level != VALIDATION_BASIC and (
+        plan.predicted_peak_temperature_c > limits.max_device_temperature_c + 1e-6
+        or plan.predicted_peak_gradient_c_per_mm > limits.max_thermal_gradient_c_per_mm + 1e-6
+    ):
+        raise RuntimeError(
+            f"plan predicted to reach {plan.predicted_peak_temperature_c:.3f} °C, "
+            f"{plan.predicted_peak_gradient_c_per_mm:.3f} °C/mm"
+        )
+    if validation_level == VALIDATION_PARANOID:
+        problems = validate_plan(graph, plan.tasks, profile, device_thermal(profile).model)
+        if problems:
+            raise RuntimeError("independent validator rejected the plan: " + "; ".join(problems))
+    return plan
+
+
+def warm_up(profile: DeviceProfile) -> None:
+    """Build the device's model and compile every kernel (thermal ones included) before use.
+
+    The daemon should call this before it reports READY: a cold numba compile takes tens of
+    seconds, cached on disk afterwards.
+    """
+    from photon.v1 import job_pb2
+
+    from ..validation import check_graph
+
+    heaters = [h.id for h in profile.heaters]
+    hot = [
+        job_pb2.HeaterPower(heater_id=h, power_mw=h_max)
+        for h, h_max in ((h.id, h.max_power_mw) for h in profile.heaters)
+    ]
+    graph = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(id="a", duration_s=30.0, heater_powers=hot),
+            job_pb2.Task(id="b", duration_s=30.0, heater_powers=hot, depends_on=["a"]),
+            job_pb2.Task(
+                id="c",
+                duration_s=0.1,
+                heater_powers=[job_pb2.HeaterPower(heater_id=heaters[0], power_mw=1.0)],
+            ),
+        ]
+    )
+    cool = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(
+                id=f"t{i}",
+                duration_s=0.1 * (1 + i % 3),
+                heater_powers=[job_pb2.HeaterPower(heater_id=heaters[i % 2], power_mw=1.0)],
+            )
+            for i in range(12)
+        ]
+    )
+    for g in (graph, cool):
+        checked = check_graph(g, profile, 20)
+        for level in Level:
+            with contextlib.suppress(ThermallyInfeasible):
+                plan_graph(checked, profile, level, max_rounds=1)

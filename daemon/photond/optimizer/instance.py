@@ -1,0 +1,171 @@
+"""The optimizer's own problem form: tasks in integer ticks, precedence, resources, heat.
+
+Every source of work — a daemon task graph, a PSPLIB RCPSP instance, an STG graph — is turned
+into one `Instance` of plain numpy arrays, so the numba decoder and search see a single shape:
+
+* time is an integer number of ticks (1 unit for the benchmark sets, the thermal model's
+  control period for the daemon), so resource profiles are arrays indexed by tick;
+* precedence is compressed sparse rows of predecessors and successors;
+* resources are renewable capacities with per-task demands (RCPSP resources, STG processors,
+  a pool of interchangeable lanes, or one heater that only one task may drive at a time);
+* *explicit lanes* are capacity-one lanes of which a task picks one from its allowed mask — used
+  only when some task may not run on every lane, because a pooled resource is faster;
+* `thermal` (optional) holds what the decoder needs to predict temperatures by superposition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class ThermalTables:
+    """The compact model, folded per task, for the decoder's thermal check.
+
+    Attributes:
+        decay: (modes,) per-tick decay of each kept mode.
+        task_input: (tasks, modes) modal input per tick while the task runs (B·p, ZOH-exact).
+        task_feed: (tasks, sensors) instantaneous sensor rise (D·p) while the task runs, K.
+        readout: (sensors, modes) sensor rise per modal amplitude, K.
+        pair_first, pair_second, pair_inv_distance_per_mm: neighbouring sensor pairs.
+        max_rise_k: the largest allowed sensor rise above ambient (limit minus margin).
+        max_gradient_c_per_mm: the largest allowed neighbour gradient.
+        tail_ticks: ticks checked after the last power change (the fast modes' settling).
+        initial_modes: (modes,) modal state at tick 0 (the device's present thermal state).
+        has_power: (tasks,) whether a task heats at all; unpowered tasks skip the check.
+    """
+
+    decay: FloatArray
+    task_input: FloatArray
+    task_feed: FloatArray
+    readout: FloatArray
+    pair_first: IntArray
+    pair_second: IntArray
+    pair_inv_distance_per_mm: FloatArray
+    max_rise_k: float
+    max_gradient_c_per_mm: float
+    tail_ticks: int
+    initial_modes: FloatArray
+    has_power: BoolArray
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A scheduling problem in ticks; see the module docstring.
+
+    Attributes:
+        names: task names (for reports and errors).
+        duration: (n,) ticks a task occupies its resources.
+        release: (n,) earliest start tick.
+        pred_ptr, pred_idx / succ_ptr, succ_idx: precedence as CSR rows.
+        capacity: (resources,) renewable capacities.
+        dem_ptr, dem_res, dem_amt: CSR rows of (resource, amount) per task.
+        lane_mask: (n, lanes) allowed explicit lanes; lanes = 0 when lanes are pooled or absent.
+        priority: (n,) higher goes first among equals in the seed rule.
+        tick_s: seconds per tick.
+        thermal: present when temperatures must be checked.
+    """
+
+    names: tuple[str, ...]
+    duration: IntArray
+    release: IntArray
+    pred_ptr: IntArray
+    pred_idx: IntArray
+    succ_ptr: IntArray
+    succ_idx: IntArray
+    capacity: IntArray
+    dem_ptr: IntArray
+    dem_res: IntArray
+    dem_amt: IntArray
+    lane_mask: BoolArray
+    priority: IntArray
+    tick_s: float = 1.0
+    thermal: ThermalTables | None = field(default=None)
+
+    @property
+    def n(self) -> int:
+        return int(self.duration.shape[0])
+
+    @property
+    def lanes(self) -> int:
+        return int(self.lane_mask.shape[1])
+
+    def predecessors(self, i: int) -> IntArray:
+        return self.pred_idx[self.pred_ptr[i] : self.pred_ptr[i + 1]]
+
+    def successors(self, i: int) -> IntArray:
+        return self.succ_idx[self.succ_ptr[i] : self.succ_ptr[i + 1]]
+
+    def demands(self, i: int) -> list[tuple[int, int]]:
+        lo, hi = self.dem_ptr[i], self.dem_ptr[i + 1]
+        pairs = zip(self.dem_res[lo:hi], self.dem_amt[lo:hi], strict=True)
+        return [(int(r), int(a)) for r, a in pairs]
+
+
+def csr(rows: Sequence[Sequence[int]]) -> tuple[IntArray, IntArray]:
+    """Compressed sparse rows (pointers, flat indices) of a list of index lists."""
+    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(r) for r in rows])
+    flat = np.fromiter((j for r in rows for j in r), dtype=np.int64, count=int(ptr[-1]))
+    return ptr, flat
+
+
+def build_instance(
+    names: Sequence[str],
+    duration: Sequence[int],
+    predecessors: Sequence[Sequence[int]],
+    capacity: Sequence[int],
+    demands: Sequence[Sequence[tuple[int, int]]],
+    *,
+    release: Sequence[int] | None = None,
+    lane_mask: BoolArray | None = None,
+    priority: Sequence[int] | None = None,
+    tick_s: float = 1.0,
+    thermal: ThermalTables | None = None,
+) -> Instance:
+    """Assemble an `Instance`, deriving successors and dropping zero demands.
+
+    Raises:
+        ValueError: a demand exceeds its resource's capacity (no schedule could exist).
+    """
+    n = len(duration)
+    successors: list[list[int]] = [[] for _ in range(n)]
+    for i, preds in enumerate(predecessors):
+        for p in preds:
+            successors[p].append(i)
+    pred_ptr, pred_idx = csr([sorted(set(p)) for p in predecessors])
+    succ_ptr, succ_idx = csr([sorted(set(s)) for s in successors])
+    rows = [[(r, a) for r, a in d if a > 0] for d in demands]
+    for i, row in enumerate(rows):
+        for r, a in row:
+            if a > capacity[r]:
+                raise ValueError(
+                    f"task {names[i]!r} needs {a} of resource {r}, capacity {capacity[r]}"
+                )
+    dem_ptr, dem_res = csr([[r for r, _ in row] for row in rows])
+    _, dem_amt = csr([[a for _, a in row] for row in rows])
+    return Instance(
+        names=tuple(names),
+        duration=np.asarray(duration, dtype=np.int64),
+        release=np.asarray(release if release is not None else [0] * n, dtype=np.int64),
+        pred_ptr=pred_ptr,
+        pred_idx=pred_idx,
+        succ_ptr=succ_ptr,
+        succ_idx=succ_idx,
+        capacity=np.asarray(capacity, dtype=np.int64).reshape(-1),
+        dem_ptr=dem_ptr,
+        dem_res=dem_res,
+        dem_amt=dem_amt,
+        lane_mask=lane_mask if lane_mask is not None else np.zeros((n, 0), dtype=np.bool_),
+        priority=np.asarray(priority if priority is not None else [0] * n, dtype=np.int64),
+        tick_s=tick_s,
+        thermal=thermal,
+    )

@@ -1,0 +1,217 @@
+"""Optimise one instance at an optimisation level: seed, decode, search, report.
+
+Levels and their budgets (the daemon maps OptimizationLevel onto these):
+
+* FAST — the LFT seed list decoded once by the serial scheme: the decoder's first feasible
+  plan. No search; linear-ish in tasks.
+* BALANCED — parallel tempering from that seed with 8 replicas for at most 1 s of wall time
+  (or `max_rounds` rounds), stopping early when a lower bound is met.
+* QUALITY — the same search, same replicas and same random streams, for at most 5 s. Because
+  it continues BALANCED's trajectory, a QUALITY plan is never longer than the BALANCED plan of
+  the same seed (when both are bounded by rounds, exactly; by time, whenever QUALITY ran at
+  least as many rounds).
+
+Callers may pass a tighter deadline (the daemon's own, or a benchmark's time limit); the search
+is anytime and returns the best plan found when it expires.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .bounds import lower_bound_ticks
+from .decoder import INFEASIBLE, decode
+from .instance import Instance, ThermalTables
+from .search import SEARCH_NAME, anneal
+from .seed import lft_order
+from .thermal_tables import predicted_trace_c
+
+
+class Level(enum.IntEnum):
+    """Optimisation levels, numbered as photon.v1.OptimizationLevel."""
+
+    FAST = 1
+    BALANCED = 2
+    QUALITY = 3
+
+
+@dataclass(frozen=True)
+class Budget:
+    time_s: float
+    max_rounds: int
+
+
+BUDGETS = {
+    Level.FAST: Budget(time_s=0.0, max_rounds=0),
+    Level.BALANCED: Budget(time_s=1.0, max_rounds=1_000_000),
+    Level.QUALITY: Budget(time_s=5.0, max_rounds=1_000_000),
+}
+REPLICAS = 8
+
+
+class ThermallyInfeasible(ValueError):
+    """Some task breaks a thermal limit even when started from ambient with nothing else on."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What planning cost: reported with every plan."""
+
+    level: str
+    planner: str
+    replicas: int
+    rounds: int
+    evaluations: int
+    elapsed_s: float
+    seed_makespan_ticks: int
+
+    @property
+    def evaluations_per_s(self) -> float:
+        return self.evaluations / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Solution:
+    start: np.ndarray[Any, Any]
+    lane: np.ndarray[Any, Any]
+    makespan_ticks: int
+    lower_bound_ticks: int
+    stats: Stats
+
+
+def optimize(
+    inst: Instance,
+    level: Level = Level.BALANCED,
+    *,
+    time_limit_s: float | None = None,
+    max_rounds: int | None = None,
+    seed: int = 0,
+    replicas: int = REPLICAS,
+    lower_bound: int | None = None,
+) -> Solution:
+    """Plan `inst` at `level`; `time_limit_s` / `max_rounds` override the level's budget.
+
+    Raises:
+        ThermallyInfeasible: the decoder found a task that can never run within the limits.
+    """
+    started = time.perf_counter()
+    if inst.thermal is not None:
+        # Heat-aware only where heat binds: when the plain seed plan stays inside the limits
+        # (by the model's trace), search without the thermal check and keep the result if it
+        # stays inside too, else the plain seed plan; otherwise plan with the thermal decoder.
+        cold_inst = replace(inst, thermal=None)
+        cold_order = lft_order(inst)
+        cold_span, cold_start, cold_lane = decode(cold_inst, cold_order)
+        if within_limits(inst.thermal, cold_start, inst.duration):
+            cold = optimize(
+                cold_inst,
+                level,
+                time_limit_s=time_limit_s,
+                max_rounds=max_rounds,
+                seed=seed,
+                replicas=replicas,
+                lower_bound=lower_bound,
+            )
+            if within_limits(inst.thermal, cold.start, inst.duration):
+                return cold
+            stats = replace(cold.stats, planner="serial-sgs")
+            return Solution(cold_start, cold_lane, cold_span, cold.lower_bound_ticks, stats)
+        if time_limit_s is not None:
+            time_limit_s = max(0.0, time_limit_s - (time.perf_counter() - started))
+    budget = BUDGETS[level]
+    limit_s = budget.time_s if time_limit_s is None else time_limit_s
+    rounds = budget.max_rounds if max_rounds is None else max_rounds
+    if level is Level.FAST:
+        rounds = 0
+    bound = lower_bound_ticks(inst) if lower_bound is None else lower_bound
+    order = lft_order(inst)
+    decoded = time.perf_counter()
+    makespan, start, lane = decode(inst, order)
+    decode_s = time.perf_counter() - decoded
+    if makespan == INFEASIBLE:
+        raise ThermallyInfeasible("a task exceeds the thermal limits even from ambient")
+    seed_makespan = makespan
+    result_rounds, evaluations = 0, 1
+    if rounds > 0 and makespan > bound and inst.n > 1:
+        found = anneal(
+            inst,
+            seed_order=order,
+            seed_makespan=makespan,
+            lower_bound_ticks=bound,
+            deadline_s=started + limit_s,
+            max_rounds=rounds,
+            replicas=replicas,
+            seed=seed,
+            gate_first_round=max_rounds is None,
+            seed_decode_s=decode_s,
+        )
+        result_rounds, evaluations = found.rounds, evaluations + found.evaluations
+        if found.makespan_ticks < makespan:
+            # The search stores the lists it scored (justified ones included): decode again.
+            best, start, lane = decode(inst, found.order)
+            makespan = best
+    stats = Stats(
+        level=level.name,
+        planner=SEARCH_NAME if level is not Level.FAST else "serial-sgs",
+        replicas=replicas if rounds > 0 else 1,
+        rounds=result_rounds,
+        evaluations=evaluations,
+        elapsed_s=time.perf_counter() - started,
+        seed_makespan_ticks=int(seed_makespan),
+    )
+    return Solution(start, lane, int(makespan), bound, stats)
+
+
+def pooled_lanes(
+    start: np.ndarray[Any, Any], duration: np.ndarray[Any, Any], lanes: int
+) -> list[int]:
+    """Give each task a lane of a pool, greedily by start: never more than `lanes` at once.
+
+    Raises:
+        ValueError: more than `lanes` tasks overlap (the schedule was not lane-feasible).
+    """
+    free_at = [0] * lanes
+    out = [0] * len(start)
+    for i in sorted(range(len(start)), key=lambda k: (int(start[k]), k)):
+        if duration[i] == 0:
+            out[i] = 0
+            continue
+        lane = next((j for j in range(lanes) if free_at[j] <= start[i]), -1)
+        if lane < 0:
+            raise ValueError("more tasks overlap than there are lanes")
+        free_at[lane] = int(start[i] + duration[i])
+        out[i] = lane
+    return out
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel, so the first real plan is fast.
+
+    Call before announcing readiness: a cold compile takes tens of seconds.
+    """
+    from .instance import build_instance
+
+    inst = build_instance(["a", "b", "c"], [1, 2, 1], [[], [0], []], [1], [[(0, 1)]] * 3)
+    optimize(inst, Level.BALANCED, max_rounds=1)
+
+
+def within_limits(
+    tables: ThermalTables, start: np.ndarray[Any, Any], duration: np.ndarray[Any, Any]
+) -> bool:
+    """Whether the model's trace of a schedule keeps every sensor and gradient in its limit."""
+    horizon = int((start + duration).max(initial=0)) + tables.tail_ticks
+    rise = predicted_trace_c(tables, start, duration, horizon, 0.0)
+    if rise.size == 0:
+        return True
+    if float(rise.max()) > tables.max_rise_k:
+        return False
+    gradient = np.abs(rise[:, tables.pair_first] - rise[:, tables.pair_second])
+    return bool(
+        (gradient * tables.pair_inv_distance_per_mm).max(initial=0.0)
+        <= tables.max_gradient_c_per_mm
+    )

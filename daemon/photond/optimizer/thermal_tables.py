@@ -1,0 +1,97 @@
+"""Fold the compact thermal model into per-task tables the decoder can superpose.
+
+A task that drives heater powers p (mW) for a control period adds `step_input_per_mw @ p` to
+the model's modes and `D @ p` to the sensors' instantaneous rise; both are computed once per
+task here, so the decoder's inner loop is a sum of a few vectors and one small matrix product
+per tick. Tasks of the same power pattern share rows' arithmetic through numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from photon_drivers.profile import DeviceProfile
+
+from ..thermal import CompactModel, ModelState, sensor_pairs
+from .instance import ThermalTables
+
+FloatArray = NDArray[np.float64]
+
+# Kept below the limit so that rounding and the discarded modes' transients cannot cross it.
+DEFAULT_MARGIN_C = 0.25
+# Ticks checked after the last power change: until the second-slowest mode decays to 1e-3.
+_SETTLE_FRACTION = 1e-3
+
+
+def thermal_tables(
+    model: CompactModel,
+    profile: DeviceProfile,
+    power_mw: FloatArray,
+    durations_ticks: NDArray[np.int64],
+    *,
+    state: ModelState | None = None,
+    margin_c: float = DEFAULT_MARGIN_C,
+) -> ThermalTables:
+    """Tables for tasks with heater powers `power_mw` (tasks, heaters), in model heater order."""
+    readout, feedthrough = model.output_matrices("sensors")
+    pairs = sensor_pairs(profile)
+    taus = np.sort(model.time_constants_s)[::-1]
+    second_tau_s = float(taus[1]) if taus.shape[0] > 1 else 0.0
+    tail = max(1, math.ceil(math.log(1 / _SETTLE_FRACTION) * second_tau_s / model.dt_s))
+    limits = profile.limits
+    initial = state.x if state is not None else np.zeros(model.modes)
+    return ThermalTables(
+        decay=np.ascontiguousarray(model.decay),
+        task_input=np.ascontiguousarray(power_mw @ model.step_input_per_mw.T),
+        task_feed=np.ascontiguousarray(power_mw @ feedthrough.T),
+        readout=np.ascontiguousarray(readout),
+        pair_first=pairs.first.astype(np.int64),
+        pair_second=pairs.second.astype(np.int64),
+        pair_inv_distance_per_mm=1.0 / pairs.distance_mm,
+        max_rise_k=limits.max_device_temperature_c - model.ambient_c - margin_c,
+        max_gradient_c_per_mm=limits.max_thermal_gradient_c_per_mm * (1 - 1e-3),
+        tail_ticks=tail,
+        initial_modes=np.asarray(initial, dtype=np.float64).copy(),
+        has_power=(power_mw.sum(axis=1) > 0) & (durations_ticks > 0),
+    )
+
+
+def predicted_trace_c(
+    tables: ThermalTables,
+    start_ticks: NDArray[np.int64],
+    durations_ticks: NDArray[np.int64],
+    horizon_ticks: int,
+    ambient_c: float,
+) -> FloatArray:
+    """(ticks, sensors) °C the model predicts for a plan, for its peak, gradient and aging.
+
+    Row k is read at the end of control period k; a task heats every period it occupies.
+    """
+    m = tables.decay.shape[0]
+    input_delta = np.zeros((horizon_ticks + 1, m))
+    feed_delta = np.zeros((horizon_ticks + 1, tables.task_feed.shape[1]))
+    ends = np.minimum(start_ticks + durations_ticks, horizon_ticks)
+    np.add.at(input_delta, start_ticks, tables.task_input)
+    np.add.at(input_delta, ends, -tables.task_input)
+    np.add.at(feed_delta, start_ticks, tables.task_feed)
+    np.add.at(feed_delta, ends, -tables.task_feed)
+    modal_input = np.cumsum(input_delta, axis=0)[:horizon_ticks]
+    feed = np.cumsum(feed_delta, axis=0)[:horizon_ticks]
+    modes = _modal_trace(tables.decay, modal_input, tables.initial_modes)
+    return np.asarray(ambient_c + modes @ tables.readout.T + feed)
+
+
+@numba.njit(cache=True)
+def _modal_trace(decay, modal_input, z0):  # type: ignore[no-untyped-def]
+    steps, m = modal_input.shape
+    out = np.empty((steps, m))
+    z = z0.copy()
+    for k in range(steps):
+        for q in range(m):
+            z[q] = decay[q] * z[q] + modal_input[k, q]
+            out[k, q] = z[q]
+    return out
