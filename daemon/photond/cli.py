@@ -16,6 +16,7 @@ from photon_drivers.profile import ProfileError
 from .config import ConfigError, DaemonConfig, env_config_path, load_config
 from .logs import configure_logging
 from .server import Daemon
+from .tracing import configure_tracing
 
 log = logging.getLogger("photond")
 
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"photond: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
+    configure_tracing()
     try:
         asyncio.run(serve(config))
     except (ProfileError, LookupError, ValueError, OSError, RuntimeError) as exc:

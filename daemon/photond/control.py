@@ -38,6 +38,7 @@ from .jobs import JobBook
 from .observer import Estimate, Observer, ObserverConfig
 from .planner import Plan
 from .replan import Remaining, RunningTask, replan
+from .tracing import tracer
 
 MODES = ("closed", "reactive", "open")
 # Longest planned trace kept for the drift check (periods beyond it are not compared).
@@ -150,7 +151,17 @@ class ClosedLoop:
             limit_c=self.max_c - self.config.margin_c - self.config.headroom_c,
         )
         started = time.perf_counter()
-        plan = replan(remaining, self.lanes, self.estimate, self.config.replan_budget_s)
+        with tracer.start_as_current_span(
+            "photond.replan",
+            attributes={
+                "photond.job_id": execution.record.id,
+                "photond.replan.reason": reason,
+                "photond.tasks_remaining": len(remaining.tasks),
+                "photond.device_time_s": now_s,
+            },
+        ) as span:
+            plan = replan(remaining, self.lanes, self.estimate, self.config.replan_budget_s)
+            span.set_attribute("photond.predicted_peak_c", plan.predicted_peak_temperature_c)
         execution.swap_plan(plan.tasks)
         self.stats.replan_latency_s.append(time.perf_counter() - started)
         self.stats.replans += 1

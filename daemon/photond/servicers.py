@@ -40,6 +40,7 @@ from .status import (
     unimplemented,
 )
 from .telemetry import Frame
+from .tracing import tracer
 from .validation import CheckedGraph, check_graph
 
 log = logging.getLogger("photond.rpc")
@@ -174,8 +175,15 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         profile = device.profile
 
         def work() -> tuple[CheckedGraph, Plan]:
-            checked = check_graph(graph, profile, self._max_tasks)
-            return checked, check_plan(checked, profile, level, validation)
+            with tracer.start_as_current_span(
+                "photond.plan",
+                attributes={"photond.device_id": device.id, "photond.tasks": len(graph.tasks)},
+            ) as span:
+                checked = check_graph(graph, profile, self._max_tasks)
+                plan = check_plan(checked, profile, level, validation)
+                span.set_attribute("photond.makespan_s", plan.makespan_s)
+                span.set_attribute("photond.planner", plan.planner)
+                return checked, plan
 
         # Off the event loop: a large graph must not delay telemetry or other clients.
         checked, plan = await asyncio.to_thread(work)

@@ -6,21 +6,24 @@ so the SDK can show the user which value to fix without parsing the message text
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 
-@dataclass(frozen=True)
 class RequestError(Exception):
-    """A request the daemon refuses; raised anywhere, turned into a status at the servicer."""
+    """A request the daemon refuses; raised anywhere, turned into a status at the servicer.
 
-    code: grpc.StatusCode
-    message: str
-    field: str = ""
+    A plain exception, not a frozen dataclass: the interpreter and context managers (a trace
+    span's, for one) must be able to set `__traceback__` on it as it propagates.
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
 
     def __str__(self) -> str:
         return self.message
