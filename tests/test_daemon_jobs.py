@@ -125,6 +125,9 @@ def test_job_runs_to_completion_and_matches_telemetry(daemon: RunningDaemon) -> 
     assert done.result.peak_temperature_c >= seen_max_c - resolution_c
     assert done.result.peak_temperature_c > device.ambient_c + 1.0, "the job heated the chip"
     assert done.result.makespan_s >= done.schedule.lower_bound_s - 1e-6
+    stats = done.schedule.statistics
+    assert stats is not None and stats.optimization_level, "plan statistics reach the client"
+    assert stats.evaluations >= 1 and stats.replicas >= 1
 
 
 def test_async_client_runs_a_job(daemon: RunningDaemon) -> None:

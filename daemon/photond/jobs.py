@@ -55,7 +55,7 @@ def new_job_id() -> str:
 
 
 def plan_to_proto(plan: Plan) -> job_pb2.Schedule:
-    return job_pb2.Schedule(
+    schedule = job_pb2.Schedule(
         tasks=[
             job_pb2.ScheduledTask(
                 task_id=p.task_id, lane_id=p.lane_id, start_s=p.start_s, end_s=p.end_s
@@ -68,7 +68,22 @@ def plan_to_proto(plan: Plan) -> job_pb2.Schedule:
         gap_to_bound=plan.gap_to_bound,
         planner=plan.planner,
         planning_time_s=plan.planning_time_s,
+        predicted_peak_gradient_c_per_mm=plan.predicted_peak_gradient_c_per_mm,
+        predicted_aging_hours=plan.aging_hours,
     )
+    stats = plan.statistics
+    if stats is not None:
+        schedule.statistics.CopyFrom(
+            job_pb2.PlanStatistics(
+                optimization_level=stats.level,
+                replicas=stats.replicas,
+                rounds=stats.rounds,
+                evaluations=stats.evaluations,
+                evaluations_per_s=stats.evaluations_per_s,
+                search_time_s=stats.elapsed_s,
+            )
+        )
+    return schedule
 
 
 def _timestamp(wall_s: float) -> timestamp_pb2.Timestamp:

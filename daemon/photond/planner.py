@@ -14,9 +14,12 @@ from __future__ import annotations
 import heapq
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .validation import CheckedGraph, CheckedTask
+
+if TYPE_CHECKING:
+    from .optimizer.optimize import Stats
 
 PLANNER_NAME = "list-scheduling"
 
@@ -41,7 +44,7 @@ class Plan:
     predicted_peak_gradient_c_per_mm: float = 0.0
     aging_hours: float = 0.0
     # The optimiser's `Stats` (level, replicas, rounds, evaluations, time), when it planned.
-    statistics: Any = None
+    statistics: Stats | None = None
 
     @property
     def gap_to_bound(self) -> float:

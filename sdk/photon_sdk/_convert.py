@@ -27,6 +27,7 @@ from .types import (
     Lane,
     Layer,
     Limits,
+    PlanStatistics,
     Schedule,
     ScheduledTask,
     Sensor,
@@ -156,6 +157,18 @@ def schedule_from_proto(m: job_pb2.Schedule) -> Schedule:
         gap_to_bound=m.gap_to_bound,
         planner=m.planner,
         planning_time_s=m.planning_time_s,
+        predicted_peak_gradient_c_per_mm=m.predicted_peak_gradient_c_per_mm,
+        predicted_aging_hours=m.predicted_aging_hours,
+        statistics=PlanStatistics(
+            optimization_level=m.statistics.optimization_level,
+            replicas=m.statistics.replicas,
+            rounds=m.statistics.rounds,
+            evaluations=m.statistics.evaluations,
+            evaluations_per_s=m.statistics.evaluations_per_s,
+            search_time_s=m.statistics.search_time_s,
+        )
+        if m.HasField("statistics")
+        else None,
     )
 
 

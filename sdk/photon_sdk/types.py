@@ -165,6 +165,18 @@ class ScheduledTask:
 
 
 @dataclass(frozen=True)
+class PlanStatistics:
+    """What a plan's search cost (the optimizer's parallel tempering)."""
+
+    optimization_level: str
+    replicas: int
+    rounds: int
+    evaluations: int
+    evaluations_per_s: float
+    search_time_s: float
+
+
+@dataclass(frozen=True)
 class Schedule:
     """A plan, with what the planner predicts of it.
 
@@ -179,6 +191,10 @@ class Schedule:
     gap_to_bound: float
     planner: str
     planning_time_s: float
+    predicted_peak_gradient_c_per_mm: float = 0.0
+    predicted_aging_hours: float = 0.0
+    # None for plans the optimizer did not search (e.g. a re-timed re-plan).
+    statistics: PlanStatistics | None = None
 
 
 @dataclass(frozen=True)

@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13photon/v1/job.proto\x12\tphoton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n\x0bHeaterPower\x12\x11\n\theater_id\x18\x01 \x01(\t\x12\x10\n\x08power_mw\x18\x02 \x01(\x01\".\n\tZonePower\x12\x0f\n\x07zone_id\x18\x01 \x01(\t\x12\x10\n\x08power_mw\x18\x02 \x01(\x01\"\x86\x02\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12-\n\rheater_powers\x18\x03 \x03(\x0b\x32\x16.photon.v1.HeaterPower\x12)\n\x0bzone_powers\x18\x04 \x03(\x0b\x32\x14.photon.v1.ZonePower\x12\x15\n\rallowed_lanes\x18\x05 \x03(\t\x12\x12\n\ndepends_on\x18\x06 \x03(\t\x12\x16\n\x0erelease_time_s\x18\x07 \x01(\x01\x12\x12\n\ndeadline_s\x18\x08 \x01(\x01\x12\x10\n\x08priority\x18\t \x01(\x05\x12\x1b\n\x13\x64rift_tolerance_rad\x18\n \x01(\x01\"+\n\tTaskGraph\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.photon.v1.Task\"\xc8\x01\n\x10SubmitJobRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12#\n\x05graph\x18\x02 \x01(\x0b\x32\x14.photon.v1.TaskGraph\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x38\n\x12optimization_level\x18\x04 \x01(\x0e\x32\x1c.photon.v1.OptimizationLevel\x12\x34\n\x10validation_level\x18\x05 \x01(\x0e\x32\x1a.photon.v1.ValidationLevel\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x0fListJobsRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"0\n\x10ListJobsResponse\x12\x1c\n\x04jobs\x18\x01 \x03(\x0b\x32\x0e.photon.v1.Job\"\x82\x01\n\x0ePlanJobRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12#\n\x05graph\x18\x02 \x01(\x0b\x32\x14.photon.v1.TaskGraph\x12\x38\n\x12optimization_level\x18\x03 \x01(\x0e\x32\x1c.photon.v1.OptimizationLevel\"\'\n\x12GetJobStatsRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"r\n\x08JobStats\x12\x11\n\tsubmitted\x18\x01 \x01(\x04\x12\x11\n\tcompleted\x18\x02 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x04\x12\x11\n\tcancelled\x18\x04 \x01(\x04\x12\x1d\n\x15planning_time_total_s\x18\x05 \x01(\x01\"Q\n\rScheduledTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07lane_id\x18\x02 \x01(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x04 \x01(\x01\"\xc4\x01\n\x08Schedule\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.photon.v1.ScheduledTask\x12\x12\n\nmakespan_s\x18\x02 \x01(\x01\x12$\n\x1cpredicted_peak_temperature_c\x18\x03 \x01(\x01\x12\x15\n\rlower_bound_s\x18\x04 \x01(\x01\x12\x14\n\x0cgap_to_bound\x18\x05 \x01(\x01\x12\x0f\n\x07planner\x18\x06 \x01(\t\x12\x17\n\x0fplanning_time_s\x18\x07 \x01(\x01\"w\n\tJobResult\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.photon.v1.ScheduledTask\x12\x12\n\nmakespan_s\x18\x02 \x01(\x01\x12\x1a\n\x12peak_temperature_c\x18\x03 \x01(\x01\x12\x11\n\tenergy_mj\x18\x04 \x01(\x01\"\xab\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\"\n\x05state\x18\x04 \x01(\x0e\x32\x13.photon.v1.JobState\x12\x30\n\x0csubmitted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x64\x65vice_start_time_s\x18\x08 \x01(\x01\x12\x19\n\x11\x64\x65vice_end_time_s\x18\t \x01(\x01\x12#\n\x05graph\x18\n \x01(\x0b\x32\x14.photon.v1.TaskGraph\x12%\n\x08schedule\x18\x0b \x01(\x0b\x32\x13.photon.v1.Schedule\x12$\n\x06result\x18\x0c \x01(\x0b\x32\x14.photon.v1.JobResult\x12\x16\n\x0e\x66\x61ilure_reason\x18\r \x01(\t\"\xaf\x04\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x15\n\rdevice_time_s\x18\x03 \x01(\x01\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07planned\x18\n \x01(\x0b\x32\x15.photon.v1.JobPlannedH\x00\x12.\n\x0ctask_started\x18\x0b \x01(\x0b\x32\x16.photon.v1.TaskStartedH\x00\x12\x30\n\rtask_finished\x18\x0c \x01(\x0b\x32\x17.photon.v1.TaskFinishedH\x00\x12,\n\x0bjob_started\x18\r \x01(\x0b\x32\x15.photon.v1.JobStartedH\x00\x12,\n\tcompleted\x18\x0e \x01(\x0b\x32\x17.photon.v1.JobCompletedH\x00\x12&\n\x06\x66\x61iled\x18\x0f \x01(\x0b\x32\x14.photon.v1.JobFailedH\x00\x12,\n\tcancelled\x18\x10 \x01(\x0b\x32\x17.photon.v1.JobCancelledH\x00\x12,\n\treplanned\x18\x11 \x01(\x0b\x32\x17.photon.v1.JobReplannedH\x00\x12\"\n\x04held\x18\x12 \x01(\x0b\x32\x12.photon.v1.JobHeldH\x00\x12(\n\x07resumed\x18\x13 \x01(\x0b\x32\x15.photon.v1.JobResumedH\x00\x42\x06\n\x04kind\"3\n\nJobPlanned\x12%\n\x08schedule\x18\x01 \x01(\x0b\x32\x13.photon.v1.Schedule\"\x0c\n\nJobStarted\"@\n\x0bTaskStarted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07lane_id\x18\x02 \x01(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\"?\n\x0cTaskFinished\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07lane_id\x18\x02 \x01(\t\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\"4\n\x0cJobCompleted\x12$\n\x06result\x18\x01 \x01(\x0b\x32\x14.photon.v1.JobResult\"\x1b\n\tJobFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0e\n\x0cJobCancelled\"k\n\x0cJobReplanned\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12%\n\x08schedule\x18\x02 \x01(\x0b\x32\x13.photon.v1.Schedule\x12$\n\x1cpredicted_peak_temperature_c\x18\x03 \x01(\x01\"\x19\n\x07JobHeld\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x1c\n\nJobResumed\x12\x0e\n\x06reason\x18\x01 \x01(\t*\x95\x01\n\x11OptimizationLevel\x12\"\n\x1eOPTIMIZATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17OPTIMIZATION_LEVEL_FAST\x10\x01\x12\x1f\n\x1bOPTIMIZATION_LEVEL_BALANCED\x10\x02\x12\x1e\n\x1aOPTIMIZATION_LEVEL_QUALITY\x10\x03*\x8b\x01\n\x0fValidationLevel\x12 \n\x1cVALIDATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16VALIDATION_LEVEL_BASIC\x10\x01\x12\x1b\n\x17VALIDATION_LEVEL_STRICT\x10\x02\x12\x1d\n\x19VALIDATION_LEVEL_PARANOID\x10\x03*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xb6\x03\n\nJobService\x12\x38\n\tSubmitJob\x12\x1b.photon.v1.SubmitJobRequest\x1a\x0e.photon.v1.Job\x12\x32\n\x06GetJob\x12\x18.photon.v1.GetJobRequest\x1a\x0e.photon.v1.Job\x12=\n\x08WatchJob\x12\x1a.photon.v1.WatchJobRequest\x1a\x13.photon.v1.JobEvent0\x01\x12\x38\n\tCancelJob\x12\x1b.photon.v1.CancelJobRequest\x1a\x0e.photon.v1.Job\x12\x43\n\x08ListJobs\x12\x1a.photon.v1.ListJobsRequest\x1a\x1b.photon.v1.ListJobsResponse\x12\x39\n\x07PlanJob\x12\x19.photon.v1.PlanJobRequest\x1a\x13.photon.v1.Schedule\x12\x41\n\x0bGetJobStats\x12\x1d.photon.v1.GetJobStatsRequest\x1a\x13.photon.v1.JobStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13photon/v1/job.proto\x12\tphoton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n\x0bHeaterPower\x12\x11\n\theater_id\x18\x01 \x01(\t\x12\x10\n\x08power_mw\x18\x02 \x01(\x01\".\n\tZonePower\x12\x0f\n\x07zone_id\x18\x01 \x01(\t\x12\x10\n\x08power_mw\x18\x02 \x01(\x01\"\x86\x02\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12-\n\rheater_powers\x18\x03 \x03(\x0b\x32\x16.photon.v1.HeaterPower\x12)\n\x0bzone_powers\x18\x04 \x03(\x0b\x32\x14.photon.v1.ZonePower\x12\x15\n\rallowed_lanes\x18\x05 \x03(\t\x12\x12\n\ndepends_on\x18\x06 \x03(\t\x12\x16\n\x0erelease_time_s\x18\x07 \x01(\x01\x12\x12\n\ndeadline_s\x18\x08 \x01(\x01\x12\x10\n\x08priority\x18\t \x01(\x05\x12\x1b\n\x13\x64rift_tolerance_rad\x18\n \x01(\x01\"+\n\tTaskGraph\x12\x1e\n\x05tasks\x18\x01 \x03(\x0b\x32\x0f.photon.v1.Task\"\xc8\x01\n\x10SubmitJobRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12#\n\x05graph\x18\x02 \x01(\x0b\x32\x14.photon.v1.TaskGraph\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x38\n\x12optimization_level\x18\x04 \x01(\x0e\x32\x1c.photon.v1.OptimizationLevel\x12\x34\n\x10validation_level\x18\x05 \x01(\x0e\x32\x1a.photon.v1.ValidationLevel\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x0fListJobsRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"0\n\x10ListJobsResponse\x12\x1c\n\x04jobs\x18\x01 \x03(\x0b\x32\x0e.photon.v1.Job\"\x82\x01\n\x0ePlanJobRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12#\n\x05graph\x18\x02 \x01(\x0b\x32\x14.photon.v1.TaskGraph\x12\x38\n\x12optimization_level\x18\x03 \x01(\x0e\x32\x1c.photon.v1.OptimizationLevel\"\'\n\x12GetJobStatsRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"r\n\x08JobStats\x12\x11\n\tsubmitted\x18\x01 \x01(\x04\x12\x11\n\tcompleted\x18\x02 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x04\x12\x11\n\tcancelled\x18\x04 \x01(\x04\x12\x1d\n\x15planning_time_total_s\x18\x05 \x01(\x01\"Q\n\rScheduledTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07lane_id\x18\x02 \x01(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\x12\r\n\x05\x65nd_s\x18\x04 \x01(\x01\"\xbc\x02\n\x08Schedule\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.photon.v1.ScheduledTask\x12\x12\n\nmakespan_s\x18\x02 \x01(\x01\x12$\n\x1cpredicted_peak_temperature_c\x18\x03 \x01(\x01\x12\x15\n\rlower_bound_s\x18\x04 \x01(\x01\x12\x14\n\x0cgap_to_bound\x18\x05 \x01(\x01\x12\x0f\n\x07planner\x18\x06 \x01(\t\x12\x17\n\x0fplanning_time_s\x18\x07 \x01(\x01\x12(\n predicted_peak_gradient_c_per_mm\x18\x08 \x01(\x01\x12\x1d\n\x15predicted_aging_hours\x18\t \x01(\x01\x12-\n\nstatistics\x18\n \x01(\x0b\x32\x19.photon.v1.PlanStatistics\"\x95\x01\n\x0ePlanStatistics\x12\x1a\n\x12optimization_level\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\r\x12\x0e\n\x06rounds\x18\x03 \x01(\x04\x12\x13\n\x0b\x65valuations\x18\x04 \x01(\x04\x12\x19\n\x11\x65valuations_per_s\x18\x05 \x01(\x01\x12\x15\n\rsearch_time_s\x18\x06 \x01(\x01\"w\n\tJobResult\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.photon.v1.ScheduledTask\x12\x12\n\nmakespan_s\x18\x02 \x01(\x01\x12\x1a\n\x12peak_temperature_c\x18\x03 \x01(\x01\x12\x11\n\tenergy_mj\x18\x04 \x01(\x01\"\xab\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tdevice_id\x18\x03 \x01(\t\x12\"\n\x05state\x18\x04 \x01(\x0e\x32\x13.photon.v1.JobState\x12\x30\n\x0csubmitted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x64\x65vice_start_time_s\x18\x08 \x01(\x01\x12\x19\n\x11\x64\x65vice_end_time_s\x18\t \x01(\x01\x12#\n\x05graph\x18\n \x01(\x0b\x32\x14.photon.v1.TaskGraph\x12%\n\x08schedule\x18\x0b \x01(\x0b\x32\x13.photon.v1.Schedule\x12$\n\x06result\x18\x0c \x01(\x0b\x32\x14.photon.v1.JobResult\x12\x16\n\x0e\x66\x61ilure_reason\x18\r \x01(\t\"\xaf\x04\n\x08JobEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\x15\n\rdevice_time_s\x18\x03 \x01(\x01\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07planned\x18\n \x01(\x0b\x32\x15.photon.v1.JobPlannedH\x00\x12.\n\x0ctask_started\x18\x0b \x01(\x0b\x32\x16.photon.v1.TaskStartedH\x00\x12\x30\n\rtask_finished\x18\x0c \x01(\x0b\x32\x17.photon.v1.TaskFinishedH\x00\x12,\n\x0bjob_started\x18\r \x01(\x0b\x32\x15.photon.v1.JobStartedH\x00\x12,\n\tcompleted\x18\x0e \x01(\x0b\x32\x17.photon.v1.JobCompletedH\x00\x12&\n\x06\x66\x61iled\x18\x0f \x01(\x0b\x32\x14.photon.v1.JobFailedH\x00\x12,\n\tcancelled\x18\x10 \x01(\x0b\x32\x17.photon.v1.JobCancelledH\x00\x12,\n\treplanned\x18\x11 \x01(\x0b\x32\x17.photon.v1.JobReplannedH\x00\x12\"\n\x04held\x18\x12 \x01(\x0b\x32\x12.photon.v1.JobHeldH\x00\x12(\n\x07resumed\x18\x13 \x01(\x0b\x32\x15.photon.v1.JobResumedH\x00\x42\x06\n\x04kind\"3\n\nJobPlanned\x12%\n\x08schedule\x18\x01 \x01(\x0b\x32\x13.photon.v1.Schedule\"\x0c\n\nJobStarted\"@\n\x0bTaskStarted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07lane_id\x18\x02 \x01(\t\x12\x0f\n\x07start_s\x18\x03 \x01(\x01\"?\n\x0cTaskFinished\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07lane_id\x18\x02 \x01(\t\x12\r\n\x05\x65nd_s\x18\x03 \x01(\x01\"4\n\x0cJobCompleted\x12$\n\x06result\x18\x01 \x01(\x0b\x32\x14.photon.v1.JobResult\"\x1b\n\tJobFailed\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x0e\n\x0cJobCancelled\"k\n\x0cJobReplanned\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12%\n\x08schedule\x18\x02 \x01(\x0b\x32\x13.photon.v1.Schedule\x12$\n\x1cpredicted_peak_temperature_c\x18\x03 \x01(\x01\"\x19\n\x07JobHeld\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x1c\n\nJobResumed\x12\x0e\n\x06reason\x18\x01 \x01(\t*\x95\x01\n\x11OptimizationLevel\x12\"\n\x1eOPTIMIZATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17OPTIMIZATION_LEVEL_FAST\x10\x01\x12\x1f\n\x1bOPTIMIZATION_LEVEL_BALANCED\x10\x02\x12\x1e\n\x1aOPTIMIZATION_LEVEL_QUALITY\x10\x03*\x8b\x01\n\x0fValidationLevel\x12 \n\x1cVALIDATION_LEVEL_UNSPECIFIED\x10\x00\x12\x1a\n\x16VALIDATION_LEVEL_BASIC\x10\x01\x12\x1b\n\x17VALIDATION_LEVEL_STRICT\x10\x02\x12\x1d\n\x19VALIDATION_LEVEL_PARANOID\x10\x03*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xb6\x03\n\nJobService\x12\x38\n\tSubmitJob\x12\x1b.photon.v1.SubmitJobRequest\x1a\x0e.photon.v1.Job\x12\x32\n\x06GetJob\x12\x18.photon.v1.GetJobRequest\x1a\x0e.photon.v1.Job\x12=\n\x08WatchJob\x12\x1a.photon.v1.WatchJobRequest\x1a\x13.photon.v1.JobEvent0\x01\x12\x38\n\tCancelJob\x12\x1b.photon.v1.CancelJobRequest\x1a\x0e.photon.v1.Job\x12\x43\n\x08ListJobs\x12\x1a.photon.v1.ListJobsRequest\x1a\x1b.photon.v1.ListJobsResponse\x12\x39\n\x07PlanJob\x12\x19.photon.v1.PlanJobRequest\x1a\x13.photon.v1.Schedule\x12\x41\n\x0bGetJobStats\x12\x1d.photon.v1.GetJobStatsRequest\x1a\x13.photon.v1.JobStatsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'photon.v1.job_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPTIMIZATIONLEVEL']._serialized_start=3036
-  _globals['_OPTIMIZATIONLEVEL']._serialized_end=3185
-  _globals['_VALIDATIONLEVEL']._serialized_start=3188
-  _globals['_VALIDATIONLEVEL']._serialized_end=3327
-  _globals['_JOBSTATE']._serialized_start=3330
-  _globals['_JOBSTATE']._serialized_end=3484
+  _globals['_OPTIMIZATIONLEVEL']._serialized_start=3308
+  _globals['_OPTIMIZATIONLEVEL']._serialized_end=3457
+  _globals['_VALIDATIONLEVEL']._serialized_start=3460
+  _globals['_VALIDATIONLEVEL']._serialized_end=3599
+  _globals['_JOBSTATE']._serialized_start=3602
+  _globals['_JOBSTATE']._serialized_end=3756
   _globals['_HEATERPOWER']._serialized_start=67
   _globals['_HEATERPOWER']._serialized_end=117
   _globals['_ZONEPOWER']._serialized_start=119
@@ -67,33 +67,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCHEDULEDTASK']._serialized_start=1177
   _globals['_SCHEDULEDTASK']._serialized_end=1258
   _globals['_SCHEDULE']._serialized_start=1261
-  _globals['_SCHEDULE']._serialized_end=1457
-  _globals['_JOBRESULT']._serialized_start=1459
-  _globals['_JOBRESULT']._serialized_end=1578
-  _globals['_JOB']._serialized_start=1581
-  _globals['_JOB']._serialized_end=2008
-  _globals['_JOBEVENT']._serialized_start=2011
-  _globals['_JOBEVENT']._serialized_end=2570
-  _globals['_JOBPLANNED']._serialized_start=2572
-  _globals['_JOBPLANNED']._serialized_end=2623
-  _globals['_JOBSTARTED']._serialized_start=2625
-  _globals['_JOBSTARTED']._serialized_end=2637
-  _globals['_TASKSTARTED']._serialized_start=2639
-  _globals['_TASKSTARTED']._serialized_end=2703
-  _globals['_TASKFINISHED']._serialized_start=2705
-  _globals['_TASKFINISHED']._serialized_end=2768
-  _globals['_JOBCOMPLETED']._serialized_start=2770
-  _globals['_JOBCOMPLETED']._serialized_end=2822
-  _globals['_JOBFAILED']._serialized_start=2824
-  _globals['_JOBFAILED']._serialized_end=2851
-  _globals['_JOBCANCELLED']._serialized_start=2853
-  _globals['_JOBCANCELLED']._serialized_end=2867
-  _globals['_JOBREPLANNED']._serialized_start=2869
-  _globals['_JOBREPLANNED']._serialized_end=2976
-  _globals['_JOBHELD']._serialized_start=2978
-  _globals['_JOBHELD']._serialized_end=3003
-  _globals['_JOBRESUMED']._serialized_start=3005
-  _globals['_JOBRESUMED']._serialized_end=3033
-  _globals['_JOBSERVICE']._serialized_start=3487
-  _globals['_JOBSERVICE']._serialized_end=3925
+  _globals['_SCHEDULE']._serialized_end=1577
+  _globals['_PLANSTATISTICS']._serialized_start=1580
+  _globals['_PLANSTATISTICS']._serialized_end=1729
+  _globals['_JOBRESULT']._serialized_start=1731
+  _globals['_JOBRESULT']._serialized_end=1850
+  _globals['_JOB']._serialized_start=1853
+  _globals['_JOB']._serialized_end=2280
+  _globals['_JOBEVENT']._serialized_start=2283
+  _globals['_JOBEVENT']._serialized_end=2842
+  _globals['_JOBPLANNED']._serialized_start=2844
+  _globals['_JOBPLANNED']._serialized_end=2895
+  _globals['_JOBSTARTED']._serialized_start=2897
+  _globals['_JOBSTARTED']._serialized_end=2909
+  _globals['_TASKSTARTED']._serialized_start=2911
+  _globals['_TASKSTARTED']._serialized_end=2975
+  _globals['_TASKFINISHED']._serialized_start=2977
+  _globals['_TASKFINISHED']._serialized_end=3040
+  _globals['_JOBCOMPLETED']._serialized_start=3042
+  _globals['_JOBCOMPLETED']._serialized_end=3094
+  _globals['_JOBFAILED']._serialized_start=3096
+  _globals['_JOBFAILED']._serialized_end=3123
+  _globals['_JOBCANCELLED']._serialized_start=3125
+  _globals['_JOBCANCELLED']._serialized_end=3139
+  _globals['_JOBREPLANNED']._serialized_start=3141
+  _globals['_JOBREPLANNED']._serialized_end=3248
+  _globals['_JOBHELD']._serialized_start=3250
+  _globals['_JOBHELD']._serialized_end=3275
+  _globals['_JOBRESUMED']._serialized_start=3277
+  _globals['_JOBRESUMED']._serialized_end=3305
+  _globals['_JOBSERVICE']._serialized_start=3759
+  _globals['_JOBSERVICE']._serialized_end=4197
 # @@protoc_insertion_point(module_scope)

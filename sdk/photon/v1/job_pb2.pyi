@@ -497,6 +497,9 @@ class Schedule(_message.Message):
     GAP_TO_BOUND_FIELD_NUMBER: _builtins.int
     PLANNER_FIELD_NUMBER: _builtins.int
     PLANNING_TIME_S_FIELD_NUMBER: _builtins.int
+    PREDICTED_PEAK_GRADIENT_C_PER_MM_FIELD_NUMBER: _builtins.int
+    PREDICTED_AGING_HOURS_FIELD_NUMBER: _builtins.int
+    STATISTICS_FIELD_NUMBER: _builtins.int
     makespan_s: _builtins.float
     predicted_peak_temperature_c: _builtins.float
     """Highest temperature the planner's model predicts; 0 when the planner made no prediction."""
@@ -508,8 +511,18 @@ class Schedule(_message.Message):
     """Name of the planner that produced the schedule."""
     planning_time_s: _builtins.float
     """Wall time spent planning."""
+    predicted_peak_gradient_c_per_mm: _builtins.float
+    """Largest temperature difference per millimetre between neighbouring sensors the planner's
+    model predicts; 0 when the planner made no prediction.
+    """
+    predicted_aging_hours: _builtins.float
+    """Arrhenius-equivalent aging hours the planner's model predicts for the plan."""
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScheduledTask]: ...
+    @_builtins.property
+    def statistics(self) -> Global___PlanStatistics:
+        """How the plan was searched; unset for plans the optimizer did not make."""
+
     def __init__(
         self,
         *,
@@ -520,14 +533,58 @@ class Schedule(_message.Message):
         gap_to_bound: _builtins.float = ...,
         planner: _builtins.str = ...,
         planning_time_s: _builtins.float = ...,
+        predicted_peak_gradient_c_per_mm: _builtins.float = ...,
+        predicted_aging_hours: _builtins.float = ...,
+        statistics: Global___PlanStatistics | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["statistics", b"statistics"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["gap_to_bound", b"gap_to_bound", "lower_bound_s", b"lower_bound_s", "makespan_s", b"makespan_s", "planner", b"planner", "planning_time_s", b"planning_time_s", "predicted_peak_temperature_c", b"predicted_peak_temperature_c", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gap_to_bound", b"gap_to_bound", "lower_bound_s", b"lower_bound_s", "makespan_s", b"makespan_s", "planner", b"planner", "planning_time_s", b"planning_time_s", "predicted_aging_hours", b"predicted_aging_hours", "predicted_peak_gradient_c_per_mm", b"predicted_peak_gradient_c_per_mm", "predicted_peak_temperature_c", b"predicted_peak_temperature_c", "statistics", b"statistics", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
+
+@_typing.final
+class PlanStatistics(_message.Message):
+    """What a plan's search cost."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTIMIZATION_LEVEL_FIELD_NUMBER: _builtins.int
+    REPLICAS_FIELD_NUMBER: _builtins.int
+    ROUNDS_FIELD_NUMBER: _builtins.int
+    EVALUATIONS_FIELD_NUMBER: _builtins.int
+    EVALUATIONS_PER_S_FIELD_NUMBER: _builtins.int
+    SEARCH_TIME_S_FIELD_NUMBER: _builtins.int
+    optimization_level: _builtins.str
+    """FAST, BALANCED or QUALITY."""
+    replicas: _builtins.int
+    """Parallel-tempering replicas evaluated side by side."""
+    rounds: _builtins.int
+    """Search rounds run (one round evaluates every replica once)."""
+    evaluations: _builtins.int
+    """Schedules decoded and evaluated."""
+    evaluations_per_s: _builtins.float
+    search_time_s: _builtins.float
+    """Wall time inside the search."""
+    def __init__(
+        self,
+        *,
+        optimization_level: _builtins.str = ...,
+        replicas: _builtins.int = ...,
+        rounds: _builtins.int = ...,
+        evaluations: _builtins.int = ...,
+        evaluations_per_s: _builtins.float = ...,
+        search_time_s: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluations", b"evaluations", "evaluations_per_s", b"evaluations_per_s", "optimization_level", b"optimization_level", "replicas", b"replicas", "rounds", b"rounds", "search_time_s", b"search_time_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanStatistics: _TypeAlias = PlanStatistics  # noqa: Y015
 
 @_typing.final
 class JobResult(_message.Message):
