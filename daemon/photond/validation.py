@@ -29,6 +29,8 @@ class CheckedTask:
     release_time_s: float
     deadline_s: float
     priority: int
+    # Phase error (rad) the task tolerates from other tasks' heat while it runs; 0 = none.
+    drift_tolerance_rad: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def _check_task(
     duration_s = _non_negative(task.duration_s, f"{where}.duration_s")
     release_s = _non_negative(task.release_time_s, f"{where}.release_time_s")
     deadline_s = _non_negative(task.deadline_s, f"{where}.deadline_s")
-    _non_negative(task.drift_tolerance_rad, f"{where}.drift_tolerance_rad")
+    drift_tolerance_rad = _non_negative(task.drift_tolerance_rad, f"{where}.drift_tolerance_rad")
     if deadline_s and deadline_s < release_s + duration_s:
         raise invalid_argument(
             f"{where}.deadline_s",
@@ -134,6 +136,7 @@ def _check_task(
         release_time_s=release_s,
         deadline_s=deadline_s,
         priority=task.priority,
+        drift_tolerance_rad=drift_tolerance_rad,
     )
 
 
