@@ -121,6 +121,30 @@ class JobBook:
             records.sort(key=lambda r: r.job.submitted_at.ToNanoseconds(), reverse=True)
             return [self.snapshot(r) for r in records[:limit]]
 
+    def stats(self, device_id: str) -> job_pb2.JobStats:
+        """Counts over the journaled jobs of one device ("" for every device).
+
+        Folded over the job messages rather than kept as counters: the book holds exactly what
+        the journal holds (every job is read back at start and every change is saved before it
+        is visible), so the counts and the planning time survive a restart. Planning time is
+        that of each job's stored schedule; the closed loop's re-plans are not journaled.
+        """
+        stats = job_pb2.JobStats()
+        with self._lock:
+            for record in self._records.values():
+                job = record.job
+                if device_id and job.device_id != device_id:
+                    continue
+                stats.submitted += 1
+                if job.state == job_pb2.JOB_STATE_COMPLETED:
+                    stats.completed += 1
+                elif job.state == job_pb2.JOB_STATE_FAILED:
+                    stats.failed += 1
+                elif job.state == job_pb2.JOB_STATE_CANCELLED:
+                    stats.cancelled += 1
+                stats.planning_time_total_s += job.schedule.planning_time_s
+        return stats
+
     # -- state changes (each journaled before it is visible) ------------------------------------
 
     def submit(self, record: JobRecord, device_time_s: float) -> None:

@@ -278,9 +278,10 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     async def GetJobStats(
         self, request: job_pb2.GetJobStatsRequest, context: Any
     ) -> job_pb2.JobStats:
-        raise unimplemented(
-            "GetJobStats is not implemented yet (arrives with the optimizer's statistics)"
-        )
+        # Unknown devices are refused the way ListJobs refuses them; "" means every device.
+        if request.device_id:
+            self._devices.for_request(request.device_id)
+        return self._book.stats(request.device_id)
 
 
 class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):

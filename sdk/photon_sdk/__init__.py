@@ -49,6 +49,7 @@ from .types import JobEvent as JobEvent
 from .types import JobEventKind as JobEventKind
 from .types import JobResult as JobResult
 from .types import JobState as JobState
+from .types import JobStats as JobStats
 from .types import Lane as Lane
 from .types import Layer as Layer
 from .types import Limits as Limits
@@ -80,6 +81,7 @@ __all__ = [
     "JobEventKind",
     "JobResult",
     "JobState",
+    "JobStats",
     "Lane",
     "Layer",
     "Limits",

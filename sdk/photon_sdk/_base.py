@@ -64,6 +64,11 @@ class BaseClient:
         return job_pb2.ListJobsRequest(device_id=device_id, limit=limit)
 
     @staticmethod
+    def _job_stats_request(device_id: str | None) -> job_pb2.GetJobStatsRequest:
+        # The wire's "" means every device; None says the same thing in Python.
+        return job_pb2.GetJobStatsRequest(device_id=device_id or "")
+
+    @staticmethod
     def _subscribe_request(
         device_id: str, sample_interval_s: float
     ) -> telemetry_pb2.SubscribeRequest:

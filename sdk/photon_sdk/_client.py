@@ -28,11 +28,12 @@ from ._convert import (
     device_state_from_proto,
     job_event_from_proto,
     job_from_proto,
+    job_stats_from_proto,
     schedule_from_proto,
 )
 from ._errors import map_rpc_error
 from .graph import TaskGraph
-from .types import Device, DeviceState, Job, JobEvent, Schedule, TelemetryFrame
+from .types import Device, DeviceState, Job, JobEvent, JobStats, Schedule, TelemetryFrame
 
 __all__ = ["Client", "TelemetryStream"]
 
@@ -147,6 +148,16 @@ class Client(BaseClient):
         """Plan a task graph without running it (a dry run) and return the schedule."""
         request = self._plan_request(graph, device_id, validate)
         return schedule_from_proto(self._call(self._jobs.PlanJob, request))
+
+    def get_job_stats(self, device_id: str | None = None) -> JobStats:
+        """Return counts over the daemon's journaled jobs; ``device_id`` None means every device.
+
+        Raises:
+            InvalidArgument: the daemon has no device ``device_id`` (the violation names
+                ``device_id``).
+        """
+        request = self._job_stats_request(device_id)
+        return job_stats_from_proto(self._call(self._jobs.GetJobStats, request))
 
     def subscribe(self, device_id: str = "", sample_interval_s: float = 0.1) -> TelemetryStream:
         """Stream a device's sensor frames every ``sample_interval_s`` of device time.

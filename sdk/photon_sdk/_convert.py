@@ -24,6 +24,7 @@ from .types import (
     JobEvent,
     JobResult,
     JobState,
+    JobStats,
     Lane,
     Layer,
     Limits,
@@ -40,6 +41,7 @@ __all__ = [
     "device_state_from_proto",
     "job_event_from_proto",
     "job_from_proto",
+    "job_stats_from_proto",
     "schedule_from_proto",
     "telemetry_frame_from_proto",
 ]
@@ -200,6 +202,17 @@ def job_from_proto(m: job_pb2.Job) -> Job:
         schedule=schedule_from_proto(m.schedule) if m.HasField("schedule") else None,
         result=_result(m.result) if m.HasField("result") else None,
         failure_reason=m.failure_reason,
+    )
+
+
+def job_stats_from_proto(m: job_pb2.JobStats) -> JobStats:
+    """Convert a JobStats message."""
+    return JobStats(
+        submitted=m.submitted,
+        completed=m.completed,
+        failed=m.failed,
+        cancelled=m.cancelled,
+        planning_time_total_s=m.planning_time_total_s,
     )
 
 

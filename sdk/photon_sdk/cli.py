@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     jobs.add_argument("--limit", type=int, default=20, metavar="N", help="(20)")
     command("job", _job, "show a job and its schedule").add_argument("job_id", metavar="ID")
     command("cancel", _cancel, "cancel a job").add_argument("job_id", metavar="ID")
+    stats = command("stats", _stats, "count jobs by outcome and total planning time")
+    stats.add_argument("--device", default="", help="one device (default: every device)")
     health = command("health", _health, "check the daemon's gRPC health service")
     health.add_argument("--service", default="", help="one service (default: the daemon)")
     return parser
@@ -258,6 +260,18 @@ def _job(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 def _cancel(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     job = client.cancel_job(args.job_id)
     print(f"job {job.id}: {job.state}", file=out)
+    return 0
+
+
+def _stats(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    stats = client.get_job_stats(args.device or None)
+    ended = stats.completed + stats.failed + stats.cancelled
+    pairs = [("device", args.device or "all"), ("submitted", str(stats.submitted))]
+    pairs += [("completed", str(stats.completed)), ("failed", str(stats.failed))]
+    pairs += [("cancelled", str(stats.cancelled))]
+    pairs += [("queued or running", str(stats.submitted - ended))]
+    pairs += [("planning time", f"{num(stats.planning_time_total_s, 3)} s")]
+    print(format_kv(pairs), file=out)
     return 0
 
 

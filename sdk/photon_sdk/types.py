@@ -25,6 +25,7 @@ __all__ = [
     "JobEventKind",
     "JobResult",
     "JobState",
+    "JobStats",
     "Lane",
     "Layer",
     "Limits",
@@ -230,6 +231,23 @@ class Job:
     def is_terminal(self) -> bool:
         """True once the job can no longer change."""
         return self.state.is_terminal
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """Counts over the jobs a daemon has journaled (one device's or every device's).
+
+    ``submitted`` counts every journaled job whatever its state; the jobs still queued or
+    running are ``submitted - completed - failed - cancelled``. ``planning_time_total_s`` is
+    the wall time the daemon spent planning them (each job's schedule's ``planning_time_s``).
+    The counts come from the daemon's journal, so they survive its restarts.
+    """
+
+    submitted: int
+    completed: int
+    failed: int
+    cancelled: int
+    planning_time_total_s: float
 
 
 #: The kinds of :class:`JobEvent`, in the order a successful job produces them.
