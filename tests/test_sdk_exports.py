@@ -29,6 +29,7 @@ EXPECTED = [
     "JobEventKind",
     "JobResult",
     "JobState",
+    "JobStats",
     "Lane",
     "Layer",
     "Limits",
