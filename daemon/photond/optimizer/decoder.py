@@ -77,13 +77,15 @@ def thermal_args(inst: Instance) -> tuple[Any, ...]:
             np.zeros(n, dtype=np.bool_),
             np.array([np.inf, np.inf]),
             0,
+            np.zeros((1, 0)),
         )
     return (
         True,
         th.decay,
         th.task_input,
         th.task_feed,
-        th.readout,
+        # Readouts transposed (modes, sensors / pairs): `thermal_check` loops mode-outer.
+        np.ascontiguousarray(th.readout.T),
         th.pair_first,
         th.pair_second,
         th.pair_inv_distance_per_mm,
@@ -91,6 +93,7 @@ def thermal_args(inst: Instance) -> tuple[Any, ...]:
         th.has_power,
         np.array([th.max_rise_k, th.max_gradient_c_per_mm]),
         th.tail_ticks,
+        np.ascontiguousarray((th.readout[th.pair_first] - th.readout[th.pair_second]).T),
     )
 
 

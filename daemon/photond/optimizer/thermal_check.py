@@ -2,11 +2,20 @@
 
 The model state at the *frontier* tick is known, with the heating tasks still running then and
 their end ticks. Starting task i at s >= frontier is checked by playing that committed power
-plus task i's over [s, s+d) through the exactly discretised modes, one control period at a time
-(z <- a * z + sum of B p), reading every sensor (C z + sum of D p) and every neighbour gradient
-from s until every task has ended plus a tail (the fast modes' settling). By linearity this is
-the superposition of the tasks' step responses, and it is exact for the discretised model.
-Waiting with nothing heating is a closed-form decay, so any wait length costs the same.
+plus task i's over [s, s+d) through the exactly discretised modes (z <- a * z + sum of B p),
+reading every sensor (C z + sum of D p) and every neighbour gradient from s until every task
+has ended plus a tail (the fast modes' settling). By linearity this is the superposition of the
+tasks' step responses, and it is exact for the discretised model.
+
+Power is constant between events (a start or an end), and over such an interval of L periods
+each mode moves geometrically from where it starts towards its steady value:
+z_q(j) = z∞_q + (z_q(0) - z∞_q) a_q^j. So each mode's term in a sensor reading is monotone over
+the interval and bounded by its value at one end; the sum of those per-mode maxima bounds the
+sensor over the whole interval (and likewise each neighbour difference, both signs). When that
+bound is inside the limits, the interval passes at the cost of one reading and the state jumps
+to its end in closed form; only an interval whose bound crosses a limit is played period by
+period, which finds the first violating period exactly. Waiting with nothing heating is the
+same closed-form jump, so any wait length costs the same.
 """
 
 from __future__ import annotations
@@ -17,6 +26,112 @@ import numpy as np
 INFEASIBLE = -1
 # A wait this long means the task cannot run at all (it would not fit even from ambient).
 MAX_WAIT_TICKS = 1 << 40
+# Intervals shorter than this are played period by period: a bound costs about as much as
+# eight periods (a reading per mode end instead of one per period).
+_BOUND_ABOVE_TICKS = 8
+
+
+@numba.njit(cache=True, inline="always")
+def _add_task(bsum, fsum, tin, tfeed, j):  # type: ignore[no-untyped-def]
+    """Add task j's modal input and sensor feedthrough (explicit loops: no temporaries)."""
+    for q in range(bsum.shape[0]):
+        bsum[q] += tin[j, q]
+    for r in range(fsum.shape[0]):
+        fsum[r] += tfeed[j, r]
+
+
+@numba.njit(cache=True, inline="always")
+def _jump(z, decay, bsum, ticks):  # type: ignore[no-untyped-def]
+    """Advance the modal state `ticks` periods at constant input `bsum`, in closed form."""
+    for q in range(z.shape[0]):
+        a_l = decay[q] ** ticks
+        z[q] = a_l * z[q] + bsum[q] * (1.0 - a_l) / (1.0 - decay[q])
+
+
+@numba.njit(cache=True, inline="always")
+def _interval_within(z, decay, bsum, fsum, ticks, therm, work):  # type: ignore[no-untyped-def]
+    """Whether the per-mode bound keeps every reading of the next `ticks` periods in limits.
+
+    Loops run mode-outer, sensor-inner over transposed readouts so that the inner loops
+    vectorise while each sensor still sums its modes in order.
+    """
+    readout_t, pf, ps, pinv, pair_t = therm[4], therm[5], therm[6], therm[7], therm[12]
+    max_rise, max_grad = therm[10][0], therm[10][1]
+    sensors, pairs = fsum.shape[0], pf.shape[0]
+    acc = work[0, :sensors]
+    mean = work[1, :pairs]
+    up = work[2, :pairs]
+    down = work[3, :pairs]
+    acc[:] = fsum
+    for p in range(pairs):
+        mean[p] = fsum[pf[p]] - fsum[ps[p]]
+        up[p] = 0.0
+        down[p] = 0.0
+    for q in range(z.shape[0]):
+        steady = bsum[q] / (1.0 - decay[q])
+        excess = z[q] - steady
+        first = excess * decay[q]
+        last = excess * decay[q] ** ticks
+        for r in range(sensors):
+            c = readout_t[q, r]
+            acc[r] += c * steady + max(c * first, c * last)
+        for p in range(pairs):
+            c = pair_t[q, p]
+            mean[p] += c * steady
+            up[p] += max(c * first, c * last)
+            down[p] += max(-c * first, -c * last)
+    for r in range(sensors):
+        if acc[r] > max_rise:
+            return False
+    for p in range(pairs):  # noqa: SIM110 (an explicit loop: numba kernel)
+        if max(mean[p] + up[p], down[p] - mean[p]) * pinv[p] > max_grad:
+            return False
+    return True
+
+
+@numba.njit(cache=True, inline="always")
+def _first_violation(z, decay, bsum, fsum, k, ticks, therm, work):  # type: ignore[no-untyped-def]
+    """Play `ticks` periods from period k one by one; the first violating period or -1."""
+    readout_t, pf, ps, pinv = therm[4], therm[5], therm[6], therm[7]
+    max_rise, max_grad = therm[10][0], therm[10][1]
+    m = z.shape[0]
+    sensors = fsum.shape[0]
+    y = work[0, :sensors]
+    for j in range(ticks):
+        y[:] = fsum
+        for q in range(m):
+            z[q] = decay[q] * z[q] + bsum[q]
+            zq = z[q]
+            for r in range(sensors):
+                y[r] += readout_t[q, r] * zq
+        for r in range(sensors):
+            if y[r] > max_rise:
+                return k + j
+        for p in range(pf.shape[0]):
+            if abs(y[pf[p]] - y[ps[p]]) * pinv[p] > max_grad:
+                return k + j
+    return -1
+
+
+@numba.njit(cache=True)
+def advance(z, k, until, act_end, act_task, n_act, therm):  # type: ignore[no-untyped-def]
+    """Play the committed tasks' power from tick k to `until` on the modal state `z`.
+
+    Nothing is read on the way, so each interval of constant power is one closed-form jump.
+    """
+    decay, tin = therm[1], therm[2]
+    bsum = np.empty(decay.shape[0])
+    while k < until:
+        k_end = until
+        bsum[:] = 0.0
+        for a in range(n_act):
+            if act_end[a] > k:
+                j = act_task[a]
+                for q in range(bsum.shape[0]):
+                    bsum[q] += tin[j, q]
+                k_end = min(k_end, act_end[a])
+        _jump(z, decay, bsum, k_end - k)
+        k = k_end
 
 
 @numba.njit(cache=True)
@@ -25,64 +140,51 @@ def thermal_violation(s, d, i, frontier, z_front, act_end, act_task, n_act, ther
 
     Plays the model from the frontier state: committed tasks `act_task[:n_act]` (running until
     `act_end`) and task i over [s, s+d), up to the last end plus the tail. Writes the modal
-    state at tick s into `z_at_s`.
+    state at tick s into `z_at_s`. The tick returned is the first violating one: intervals the
+    bound clears have none, and the first interval it does not clear is played period by
+    period.
     """
-    decay, tin, tfeed, readout = therm[1], therm[2], therm[3], therm[4]
-    pf, ps, pinv = therm[5], therm[6], therm[7]
-    max_rise, max_grad, tail = therm[10][0], therm[10][1], therm[11]
+    decay, tin, tfeed, tail = therm[1], therm[2], therm[3], therm[11]
     m = decay.shape[0]
-    sensors = readout.shape[0]
+    sensors = tfeed.shape[1]
     z = z_front.copy()
+    advance(z, frontier, s, act_end, act_task, n_act, therm)
+    z_at_s[:] = z
+    work = np.empty((4, max(sensors, therm[5].shape[0], 1)))
     last = s + d
     for a in range(n_act):
         last = max(last, act_end[a])
     stop = last + tail
     bsum = np.zeros(m)
     fsum = np.zeros(sensors)
-    y = np.zeros(sensors)
-    k = frontier
-    next_event = frontier
+    k = s
     while k < stop:
-        if k == next_event:
-            bsum[:] = 0.0
-            fsum[:] = 0.0
-            next_event = stop
-            powered = False
-            for a in range(n_act):
-                if act_end[a] > k:
-                    powered = True
-                    j = act_task[a]
-                    bsum += tin[j]
-                    fsum += tfeed[j]
-                    next_event = min(next_event, act_end[a])
-            if s <= k < s + d:
-                powered = True
-                bsum += tin[i]
-                fsum += tfeed[i]
-                next_event = min(next_event, s + d)
-            elif k < s:
-                next_event = min(next_event, s)
-            if not powered and k < s:
-                # Nothing heats until s: the modes just decay (closed form, any wait length).
-                for q in range(m):
-                    z[q] *= decay[q] ** (s - k)
-                k = s
-                next_event = s
-                continue
+        # The interval [k, k_end) of constant power: committed tasks still running, and i.
+        k_end = stop
+        bsum[:] = 0.0
+        fsum[:] = 0.0
+        for a in range(n_act):
+            if act_end[a] > k:
+                _add_task(bsum, fsum, tin, tfeed, act_task[a])
+                k_end = min(k_end, act_end[a])
+        if k < s + d:
+            _add_task(bsum, fsum, tin, tfeed, i)
+            k_end = min(k_end, s + d)
         if k == s:
-            z_at_s[:] = z
-        for q in range(m):
-            z[q] = decay[q] * z[q] + bsum[q]
-        if k >= s:
-            for r in range(sensors):
-                acc = fsum[r]
-                for q in range(m):
-                    acc += readout[r, q] * z[q]
-                y[r] = acc
-                if acc > max_rise:
-                    return k
-            for p in range(pf.shape[0]):
-                if abs(y[pf[p]] - y[ps[p]]) * pinv[p] > max_grad:
-                    return k
-        k += 1
+            # The candidate's first period alone: on a device already at its limit, that is
+            # where it fails, and a failing bound would cost more than this period.
+            v = _first_violation(z, decay, bsum, fsum, k, 1, therm, work)
+            if v >= 0:
+                return v
+            k += 1
+        ticks = k_end - k
+        if ticks >= _BOUND_ABOVE_TICKS and _interval_within(
+            z, decay, bsum, fsum, ticks, therm, work
+        ):
+            _jump(z, decay, bsum, ticks)
+        else:
+            v = _first_violation(z, decay, bsum, fsum, k, ticks, therm, work)
+            if v >= 0:
+                return v
+        k = k_end
     return -1
