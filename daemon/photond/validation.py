@@ -9,7 +9,7 @@ heaters), so the planner and the runtime never look at zones again.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from photon.v1 import job_pb2
@@ -67,10 +67,13 @@ def check_graph(
             )
         ids[task.id] = i
     heater_max = {h.id: h.max_power_mw for h in profile.heaters}
+    density_cap = _DensityCap(
+        profile.heater_cell_area_mm2, profile.limits.max_power_density_mw_per_mm2
+    )
     zones = {z.id: z.heater_ids for z in profile.zones}
     lanes = {lane.id for lane in profile.lanes}
     checked = tuple(
-        _check_task(task, f"{field}.tasks[{i}]", ids, heater_max, zones, lanes)
+        _check_task(task, f"{field}.tasks[{i}]", ids, heater_max, density_cap, zones, lanes)
         for i, task in enumerate(graph.tasks)
     )
     _check_acyclic(checked, field)
@@ -82,6 +85,7 @@ def _check_task(
     where: str,
     ids: dict[str, int],
     heater_max: dict[str, float],
+    density_cap: _DensityCap,
     zones: dict[str, tuple[str, ...]],
     lanes: set[str],
 ) -> CheckedTask:
@@ -104,6 +108,7 @@ def _check_task(
             raise invalid_argument(f"{at}.heater_id", f"heater {hp.heater_id!r} listed twice")
         powers[hp.heater_id] = _non_negative(hp.power_mw, f"{at}.power_mw")
         _at_most(powers[hp.heater_id], heater_max[hp.heater_id], f"{at}.power_mw", hp.heater_id)
+        density_cap.check(powers[hp.heater_id], f"{at}.power_mw", hp.heater_id)
     seen_zones: set[str] = set()
     for j, zp in enumerate(task.zone_powers):
         at = f"{where}.zone_powers[{j}]"
@@ -116,6 +121,7 @@ def _check_task(
         for heater_id in zones[zp.zone_id]:
             powers[heater_id] = powers.get(heater_id, 0.0) + share_mw
             _at_most(powers[heater_id], heater_max[heater_id], f"{at}.power_mw", heater_id)
+            density_cap.check(powers[heater_id], f"{at}.power_mw", heater_id)
     for j, lane in enumerate(task.allowed_lanes):
         if lane not in lanes:
             raise invalid_argument(
@@ -154,6 +160,33 @@ def _at_most(power_mw: float, max_mw: float, field: str, heater_id: str) -> None
             field,
             f"heater {heater_id!r} would draw {power_mw:g} mW, above its maximum {max_mw:g} mW",
         )
+
+
+@dataclass(frozen=True)
+class _DensityCap:
+    """limits.max_power_density_mw_per_mm2, checked per heater over its cell.
+
+    A heater's cell is the square of side its distance to the nearest other heater (the mesh
+    pitch; a lone heater's cell is its footprint), see `DeviceProfile.heater_cell_area_mm2`.
+    The check is static, per task: heaters are exclusive resources in the planner (a phase
+    shifter holds one setting at a time), so at any instant each heater carries the power of
+    at most one task, and a cap every task keeps on its own holds along the whole schedule.
+    """
+
+    cell_area_mm2: Mapping[str, float]
+    cap_mw_per_mm2: float
+
+    def check(self, power_mw: float, field: str, heater_id: str) -> None:
+        area_mm2 = self.cell_area_mm2[heater_id]
+        # Compared as a product: no division by a zero-area cell of a hand-built profile.
+        if power_mw > self.cap_mw_per_mm2 * area_mm2:
+            density_mw_per_mm2 = power_mw / area_mm2 if area_mm2 > 0 else math.inf
+            raise invalid_argument(
+                field,
+                f"heater {heater_id!r} would draw {power_mw:g} mW over its {area_mm2:.4g} mm² "
+                f"cell, {density_mw_per_mm2:.4g} mW/mm², above the power-density cap "
+                f"{self.cap_mw_per_mm2:g} mW/mm²",
+            )
 
 
 def _check_acyclic(tasks: Sequence[CheckedTask], field: str) -> None:

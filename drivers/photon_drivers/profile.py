@@ -8,12 +8,14 @@ Every check names the offending key, because a lab engineer edits these files by
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 
@@ -129,6 +131,29 @@ class DeviceProfile:
             if zone.id == zone_id:
                 return zone
         raise KeyError(zone_id)
+
+    @functools.cached_property
+    def heater_cell_area_mm2(self) -> Mapping[str, float]:
+        """The area over which each heater's power density is capped, by heater id.
+
+        A heater's cell is the square whose side is the distance from its centre to the
+        nearest other heater's centre (the mesh pitch: 0.625 mm, 0.39 mm² on the default
+        profile); a lone heater's cell is its own footprint. Computed once per profile: the
+        profile is frozen, and `dataclasses.replace` makes a new one with its own cache.
+        """
+        if len(self.heaters) == 1:
+            (only,) = self.heaters
+            return MappingProxyType({only.id: only.width_mm * only.height_mm})
+        areas: dict[str, float] = {}
+        for heater in self.heaters:
+            # All pairs: a few thousand distances for a mesh of tens of heaters, computed once.
+            pitch_mm = min(
+                math.dist((heater.x_mm, heater.y_mm), (other.x_mm, other.y_mm))
+                for other in self.heaters
+                if other is not heater
+            )
+            areas[heater.id] = pitch_mm * pitch_mm
+        return MappingProxyType(areas)
 
 
 def default_profile_path() -> Path:
@@ -313,6 +338,12 @@ def _check_references(profile: DeviceProfile) -> None:
             if item.id in seen:
                 raise ProfileError(f"{kind}: duplicate id {item.id!r}")
             seen.add(item.id)
+    # Two heaters on one centre would leave both a power-density cell of zero area.
+    centres: dict[tuple[float, float], str] = {}
+    for heater in profile.heaters:
+        other = centres.setdefault((heater.x_mm, heater.y_mm), heater.id)
+        if other != heater.id:
+            raise ProfileError(f"heaters: {heater.id!r} has the same centre as {other!r}")
     if not profile.lanes:
         raise ProfileError("lanes: a device needs at least one lane")
     if not profile.sensors:

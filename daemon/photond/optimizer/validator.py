@@ -2,7 +2,8 @@
 
 Nothing here shares code with the decoder. A daemon plan is checked against the checked graph
 (every task exactly once with its own duration, release times, dependencies, allowed lanes, one
-task per lane and per heater at a time) and against the thermal limits by playing the plan's
+task per lane and per heater at a time), against the power-density cap (each task's power on
+each heater over that heater's cell) and against the thermal limits by playing the plan's
 heater powers through `CompactModel.simulate` (a task heats every control period it overlaps)
 and reading every sensor and neighbour gradient. A benchmark instance's schedule is checked
 against precedence, release and every resource's capacity at every tick.
@@ -48,7 +49,10 @@ def validate_plan(
     *,
     thermal: bool = True,
 ) -> list[str]:
-    """Problems with a daemon plan; `model` enables the thermal check."""
+    """Problems with a daemon plan; `model` enables the thermal check.
+
+    The power-density cap is checked with or without `thermal`: it needs no model.
+    """
     problems: list[str] = []
     tasks = graph.by_id()
     lanes = [lane.id for lane in profile.lanes]
@@ -86,8 +90,24 @@ def validate_plan(
         for a, b in itertools.pairwise(items):
             if b.start_s < a.end_s - _EPS_S:
                 problems.append(f"{a.task_id} and {b.task_id} overlap on {what}")
+    problems += _power_density_problems(graph, profile)
     if thermal and model is not None and placed:
         problems += _thermal_problems(graph, placed, profile, model)
+    return problems
+
+
+def _power_density_problems(graph: CheckedGraph, profile: DeviceProfile) -> list[str]:
+    # Per task is enough because the overlap check above keeps one task per heater at a time.
+    cap = profile.limits.max_power_density_mw_per_mm2
+    cells = profile.heater_cell_area_mm2
+    problems = []
+    for t in graph.tasks:
+        for h, mw in t.heater_power_mw.items():
+            if mw > cap * cells[h] * (1 + 1e-9):
+                problems.append(
+                    f"{t.id} puts {mw} mW on {h}, {mw / cells[h]:.4g} mW/mm² over its "
+                    f"{cells[h]:.4g} mm² cell, above {cap} mW/mm²"
+                )
     return problems
 
 
