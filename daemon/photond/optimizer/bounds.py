@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .instance import Instance
 from .seed import earliest_starts
@@ -28,6 +29,15 @@ def critical_path_ticks(inst: Instance) -> int:
     if inst.n == 0:
         return 0
     return int((earliest_starts(inst) + inst.duration).max())
+
+
+def critical_path_length(
+    inst: Instance, duration: NDArray[np.float64], release: NDArray[np.float64]
+) -> float:
+    """Longest precedence chain of `inst`'s graph with other durations and releases (seconds)."""
+    if inst.n == 0:
+        return 0.0
+    return float((earliest_starts(inst, duration, release) + duration).max())
 
 
 def resource_bound_ticks(inst: Instance) -> int:

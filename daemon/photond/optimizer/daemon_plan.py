@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,14 +22,14 @@ import numpy as np
 
 from photon_drivers.profile import DeviceProfile
 
-from ..planner import Plan, PlannedTask, lower_bound_s
+from ..planner import Plan, PlannedTask
 from ..status import failed_precondition
 from ..thermal import CompactModel, ModelState, equivalent_aging_hours, plant_network
 from ..thermal.metrics import gradients_c_per_mm, sensor_pairs
 from ..validation import CheckedGraph
-from .bounds import thermal_bound_s
-from .instance import Instance, build_instance
-from .optimize import Level, ThermallyInfeasible, optimize, pooled_lanes
+from .bounds import critical_path_length, thermal_bound_s
+from .instance import Instance, instance_from_arrays
+from .optimize import Level, ThermallyInfeasible, level_budget_s, optimize, pooled_lanes
 from .thermal_tables import predicted_trace_c, thermal_tables
 from .validator import validate_plan
 
@@ -60,8 +59,12 @@ def device_thermal(profile: DeviceProfile) -> DeviceThermal:
 
 @dataclass(frozen=True)
 class GraphInstance:
+    """A graph's instance with what the planner reports in seconds and milliwatts."""
+
     instance: Instance
     power_mw: np.ndarray[Any, Any]
+    duration_s: np.ndarray[Any, Any]
+    release_s: np.ndarray[Any, Any]
     lane_ids: tuple[str, ...]
     pooled: bool
 
@@ -73,62 +76,76 @@ def graph_instance(
     thermal: bool = True,
     state: ModelState | None = None,
 ) -> GraphInstance:
-    """The optimiser's instance of a checked graph on `device`."""
+    """The optimiser's instance of a checked graph on `device` (arrays throughout)."""
     profile, model = device.profile, device.model
     lane_ids = tuple(lane.id for lane in profile.lanes)
     tick_s = model.dt_s
     tasks = graph.tasks
+    n = len(tasks)
     index = {t.id: i for i, t in enumerate(tasks)}
     heater_index = {h: k for k, h in enumerate(model.heater_ids)}
-    duration = [_ticks(t.duration_s, tick_s) for t in tasks]
-    release = [_ticks(t.release_time_s, tick_s) for t in tasks]
+    duration_s = np.fromiter((t.duration_s for t in tasks), dtype=np.float64, count=n)
+    release_s = np.fromiter((t.release_time_s for t in tasks), dtype=np.float64, count=n)
     pooled = all(not t.allowed_lanes or len(set(t.allowed_lanes)) == len(lane_ids) for t in tasks)
-    # Heaters that the same tasks drive (a zone's) are one resource; a heater only one task
-    # drives needs none.
-    users: dict[str, list[int]] = {}
+    power = np.zeros((n, len(model.heater_ids)))
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
     for i, t in enumerate(tasks):
-        for h in t.heater_power_mw:
-            users.setdefault(h, []).append(i)
-    keys = {h: tuple(u) for h, u in users.items() if len(u) > 1}
-    group_of = {g: k + (1 if pooled else 0) for k, g in enumerate(sorted(set(keys.values())))}
-    capacity = ([len(lane_ids)] if pooled else []) + [1] * len(group_of)
-    rows: list[set[int]] = [set() for _ in tasks]
-    for key in keys.values():
-        resource = group_of[key]
-        for i in key:
-            rows[i].add(resource)
-    demands = [
-        ([(0, 1)] if pooled else []) + [(r, 1) for r in sorted(rows[i])] for i in range(len(tasks))
-    ]
+        row = t.heater_power_mw
+        rows.extend([i] * len(row))
+        cols.extend(map(heater_index.__getitem__, row))
+        values.extend(row.values())
+    power[rows, cols] = values
+    # Heaters that the same tasks drive (a zone's) are one capacity-one resource; a heater
+    # only one task drives needs none.
+    uses = power > 0
+    shared = np.flatnonzero(uses.sum(axis=0) > 1)
+    groups = 0
+    group_of = np.zeros(0, dtype=np.int64)
+    if shared.size:
+        users = np.packbits(uses[:, shared], axis=0).T
+        _, group_of = np.unique(users, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)
+        groups = int(group_of.max()) + 1
+    onehot = np.zeros((shared.size, groups), dtype=np.float32)
+    onehot[np.arange(shared.size), group_of] = 1.0
+    # A float product (BLAS) counts each task's heaters per group; integers would not be BLAS.
+    task_of, group = np.nonzero(uses[:, shared].astype(np.float32) @ onehot)
+    first = 1 if pooled else 0
+    demand_task = np.concatenate([np.arange(n if pooled else 0), task_of])
+    demand_resource = np.concatenate([np.zeros(n if pooled else 0, dtype=np.int64), group + first])
+    capacity = np.asarray(([len(lane_ids)] if pooled else []) + [1] * groups, dtype=np.int64)
     lane_mask = None
     if not pooled:
-        lane_mask = np.zeros((len(tasks), len(lane_ids)), dtype=np.bool_)
+        lane_mask = np.zeros((n, len(lane_ids)), dtype=np.bool_)
         lane_pos = {lane: k for k, lane in enumerate(lane_ids)}
         for i, t in enumerate(tasks):
             for lane in t.allowed_lanes or lane_ids:
                 lane_mask[i, lane_pos[lane]] = True
-    power = np.zeros((len(tasks), len(model.heater_ids)))
-    for i, t in enumerate(tasks):
-        for h, p in t.heater_power_mw.items():
-            power[i, heater_index[h]] = p
+    duration = _ticks(duration_s, tick_s)
     tables = (
-        thermal_tables(model, profile, power, np.asarray(duration, dtype=np.int64), state=state)
+        thermal_tables(model, profile, power, duration, state=state)
         if thermal and power.any()
         else None
     )
-    inst = build_instance(
+    edges = [(index[d], i) for i, t in enumerate(tasks) for d in t.depends_on]
+    inst = instance_from_arrays(
         [t.id for t in tasks],
         duration,
-        [[index[d] for d in t.depends_on] for t in tasks],
+        np.asarray([a for a, _ in edges], dtype=np.int64),
+        np.asarray([b for _, b in edges], dtype=np.int64),
         capacity,
-        demands,
-        release=release,
+        demand_task.astype(np.int64),
+        demand_resource.astype(np.int64),
+        np.ones(demand_task.shape[0], dtype=np.int64),
+        release=_ticks(release_s, tick_s),
         lane_mask=lane_mask,
-        priority=[t.priority for t in tasks],
+        priority=np.fromiter((t.priority for t in tasks), dtype=np.int64, count=n),
         tick_s=tick_s,
         thermal=tables,
     )
-    return GraphInstance(inst, power, lane_ids, pooled)
+    return GraphInstance(inst, power, duration_s, release_s, lane_ids, pooled)
 
 
 def plan_graph(
@@ -144,6 +161,8 @@ def plan_graph(
 ) -> Plan:
     """Plan `graph` on the device `profile` describes; see the module docstring.
 
+    `time_limit_s` (or the level's budget) covers the whole call, conversion included.
+
     Raises:
         ThermallyInfeasible: a task breaks a limit even alone from ambient.
     """
@@ -151,28 +170,33 @@ def plan_graph(
     device = device_thermal(profile)
     built = graph_instance(graph, device, thermal=thermal, state=state)
     inst = built.instance
-    solution = optimize(inst, level, time_limit_s=time_limit_s, max_rounds=max_rounds, seed=seed)
+    budget_s = level_budget_s(level) if time_limit_s is None else time_limit_s
+    solution = optimize(
+        inst,
+        level,
+        time_limit_s=max(0.0, budget_s - (time.perf_counter() - started)),
+        max_rounds=max_rounds,
+        seed=seed,
+    )
     if built.pooled:
         lanes = pooled_lanes(solution.start, inst.duration, len(built.lane_ids))
     else:
-        lanes = [int(v) for v in solution.lane]
+        lanes = solution.lane
     tick_s = inst.tick_s
+    start_s = solution.start * tick_s
+    end_s = start_s + built.duration_s
     planned = [
-        PlannedTask(
-            t.id,
-            built.lane_ids[lanes[i]],
-            int(solution.start[i]) * tick_s,
-            int(solution.start[i]) * tick_s + t.duration_s,
+        PlannedTask(t.id, built.lane_ids[lane], start, end)
+        for t, lane, start, end in zip(
+            graph.tasks, lanes.tolist(), start_s.tolist(), end_s.tolist(), strict=True
         )
-        for i, t in enumerate(graph.tasks)
     ]
     planned.sort(key=lambda p: (p.start_s, p.task_id))
-    makespan_s = max((p.end_s for p in planned), default=0.0)
+    makespan_s = float(end_s.max(initial=0.0))
     peak_c, gradient, aging = prediction(built, solution.start, device)
     bound_s = max(
-        lower_bound_s(graph, len(built.lane_ids)),
-        _heater_bound_s(graph),
-        plan_thermal_bound_s(graph, device) if thermal else 0.0,
+        structural_bound_s(built),
+        plan_thermal_bound_s(built, device) if thermal else 0.0,
     )
     return Plan(
         tasks=tuple(planned),
@@ -203,10 +227,10 @@ def prediction(
     return float(trace.max()), gradient, aging
 
 
-def plan_thermal_bound_s(graph: CheckedGraph, device: DeviceThermal) -> float:
+def plan_thermal_bound_s(built: GraphInstance, device: DeviceThermal) -> float:
     """The energy-balance bound (`bounds.thermal_bound_s`) of a graph on a device."""
     profile = device.profile
-    energy_j = sum(t.duration_s * sum(t.heater_power_mw.values()) for t in graph.tasks) * 1e-3
+    energy_j = float(built.power_mw.sum(axis=1) @ built.duration_s) * 1e-3
     return thermal_bound_s(
         energy_j,
         max_rise_k=profile.limits.max_device_temperature_c - profile.ambient_c,
@@ -215,16 +239,21 @@ def plan_thermal_bound_s(graph: CheckedGraph, device: DeviceThermal) -> float:
     )
 
 
-def _heater_bound_s(graph: CheckedGraph) -> float:
-    busy: dict[str, float] = {}
-    for t in graph.tasks:
-        for h in t.heater_power_mw:
-            busy[h] = busy.get(h, 0.0) + t.duration_s
-    return max(busy.values(), default=0.0)
+def structural_bound_s(built: GraphInstance) -> float:
+    """Critical path (release times included), work ÷ lanes and per-heater busy time, in s.
+
+    In seconds, not ticks: a task's ticks round its duration up, and the bound must hold for
+    the plan's makespan in seconds.
+    """
+    inst = built.instance
+    critical_s = critical_path_length(inst, built.duration_s, built.release_s)
+    work_s = float(built.duration_s.sum()) / max(len(built.lane_ids), 1)
+    heater_s = float(((built.power_mw > 0).T @ built.duration_s).max(initial=0.0))
+    return max(critical_s, work_s, heater_s)
 
 
-def _ticks(seconds: float, tick_s: float) -> int:
-    return max(0, math.ceil(seconds / tick_s - 1e-9))
+def _ticks(seconds: np.ndarray[Any, Any], tick_s: float) -> np.ndarray[Any, Any]:
+    return np.maximum(0, np.ceil(seconds / tick_s - 1e-9)).astype(np.int64)
 
 
 def check_plan(

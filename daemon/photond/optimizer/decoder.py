@@ -78,6 +78,7 @@ def thermal_args(inst: Instance) -> tuple[Any, ...]:
             np.array([np.inf, np.inf]),
             0,
             np.zeros((1, 0)),
+            np.zeros((n, 1)),
         )
     return (
         True,
@@ -94,6 +95,8 @@ def thermal_args(inst: Instance) -> tuple[Any, ...]:
         np.array([th.max_rise_k, th.max_gradient_c_per_mm]),
         th.tail_ticks,
         np.ascontiguousarray((th.readout[th.pair_first] - th.readout[th.pair_second]).T),
+        # Each task's own first-period rise per sensor (`thermal_check.first_period_fails`).
+        np.ascontiguousarray(th.task_input @ th.readout.T + th.task_feed),
     )
 
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numba
 import numpy as np
 
 from .bounds import lower_bound_ticks
@@ -167,26 +168,42 @@ def optimize(
     return Solution(start, lane, int(makespan), bound, stats)
 
 
+def level_budget_s(level: Level) -> float:
+    """The wall time a level may spend planning (0 for FAST: one decode, however long)."""
+    return BUDGETS[level].time_s
+
+
 def pooled_lanes(
     start: np.ndarray[Any, Any], duration: np.ndarray[Any, Any], lanes: int
-) -> list[int]:
+) -> np.ndarray[Any, Any]:
     """Give each task a lane of a pool, greedily by start: never more than `lanes` at once.
 
     Raises:
         ValueError: more than `lanes` tasks overlap (the schedule was not lane-feasible).
     """
-    free_at = [0] * lanes
-    out = [0] * len(start)
-    for i in sorted(range(len(start)), key=lambda k: (int(start[k]), k)):
-        if duration[i] == 0:
-            out[i] = 0
-            continue
-        lane = next((j for j in range(lanes) if free_at[j] <= start[i]), -1)
-        if lane < 0:
-            raise ValueError("more tasks overlap than there are lanes")
-        free_at[lane] = int(start[i] + duration[i])
-        out[i] = lane
+    order = np.lexsort((np.arange(start.shape[0]), start))
+    out = np.zeros(start.shape[0], dtype=np.int64)
+    if not _pool_lanes(order, start, duration, lanes, out):
+        raise ValueError("more tasks overlap than there are lanes")
     return out
+
+
+@numba.njit(cache=True)
+def _pool_lanes(order, start, duration, lanes, out):  # type: ignore[no-untyped-def]
+    free_at = np.zeros(lanes, dtype=np.int64)
+    for i in order:
+        if duration[i] == 0:
+            continue
+        lane = -1
+        for j in range(lanes):
+            if free_at[j] <= start[i]:
+                lane = j
+                break
+        if lane < 0:
+            return False
+        free_at[lane] = start[i] + duration[i]
+        out[i] = lane
+    return True
 
 
 def warm_up() -> None:

@@ -22,7 +22,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .thermal_check import INFEASIBLE, MAX_WAIT_TICKS, advance, thermal_violation
+from .thermal_check import (
+    INFEASIBLE,
+    MAX_WAIT_TICKS,
+    advance,
+    committed_first_period,
+    first_period_fails,
+    thermal_violation,
+)
 
 _MAX_HEAT_FAILS = 6
 _ONE = np.uint64(1)
@@ -77,7 +84,7 @@ def _still_running(act_end, act_task, n_act, t):  # type: ignore[no-untyped-def]
 def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignore[no-untyped-def]
     """Decode `order` with the parallel scheme; return the makespan in ticks or -1."""
     dur, rel, pred_ptr, pred_idx, cap, dem_ptr, dem_res, dem_amt, lane_mask = prob
-    has_power = therm[9]
+    thermal, has_power = therm[0], therm[9]
     n = dur.shape[0]
     lanes = lane_mask.shape[1]
     m = therm[1].shape[0]
@@ -125,6 +132,7 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
         pool = dem_ptr[i + 1] > dem_ptr[i] and dem_res[dem_ptr[i]] == 0 and dem_amt[dem_ptr[i]] == 1
     z_front = therm[8].copy()
     z_at = np.zeros(m)
+    y_first = np.zeros(therm[3].shape[1])
     frontier = 0
     t = 0
     wait = 1
@@ -143,12 +151,13 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
                 run_task[kept] = i
                 kept += 1
         n_run = kept
-        if n_act and t > frontier:
+        if thermal and t > frontier:
             # Every start from now on is at or after t: move the frontier here once, so each
             # check at t starts from the state at t instead of replaying from the frontier.
             advance(z_front, frontier, t, act_end, act_task, n_act, therm)
             frontier = t
             n_act = _still_running(act_end, act_task, n_act, t)
+        y_first_at = -1
         started_any = False
         heat_fails = 0
         blocked = -1
@@ -177,9 +186,16 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
             if not fits:
                 continue
             if has_power[i]:
-                v = thermal_violation(
-                    t, d, i, frontier, z_front, act_end, act_task, n_act, therm, z_at
-                )
+                if y_first_at != t:
+                    committed_first_period(z_front, t, act_end, act_task, n_act, therm, y_first)
+                    y_first_at = t
+                # Most candidates on a hot device fail in their first period: one reading
+                # per event time decides that for all of them.
+                v = t
+                if not first_period_fails(y_first, i, therm):
+                    v = thermal_violation(
+                        t, d, i, frontier, z_front, act_end, act_task, n_act, therm, z_at
+                    )
                 if v >= 0:
                     if heat_fails == 0:
                         blocked = i
@@ -189,6 +205,7 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
                 z_front[:] = z_at
                 frontier = t
                 n_act = _still_running(act_end, act_task, n_act, t)
+                y_first_at = -1
                 act_end[n_act] = t + d
                 act_task[n_act] = i
                 n_act += 1

@@ -10,6 +10,7 @@ a shorter makespan. The passes are numba-compiled: a 100k-task graph is seeded i
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
 import numba
 import numpy as np
@@ -20,10 +21,19 @@ from .instance import Instance
 IntArray = NDArray[np.int64]
 
 
-def earliest_starts(inst: Instance) -> IntArray:
-    """Earliest start ticks ignoring resources (precedence and release times only)."""
+def earliest_starts(
+    inst: Instance,
+    duration: NDArray[Any] | None = None,
+    release: NDArray[Any] | None = None,
+) -> NDArray[Any]:
+    """Earliest starts ignoring resources (precedence and release times only).
+
+    In ticks by default; pass durations and releases in seconds to get seconds.
+    """
     order = topological_order(inst)
-    return np.asarray(_earliest(order, inst.release, inst.duration, inst.succ_ptr, inst.succ_idx))
+    duration = inst.duration if duration is None else duration
+    release = inst.release if release is None else release
+    return np.asarray(_earliest(order, release, duration, inst.succ_ptr, inst.succ_idx))
 
 
 def latest_finishes(inst: Instance) -> IntArray:

@@ -135,6 +135,45 @@ def advance(z, k, until, act_end, act_task, n_act, therm):  # type: ignore[no-un
 
 
 @numba.njit(cache=True)
+def committed_first_period(z, t, act_end, act_task, n_act, therm, y):  # type: ignore[no-untyped-def]
+    """Sensor rise at the end of period t from the state `z` at t and the committed tasks.
+
+    A candidate's own first period adds `therm[13][i]` (its modal input read out plus its
+    feedthrough) to this, so one reading per event time serves every candidate's first period.
+    """
+    decay, tin, tfeed, readout_t = therm[1], therm[2], therm[3], therm[4]
+    m = decay.shape[0]
+    bsum = np.zeros(m)
+    y[:] = 0.0
+    for a in range(n_act):
+        if act_end[a] > t:
+            j = act_task[a]
+            for q in range(m):
+                bsum[q] += tin[j, q]
+            for r in range(y.shape[0]):
+                y[r] += tfeed[j, r]
+    for q in range(m):
+        zq = decay[q] * z[q] + bsum[q]
+        for r in range(y.shape[0]):
+            y[r] += readout_t[q, r] * zq
+
+
+@numba.njit(cache=True)
+def first_period_fails(y_committed, i, therm):  # type: ignore[no-untyped-def]
+    """Whether task i started now breaks a limit in its first period (see above)."""
+    first, pf, ps, pinv = therm[13], therm[5], therm[6], therm[7]
+    max_rise, max_grad = therm[10][0], therm[10][1]
+    for r in range(y_committed.shape[0]):
+        if y_committed[r] + first[i, r] > max_rise:
+            return True
+    for p in range(pf.shape[0]):
+        diff = y_committed[pf[p]] + first[i, pf[p]] - y_committed[ps[p]] - first[i, ps[p]]
+        if abs(diff) * pinv[p] > max_grad:
+            return True
+    return False
+
+
+@numba.njit(cache=True)
 def thermal_violation(s, d, i, frontier, z_front, act_end, act_task, n_act, therm, z_at_s):  # type: ignore[no-untyped-def]
     """First tick >= s at which starting task i at s breaks a limit, or -1 if none does.
 

@@ -71,27 +71,42 @@ def predicted_trace_c(
 
     Row k is read at the end of control period k; a task heats every period it occupies.
     """
-    m = tables.decay.shape[0]
-    input_delta = np.zeros((horizon_ticks + 1, m))
-    feed_delta = np.zeros((horizon_ticks + 1, tables.task_feed.shape[1]))
     ends = np.minimum(start_ticks + durations_ticks, horizon_ticks)
-    np.add.at(input_delta, start_ticks, tables.task_input)
-    np.add.at(input_delta, ends, -tables.task_input)
-    np.add.at(feed_delta, start_ticks, tables.task_feed)
-    np.add.at(feed_delta, ends, -tables.task_feed)
-    modal_input = np.cumsum(input_delta, axis=0)[:horizon_ticks]
-    feed = np.cumsum(feed_delta, axis=0)[:horizon_ticks]
-    modes = _modal_trace(tables.decay, modal_input, tables.initial_modes)
+    modes, feed = _piecewise_trace(
+        tables.decay,
+        tables.task_input,
+        tables.task_feed,
+        np.minimum(start_ticks, horizon_ticks),
+        ends,
+        horizon_ticks,
+        tables.initial_modes,
+    )
     return np.asarray(ambient_c + modes @ tables.readout.T + feed)
 
 
 @numba.njit(cache=True)
-def _modal_trace(decay, modal_input, z0):  # type: ignore[no-untyped-def]
-    steps, m = modal_input.shape
+def _piecewise_trace(decay, task_input, task_feed, start, end, steps, z0):  # type: ignore[no-untyped-def]
+    """Modal states and summed feedthrough per period of tasks powered over [start, end)."""
+    m = decay.shape[0]
+    sensors = task_feed.shape[1]
+    input_delta = np.zeros((steps + 1, m))
+    feed = np.zeros((steps + 1, sensors))
+    for i in range(start.shape[0]):
+        for q in range(m):
+            input_delta[start[i], q] += task_input[i, q]
+            input_delta[end[i], q] -= task_input[i, q]
+        for r in range(sensors):
+            feed[start[i], r] += task_feed[i, r]
+            feed[end[i], r] -= task_feed[i, r]
     out = np.empty((steps, m))
     z = z0.copy()
+    b = np.zeros(m)
     for k in range(steps):
         for q in range(m):
-            z[q] = decay[q] * z[q] + modal_input[k, q]
+            b[q] += input_delta[k, q]
+            z[q] = decay[q] * z[q] + b[q]
             out[k, q] = z[q]
-    return out
+        if k:
+            for r in range(sensors):
+                feed[k, r] += feed[k - 1, r]
+    return out, feed[:steps]
