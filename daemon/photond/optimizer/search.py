@@ -7,7 +7,9 @@ serial scheme, then — on instances without heat or release times — double ju
 (forward-backward improvement: shift every task as late as possible, then as early as possible;
 Valls et al. 2005), whose result list replaces the move (Lamarckian). Metropolis acceptance at
 the replica's temperature. Between rounds, neighbouring temperatures swap states with the
-parallel-tempering rule. The best list ever decoded is kept.
+parallel-tempering rule. The best list ever decoded is kept. `tempering_round(...,
+parallel=False)` runs the very same replica code one replica after another, so that the
+optimizer benchmark's parallel/serial ratio measures threading and nothing else.
 
 Determinism: every replica draws from its own xorshift stream seeded from `seed`, the replica
 count does not depend on the thread count, and swaps are drawn serially, so a run bounded by
@@ -26,6 +28,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from . import bounds
 from .decoder import decode_kernel, problem_args, reversed_args, thermal_args
 from .instance import Instance
 from .seed import lft_order, topological_order
@@ -115,49 +118,219 @@ def justify(order, prob, rprob, therm, rank, start, lane):  # type: ignore[no-un
     return makespan
 
 
-@numba.njit(cache=True, parallel=True)
-def _tempering_round(  # type: ignore[no-untyped-def]
-    lists, costs, best_lists, best_costs, temps, state, moves, use_fbi, prob, rprob, therm, rank
-):
-    """`moves` Metropolis moves per replica, replicas in parallel; returns evaluations."""
-    replicas, n = lists.shape
+@numba.njit(cache=True)
+def _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi):  # type: ignore[no-untyped-def]
+    """`moves` Metropolis moves of replica r; touches only row r and state[r].
+
+    `pop` is (lists, costs, best_lists, best_costs, temps, state) as `Population` holds them;
+    the rest are `RoundProblem`'s fields, kept apart: numba's parallel lowering rejected them
+    packed into one tuple of tuples.
+    """
+    lists, costs, best_lists, best_costs, temps, state = pop
+    n = lists.shape[1]
     pred_ptr, pred_idx = prob[2], prob[3]
     succ_ptr, succ_idx = rprob[2], rprob[3]
-    for r in prange(replicas):
-        order = lists[r].copy()
-        pos = np.empty(n, dtype=np.int64)
-        for k in range(n):
-            pos[order[k]] = k
-        trial = order.copy()
-        tpos = pos.copy()
-        start = np.empty(n, dtype=np.int64)
-        lane = np.empty(n, dtype=np.int64)
-        cur = costs[r]
-        for _ in range(moves):
-            trial[:] = order
-            tpos[:] = pos
+    order = lists[r].copy()
+    pos = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        pos[order[k]] = k
+    trial = order.copy()
+    tpos = pos.copy()
+    start = np.empty(n, dtype=np.int64)
+    lane = np.empty(n, dtype=np.int64)
+    cur = costs[r]
+    for _ in range(moves):
+        trial[:] = order
+        tpos[:] = pos
+        moved = _insert_move(trial, tpos, pred_ptr, pred_idx, succ_ptr, succ_idx, state, r)
+        if not moved and n > 1:
             moved = _insert_move(trial, tpos, pred_ptr, pred_idx, succ_ptr, succ_idx, state, r)
-            if not moved and n > 1:
-                moved = _insert_move(trial, tpos, pred_ptr, pred_idx, succ_ptr, succ_idx, state, r)
-            if use_fbi:
-                cost = justify(trial, prob, rprob, therm, rank, start, lane)
-                for k in range(n):
-                    tpos[trial[k]] = k
-            else:
-                cost = decode_kernel(trial, prob, therm, start, lane)
-            if cost < 0:
-                continue
-            delta = cost - cur
-            if delta <= 0 or _next(state, r) < math.exp(-delta / temps[r]):
-                order[:] = trial
-                pos[:] = tpos
-                cur = cost
-                if cost < best_costs[r]:
-                    best_costs[r] = cost
-                    best_lists[r] = trial
+        if use_fbi:
+            cost = justify(trial, prob, rprob, therm, rank, start, lane)
+            for k in range(n):
+                tpos[trial[k]] = k
+        else:
+            cost = decode_kernel(trial, prob, therm, start, lane)
+        if cost < 0:
+            continue
+        delta = cost - cur
+        if delta <= 0 or _next(state, r) < math.exp(-delta / temps[r]):
+            order[:] = trial
+            pos[:] = tpos
+            cur = cost
+            if cost < best_costs[r]:
+                best_costs[r] = cost
+                best_lists[r] = trial
+    lists[r] = order
+    costs[r] = cur
+
+
+# The parallel round and its serial twin share the replica body above and differ only in the
+# loop over replicas. (Wrapping one Python function twice, once with parallel=True, is not an
+# option with cache=True: numba's cache index is keyed by bytecode and signature, not by target
+# options, so the two would load each other's machine code — numba issue #6845.)
+@numba.njit(cache=True, parallel=True)
+def _tempering_round(pop, moves, prob, rprob, therm, rank, use_fbi):  # type: ignore[no-untyped-def]
+    """`moves` Metropolis moves per replica, replicas in parallel."""
+    for r in prange(pop[0].shape[0]):
+        _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi)
+
+
+@numba.njit(cache=True)
+def _tempering_round_serial(pop, moves, prob, rprob, therm, rank, use_fbi):  # type: ignore[no-untyped-def]
+    """`_tempering_round` with replicas one after another on the calling thread."""
+    for r in range(pop[0].shape[0]):
+        _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi)
+
+
+@dataclass(frozen=True)
+class RoundProblem:
+    """What a round reads of an instance, in the kernels' argument order."""
+
+    prob: tuple[Any, ...]
+    rprob: tuple[Any, ...]
+    therm: tuple[Any, ...]
+    rank: np.ndarray[Any, Any]
+    use_fbi: bool
+
+    @classmethod
+    def of(cls, inst: Instance) -> RoundProblem:
+        rank = np.empty(inst.n, dtype=np.int64)
+        rank[topological_order(inst)] = np.arange(inst.n)
+        return cls(
+            prob=problem_args(inst),
+            rprob=reversed_args(inst),
+            therm=thermal_args(inst),
+            rank=rank,
+            # Justification assumes the reversed graph has no release times and no heat.
+            use_fbi=inst.thermal is None and not bool(inst.release.any()),
+        )
+
+    @property
+    def decodes_per_move(self) -> int:
+        """Decoded schedules per move: one, or three with double justification."""
+        return 3 if self.use_fbi else 1
+
+
+@dataclass(frozen=True)
+class Population:
+    """The replicas' lists, costs (ticks), bests, temperatures and random streams.
+
+    A round updates every array in place; `copy` gives an independent population, so that two
+    rounds can start from the same state.
+    """
+
+    lists: np.ndarray[Any, Any]
+    costs: np.ndarray[Any, Any]
+    best_lists: np.ndarray[Any, Any]
+    best_costs: np.ndarray[Any, Any]
+    temps: np.ndarray[Any, Any]
+    state: np.ndarray[Any, Any]
+
+    def copy(self) -> Population:
+        return Population(
+            self.lists.copy(),
+            self.costs.copy(),
+            self.best_lists.copy(),
+            self.best_costs.copy(),
+            self.temps.copy(),
+            self.state.copy(),
+        )
+
+
+def default_moves(n: int) -> int:
+    """Moves per replica and round when the caller does not say (fewer on larger lists)."""
+    return max(1, min(200, 2000 // max(n, 1)))
+
+
+def start_population(
+    inst: Instance,
+    problem: RoundProblem,
+    *,
+    seed_order: np.ndarray[Any, Any],
+    seed_makespan: int,
+    lower_bound_ticks: int,
+    replicas: int,
+    seed: int,
+    seed_decode_s: float = 0.0,
+    deadline_s: float = math.inf,
+) -> Population:
+    """Replica 0 holds the seed list, the others noisy LFT lists; temperatures geometric.
+
+    A replica whose fresh list would not be decoded before `deadline_s` (perf_counter, judged
+    by `seed_decode_s`) starts from the seed list instead.
+    """
+    n = inst.n
+    lists = np.empty((replicas, n), dtype=np.int64)
+    costs = np.empty(replicas, dtype=np.int64)
+    start = np.empty(n, dtype=np.int64)
+    lane = np.empty(n, dtype=np.int64)
+    lists[0] = seed_order
+    costs[0] = seed_makespan
+    for r in range(1, replicas):
+        if time.perf_counter() + seed_decode_s >= deadline_s:
+            # No time to decode a fresh seed: the replica starts from the seed list.
+            lists[r], costs[r] = seed_order, seed_makespan
+            continue
+        order = lft_order(inst, noise=0.05 * r / replicas, seed=seed * 7919 + r)
+        cost = decode_kernel(order, problem.prob, problem.therm, start, lane)
+        if cost < 0:
+            order, cost = seed_order.copy(), seed_makespan
         lists[r] = order
-        costs[r] = cur
-    return replicas * moves * (3 if use_fbi else 1)
+        costs[r] = cost
+    scale = max(lower_bound_ticks, 1)
+    return Population(
+        lists=lists,
+        costs=costs,
+        best_lists=lists.copy(),
+        best_costs=costs.copy(),
+        temps=scale * np.geomspace(0.002, 0.05, replicas),
+        state=np.random.default_rng(seed).integers(1, 2**63 - 1, size=replicas, dtype=np.uint64),
+    )
+
+
+def lft_population(
+    inst: Instance, problem: RoundProblem, *, replicas: int, seed: int
+) -> Population:
+    """The search's start without a deadline: the LFT list (as `optimize` seeds it) first.
+
+    For callers that run rounds themselves (tests, benchmarks); `anneal` takes its seed list
+    from `optimize` and times the fresh ones.
+    """
+    order = lft_order(inst)
+    start = np.empty(inst.n, dtype=np.int64)
+    lane = np.empty(inst.n, dtype=np.int64)
+    makespan = int(decode_kernel(order, problem.prob, problem.therm, start, lane))
+    return start_population(
+        inst,
+        problem,
+        seed_order=order,
+        seed_makespan=makespan,
+        lower_bound_ticks=bounds.lower_bound_ticks(inst),
+        replicas=replicas,
+        seed=seed,
+    )
+
+
+def tempering_round(
+    pop: Population, moves: int, problem: RoundProblem, *, parallel: bool = True
+) -> int:
+    """One round on `pop` in place; returns the schedules decoded.
+
+    `parallel=False` runs the same replica code one replica after another on the calling
+    thread; for the same population both give the same lists, costs and bests.
+    """
+    kernel = _tempering_round if parallel else _tempering_round_serial
+    kernel(
+        (pop.lists, pop.costs, pop.best_lists, pop.best_costs, pop.temps, pop.state),
+        moves,
+        problem.prob,
+        problem.rprob,
+        problem.therm,
+        problem.rank,
+        problem.use_fbi,
+    )
+    return int(pop.lists.shape[0]) * moves * problem.decodes_per_move
 
 
 def anneal(
@@ -182,69 +355,42 @@ def anneal(
     first round always runs.
     """
     started = time.perf_counter()
-    n = inst.n
-    prob, rprob, therm = problem_args(inst), reversed_args(inst), thermal_args(inst)
-    use_fbi = inst.thermal is None and not bool(inst.release.any())
-    rank = np.empty(n, dtype=np.int64)
-    rank[topological_order(inst)] = np.arange(n)
-    moves = moves_per_round or max(1, min(200, 2000 // max(n, 1)))
-    lists = np.empty((replicas, n), dtype=np.int64)
-    costs = np.empty(replicas, dtype=np.int64)
-    start = np.empty(n, dtype=np.int64)
-    lane = np.empty(n, dtype=np.int64)
-    lists[0] = seed_order
-    costs[0] = seed_makespan
-    threads = max(numba.get_num_threads(), 1)
-    per_move_s = seed_decode_s * (3 if use_fbi else 1) * math.ceil(replicas / threads)
-    for r in range(1, replicas):
-        if gate_first_round and time.perf_counter() + seed_decode_s >= deadline_s:
-            # No time to decode a fresh seed: the replica starts from the seed list.
-            lists[r], costs[r] = seed_order, seed_makespan
-            continue
-        order = lft_order(inst, noise=0.05 * r / replicas, seed=seed * 7919 + r)
-        cost = decode_kernel(order, prob, therm, start, lane)
-        if cost < 0:
-            order, cost = seed_order.copy(), seed_makespan
-        lists[r] = order
-        costs[r] = cost
+    problem = RoundProblem.of(inst)
+    moves = moves_per_round or default_moves(inst.n)
+    pop = start_population(
+        inst,
+        problem,
+        seed_order=seed_order,
+        seed_makespan=seed_makespan,
+        lower_bound_ticks=lower_bound_ticks,
+        replicas=replicas,
+        seed=seed,
+        seed_decode_s=seed_decode_s,
+        deadline_s=deadline_s if gate_first_round else math.inf,
+    )
     if gate_first_round:
+        threads = max(numba.get_num_threads(), 1)
+        per_move_s = seed_decode_s * problem.decodes_per_move * math.ceil(replicas / threads)
         left_s = deadline_s - time.perf_counter()
         moves = min(moves, int(left_s / per_move_s)) if per_move_s > 0 else moves
-    best_lists = lists.copy()
-    best_costs = costs.copy()
-    scale = max(lower_bound_ticks, 1)
-    temps = scale * np.geomspace(0.002, 0.05, replicas)
-    state = np.random.default_rng(seed).integers(1, 2**63 - 1, size=replicas, dtype=np.uint64)
+    lists, costs, temps = pop.lists, pop.costs, pop.temps
     swap_rng = np.random.default_rng(seed + 1)
     rounds = 0
     evaluations = replicas  # the seeds
-    while rounds < max_rounds and int(best_costs.min()) > lower_bound_ticks:
+    while rounds < max_rounds and int(pop.best_costs.min()) > lower_bound_ticks:
         if moves < 1 or (rounds and time.perf_counter() >= deadline_s):
             break
-        evaluations += _tempering_round(
-            lists,
-            costs,
-            best_lists,
-            best_costs,
-            temps,
-            state,
-            moves,
-            use_fbi,
-            prob,
-            rprob,
-            therm,
-            rank,
-        )
+        evaluations += tempering_round(pop, moves, problem)
         rounds += 1
         for r in range(replicas - 1):
             a = (1.0 / temps[r] - 1.0 / temps[r + 1]) * (costs[r] - costs[r + 1])
             if swap_rng.random() < math.exp(min(0.0, a)):
                 lists[[r, r + 1]] = lists[[r + 1, r]]
                 costs[[r, r + 1]] = costs[[r + 1, r]]
-    best = int(np.argmin(best_costs))
+    best = int(np.argmin(pop.best_costs))
     return SearchResult(
-        order=best_lists[best].copy(),
-        makespan_ticks=int(best_costs[best]),
+        order=pop.best_lists[best].copy(),
+        makespan_ticks=int(pop.best_costs[best]),
         rounds=rounds,
         evaluations=evaluations,
         replicas=replicas,
