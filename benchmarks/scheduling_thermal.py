@@ -10,10 +10,13 @@ throttling. Each plan is checked by the independent validator and then played on
 task heating every period it overlaps — to measure time above the limit (noisy sensor readings,
 as a governor would see them), the die's true peak and the Arrhenius aging (hottest sensor).
 Then a scaling table: planning time at FAST and BALANCED from 100 to 100k tasks, with the
-exponent of a log-log fit.
+exponent of a log-log fit. Last, what each SubmitJob validation level costs: `check_plan` at FAST
+with BASIC, STRICT and PARANOID on the same graphs, best of five each, and the extra time of
+each level's checks over BASIC (a difference within the timing noise may come out negative).
 
 Usage: python benchmarks/scheduling_thermal.py [--sizes 100 1000 10000] [--scaling 100 ... 100000]
-       [--json benchmarks/results/scheduling_thermal.json] [--no-plant]
+       [--validation-sizes 100 1000 10000] [--json benchmarks/results/scheduling_thermal.json]
+       [--no-plant]
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim import SimulatedChipDriver
 from photond.optimizer import Level, validate_plan
 from photond.optimizer.baselines import throttled_list_schedule
-from photond.optimizer.daemon_plan import device_thermal, plan_graph
+from photond.optimizer.daemon_plan import check_plan, device_thermal, plan_graph
 from photond.planner import Plan
 from photond.thermal import equivalent_aging_hours
 from photond.validation import CheckedGraph, check_graph
@@ -176,11 +179,58 @@ def scaling_table(profile: DeviceProfile, sizes: list[int]) -> dict[str, Any]:
     return {"sizes": sizes, "times_s": times, "exponent": fits}
 
 
+# photon.v1 numbers: OptimizationLevel FAST; ValidationLevel BASIC, STRICT, PARANOID.
+OPTIMIZATION_FAST = 1
+VALIDATION_LEVELS = {"BASIC": 1, "STRICT": 2, "PARANOID": 3}
+VALIDATION_REPEATS = 5
+
+
+def validation_table(profile: DeviceProfile, sizes: list[int]) -> list[dict[str, Any]]:
+    """Planning time of `check_plan` at FAST per validation level; each level's extra over BASIC.
+
+    Levels take turns within every repeat, so a change of machine load hits them alike; the
+    best of the repeats is kept.
+    """
+    names = list(VALIDATION_LEVELS)
+    print(
+        f"\n{'tasks':>7} "
+        + " ".join(f"{name + ' s':>11}" for name in names)
+        + " "
+        + " ".join(f"{'+' + name + ' ms':>13}" for name in names[1:])
+    )
+    rows = []
+    for n in sizes:
+        graph = workload(profile, n, seed=n)
+        best_s = dict.fromkeys(names, math.inf)
+        for _ in range(VALIDATION_REPEATS):
+            for name, level in VALIDATION_LEVELS.items():
+                started = time.perf_counter()
+                check_plan(graph, profile, OPTIMIZATION_FAST, level)
+                best_s[name] = min(best_s[name], time.perf_counter() - started)
+        extra_ms = {name: 1e3 * (best_s[name] - best_s["BASIC"]) for name in names[1:]}
+        rows.append({"tasks": n, "planning_time_s": best_s, "extra_over_basic_ms": extra_ms})
+        print(
+            f"{n:7d} "
+            + " ".join(f"{best_s[name]:11.3f}" for name in names)
+            + " "
+            + " ".join(f"{extra_ms[name]:13.1f}" for name in names[1:]),
+            flush=True,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
     parser.add_argument("--scaling", type=int, nargs="*", default=[100, 1000, 10000, 100000])
     parser.add_argument("--no-plant", action="store_true", help="skip playing plans on the plant")
+    parser.add_argument(
+        "--validation-sizes",
+        type=int,
+        nargs="*",
+        default=[100, 1000, 10000],
+        help="graph sizes for the validation-level cost table (none: skip it)",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     profile = load_profile()
@@ -192,6 +242,15 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "quality": quality_table(profile, args.sizes, not args.no_plant),
         "scaling": scaling_table(profile, args.scaling) if len(args.scaling) > 1 else None,
+        "validation": (
+            {
+                "optimization_level": "FAST",
+                "repeats": VALIDATION_REPEATS,
+                "rows": validation_table(profile, args.validation_sizes),
+            }
+            if args.validation_sizes
+            else None
+        ),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
