@@ -46,6 +46,7 @@ def task_graphs(draw: st.DrawFn) -> job_pb2.TaskGraph:
                 allowed_lanes=draw(st.lists(st.sampled_from(LANES[:3]), max_size=2, unique=True)),
                 depends_on=[f"t{d}" for d in sorted(deps)],
                 release_time_s=draw(st.sampled_from([0.0, 0.0, 0.3])),
+                drift_tolerance_rad=draw(st.sampled_from([0.0, 0.0, 0.0, 0.02, 0.2])),
             )
         )
     return job_pb2.TaskGraph(tasks=tasks)

@@ -7,7 +7,7 @@ Lanes become one pooled resource when every task may run on any lane, and explic
 choices otherwise; every heater that two tasks drive becomes a capacity-one resource (a phase
 shifter holds one setting at a time). The compact model is built once per device profile.
 
-Drift tolerance is not planned for yet: see docs/optimizer.md.
+A task with a drift tolerance is held to it by the decoder (the rule is in docs/optimizer.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,13 @@ from photon_drivers.profile import DeviceProfile
 
 from ..planner import Plan, PlannedTask
 from ..status import failed_precondition
-from ..thermal import CompactModel, ModelState, equivalent_aging_hours, plant_network
+from ..thermal import (
+    CompactModel,
+    ModelState,
+    equivalent_aging_hours,
+    phase_drift_rad,
+    plant_network,
+)
 from ..thermal.metrics import gradients_c_per_mm, sensor_pairs
 from ..validation import CheckedGraph
 from .bounds import critical_path_length, thermal_bound_s
@@ -125,7 +131,14 @@ def graph_instance(
                 lane_mask[i, lane_pos[lane]] = True
     duration = _ticks(duration_s, tick_s)
     tables = (
-        thermal_tables(model, profile, power, duration, state=state)
+        thermal_tables(
+            model,
+            profile,
+            power,
+            duration,
+            state=state,
+            drift_limit_k=drift_limits_k(graph, device),
+        )
         if thermal and power.any()
         else None
     )
@@ -146,6 +159,27 @@ def graph_instance(
         thermal=tables,
     )
     return GraphInstance(inst, power, duration_s, release_s, lane_ids, pooled)
+
+
+def drift_limits_k(graph: CheckedGraph, device: DeviceThermal) -> np.ndarray[Any, Any] | None:
+    """(tasks, heaters) footprint-temperature change each task's drift tolerance allows.
+
+    2π·L·(dn/dT)·ΔT/λ ≤ tolerance, per heater of waveguide length L, at the shortest
+    wavelength among the task's lanes (the largest phase per kelvin: the bound holds on any of
+    them). inf where a task has no tolerance; None when no task has one.
+    """
+    tolerance = np.fromiter((t.drift_tolerance_rad for t in graph.tasks), dtype=np.float64)
+    if not (tolerance > 0).any():
+        return None
+    profile = device.profile
+    length_mm = {h.id: h.waveguide_length_mm for h in profile.heaters}
+    lengths = np.array([length_mm[h] for h in device.model.heater_ids])
+    wavelength = {lane.id: lane.wavelength_nm for lane in profile.lanes}
+    shortest_nm = np.array(
+        [min(wavelength[lane] for lane in (t.allowed_lanes or wavelength)) for t in graph.tasks]
+    )
+    rad_per_k = phase_drift_rad(1.0, lengths[None, :], wavelength_nm=1.0) / shortest_nm[:, None]
+    return np.where(tolerance[:, None] > 0, tolerance[:, None] / rad_per_k, np.inf)
 
 
 def plan_graph(

@@ -22,7 +22,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from .instance import Instance
+from .instance import DriftTables, Instance
 from .parallel_sgs import parallel_thermal_kernel
 from .thermal_check import INFEASIBLE as INFEASIBLE
 
@@ -79,6 +79,7 @@ def thermal_args(inst: Instance) -> tuple[Any, ...]:
             0,
             np.zeros((1, 0)),
             np.zeros((n, 1)),
+            *_drift_args(None, n, 1),
         )
     return (
         True,
@@ -97,7 +98,21 @@ def thermal_args(inst: Instance) -> tuple[Any, ...]:
         np.ascontiguousarray((th.readout[th.pair_first] - th.readout[th.pair_second]).T),
         # Each task's own first-period rise per sensor (`thermal_check.first_period_fails`).
         np.ascontiguousarray(th.task_input @ th.readout.T + th.task_feed),
+        *_drift_args(th.drift, inst.n, th.decay.shape[0]),
     )
+
+
+def _drift_args(drift: DriftTables | None, n: int, modes: int) -> tuple[Any, ...]:
+    """The drift rule's arrays (every row empty when no task limits its drift)."""
+    if drift is None:
+        return (
+            np.zeros(n + 1, dtype=np.int64),
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0),
+            np.zeros((0, modes)),
+            np.zeros((n, 0)),
+        )
+    return (drift.ptr, drift.watch, drift.limit_k, drift.watch_readout, drift.task_watch_feed)
 
 
 def decode(

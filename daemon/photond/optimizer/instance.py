@@ -27,6 +27,26 @@ BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
+class DriftTables:
+    """Drift-sensitive tasks' heaters, for the decoder's drift rule (docs/optimizer.md §2).
+
+    Attributes:
+        ptr, watch, limit_k: CSR rows per task of (watched heater column, largest change in
+            K of that heater's footprint temperature, caused by anything but the task itself,
+            that the task's drift tolerance allows). Tasks without a tolerance have none.
+        watch_readout: (watched heaters, modes) footprint rise per modal amplitude, K.
+        task_watch_feed: (tasks, watched heaters) instantaneous footprint rise while a task
+            runs, K.
+    """
+
+    ptr: IntArray
+    watch: IntArray
+    limit_k: FloatArray
+    watch_readout: FloatArray
+    task_watch_feed: FloatArray
+
+
+@dataclass(frozen=True)
 class ThermalTables:
     """The compact model, folded per task, for the decoder's thermal check.
 
@@ -41,6 +61,7 @@ class ThermalTables:
         tail_ticks: ticks checked after the last power change (the fast modes' settling).
         initial_modes: (modes,) modal state at tick 0 (the device's present thermal state).
         has_power: (tasks,) whether a task heats at all; unpowered tasks skip the check.
+        drift: present when some task tolerates only so much phase drift.
     """
 
     decay: FloatArray
@@ -55,6 +76,7 @@ class ThermalTables:
     tail_ticks: int
     initial_modes: FloatArray
     has_power: BoolArray
+    drift: DriftTables | None = None
 
 
 @dataclass(frozen=True)

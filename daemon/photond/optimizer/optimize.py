@@ -101,10 +101,11 @@ def optimize(
         ThermallyInfeasible: the decoder found a task that can never run within the limits.
     """
     started = time.perf_counter()
-    if inst.thermal is not None:
+    if inst.thermal is not None and inst.thermal.drift is None:
         # Heat-aware only where heat binds: when the plain seed plan stays inside the limits
         # (by the model's trace), search without the thermal check and keep the result if it
         # stays inside too, else the plain seed plan; otherwise plan with the thermal decoder.
+        # (Drift-sensitive tasks always need the thermal decoder: the trace does not show drift.)
         cold_inst = replace(inst, thermal=None)
         cold_order = lft_order(inst)
         cold_span, cold_start, cold_lane = decode(cold_inst, cold_order)

@@ -133,6 +133,8 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
     z_front = therm[8].copy()
     z_at = np.zeros(m)
     y_first = np.zeros(therm[3].shape[1])
+    # Drift-sensitive tasks' references, written by the check that lets each one start.
+    drift_ref = np.zeros(therm[15].shape[0])
     frontier = 0
     t = 0
     wait = 1
@@ -194,7 +196,18 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
                 v = t
                 if not first_period_fails(y_first, i, therm):
                     v = thermal_violation(
-                        t, d, i, frontier, z_front, act_end, act_task, n_act, therm, z_at
+                        t,
+                        d,
+                        i,
+                        frontier,
+                        z_front,
+                        act_end,
+                        act_task,
+                        n_act,
+                        therm,
+                        z_at,
+                        start,
+                        drift_ref,
                     )
                 if v >= 0:
                     if heat_fails == 0:
@@ -250,7 +263,18 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
             d = dur[blocked]
             if (
                 thermal_violation(
-                    t + wait, d, blocked, frontier, z_front, act_end, act_task, n_act, therm, z_at
+                    t + wait,
+                    d,
+                    blocked,
+                    frontier,
+                    z_front,
+                    act_end,
+                    act_task,
+                    n_act,
+                    therm,
+                    z_at,
+                    start,
+                    drift_ref,
                 )
                 < 0
             ):
@@ -258,7 +282,18 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
                 while hi - lo > 1:
                     mid = (lo + hi) // 2
                     v = thermal_violation(
-                        mid, d, blocked, frontier, z_front, act_end, act_task, n_act, therm, z_at
+                        mid,
+                        d,
+                        blocked,
+                        frontier,
+                        z_front,
+                        act_end,
+                        act_task,
+                        n_act,
+                        therm,
+                        z_at,
+                        start,
+                        drift_ref,
                     )
                     if v < 0:
                         hi = mid

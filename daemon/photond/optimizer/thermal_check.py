@@ -90,26 +90,77 @@ def _interval_within(z, decay, bsum, fsum, ticks, therm, work):  # type: ignore[
 
 
 @numba.njit(cache=True, inline="always")
-def _first_violation(z, decay, bsum, fsum, k, ticks, therm, work):  # type: ignore[no-untyped-def]
-    """Play `ticks` periods from period k one by one; the first violating period or -1."""
+def _reading_violates(z, fsum, therm, y):  # type: ignore[no-untyped-def]
+    """Read every sensor from `z` into `y`; whether a temperature or gradient limit breaks."""
     readout_t, pf, ps, pinv = therm[4], therm[5], therm[6], therm[7]
     max_rise, max_grad = therm[10][0], therm[10][1]
-    m = z.shape[0]
-    sensors = fsum.shape[0]
-    y = work[0, :sensors]
+    sensors = y.shape[0]
+    y[:] = fsum
+    for q in range(z.shape[0]):
+        zq = z[q]
+        for r in range(sensors):
+            y[r] += readout_t[q, r] * zq
+    for r in range(sensors):
+        if y[r] > max_rise:
+            return True
+    for p in range(pf.shape[0]):  # noqa: SIM110 (an explicit loop: numba kernel)
+        if abs(y[pf[p]] - y[ps[p]]) * pinv[p] > max_grad:
+            return True
+    return False
+
+
+@numba.njit(cache=True, inline="always")
+def _first_violation(z, decay, bsum, fsum, k, ticks, therm, work):  # type: ignore[no-untyped-def]
+    """Play `ticks` periods from period k one by one; the first violating period or -1."""
+    y = work[0, : fsum.shape[0]]
     for j in range(ticks):
-        y[:] = fsum
+        for q in range(z.shape[0]):
+            z[q] = decay[q] * z[q] + bsum[q]
+        if _reading_violates(z, fsum, therm, y):
+            return k + j
+    return -1
+
+
+@numba.njit(cache=True)
+def _first_drift_violation(  # type: ignore[no-untyped-def]
+    z, decay, bsum, fsum, k, ticks, therm, work, sens, n_sens, sens_start, wfeed, i, s, drift_ref
+):
+    """`_first_violation` that also holds drift-sensitive tasks to their tolerance.
+
+    For each sensitive task j running (`sens[:n_sens]`, started at `sens_start`), a watched
+    heater's footprint temperature minus j's own contribution (its modal response since its
+    start, played alongside, and its feedthrough) must stay within the limit of its value in
+    j's first period, which is recorded in `drift_ref` when j is the candidate i starting at s.
+    """
+    tin = therm[2]
+    dptr, dwatch, dlimit, wread, twf = therm[14], therm[15], therm[16], therm[17], therm[18]
+    m = z.shape[0]
+    y = work[0, : fsum.shape[0]]
+    z_self = np.empty((n_sens, m))
+    for a in range(n_sens):
+        j = sens[a]
+        for q in range(m):  # j's own modal state after (k - start) periods, closed form
+            z_self[a, q] = tin[j, q] * (1.0 - decay[q] ** (k - sens_start[a])) / (1.0 - decay[q])
+    for step in range(ticks):
+        kk = k + step
         for q in range(m):
             z[q] = decay[q] * z[q] + bsum[q]
-            zq = z[q]
-            for r in range(sensors):
-                y[r] += readout_t[q, r] * zq
-        for r in range(sensors):
-            if y[r] > max_rise:
-                return k + j
-        for p in range(pf.shape[0]):
-            if abs(y[pf[p]] - y[ps[p]]) * pinv[p] > max_grad:
-                return k + j
+        for a in range(n_sens):
+            for q in range(m):
+                z_self[a, q] = decay[q] * z_self[a, q] + tin[sens[a], q]
+        if _reading_violates(z, fsum, therm, y):
+            return kk
+        for a in range(n_sens):
+            j = sens[a]
+            for e in range(dptr[j], dptr[j + 1]):
+                w = dwatch[e]
+                other = wfeed[w] - twf[j, w]
+                for q in range(m):
+                    other += wread[w, q] * (z[q] - z_self[a, q])
+                if j == i and kk == s:
+                    drift_ref[e] = other
+                elif abs(other - drift_ref[e]) > dlimit[e]:
+                    return kk
     return -1
 
 
@@ -174,16 +225,20 @@ def first_period_fails(y_committed, i, therm):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
-def thermal_violation(s, d, i, frontier, z_front, act_end, act_task, n_act, therm, z_at_s):  # type: ignore[no-untyped-def]
+def thermal_violation(  # type: ignore[no-untyped-def]
+    s, d, i, frontier, z_front, act_end, act_task, n_act, therm, z_at_s, start, drift_ref
+):
     """First tick >= s at which starting task i at s breaks a limit, or -1 if none does.
 
     Plays the model from the frontier state: committed tasks `act_task[:n_act]` (running until
-    `act_end`) and task i over [s, s+d), up to the last end plus the tail. Writes the modal
-    state at tick s into `z_at_s`. The tick returned is the first violating one: intervals the
-    bound clears have none, and the first interval it does not clear is played period by
-    period.
+    `act_end`, started at `start`) and task i over [s, s+d), up to the last end plus the tail.
+    Writes the modal state at tick s into `z_at_s`, and i's drift references into `drift_ref`.
+    The tick returned is the first violating one: intervals the bound clears have none, and the
+    first interval it does not clear is played period by period. Intervals in which a
+    drift-sensitive task runs are always played period by period.
     """
     decay, tin, tfeed, tail = therm[1], therm[2], therm[3], therm[11]
+    dptr, twf = therm[14], therm[18]
     m = decay.shape[0]
     sensors = tfeed.shape[1]
     z = z_front.copy()
@@ -196,19 +251,60 @@ def thermal_violation(s, d, i, frontier, z_front, act_end, act_task, n_act, ther
     stop = last + tail
     bsum = np.zeros(m)
     fsum = np.zeros(sensors)
+    drift = twf.shape[1] > 0
+    sens = np.empty(n_act + 1, dtype=np.int64)
+    sens_start = np.empty(n_act + 1, dtype=np.int64)
+    wfeed = np.zeros(twf.shape[1])
     k = s
     while k < stop:
         # The interval [k, k_end) of constant power: committed tasks still running, and i.
         k_end = stop
         bsum[:] = 0.0
         fsum[:] = 0.0
+        wfeed[:] = 0.0
+        n_sens = 0
         for a in range(n_act):
             if act_end[a] > k:
-                _add_task(bsum, fsum, tin, tfeed, act_task[a])
+                j = act_task[a]
+                _add_task(bsum, fsum, tin, tfeed, j)
                 k_end = min(k_end, act_end[a])
+                if drift:
+                    wfeed += twf[j]
+                    if dptr[j + 1] > dptr[j]:
+                        sens[n_sens] = j
+                        sens_start[n_sens] = start[j]
+                        n_sens += 1
         if k < s + d:
             _add_task(bsum, fsum, tin, tfeed, i)
             k_end = min(k_end, s + d)
+            if drift:
+                wfeed += twf[i]
+                if dptr[i + 1] > dptr[i]:
+                    sens[n_sens] = i
+                    sens_start[n_sens] = s
+                    n_sens += 1
+        if n_sens:
+            v = _first_drift_violation(
+                z,
+                decay,
+                bsum,
+                fsum,
+                k,
+                k_end - k,
+                therm,
+                work,
+                sens,
+                n_sens,
+                sens_start,
+                wfeed,
+                i,
+                s,
+                drift_ref,
+            )
+            if v >= 0:
+                return v
+            k = k_end
+            continue
         if k == s:
             # The candidate's first period alone: on a device already at its limit, that is
             # where it fails, and a failing bound would cost more than this period.

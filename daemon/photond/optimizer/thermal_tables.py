@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from photon_drivers.profile import DeviceProfile
 
 from ..thermal import CompactModel, ModelState, sensor_pairs
-from .instance import ThermalTables
+from .instance import DriftTables, ThermalTables
 
 FloatArray = NDArray[np.float64]
 
@@ -35,8 +35,13 @@ def thermal_tables(
     *,
     state: ModelState | None = None,
     margin_c: float = DEFAULT_MARGIN_C,
+    drift_limit_k: FloatArray | None = None,
 ) -> ThermalTables:
-    """Tables for tasks with heater powers `power_mw` (tasks, heaters), in model heater order."""
+    """Tables for tasks with heater powers `power_mw` (tasks, heaters), in model heater order.
+
+    `drift_limit_k` (tasks, heaters): the largest footprint-temperature change from other heat
+    each task tolerates on each of its heaters (inf: no limit).
+    """
     readout, feedthrough = model.output_matrices("sensors")
     pairs = sensor_pairs(profile)
     taus = np.sort(model.time_constants_s)[::-1]
@@ -57,6 +62,30 @@ def thermal_tables(
         tail_ticks=tail,
         initial_modes=np.asarray(initial, dtype=np.float64).copy(),
         has_power=(power_mw.sum(axis=1) > 0) & (durations_ticks > 0),
+        drift=None if drift_limit_k is None else drift_tables(model, power_mw, drift_limit_k),
+    )
+
+
+def drift_tables(
+    model: CompactModel, power_mw: FloatArray, drift_limit_k: FloatArray
+) -> DriftTables | None:
+    """The drift rule's tables (None when no task limits drift on a heater it drives)."""
+    limited = np.isfinite(drift_limit_k) & (power_mw > 0)
+    if not limited.any():
+        return None
+    watched = np.flatnonzero(limited.any(axis=0))
+    column = np.full(power_mw.shape[1], -1, dtype=np.int64)
+    column[watched] = np.arange(watched.size)
+    task_of, heater = np.nonzero(limited)
+    ptr = np.zeros(power_mw.shape[0] + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(np.bincount(task_of, minlength=power_mw.shape[0]))
+    readout, feedthrough = model.output_matrices("heaters")
+    return DriftTables(
+        ptr=ptr,
+        watch=column[heater],
+        limit_k=np.ascontiguousarray(drift_limit_k[task_of, heater], dtype=np.float64),
+        watch_readout=np.ascontiguousarray(readout[watched]),
+        task_watch_feed=np.ascontiguousarray(power_mw @ feedthrough[watched].T),
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from photon_drivers.profile import DeviceProfile
 
 from ..thermal import CompactModel
-from ..thermal.metrics import peak_gradient_c_per_mm, sensor_pairs
+from ..thermal.metrics import peak_gradient_c_per_mm, phase_drift_rad, sensor_pairs
 from ..validation import CheckedGraph
 from .instance import Instance
 
@@ -127,7 +127,7 @@ def _thermal_problems(
             power[first:last, heater[h]] += mw
     trace = model.simulate(power)
     limits = profile.limits
-    problems = []
+    problems = _drift_problems(graph, placed, profile, model, power)
     peak = float(trace.max())
     if peak > limits.max_device_temperature_c + 1e-6:
         k = int(np.argmax(trace.max(axis=1)))
@@ -141,6 +141,49 @@ def _thermal_problems(
             f"gradient reaches {gradient:.3f} °C/mm, above "
             f"{limits.max_thermal_gradient_c_per_mm} °C/mm"
         )
+    return problems
+
+
+def _drift_problems(
+    graph: CheckedGraph,
+    placed: Sequence[Placed],
+    profile: DeviceProfile,
+    model: CompactModel,
+    power: np.ndarray[Any, Any],
+) -> list[str]:
+    """Each drift-sensitive task's phase drift from everything else's heat, over its run.
+
+    The plan is played again without the task; its heaters' footprint temperatures in that
+    trace, from the task's first period on, may move by no more than its tolerance allows in
+    phase at the shortest wavelength among its lanes.
+    """
+    dt = model.dt_s
+    heater = {h: k for k, h in enumerate(model.heater_ids)}
+    length_mm = {h.id: h.waveguide_length_mm for h in profile.heaters}
+    wavelength = {lane.id: lane.wavelength_nm for lane in profile.lanes}
+    tasks = graph.by_id()
+    problems = []
+    for p in placed:
+        t = tasks[p.task_id]
+        first = math.floor(p.start_s / dt + 1e-9)
+        last = math.ceil(p.end_s / dt - 1e-9)
+        if t.drift_tolerance_rad <= 0 or not t.heater_power_mw or last <= first:
+            continue
+        others = power.copy()
+        for h, mw in t.heater_power_mw.items():
+            others[first:last, heater[h]] -= mw
+        footprint_c = model.simulate(others[:last], at="heaters")[first:last]
+        shortest_nm = min(wavelength[lane] for lane in (t.allowed_lanes or wavelength))
+        for h in t.heater_power_mw:
+            change_k = footprint_c[:, heater[h]] - footprint_c[0, heater[h]]
+            drift = float(
+                np.abs(phase_drift_rad(change_k, length_mm[h], wavelength_nm=shortest_nm)).max()
+            )
+            if drift > t.drift_tolerance_rad * (1 + 1e-6) + 1e-12:
+                problems.append(
+                    f"{t.id} drifts {drift:.4g} rad on {h} from other heat, above its "
+                    f"tolerance {t.drift_tolerance_rad} rad"
+                )
     return problems
 
 
