@@ -36,6 +36,7 @@ from .forecast import warm_up
 from .job_forecast import Forecast, JobForecast
 from .jobs import JobBook
 from .observer import Estimate, Observer, ObserverConfig
+from .optimizer.thermal_tables import DEFAULT_MARGIN_C
 from .planner import Plan
 from .replan import Remaining, RunningTask, replan
 from .tracing import tracer
@@ -57,6 +58,18 @@ class ControlConfig:
     replan_budget_s: float = 0.01
     hold_timeout_s: float = 60.0
     observer: ObserverConfig = field(default_factory=ObserverConfig)
+
+    @property
+    def planning_margin_c(self) -> float:
+        """How far below max temperature new plans should peak.
+
+        In ``closed`` and ``reactive`` modes, a plan peaking above max - `margin_c` would be
+        re-planned (or throttled) as soon as it runs, so the optimiser plans to where a re-plan
+        would aim (`margin_c` + `headroom_c` below); ``open`` keeps only the model's margin.
+        """
+        if self.mode == "open":
+            return DEFAULT_MARGIN_C
+        return max(DEFAULT_MARGIN_C, self.margin_c + self.headroom_c)
 
     def checked(self) -> ControlConfig:
         if self.mode not in MODES:

@@ -83,7 +83,12 @@ class Daemon:
             )
             managed.append(ManagedDevice(id=d.id, driver_name=d.driver, runtime=runtime))
         self.devices = DeviceTable(managed)
-        self.jobs = JobService(self.devices, self.book, config.max_tasks_per_job)
+        self.jobs = JobService(
+            self.devices,
+            self.book,
+            config.max_tasks_per_job,
+            planning_margin_c=config.closed_loop.planning_margin_c,
+        )
         self.health = HealthServicer()
         self.server = grpc.aio.server()
         self.addresses: list[str] = []

@@ -29,6 +29,7 @@ from photon.v1 import (
 from .devices import DeviceTable, ManagedDevice
 from .jobs import JobBook, JobRecord, new_job_id, plan_to_proto
 from .optimizer.daemon_plan import check_plan
+from .optimizer.thermal_tables import DEFAULT_MARGIN_C
 from .planner import Plan
 from .status import (
     RequestError,
@@ -157,10 +158,19 @@ class DeviceService(device_pb2_grpc.DeviceServiceServicer):
 
 
 class JobService(job_pb2_grpc.JobServiceServicer):
-    def __init__(self, devices: DeviceTable, book: JobBook, max_tasks_per_job: int) -> None:
+    def __init__(
+        self,
+        devices: DeviceTable,
+        book: JobBook,
+        max_tasks_per_job: int,
+        *,
+        planning_margin_c: float = DEFAULT_MARGIN_C,
+    ) -> None:
         self._devices = devices
         self._book = book
         self._max_tasks = max_tasks_per_job
+        # Plans peak this far below max temperature (the closed loop's margin: see control).
+        self._planning_margin_c = planning_margin_c
         self.accepting = True
 
     async def _checked_plan(
@@ -180,7 +190,9 @@ class JobService(job_pb2_grpc.JobServiceServicer):
                 attributes={"photond.device_id": device.id, "photond.tasks": len(graph.tasks)},
             ) as span:
                 checked = check_graph(graph, profile, self._max_tasks)
-                plan = check_plan(checked, profile, level, validation)
+                plan = check_plan(
+                    checked, profile, level, validation, margin_c=self._planning_margin_c
+                )
                 span.set_attribute("photond.makespan_s", plan.makespan_s)
                 span.set_attribute("photond.planner", plan.planner)
                 return checked, plan

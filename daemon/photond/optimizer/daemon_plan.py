@@ -36,7 +36,7 @@ from ..validation import CheckedGraph
 from .bounds import critical_path_length, thermal_bound_s
 from .instance import Instance, instance_from_arrays
 from .optimize import Level, ThermallyInfeasible, level_budget_s, optimize, pooled_lanes
-from .thermal_tables import predicted_trace_c, thermal_tables
+from .thermal_tables import DEFAULT_MARGIN_C, predicted_trace_c, thermal_tables
 from .validator import validate_plan
 
 # photon.v1.ValidationLevel numbers (kept numeric: the optimiser does not import the wire API).
@@ -81,6 +81,7 @@ def graph_instance(
     *,
     thermal: bool = True,
     state: ModelState | None = None,
+    margin_c: float = DEFAULT_MARGIN_C,
 ) -> GraphInstance:
     """The optimiser's instance of a checked graph on `device` (arrays throughout)."""
     profile, model = device.profile, device.model
@@ -137,6 +138,7 @@ def graph_instance(
             power,
             duration,
             state=state,
+            margin_c=margin_c,
             drift_limit_k=drift_limits_k(graph, device),
         )
         if thermal and power.any()
@@ -192,6 +194,7 @@ def plan_graph(
     seed: int = 0,
     thermal: bool = True,
     state: ModelState | None = None,
+    margin_c: float = DEFAULT_MARGIN_C,
 ) -> Plan:
     """Plan `graph` on the device `profile` describes; see the module docstring.
 
@@ -202,7 +205,7 @@ def plan_graph(
     """
     started = time.perf_counter()
     device = device_thermal(profile)
-    built = graph_instance(graph, device, thermal=thermal, state=state)
+    built = graph_instance(graph, device, thermal=thermal, state=state, margin_c=margin_c)
     inst = built.instance
     budget_s = level_budget_s(level) if time_limit_s is None else time_limit_s
     solution = optimize(
@@ -291,13 +294,19 @@ def _ticks(seconds: np.ndarray[Any, Any], tick_s: float) -> np.ndarray[Any, Any]
 
 
 def check_plan(
-    graph: CheckedGraph, profile: DeviceProfile, optimization_level: int, validation_level: int
+    graph: CheckedGraph,
+    profile: DeviceProfile,
+    optimization_level: int,
+    validation_level: int,
+    *,
+    margin_c: float = DEFAULT_MARGIN_C,
 ) -> Plan:
     """Plan for an RPC and check the plan as hard as the request's ValidationLevel asks.
 
     Levels are photon.v1 numbers: optimisation 0 (unset) means BALANCED. Validation 1 (BASIC)
     trusts the planner; 0 (unset) and 2 (STRICT) re-read the model's prediction of the plan
-    against the limits; 3 (PARANOID) also runs the independent validator.
+    against the limits; 3 (PARANOID) also runs the independent validator. The plan peaks at
+    least `margin_c` below max temperature (the daemon passes its closed loop's margin).
 
     Raises:
         RequestError: FAILED_PRECONDITION when the graph cannot be run within the limits.
@@ -305,7 +314,7 @@ def check_plan(
     """
     level = Level(optimization_level) if optimization_level else Level.BALANCED
     try:
-        plan = plan_graph(graph, profile, level)
+        plan = plan_graph(graph, profile, level, margin_c=margin_c)
     except ThermallyInfeasible as error:
         raise failed_precondition(
             f"graph.tasks: {error}; lower the task powers or the limits' margin"
