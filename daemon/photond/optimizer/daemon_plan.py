@@ -339,26 +339,30 @@ def warm_up(profile: DeviceProfile) -> None:
     """Build the device's model and compile every kernel (thermal ones included) before use.
 
     The daemon should call this before it reports READY: a cold numba compile takes tens of
-    seconds, cached on disk afterwards.
+    seconds, cached on disk afterwards. Each path must really run, so the graphs are made for
+    it: one where heat binds (every zone driven hard, twice: the thermal decoder and the search
+    over it, with a drift-sensitive task), one where it never does (the serial scheme and the
+    search with justification).
     """
     from photon.v1 import job_pb2
 
     from ..validation import check_graph
 
-    heaters = [h.id for h in profile.heaters]
-    hot = [
-        job_pb2.HeaterPower(heater_id=h, power_mw=h_max)
-        for h, h_max in ((h.id, h.max_power_mw) for h in profile.heaters)
-    ]
-    graph = job_pb2.TaskGraph(
+    heaters = {h.id: h for h in profile.heaters}
+    groups = [z.heater_ids for z in profile.zones] or [(h,) for h in heaters]
+    hot = job_pb2.TaskGraph(
         tasks=[
-            job_pb2.Task(id="a", duration_s=30.0, heater_powers=hot),
-            job_pb2.Task(id="b", duration_s=30.0, heater_powers=hot, depends_on=["a"]),
             job_pb2.Task(
-                id="c",
-                duration_s=0.1,
-                heater_powers=[job_pb2.HeaterPower(heater_id=heaters[0], power_mw=1.0)],
-            ),
+                id=f"hot{k}-{i}",
+                duration_s=2.0,
+                heater_powers=[
+                    job_pb2.HeaterPower(heater_id=h, power_mw=0.9 * heaters[h].max_power_mw)
+                    for h in group
+                ],
+                drift_tolerance_rad=0.5 if k == 0 and i == 0 else 0.0,
+            )
+            for k, group in enumerate(groups)
+            for i in range(2)
         ]
     )
     cool = job_pb2.TaskGraph(
@@ -366,13 +370,13 @@ def warm_up(profile: DeviceProfile) -> None:
             job_pb2.Task(
                 id=f"t{i}",
                 duration_s=0.1 * (1 + i % 3),
-                heater_powers=[job_pb2.HeaterPower(heater_id=heaters[i % 2], power_mw=1.0)],
+                heater_powers=[job_pb2.HeaterPower(heater_id=h, power_mw=1.0)],
             )
-            for i in range(12)
+            for i, h in enumerate(list(heaters)[:2] * 6)
         ]
     )
-    for g in (graph, cool):
-        checked = check_graph(g, profile, 20)
+    for g in (hot, cool):
+        checked = check_graph(g, profile, len(g.tasks))
         for level in Level:
             with contextlib.suppress(ThermallyInfeasible):
                 plan_graph(checked, profile, level, max_rounds=1)
