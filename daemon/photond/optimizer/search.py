@@ -8,8 +8,8 @@ serial scheme, then — on instances without heat or release times — double ju
 Valls et al. 2005), whose result list replaces the move (Lamarckian). Metropolis acceptance at
 the replica's temperature. Between rounds, neighbouring temperatures swap states with the
 parallel-tempering rule. The best list ever decoded is kept. `tempering_round(...,
-parallel=False)` runs the very same replica code one replica after another, so that the
-optimizer benchmark's parallel/serial ratio measures threading and nothing else.
+parallel=False)` runs the same replica code one replica after another: the tests check that it
+gives the same lists, the optimizer benchmark compares the speeds.
 
 Determinism: every replica draws from its own xorshift stream seeded from `seed`, the replica
 count does not depend on the thread count, and swaps are drawn serially, so a run bounded by
