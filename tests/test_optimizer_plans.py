@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,9 @@ from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.optimizer import Level, validate_plan
 from photond.optimizer.baselines import throttled_list_schedule
-from photond.optimizer.daemon_plan import device_thermal, plan_graph
+from photond.optimizer.daemon_plan import device_thermal, graph_instance, plan_graph
+from photond.optimizer.decoder import decode
+from photond.optimizer.optimize import least_aging, plan_aging_hours
 from photond.optimizer.thermal_tables import DEFAULT_MARGIN_C
 from photond.planner import PlannedTask
 from photond.validation import check_graph
@@ -143,3 +146,28 @@ def test_throttled_baseline_runs_every_task_once_within_lanes_and_heaters() -> N
     plan = throttled_list_schedule(checked, device_thermal(PROFILE))
     assert validate_plan(checked, plan.tasks, PROFILE, MODEL, thermal=False) == []
     assert plan.makespan_s >= plan.lower_bound_s
+
+
+def test_equal_makespans_are_broken_by_aging() -> None:
+    # One lane: three tasks in a row take 3 s whatever the order, but the order decides how
+    # long the die stays hot within the plan's trace.
+    tasks = [
+        job_pb2.Task(
+            id=name,
+            duration_s=1.0,
+            zone_powers=[job_pb2.ZonePower(zone_id=ZONES[0], power_mw=mw)],
+            allowed_lanes=[LANES[0]],
+        )
+        for name, mw in (("hot", 240.0), ("warm", 120.0), ("cool", 10.0))
+    ]
+    built = graph_instance(check_graph(_graph(*tasks), PROFILE, 10), device_thermal(PROFILE))
+    inst = built.instance
+    orders = [np.array(o) for o in ([0, 1, 2], [2, 1, 0], [1, 0, 2])]
+    agings = []
+    for order in orders:
+        makespan, start, _ = decode(inst, order)
+        assert makespan == 300
+        agings.append(plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s))
+    assert len(set(agings)) == 3
+    _, start, _ = least_aging(inst, orders)
+    assert plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s) == min(agings)

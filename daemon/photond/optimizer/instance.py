@@ -62,6 +62,7 @@ class ThermalTables:
         initial_modes: (modes,) modal state at tick 0 (the device's present thermal state).
         has_power: (tasks,) whether a task heats at all; unpowered tasks skip the check.
         drift: present when some task tolerates only so much phase drift.
+        ambient_c: the model's ambient, to turn rises into temperatures (aging).
     """
 
     decay: FloatArray
@@ -77,6 +78,7 @@ class ThermalTables:
     initial_modes: FloatArray
     has_power: BoolArray
     drift: DriftTables | None = None
+    ambient_c: float = 25.0
 
 
 @dataclass(frozen=True)

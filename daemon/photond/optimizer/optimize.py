@@ -25,6 +25,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from ..thermal.metrics import equivalent_aging_hours
 from .bounds import lower_bound_ticks
 from .decoder import INFEASIBLE, decode
 from .instance import Instance, ThermalTables
@@ -153,10 +154,12 @@ def optimize(
             seed_decode_s=decode_s,
         )
         result_rounds, evaluations = found.rounds, evaluations + found.evaluations
-        if found.makespan_ticks < makespan:
+        if found.makespan_ticks <= makespan:
             # The search stores the lists it scored (justified ones included): decode again.
-            best, start, lane = decode(inst, found.order)
-            makespan = best
+            tied = list(found.tied_orders)
+            if found.makespan_ticks == makespan:
+                tied.insert(0, order)
+            makespan, start, lane = least_aging(inst, tied)
     stats = Stats(
         level=level.name,
         planner=SEARCH_NAME if level is not Level.FAST else "serial-sgs",
@@ -167,6 +170,39 @@ def optimize(
         seed_makespan_ticks=int(seed_makespan),
     )
     return Solution(start, lane, int(makespan), bound, stats)
+
+
+def least_aging(
+    inst: Instance, orders: list[np.ndarray[Any, Any]]
+) -> tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Decode lists of equal makespan; keep the one whose plan ages the device least.
+
+    The tie-break after makespan (docs/optimizer.md §4): Arrhenius equivalent hours of the
+    hottest sensor by the model's trace. Energy cannot break ties — every schedule of a graph
+    dissipates the same Σ power·duration — so it is not computed. Without heat, the first list.
+    """
+    best: tuple[float, int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+    for order in orders if inst.thermal is not None else orders[:1]:
+        makespan, start, lane = decode(inst, order)
+        aging = plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s)
+        if best is None or (makespan, aging) < (best[1], best[0]):
+            best = (aging, makespan, start, lane)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def plan_aging_hours(
+    tables: ThermalTables | None,
+    start: np.ndarray[Any, Any],
+    duration: np.ndarray[Any, Any],
+    tick_s: float,
+) -> float:
+    """Equivalent aging hours of the hottest sensor by a plan's predicted trace (0: no heat)."""
+    if tables is None:
+        return 0.0
+    horizon = int((start + duration).max(initial=0)) + tables.tail_ticks
+    trace = predicted_trace_c(tables, start, duration, horizon, tables.ambient_c)
+    return float(equivalent_aging_hours(trace, tick_s).max(initial=0.0))
 
 
 def level_budget_s(level: Level) -> float:

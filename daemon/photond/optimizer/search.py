@@ -42,6 +42,8 @@ class SearchResult:
 
     order: np.ndarray[Any, Any]
     makespan_ticks: int
+    # Every replica's best list that ties `makespan_ticks` (`order` first), for tie-breaks.
+    tied_orders: tuple[np.ndarray[Any, Any], ...]
     rounds: int
     evaluations: int
     replicas: int
@@ -388,9 +390,13 @@ def anneal(
                 lists[[r, r + 1]] = lists[[r + 1, r]]
                 costs[[r, r + 1]] = costs[[r + 1, r]]
     best = int(np.argmin(pop.best_costs))
+    tied = [best] + [
+        r for r in range(replicas) if r != best and pop.best_costs[r] == pop.best_costs[best]
+    ]
     return SearchResult(
         order=pop.best_lists[best].copy(),
         makespan_ticks=int(pop.best_costs[best]),
+        tied_orders=tuple(pop.best_lists[r].copy() for r in tied),
         rounds=rounds,
         evaluations=evaluations,
         replicas=replicas,

@@ -63,6 +63,7 @@ def thermal_tables(
         initial_modes=np.asarray(initial, dtype=np.float64).copy(),
         has_power=(power_mw.sum(axis=1) > 0) & (durations_ticks > 0),
         drift=None if drift_limit_k is None else drift_tables(model, power_mw, drift_limit_k),
+        ambient_c=model.ambient_c,
     )
 
 
