@@ -167,9 +167,13 @@ def scaling_table(profile: DeviceProfile, sizes: list[int]) -> dict[str, Any]:
     for n in sizes:
         graph = workload(profile, n, seed=n)
         for level in (Level.FAST, Level.BALANCED):
-            started = time.perf_counter()
-            plan_graph(graph, profile, level)
-            times[level.name].append(time.perf_counter() - started)
+            # Best of three below 100k tasks: the machine is shared, the planner is not noisy.
+            runs = []
+            for _ in range(3 if n < 100_000 else 1):
+                started = time.perf_counter()
+                plan_graph(graph, profile, level)
+                runs.append(time.perf_counter() - started)
+            times[level.name].append(min(runs))
         print(f"{n:7d} {times['FAST'][-1]:8.3f} {times['BALANCED'][-1]:11.3f}", flush=True)
     fits = {
         name: float(np.polyfit(np.log(sizes), np.log(values), 1)[0])
@@ -222,7 +226,9 @@ def validation_table(profile: DeviceProfile, sizes: list[int]) -> list[dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
-    parser.add_argument("--scaling", type=int, nargs="*", default=[100, 1000, 10000, 100000])
+    parser.add_argument(
+        "--scaling", type=int, nargs="*", default=[100, 1000, 3000, 10000, 30000, 100000]
+    )
     parser.add_argument("--no-plant", action="store_true", help="skip playing plans on the plant")
     parser.add_argument(
         "--validation-sizes",
