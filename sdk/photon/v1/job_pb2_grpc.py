@@ -112,16 +112,15 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PlanJob(self, request, context):
-        """Plan a task graph without running it (dry run).
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Plan a task graph without running it (dry run): the same checks and planner as SubmitJob.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetJobStats(self, request, context):
-        """Counters over all jobs: submitted, completed, failed, planning time.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Counts of a device's journaled jobs by outcome, and their total planning time (every
+        device when device_id is empty).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -48,12 +48,10 @@ class JobServiceStub:
     ListJobs: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]
     """Jobs, newest first."""
     PlanJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.PlanJobRequest, _job_pb2.Schedule]
-    """Plan a task graph without running it (dry run).
-    Implemented in a later issue; answers UNIMPLEMENTED today.
-    """
+    """Plan a task graph without running it (dry run): the same checks and planner as SubmitJob."""
     GetJobStats: _grpc.UnaryUnaryMultiCallable[_job_pb2.GetJobStatsRequest, _job_pb2.JobStats]
-    """Counters over all jobs: submitted, completed, failed, planning time.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Counts of a device's journaled jobs by outcome, and their total planning time (every
+    device when device_id is empty).
     """
 
 @_typing.type_check_only
@@ -72,12 +70,10 @@ class JobServiceAsyncStub(JobServiceStub):
     ListJobs: _aio.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]  # type: ignore[assignment]
     """Jobs, newest first."""
     PlanJob: _aio.UnaryUnaryMultiCallable[_job_pb2.PlanJobRequest, _job_pb2.Schedule]  # type: ignore[assignment]
-    """Plan a task graph without running it (dry run).
-    Implemented in a later issue; answers UNIMPLEMENTED today.
-    """
+    """Plan a task graph without running it (dry run): the same checks and planner as SubmitJob."""
     GetJobStats: _aio.UnaryUnaryMultiCallable[_job_pb2.GetJobStatsRequest, _job_pb2.JobStats]  # type: ignore[assignment]
-    """Counters over all jobs: submitted, completed, failed, planning time.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Counts of a device's journaled jobs by outcome, and their total planning time (every
+    device when device_id is empty).
     """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -129,9 +125,7 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _job_pb2.PlanJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_job_pb2.Schedule, _abc.Awaitable[_job_pb2.Schedule]]:
-        """Plan a task graph without running it (dry run).
-        Implemented in a later issue; answers UNIMPLEMENTED today.
-        """
+        """Plan a task graph without running it (dry run): the same checks and planner as SubmitJob."""
 
     @_abc_1.abstractmethod
     def GetJobStats(
@@ -139,8 +133,8 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _job_pb2.GetJobStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_job_pb2.JobStats, _abc.Awaitable[_job_pb2.JobStats]]:
-        """Counters over all jobs: submitted, completed, failed, planning time.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Counts of a device's journaled jobs by outcome, and their total planning time (every
+        device when device_id is empty).
         """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
