@@ -36,6 +36,7 @@ EXPECTED = [
     "NotFound",
     "PermissionDenied",
     "PhotonError",
+    "PlanStatistics",
     "ProtocolError",
     "ResourceExhausted",
     "RpcError",

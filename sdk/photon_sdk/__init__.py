@@ -53,6 +53,7 @@ from .types import JobStats as JobStats
 from .types import Lane as Lane
 from .types import Layer as Layer
 from .types import Limits as Limits
+from .types import PlanStatistics as PlanStatistics
 from .types import Schedule as Schedule
 from .types import ScheduledTask as ScheduledTask
 from .types import Sensor as Sensor
@@ -88,6 +89,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PhotonError",
+    "PlanStatistics",
     "ProtocolError",
     "ResourceExhausted",
     "RpcError",

@@ -29,6 +29,7 @@ __all__ = [
     "Lane",
     "Layer",
     "Limits",
+    "PlanStatistics",
     "Schedule",
     "ScheduledTask",
     "Sensor",
