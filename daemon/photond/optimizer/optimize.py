@@ -18,6 +18,7 @@ is anytime and returns the best plan found when it expires.
 from __future__ import annotations
 
 import enum
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -159,7 +160,7 @@ def optimize(
             tied = list(found.tied_orders)
             if found.makespan_ticks == makespan:
                 tied.insert(0, order)
-            makespan, start, lane = least_aging(inst, tied)
+            makespan, start, lane = least_aging(inst, tied, started + limit_s)
     stats = Stats(
         level=level.name,
         planner=SEARCH_NAME if level is not Level.FAST else "serial-sgs",
@@ -173,16 +174,21 @@ def optimize(
 
 
 def least_aging(
-    inst: Instance, orders: list[np.ndarray[Any, Any]]
+    inst: Instance, orders: list[np.ndarray[Any, Any]], deadline_s: float = math.inf
 ) -> tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Decode lists of equal makespan; keep the one whose plan ages the device least.
+
+    The first list is always decoded; the others only while `deadline_s` (perf_counter) has
+    not passed, so the tie-break never stretches the planning budget by more than one decode.
 
     The tie-break after makespan (docs/optimizer.md §4): Arrhenius equivalent hours of the
     hottest sensor by the model's trace. Energy cannot break ties — every schedule of a graph
     dissipates the same Σ power·duration — so it is not computed. Without heat, the first list.
     """
     best: tuple[float, int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
-    for order in orders if inst.thermal is not None else orders[:1]:
+    for k, order in enumerate(orders if inst.thermal is not None else orders[:1]):
+        if k and time.perf_counter() >= deadline_s:
+            break
         makespan, start, lane = decode(inst, order)
         aging = plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s)
         if best is None or (makespan, aging) < (best[1], best[0]):

@@ -370,19 +370,20 @@ def anneal(
         seed_decode_s=seed_decode_s,
         deadline_s=deadline_s if gate_first_round else math.inf,
     )
-    if gate_first_round:
-        threads = max(numba.get_num_threads(), 1)
-        per_move_s = seed_decode_s * problem.decodes_per_move * math.ceil(replicas / threads)
-        left_s = deadline_s - time.perf_counter()
-        moves = min(moves, int(left_s / per_move_s)) if per_move_s > 0 else moves
+    threads = max(numba.get_num_threads(), 1)
+    per_move_s = seed_decode_s * problem.decodes_per_move * math.ceil(replicas / threads)
     lists, costs, temps = pop.lists, pop.costs, pop.temps
     swap_rng = np.random.default_rng(seed + 1)
     rounds = 0
     evaluations = replicas  # the seeds
     while rounds < max_rounds and int(pop.best_costs.min()) > lower_bound_ticks:
-        if moves < 1 or (rounds and time.perf_counter() >= deadline_s):
+        round_moves = moves
+        if gate_first_round and per_move_s > 0:
+            # Every round, not only the first, fits the time left: the last one is shortened.
+            round_moves = min(moves, int((deadline_s - time.perf_counter()) / per_move_s))
+        if round_moves < 1 or (rounds and time.perf_counter() >= deadline_s):
             break
-        evaluations += tempering_round(pop, moves, problem)
+        evaluations += tempering_round(pop, round_moves, problem)
         rounds += 1
         for r in range(replicas - 1):
             a = (1.0 / temps[r] - 1.0 / temps[r + 1]) * (costs[r] - costs[r + 1])
