@@ -158,9 +158,11 @@ def optimize(
         if found.makespan_ticks <= makespan:
             # The search stores the lists it scored (justified ones included): decode again.
             tied = list(found.tied_orders)
+            seed_plan = None
             if found.makespan_ticks == makespan:
                 tied.insert(0, order)
-            makespan, start, lane = least_aging(inst, tied, started + limit_s)
+                seed_plan = (makespan, start, lane)
+            makespan, start, lane = least_aging(inst, tied, started + limit_s, seed_plan)
     stats = Stats(
         level=level.name,
         planner=SEARCH_NAME if level is not Level.FAST else "serial-sgs",
@@ -173,13 +175,20 @@ def optimize(
     return Solution(start, lane, int(makespan), bound, stats)
 
 
+Decoded = tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]]
+
+
 def least_aging(
-    inst: Instance, orders: list[np.ndarray[Any, Any]], deadline_s: float = math.inf
-) -> tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    inst: Instance,
+    orders: list[np.ndarray[Any, Any]],
+    deadline_s: float = math.inf,
+    first: Decoded | None = None,
+) -> Decoded:
     """Decode lists of equal makespan; keep the one whose plan ages the device least.
 
-    The first list is always decoded; the others only while `deadline_s` (perf_counter) has
-    not passed, so the tie-break never stretches the planning budget by more than one decode.
+    The first list is always decoded (unless `first` is its decoding already); the others only
+    while `deadline_s` (perf_counter) has not passed, so the tie-break never stretches the
+    planning budget by more than one decode.
 
     The tie-break after makespan (docs/optimizer.md §4): Arrhenius equivalent hours of the
     hottest sensor by the model's trace. Energy cannot break ties — every schedule of a graph
@@ -189,7 +198,7 @@ def least_aging(
     for k, order in enumerate(orders if inst.thermal is not None else orders[:1]):
         if k and time.perf_counter() >= deadline_s:
             break
-        makespan, start, lane = decode(inst, order)
+        makespan, start, lane = first if k == 0 and first is not None else decode(inst, order)
         aging = plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s)
         if best is None or (makespan, aging) < (best[1], best[0]):
             best = (aging, makespan, start, lane)
