@@ -208,10 +208,13 @@ def plan_graph(
     built = graph_instance(graph, device, thermal=thermal, state=state, margin_c=margin_c)
     inst = built.instance
     budget_s = level_budget_s(level) if time_limit_s is None else time_limit_s
+    # The plan's report after the search (lanes, prediction, tasks) costs about what the
+    # conversion did: keep that much of the budget for it.
+    converted_s = time.perf_counter() - started
     solution = optimize(
         inst,
         level,
-        time_limit_s=max(0.0, budget_s - (time.perf_counter() - started)),
+        time_limit_s=max(0.0, budget_s - 2 * converted_s),
         max_rounds=max_rounds,
         seed=seed,
     )

@@ -162,7 +162,9 @@ def optimize(
             if found.makespan_ticks == makespan:
                 tied.insert(0, order)
                 seed_plan = (makespan, start, lane)
-            makespan, start, lane = least_aging(inst, tied, started + limit_s, seed_plan)
+            makespan, start, lane = least_aging(
+                inst, tied, started + limit_s, seed_plan, decode_s=decode_s
+            )
     stats = Stats(
         level=level.name,
         planner=SEARCH_NAME if level is not Level.FAST else "serial-sgs",
@@ -183,21 +185,26 @@ def least_aging(
     orders: list[np.ndarray[Any, Any]],
     deadline_s: float = math.inf,
     first: Decoded | None = None,
+    decode_s: float = 0.0,
 ) -> Decoded:
     """Decode lists of equal makespan; keep the one whose plan ages the device least.
 
-    The first list is always decoded (unless `first` is its decoding already); the others only
-    while `deadline_s` (perf_counter) has not passed, so the tie-break never stretches the
-    planning budget by more than one decode.
+    The first list is always decoded (unless `first` is its decoding already); the others, once
+    each (repeats are skipped), only while a decode taking `decode_s` still ends before
+    `deadline_s` (perf_counter), so the tie-break keeps to the planning budget.
 
     The tie-break after makespan (docs/optimizer.md §4): Arrhenius equivalent hours of the
     hottest sensor by the model's trace. Energy cannot break ties — every schedule of a graph
     dissipates the same Σ power·duration — so it is not computed. Without heat, the first list.
     """
     best: tuple[float, int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
+    seen: list[np.ndarray[Any, Any]] = []
     for k, order in enumerate(orders if inst.thermal is not None else orders[:1]):
-        if k and time.perf_counter() >= deadline_s:
+        if any(np.array_equal(order, other) for other in seen):
+            continue
+        if k and time.perf_counter() + decode_s >= deadline_s:
             break
+        seen.append(order)
         makespan, start, lane = first if k == 0 and first is not None else decode(inst, order)
         aging = plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s)
         if best is None or (makespan, aging) < (best[1], best[0]):

@@ -359,6 +359,8 @@ def anneal(
     started = time.perf_counter()
     problem = RoundProblem.of(inst)
     moves = moves_per_round or default_moves(inst.n)
+    threads = max(numba.get_num_threads(), 1)
+    per_move_s = seed_decode_s * problem.decodes_per_move * math.ceil(replicas / threads)
     pop = start_population(
         inst,
         problem,
@@ -368,10 +370,9 @@ def anneal(
         replicas=replicas,
         seed=seed,
         seed_decode_s=seed_decode_s,
-        deadline_s=deadline_s if gate_first_round else math.inf,
+        # Fresh lists are worth decoding only if a round of one move still fits after them.
+        deadline_s=deadline_s - per_move_s if gate_first_round else math.inf,
     )
-    threads = max(numba.get_num_threads(), 1)
-    per_move_s = seed_decode_s * problem.decodes_per_move * math.ceil(replicas / threads)
     lists, costs, temps = pop.lists, pop.costs, pop.temps
     swap_rng = np.random.default_rng(seed + 1)
     rounds = 0
