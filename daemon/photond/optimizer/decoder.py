@@ -60,7 +60,14 @@ def reversed_args(inst: Instance) -> tuple[Any, ...]:
 
 
 def thermal_args(inst: Instance) -> tuple[Any, ...]:
-    """The thermal arrays and limits (empty and off when the instance ignores heat)."""
+    """The thermal arrays and limits (empty and off when the instance ignores heat).
+
+    One tuple, so the kernels take one argument: 0 on/off, 1 decay, 2 task modal input,
+    3 task sensor feedthrough, 4 readout (modes, sensors), 5-7 sensor pairs and their inverse
+    distances, 8 initial modes, 9 has power, 10 (max rise, max gradient), 11 tail ticks,
+    12 pair readout (modes, pairs), 13 task first-period rise, 14-18 the drift rule's tables
+    (`_drift_args`).
+    """
     th = inst.thermal
     if th is None:
         n = inst.n

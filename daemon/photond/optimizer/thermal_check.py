@@ -16,6 +16,12 @@ bound is inside the limits, the interval passes at the cost of one reading and t
 to its end in closed form; only an interval whose bound crosses a limit is played period by
 period, which finds the first violating period exactly. Waiting with nothing heating is the
 same closed-form jump, so any wait length costs the same.
+
+Most candidates on a hot device fail in their very first period, so the decoder asks
+`first_period_fails` first: one reading of the committed tasks per event time plus the
+candidate's own precomputed first-period rise. Intervals in which a drift-sensitive task runs
+are played period by period with its heaters' footprints read too (`_first_drift_violation`;
+the rule is in docs/optimizer.md §2).
 """
 
 from __future__ import annotations
