@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from daemon_process import RunningDaemon, cleanup, start_daemon
 from photon.v1 import job_pb2, job_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
-from photon_sdk import Client, InvalidArgument, JobState, NotFound, TaskGraph
+from photon_sdk import Client, FailedPrecondition, InvalidArgument, JobState, NotFound, TaskGraph
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,23 @@ def test_unknown_ids_are_not_found_and_name_the_field(daemon: RunningDaemon) -> 
             client.get_job("job-nope")
     assert device_error.value.field_violations[0].field == "device_id"
     assert job_error.value.field_violations[0].field == "job_id"
+
+
+def test_a_task_too_hot_to_ever_run_is_refused_by_name(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        device = client.get_device("sim0")
+        graph = TaskGraph()
+        graph.add_task("fine", duration_s=1.0, heater_power_mw={device.heaters[0].id: 5.0})
+        # Every heater at its maximum for a minute: past the limit even from a cold start.
+        graph.add_task(
+            "too-hot",
+            duration_s=60.0,
+            heater_power_mw={h.id: h.max_power_mw for h in device.heaters},
+        )
+        with pytest.raises(FailedPrecondition) as error:
+            client.submit_job(graph)
+    assert error.value.field_violations[0].field == "graph.tasks[1]"
+    assert "too-hot" in str(error.value)
 
 
 def test_submit_to_unknown_device_is_invalid_argument(daemon: RunningDaemon) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import grpc
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,11 +14,12 @@ from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.optimizer import Level, validate_plan
 from photond.optimizer.baselines import throttled_list_schedule
-from photond.optimizer.daemon_plan import device_thermal, graph_instance, plan_graph
+from photond.optimizer.daemon_plan import check_plan, device_thermal, graph_instance, plan_graph
 from photond.optimizer.decoder import decode
-from photond.optimizer.optimize import least_aging, plan_aging_hours
+from photond.optimizer.optimize import ThermallyInfeasible, least_aging, plan_aging_hours
 from photond.optimizer.thermal_tables import DEFAULT_MARGIN_C
 from photond.planner import PlannedTask
+from photond.status import RequestError
 from photond.validation import check_graph
 
 PROFILE = load_profile()
@@ -171,3 +174,31 @@ def test_equal_makespans_are_broken_by_aging() -> None:
     assert len(set(agings)) == 3
     _, start, _ = least_aging(inst, orders)
     assert plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s) == min(agings)
+
+
+def _impossible_graph() -> job_pb2.TaskGraph:
+    # Every heater at its maximum for a minute: ~1.9 W against the 1.2 W the package carries
+    # away at 85 °C, so the device would pass its limit even starting cold and alone.
+    every_heater = [
+        job_pb2.HeaterPower(heater_id=h.id, power_mw=h.max_power_mw) for h in PROFILE.heaters
+    ]
+    return _graph(
+        job_pb2.Task(
+            id="fine",
+            duration_s=1.0,
+            zone_powers=[job_pb2.ZonePower(zone_id=ZONES[0], power_mw=50.0)],
+        ),
+        job_pb2.Task(id="too-hot", duration_s=60.0, heater_powers=every_heater),
+    )
+
+
+def test_a_task_that_can_never_run_is_named() -> None:
+    checked = check_graph(_impossible_graph(), PROFILE, 10)
+    with pytest.raises(ThermallyInfeasible) as error:
+        plan_graph(checked, PROFILE, Level.FAST)
+    assert error.value.task == "too-hot"
+    with pytest.raises(RequestError) as refused:
+        check_plan(checked, PROFILE, 1, 2)
+    assert refused.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.value.field == "graph.tasks[1]"
+    assert "too-hot" in refused.value.message

@@ -37,8 +37,8 @@ def not_found(field: str, description: str) -> RequestError:
     return RequestError(grpc.StatusCode.NOT_FOUND, f"{field}: {description}", field)
 
 
-def failed_precondition(description: str) -> RequestError:
-    return RequestError(grpc.StatusCode.FAILED_PRECONDITION, description)
+def failed_precondition(description: str, field: str = "") -> RequestError:
+    return RequestError(grpc.StatusCode.FAILED_PRECONDITION, description, field)
 
 
 def unimplemented(what: str) -> RequestError:

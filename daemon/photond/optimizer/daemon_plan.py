@@ -319,8 +319,12 @@ def check_plan(
     try:
         plan = plan_graph(graph, profile, level, margin_c=margin_c)
     except ThermallyInfeasible as error:
+        index = next((i for i, t in enumerate(graph.tasks) if t.id == error.task), None)
+        field = "graph.tasks" if index is None else f"graph.tasks[{index}]"
         raise failed_precondition(
-            f"graph.tasks: {error}; lower the task powers or the limits' margin"
+            f"{field}: {error} (planned {margin_c:g} °C below max temperature); lower its "
+            "powers, or the closed loop's margin_c / headroom_c",
+            field,
         ) from error
     limits = profile.limits
     if validation_level != VALIDATION_BASIC and (

@@ -28,10 +28,11 @@ import numpy as np
 
 from ..thermal.metrics import equivalent_aging_hours
 from .bounds import lower_bound_ticks
-from .decoder import INFEASIBLE, decode
+from .decoder import decode
 from .instance import Instance, ThermalTables
 from .search import SEARCH_NAME, anneal
 from .seed import lft_order
+from .thermal_check import infeasible_task
 from .thermal_tables import predicted_trace_c
 
 
@@ -59,6 +60,10 @@ REPLICAS = 8
 
 class ThermallyInfeasible(ValueError):
     """Some task breaks a thermal limit even when started from ambient with nothing else on."""
+
+    def __init__(self, message: str, task: str | None = None) -> None:
+        super().__init__(message if task is None else f"task {task!r}: {message}")
+        self.task = task
 
 
 @dataclass(frozen=True)
@@ -137,8 +142,12 @@ def optimize(
     decoded = time.perf_counter()
     makespan, start, lane = decode(inst, order)
     decode_s = time.perf_counter() - decoded
-    if makespan == INFEASIBLE:
-        raise ThermallyInfeasible("a task exceeds the thermal limits even from ambient")
+    if makespan < 0:
+        task = infeasible_task(makespan)
+        raise ThermallyInfeasible(
+            "a task exceeds the thermal limits even from ambient",
+            task=None if task is None else inst.names[task],
+        )
     seed_makespan = makespan
     result_rounds, evaluations = 0, 1
     if rounds > 0 and makespan > bound and inst.n > 1:

@@ -23,11 +23,11 @@ import numba
 import numpy as np
 
 from .thermal_check import (
-    INFEASIBLE,
     MAX_WAIT_TICKS,
     advance,
     committed_first_period,
     first_period_fails,
+    infeasible,
     thermal_violation,
 )
 
@@ -304,7 +304,7 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
                 nxt = t + wait
                 wait *= 2
                 if wait > MAX_WAIT_TICKS:
-                    return INFEASIBLE
+                    return infeasible(blocked)
         elif heat_fails > 0:
             wait = max(1, wait // 2)
         if nxt <= t:

@@ -30,6 +30,19 @@ import numba
 import numpy as np
 
 INFEASIBLE = -1
+
+
+@numba.njit(cache=True)
+def infeasible(task):  # type: ignore[no-untyped-def]
+    """The decoder's result when `task` can never start within the limits (below INFEASIBLE)."""
+    return INFEASIBLE - 1 - task
+
+
+def infeasible_task(result: int) -> int | None:
+    """The task an `infeasible` result names, or None for a plain INFEASIBLE or a makespan."""
+    return INFEASIBLE - 1 - result if result < INFEASIBLE else None
+
+
 # A wait this long means the task cannot run at all (it would not fit even from ambient).
 MAX_WAIT_TICKS = 1 << 40
 # Intervals shorter than this are played period by period: a bound costs about as much as
