@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import grpc
 import pytest
@@ -212,6 +213,7 @@ def test_journaled_jobs_survive_a_restart() -> None:
             client.cancel_job(queued.id)
     finally:
         cleanup(second)
+        shutil.rmtree(state_dir, ignore_errors=True)  # the first daemon's folder: its journal
 
 
 def test_emergency_stop_parks_the_device_until_resumed(daemon: RunningDaemon) -> None:
