@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest proto bench clean
+.PHONY: run test lint typecheck pytest proto bench bench-cpsat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,29 @@ proto: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/rpc_latency.py
 
+# The optimiser side by side with OR-Tools CP-SAT on the shared PSPLIB and STG sets. OR-Tools
+# pins protobuf < 6.34 while photond's generated wire code needs >= 7.35, so one environment
+# cannot hold both: CP-SAT runs from its own venv, with photond installed without its
+# dependencies (the optimiser and its benchmark never import the wire code).
+CPSAT_VENV := .venv-cpsat
+SHARED := ../shared/benchmarks
+$(CPSAT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CPSAT_VENV)
+	$(CPSAT_VENV)/bin/pip install --quiet ortools 'numba>=0.60' scipy pyserial grpcio \
+		grpcio-status 'protobuf<6.34'
+	$(CPSAT_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+bench-cpsat: $(CPSAT_VENV)/.installed
+	$(CPSAT_VENV)/bin/python benchmarks/scheduling_quality.py --vs-cpsat --time-limit 1 \
+		--psplib '$(SHARED)/psplib/j30/*.sm' --opt $(SHARED)/psplib/j30opt.sm \
+		--json benchmarks/results/scheduling_quality_j30.json
+	$(CPSAT_VENV)/bin/python benchmarks/scheduling_quality.py --vs-cpsat --time-limit 1 \
+		--psplib '$(SHARED)/psplib/j60/*.sm' --opt $(SHARED)/psplib/j60hrs.sm \
+		--json benchmarks/results/scheduling_quality_j60.json
+	$(CPSAT_VENV)/bin/python benchmarks/scheduling_quality.py --vs-cpsat --time-limit 1 \
+		--stg '$(SHARED)/stg/50/*.stg' --opt-dir $(SHARED)/stg/opt --procs 2 4 8 16 \
+		--json benchmarks/results/scheduling_quality_stg50.json
+
 clean:
-	rm -rf $(VENV) run .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CPSAT_VENV) run .cache .pytest_cache .mypy_cache .ruff_cache

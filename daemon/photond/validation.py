@@ -11,11 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from photon.v1 import job_pb2
 from photon_drivers.profile import DeviceProfile
 
 from .status import RequestError, invalid_argument
+
+if TYPE_CHECKING:
+    # Annotations only: the optimiser (and its benchmarks) use this module without the
+    # generated wire code, e.g. beside OR-Tools, whose protobuf is older than our gencode.
+    from photon.v1 import job_pb2
 
 
 @dataclass(frozen=True)
