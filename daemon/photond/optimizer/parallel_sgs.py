@@ -260,45 +260,24 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
         if heat_fails > 0 and t + wait < nxt:
             # Nothing starts or ends before t + wait, so the first task heat held back fits
             # the resources all along: find by bisection its earliest start that passes.
-            d = dur[blocked]
-            if (
-                thermal_violation(
-                    t + wait,
-                    d,
-                    blocked,
-                    frontier,
-                    z_front,
-                    act_end,
-                    act_task,
-                    n_act,
-                    therm,
-                    z_at,
-                    start,
-                    drift_ref,
-                )
-                < 0
-            ):
-                lo, hi = t, t + wait
-                while hi - lo > 1:
-                    mid = (lo + hi) // 2
-                    v = thermal_violation(
-                        mid,
-                        d,
-                        blocked,
-                        frontier,
-                        z_front,
-                        act_end,
-                        act_task,
-                        n_act,
-                        therm,
-                        z_at,
-                        start,
-                        drift_ref,
-                    )
-                    if v < 0:
-                        hi = mid
-                    else:
-                        lo = mid
+            # The first probe is t + wait itself; only if it passes does the bisection go on.
+            lo, hi = t, t + wait
+            probe = hi
+            passes = False
+            while True:
+                v = thermal_violation(
+                    probe, dur[blocked], blocked, frontier, z_front, act_end, act_task, n_act,
+                    therm, z_at, start, drift_ref,
+                )  # fmt: skip
+                if v < 0:
+                    hi = probe
+                    passes = True
+                else:
+                    lo = probe
+                if not passes or hi - lo <= 1:
+                    break
+                probe = (lo + hi) // 2
+            if passes:
                 nxt = hi
             else:
                 nxt = t + wait
