@@ -39,19 +39,19 @@ from photon.v1 import job_pb2
 from photon_drivers.clock import Clock, ManualClock
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile, load_profile
-from photon_drivers.sim import SimulatedChipDriver
-from photon_drivers.sim_options import parse_sim_options
-from photond.control import ControlConfig
-from photond.job_forecast import JobForecast
-from photond.jobs import JobBook, JobRecord, plan_to_proto
-from photond.journal import Journal
-from photond.loop_model import loop_model
-from photond.observer import Observer
-from photond.planner import Plan
-from photond.replan import Remaining, replan
-from photond.runtime import DeviceRuntime
-from photond.thermal import ModelState
-from photond.validation import CheckedGraph, CheckedTask
+from photon_drivers.sim.driver import SimulatedChipDriver
+from photon_drivers.sim.options import parse_sim_options
+from photond.jobs.book import JobBook, JobRecord, plan_to_proto
+from photond.jobs.journal import Journal
+from photond.loop.closed_loop import ControlConfig
+from photond.loop.observer import Observer
+from photond.loop.runtime import DeviceRuntime
+from photond.model import ModelState
+from photond.model.loop_model import loop_model
+from photond.planning.job_tables import JobForecast
+from photond.planning.plan import Plan
+from photond.planning.replan import Remaining, replan
+from photond.rpc.validation import CheckedGraph, CheckedTask
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "closed_loop.json"
 PERIOD_S = 0.01

@@ -6,7 +6,7 @@ changing every period) over 10 s of device time at the control period. For each,
 (and per heater footprint, which the phase-drift metric reads): the largest absolute error in K
 over the trace, and that error as a % of the plant's largest rise at that point in the case.
 
-The plant is `photon_drivers.rc_network` integrated exactly (modal, all 193 nodes), so every
+The plant is `photon_drivers.plant.rc_network` integrated exactly (modal, all 193 nodes), so every
 difference is the compact model's truncation, not integration error of either side.
 
 Usage: python benchmarks/model_error.py [--json PATH] [--modes 1,4,16] [--duration-s 10]
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from photon_drivers.chip_plant import chip_network
+from photon_drivers.plant.chip import chip_network
+from photon_drivers.plant.rc_network import ChipNetwork
 from photon_drivers.profile import DeviceProfile, load_profile
-from photon_drivers.rc_network import ChipNetwork
-from photond.thermal.compact import DEFAULT_DT_S, DEFAULT_MODES, CompactModel, Readout
-from photond.thermal.zones import zone_schedule_to_heaters
+from photond.model.compact import DEFAULT_DT_S, DEFAULT_MODES, CompactModel, Readout
+from photond.model.zones import zone_schedule_to_heaters
 
 FloatArray = NDArray[np.float64]
 DEFAULT_JSON = Path(__file__).parent / "results" / "model_error.json"

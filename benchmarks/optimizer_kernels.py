@@ -47,20 +47,23 @@ from typing import Any
 
 import numba
 import numpy as np
-from scheduling_thermal import workload
-from thermal_kernels import best_time_s
 
+from photon_bench.reference_sgs import reference_decode
 from photon_drivers.profile import load_profile
-from photond.optimizer import Instance, decode, read_psplib, read_stg
-from photond.optimizer.daemon_plan import device_thermal, graph_instance
-from photond.optimizer.reference_sgs import reference_decode
-from photond.optimizer.search import (
+from photond.planning.decoder import decode
+from photond.planning.device_plan import device_thermal, graph_instance
+from photond.planning.instance import Instance
+from photond.planning.psplib import read_psplib
+from photond.planning.search import (
     Population,
     RoundProblem,
     default_moves,
     lft_population,
     tempering_round,
 )
+from photond.planning.stg import read_stg
+from scheduling_thermal import workload
+from thermal_kernels import best_time_s
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BENCH = ROOT.parent / "shared" / "benchmarks"

@@ -30,11 +30,10 @@ def worker(tree: Path, sizes: list[int], levels: list[str]) -> None:
     """In a child process: import photond from `tree`, print one JSON line per (size, level)."""
     for sub in ("daemon", "drivers", "sdk", "benchmarks"):
         sys.path.insert(0, str(tree / sub))
-    from scheduling_thermal import workload
-
     from photon_drivers.profile import load_profile
-    from photond.optimizer import Level
-    from photond.optimizer.daemon_plan import plan_graph, warm_up
+    from photond.planning.device_plan import plan_graph, warm_up
+    from photond.planning.optimize import Level
+    from scheduling_thermal import workload
 
     profile = load_profile()
     warm_up(profile)

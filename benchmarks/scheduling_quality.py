@@ -26,20 +26,12 @@ from typing import Any
 
 import numba
 
-from photond.optimizer import (
-    Instance,
-    Level,
-    critical_path_ticks,
-    optimize,
-    read_psplib,
-    read_solution_table,
-    read_stg,
-    read_stg_optima,
-    validate_schedule,
-    warm_up,
-)
-from photond.optimizer.psplib import instance_key
-from photond.optimizer.stg import optimum_key
+from photond.planning.bounds import critical_path_ticks
+from photond.planning.instance import Instance
+from photond.planning.optimize import Level, optimize, warm_up
+from photond.planning.psplib import instance_key, read_psplib, read_solution_table
+from photond.planning.stg import optimum_key, read_stg, read_stg_optima
+from photond.planning.validator import validate_schedule
 
 
 def cpsat(inst: Instance, time_limit_s: float, workers: int) -> tuple[int | None, bool, float]:

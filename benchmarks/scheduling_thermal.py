@@ -6,7 +6,7 @@ busy would dissipate ~1.5 W against the 1.2 W the package carries away at 85 °C
 graph: the optimiser at FAST (which is baseline (b), the greedy thermal-aware decoder), BALANCED
 and QUALITY, and baseline (a), thermal-unaware list scheduling executed under reactive
 throttling. Each plan is checked by the independent validator and then played on the plant —
-`photon_drivers.sim.SimulatedChipDriver` on a `ManualClock`, one control period at a time, a
+`photon_drivers.sim.driver.SimulatedChipDriver` on a `ManualClock`, one control period at a time, a
 task heating every period it overlaps — to measure time above the limit (noisy sensor readings,
 as a governor would see them), the die's true peak and the Arrhenius aging (hottest sensor).
 Then a scaling table: planning time at FAST and BALANCED from 100 to 100k tasks, with the
@@ -32,15 +32,16 @@ from typing import Any
 import numpy as np
 
 from photon.v1 import job_pb2
+from photon_bench.baselines import throttled_list_schedule
 from photon_drivers.clock import ManualClock
 from photon_drivers.profile import DeviceProfile, load_profile
-from photon_drivers.sim import SimulatedChipDriver
-from photond.optimizer import Level, validate_plan
-from photond.optimizer.baselines import throttled_list_schedule
-from photond.optimizer.daemon_plan import check_plan, device_thermal, plan_graph
-from photond.planner import Plan
-from photond.thermal import equivalent_aging_hours
-from photond.validation import CheckedGraph, check_graph
+from photon_drivers.sim.driver import SimulatedChipDriver
+from photond.model import equivalent_aging_hours
+from photond.planning.device_plan import check_plan, device_thermal, plan_graph
+from photond.planning.optimize import Level
+from photond.planning.plan import Plan
+from photond.planning.validator import validate_plan
+from photond.rpc.validation import CheckedGraph, check_graph
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "scheduling_thermal.json"
 
@@ -240,7 +241,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     profile = load_profile()
-    from photond.optimizer.daemon_plan import warm_up
+    from photond.planning.device_plan import warm_up
 
     warm_up(profile)
     result = {

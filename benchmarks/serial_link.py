@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from photon_drivers import ScaledClock
-from photon_drivers.serial_driver import SerialDriver
-from photon_drivers.serial_protocol import Command, encode_frame, encode_powers
+from photon_drivers.serial.driver import SerialDriver
+from photon_drivers.serial.protocol import Command, encode_frame, encode_powers
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "serial_link.json"
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
@@ -88,7 +88,7 @@ def start_emulator(case: Case, directory: Path) -> tuple[subprocess.Popen[str], 
         [
             sys.executable,
             "-m",
-            "photon_drivers.emulator",
+            "photon_drivers.serial.emulator",
             *where,
             "--pace-baud",
             str(case.pace_baud),

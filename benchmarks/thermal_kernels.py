@@ -28,10 +28,10 @@ from typing import Any
 import numba
 import numpy as np
 
+from photon_bench.candidate_kernels import IMPLEMENTATIONS, KernelProblem, evaluate_candidates
 from photon_drivers.profile import load_profile
-from photond.thermal.compact import CompactModel, InputSpace
-from photond.thermal.kernels import IMPLEMENTATIONS, KernelProblem, evaluate_candidates
-from photond.thermal.metrics import sensor_pairs
+from photond.model.compact import CompactModel, InputSpace
+from photond.model.metrics import sensor_pairs
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "thermal_kernels.json"
 K_VALUES = (1, 4, 16, 64, 256, 1024, 4096)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from photon_drivers.thermal import (
+from photon_drivers.plant.hotspot import (
     Transient,
     build_network,
     load_case,
@@ -41,7 +41,7 @@ from photon_drivers.thermal import (
     read_trace,
     steady_state,
 )
-from photon_drivers.thermal._run import transient_from_trace
+from photon_drivers.plant.hotspot._run import transient_from_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 HOTSPOT = ROOT.parent / "shared" / "thermal" / "hotspot"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photon_drivers.chip_plant import chip_network
+from photon_drivers.plant.chip import chip_network
 from photon_drivers.profile import ProfileError, default_profile_path, load_profile
-from photond.thermal import CompactModel
+from photond.model import CompactModel
 
 PROFILE = load_profile()
 

@@ -23,10 +23,9 @@ from closed_loop import (
     run,
     workload,
 )
-
 from photon_drivers.profile import DeviceProfile, load_profile
-from photond.planner import Plan
-from photond.validation import CheckedGraph
+from photond.planning.plan import Plan
+from photond.rpc.validation import CheckedGraph
 
 TASKS = 400
 # Disturbances that heat the real chip beyond what the plan expected.

@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from photon_drivers import load_profile
-from photon_drivers.chip_plant import chip_network
+from photon_drivers.plant.chip import chip_network
+from photon_drivers.plant.rc_network import ChipNetwork, FloatArray
 from photon_drivers.profile import DeviceProfile
-from photon_drivers.rc_network import ChipNetwork, FloatArray
-from photond.thermal.compact import CompactModel
-from photond.thermal.network import model_grid
-from photond.thermal.zones import zone_schedule_to_heaters, zone_to_heater_matrix
+from photond.model.compact import CompactModel
+from photond.model.network import model_grid
+from photond.model.zones import zone_schedule_to_heaters, zone_to_heater_matrix
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
 # The error the docs state for the default profile, rounded up: steady state is exact to

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from photon_drivers import ScaledClock
-from photon_drivers.emulator import Emulator, Faults
-from photon_drivers.serial_driver import SerialDriver
-from photon_drivers.sim import SimulatedChipDriver
+from photon_drivers.serial.driver import SerialDriver
+from photon_drivers.serial.emulator import Emulator, Faults
+from photon_drivers.sim.driver import SimulatedChipDriver
 from photon_drivers.testing import DriverConformanceError, check_driver
 
 PLUGIN = Path(__file__).parent / "driver_plugin"

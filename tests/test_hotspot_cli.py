@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photon_drivers.thermal import read_steady, read_trace
+from photon_drivers.plant.hotspot import read_steady, read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 HOTSPOT = ROOT.parent / "shared" / "thermal" / "hotspot"
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "photon_drivers.thermal", *map(str, args)],
+        [sys.executable, "-m", "photon_drivers.plant.hotspot", *map(str, args)],
         cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 

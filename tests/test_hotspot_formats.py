@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photon_drivers.thermal import (
+from photon_drivers.plant.hotspot import (
     Block,
     Floorplan,
     ThermalInputError,

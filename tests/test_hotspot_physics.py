@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from photon_drivers.thermal import (
+from photon_drivers.plant.hotspot import (
     Block,
     Floorplan,
     LayerSpec,

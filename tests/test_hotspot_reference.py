@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photon_drivers.thermal import (
+from photon_drivers.plant.hotspot import (
     PlantNetwork,
     ThermalCase,
     build_network,
@@ -24,7 +24,7 @@ from photon_drivers.thermal import (
     read_trace,
     steady_state,
 )
-from photon_drivers.thermal._run import transient_from_trace
+from photon_drivers.plant.hotspot._run import transient_from_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 HOTSPOT = ROOT.parent / "shared" / "thermal" / "hotspot"

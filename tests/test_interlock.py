@@ -21,16 +21,16 @@ from photon.v1 import job_pb2
 from photon_drivers.clock import ManualClock
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import LimitsSpec, load_profile
-from photon_drivers.sim import SimulatedChipDriver
-from photond.control import ControlConfig
-from photond.interlock import Interlock
-from photond.jobs import JobBook, JobRecord, plan_to_proto
-from photond.journal import Journal
-from photond.observer import Estimate
-from photond.planner import plan_list_schedule
-from photond.runtime import DeviceRuntime
-from photond.thermal import ModelState
-from photond.validation import CheckedGraph, CheckedTask
+from photon_drivers.sim.driver import SimulatedChipDriver
+from photond.jobs.book import JobBook, JobRecord, plan_to_proto
+from photond.jobs.journal import Journal
+from photond.loop.closed_loop import ControlConfig
+from photond.loop.interlock import Interlock
+from photond.loop.observer import Estimate
+from photond.loop.runtime import DeviceRuntime
+from photond.model import ModelState
+from photond.planning.plan import plan_list_schedule
+from photond.rpc.validation import CheckedGraph, CheckedTask
 
 IDS = ("a", "b")
 LIMITS = LimitsSpec(interlock_temperature_c=95.0, interlock_hysteresis_c=5.0)

@@ -14,10 +14,10 @@ import pytest
 
 from photon_drivers.clock import ManualClock
 from photon_drivers.interface import SensorSample
-from photon_drivers.sim import SimulatedChipDriver
-from photon_drivers.sim_faults import SensorFailure
-from photond.observer import Estimate, Observer
-from photond.thermal import ModelState
+from photon_drivers.sim.driver import SimulatedChipDriver
+from photon_drivers.sim.faults import SensorFailure
+from photond.loop.observer import Estimate, Observer
+from photond.model import ModelState
 
 PERIOD_S = 0.01
 # Stated bound: after settling, the hot-spot estimate is within this of the plant's truth.

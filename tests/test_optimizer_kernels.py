@@ -10,19 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from photon.v1 import job_pb2
+from photon_bench.reference_sgs import reference_decode
 from photon_drivers.profile import load_profile
-from photond.optimizer import (
-    Instance,
-    build_instance,
-    decode,
-    read_psplib,
-    read_stg,
-)
-from photond.optimizer.daemon_plan import device_thermal, graph_instance
-from photond.optimizer.reference_sgs import reference_decode
-from photond.optimizer.search import RoundProblem, default_moves, lft_population, tempering_round
-from photond.optimizer.seed import lft_order
-from photond.validation import check_graph
+from photond.planning.decoder import decode
+from photond.planning.device_plan import device_thermal, graph_instance
+from photond.planning.instance import Instance, build_instance
+from photond.planning.psplib import read_psplib
+from photond.planning.search import RoundProblem, default_moves, lft_population, tempering_round
+from photond.planning.seed import lft_order
+from photond.planning.stg import read_stg
+from photond.rpc.validation import check_graph
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
 needs_bench = pytest.mark.skipif(

@@ -6,20 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from photond.optimizer import (
-    Level,
-    build_instance,
-    critical_path_ticks,
-    decode,
-    lower_bound_ticks,
-    optimize,
-    read_psplib,
-    read_solution_table,
-    read_stg,
-    read_stg_optima,
-    validate_schedule,
-)
-from photond.optimizer.seed import lft_order
+from photond.planning.bounds import critical_path_ticks, lower_bound_ticks
+from photond.planning.decoder import decode
+from photond.planning.instance import build_instance
+from photond.planning.optimize import Level, optimize
+from photond.planning.psplib import read_psplib, read_solution_table
+from photond.planning.seed import lft_order
+from photond.planning.stg import read_stg, read_stg_optima
+from photond.planning.validator import validate_schedule
 
 BENCH = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
 needs_bench = pytest.mark.skipif(

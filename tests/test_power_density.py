@@ -14,10 +14,10 @@ import pytest
 
 from photon.v1 import job_pb2
 from photon_drivers.profile import ProfileError, load_profile, parse_profile
-from photond.optimizer import validate_plan
-from photond.planner import PlannedTask
-from photond.status import RequestError
-from photond.validation import check_graph
+from photond.planning.plan import PlannedTask
+from photond.planning.validator import validate_plan
+from photond.rpc.status import RequestError
+from photond.rpc.validation import check_graph
 
 PROFILE = load_profile()
 CAP_MW_PER_MM2 = 50.0

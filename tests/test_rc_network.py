@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from photon_drivers import load_profile
+from photon_drivers.plant.rc_network import ChipNetwork, FloatArray, RCNetwork, network_from_profile
 from photon_drivers.profile import DeviceProfile, LayerSpec, PackageSpec, ProfileError
-from photon_drivers.rc_network import ChipNetwork, FloatArray, RCNetwork, network_from_profile
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True)
 

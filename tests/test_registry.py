@@ -16,7 +16,7 @@ from photon_drivers.registry import (
     load_driver_class,
     open_driver,
 )
-from photon_drivers.sim import SimulatedChipDriver
+from photon_drivers.sim.driver import SimulatedChipDriver
 
 INSTALLED = pytest.mark.skipif(
     not entry_points(group=registry.GROUP),
@@ -47,8 +47,8 @@ def test_sim_resolves_from_installed_entry_points() -> None:
 def test_unknown_name_lists_the_installed(
     fake_installed: dict[str, tuple[EntryPoint, ...]],
 ) -> None:
-    fake_installed["sim"] = (fake("sim", "photon_drivers.sim:SimulatedChipDriver"),)
-    fake_installed["serial"] = (fake("serial", "photon_drivers.sim:SimulatedChipDriver"),)
+    fake_installed["sim"] = (fake("sim", "photon_drivers.sim.driver:SimulatedChipDriver"),)
+    fake_installed["serial"] = (fake("serial", "photon_drivers.sim.driver:SimulatedChipDriver"),)
     with pytest.raises(UnknownDriverError, match=r"'simm'.*installed: serial, sim"):
         load_driver_class("simm")
 
@@ -61,7 +61,7 @@ def test_unknown_name_with_nothing_installed(
 
 
 def test_entry_point_loads_the_driver(fake_installed: dict[str, tuple[EntryPoint, ...]]) -> None:
-    fake_installed["sim"] = (fake("sim", "photon_drivers.sim:SimulatedChipDriver"),)
+    fake_installed["sim"] = (fake("sim", "photon_drivers.sim.driver:SimulatedChipDriver"),)
     assert load_driver_class("sim") is SimulatedChipDriver
     clock = ManualClock()
     driver = open_driver("sim", {"seed": "4"}, clock)
@@ -81,13 +81,15 @@ def test_broken_import_is_chained(fake_installed: dict[str, tuple[EntryPoint, ..
 def test_missing_attribute_is_a_load_error(
     fake_installed: dict[str, tuple[EntryPoint, ...]],
 ) -> None:
-    fake_installed["typo"] = (fake("typo", "photon_drivers.sim:SimulatedChip"),)
+    fake_installed["typo"] = (fake("typo", "photon_drivers.sim.driver:SimulatedChip"),)
     with pytest.raises(DriverLoadError) as info:
         load_driver_class("typo")
     assert isinstance(info.value.__cause__, AttributeError)
 
 
-@pytest.mark.parametrize("value", ["photon_drivers.sim:load_profile", "photon_drivers:ManualClock"])
+@pytest.mark.parametrize(
+    "value", ["photon_drivers.sim.driver:load_profile", "photon_drivers:ManualClock"]
+)
 def test_non_driver_is_rejected(
     fake_installed: dict[str, tuple[EntryPoint, ...]], value: str
 ) -> None:
@@ -100,7 +102,7 @@ def test_two_packages_claiming_one_name_is_an_error(
     fake_installed: dict[str, tuple[EntryPoint, ...]],
 ) -> None:
     fake_installed["sim"] = (
-        fake("sim", "photon_drivers.sim:SimulatedChipDriver"),
+        fake("sim", "photon_drivers.sim.driver:SimulatedChipDriver"),
         fake("sim", "other_vendor.sim:Driver"),
     )
     with pytest.raises(UnknownDriverError, match="ambiguous"):
@@ -116,7 +118,7 @@ def test_errors_share_one_base() -> None:
 
 def test_scan_is_cached_and_deduplicates(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    same = fake("sim", "photon_drivers.sim:SimulatedChipDriver")
+    same = fake("sim", "photon_drivers.sim.driver:SimulatedChipDriver")
 
     def scan(*, group: str) -> list[EntryPoint]:
         calls.append(group)

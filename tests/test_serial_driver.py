@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from photon_drivers import DriverError, ScaledClock, load_profile
-from photon_drivers.emulator import Emulator, Faults
-from photon_drivers.serial_driver import SerialDriver
-from photon_drivers.serial_link import DeviceRefused, LinkSettings, SerialLink
-from photon_drivers.serial_protocol import Command
+from photon_drivers.serial.driver import SerialDriver
+from photon_drivers.serial.emulator import Emulator, Faults
+from photon_drivers.serial.link import DeviceRefused, LinkSettings, SerialLink
+from photon_drivers.serial.protocol import Command
 
 FAST = {"timeout_s": "0.05", "backoff_s": "0.005"}
 

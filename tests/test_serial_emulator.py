@@ -1,4 +1,4 @@
-"""`python -m photon_drivers.emulator`: prints where it listens and takes fault commands."""
+"""`python -m photon_drivers.serial.emulator`: prints where it listens and takes fault commands."""
 
 from __future__ import annotations
 
@@ -12,15 +12,22 @@ from pathlib import Path
 import pytest
 
 from photon_drivers import ScaledClock
-from photon_drivers.emulator import send_command
-from photon_drivers.serial_driver import SerialDriver
+from photon_drivers.serial.driver import SerialDriver
+from photon_drivers.serial.emulator import send_command
 
 
 @pytest.fixture
 def emulator_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     control = tmp_path / "control.sock"
     process = subprocess.Popen(
-        [sys.executable, "-m", "photon_drivers.emulator", "--pty", "--control", str(control)],
+        [
+            sys.executable,
+            "-m",
+            "photon_drivers.serial.emulator",
+            "--pty",
+            "--control",
+            str(control),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -63,7 +70,7 @@ def test_control_socket_sets_faults_and_reports_stats(emulator_process: tuple[st
 
 def test_cli_serves_tcp() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "photon_drivers.emulator", "--tcp", "127.0.0.1:0"],
+        [sys.executable, "-m", "photon_drivers.serial.emulator", "--tcp", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -9,7 +9,7 @@ import serial
 from hypothesis import given
 from hypothesis import strategies as st
 
-from photon_drivers.serial_protocol import (
+from photon_drivers.serial.protocol import (
     ERROR,
     MAX_PAYLOAD_BYTES,
     REPLY,
@@ -145,6 +145,6 @@ def test_frames_cross_a_real_pyserial_loop_port() -> None:
 
 def test_crc_is_ccitt_false() -> None:
     """The catalogue check value of CRC-16/CCITT-FALSE, so firmware authors can verify theirs."""
-    from photon_drivers.serial_protocol import crc16
+    from photon_drivers.serial.protocol import crc16
 
     assert crc16(b"123456789") == 0x29B1

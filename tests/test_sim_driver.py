@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from photon_drivers import Driver, ManualClock, load_profile
-from photon_drivers.chip_plant import chip_network
+from photon_drivers.plant.chip import chip_network
 from photon_drivers.profile import DeviceProfile, ProfileError, default_profile_path
-from photon_drivers.sim import SimulatedChipDriver
+from photon_drivers.sim.driver import SimulatedChipDriver
 
 # Far past the slowest time constant (about 6.5 s): exp(-100 / 6.5) is below 1e-6.
 SETTLE_S = 100.0

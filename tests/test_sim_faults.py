@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from photon_drivers.chip_plant import chip_network
 from photon_drivers.clock import ManualClock
-from photon_drivers.sim import SimulatedChipDriver
-from photon_drivers.sim_faults import DEAD_SENSOR_READING_C, SensorFailure
+from photon_drivers.plant.chip import chip_network
+from photon_drivers.sim.driver import SimulatedChipDriver
+from photon_drivers.sim.faults import DEAD_SENSOR_READING_C, SensorFailure
 
 SETTLE_S = 120.0  # ~19 package time constants: steady for every purpose here
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from photond.telemetry import Frame, TelemetryHub
+from photond.loop.telemetry import Frame, TelemetryHub
 
 
 def frame(t_s: float) -> Frame:

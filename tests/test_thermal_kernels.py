@@ -8,17 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from photon_drivers import load_profile
-from photon_drivers.profile import DeviceProfile
-from photon_drivers.rc_network import FloatArray
-from photond.thermal.compact import CompactModel
-from photond.thermal.kernels import (
+from photon_bench.candidate_kernels import (
     IMPLEMENTATIONS,
     Implementation,
     KernelProblem,
     evaluate_candidates,
 )
-from photond.thermal.metrics import gradients_c_per_mm, sensor_pairs
+from photon_drivers import load_profile
+from photon_drivers.plant.rc_network import FloatArray
+from photon_drivers.profile import DeviceProfile
+from photond.model.compact import CompactModel
+from photond.model.metrics import gradients_c_per_mm, sensor_pairs
 
 FAST = settings(max_examples=20, deadline=None, derandomize=True)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from photon_drivers import load_profile
-from photond.thermal.metrics import (
+from photond.model.metrics import (
     arrhenius_factor,
     equivalent_aging_hours,
     heater_phase_drift_rad,

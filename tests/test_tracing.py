@@ -20,7 +20,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from closed_loop import original_plan, run, workload
-
 from daemon_process import cleanup, start_daemon
 from photon_drivers.profile import load_profile
 from photon_sdk import Client, TaskGraph
@@ -43,11 +42,11 @@ def test_each_replan_is_a_span_with_its_reason(spans: InMemorySpanExporter) -> N
     graph = workload(profile, 200)
     spans.clear()
     result = run(profile, graph, original_plan(profile, graph), "ambient +10 C", "closed")
-    replans = [s for s in spans.get_finished_spans() if s.name == "photond.replan"]
+    replans = [s for s in spans.get_finished_spans() if s.name == "photond.planning.replan"]
     assert result.replans >= 1
     assert len(replans) == result.replans
     attributes = replans[0].attributes or {}
-    assert attributes["photond.replan.reason"]
+    assert attributes["photond.planning.replan.reason"]
     assert int(attributes["photond.tasks_remaining"]) <= 200  # type: ignore[arg-type]
 
 

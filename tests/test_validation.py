@@ -9,8 +9,8 @@ import pytest
 
 from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
-from photond.status import RequestError
-from photond.validation import check_graph
+from photond.rpc.status import RequestError
+from photond.rpc.validation import check_graph
 
 PROFILE = load_profile()
 

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from photon_drivers.profile import ProfileError
-
-from .config import ConfigError, DaemonConfig, env_config_path, load_config
-from .logs import configure_logging
-from .server import Daemon
-from .tracing import configure_tracing
+from photond.config import ConfigError, DaemonConfig, env_config_path, load_config
+from photond.logs import configure_logging
+from photond.rpc.server import Daemon
+from photond.tracing import configure_tracing
 
 log = logging.getLogger("photond")
 

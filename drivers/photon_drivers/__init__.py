@@ -4,15 +4,15 @@ Depends on nothing else of the project, so that firmware tools and the emulator 
 alone.
 """
 
-from .clock import Clock as Clock
-from .clock import ManualClock as ManualClock
-from .clock import ScaledClock as ScaledClock
-from .interface import Driver as Driver
-from .interface import DriverError as DriverError
-from .interface import SensorSample as SensorSample
-from .profile import DeviceProfile as DeviceProfile
-from .profile import ProfileError as ProfileError
-from .profile import load_profile as load_profile
+from photon_drivers.clock import Clock as Clock
+from photon_drivers.clock import ManualClock as ManualClock
+from photon_drivers.clock import ScaledClock as ScaledClock
+from photon_drivers.interface import Driver as Driver
+from photon_drivers.interface import DriverError as DriverError
+from photon_drivers.interface import SensorSample as SensorSample
+from photon_drivers.profile import DeviceProfile as DeviceProfile
+from photon_drivers.profile import ProfileError as ProfileError
+from photon_drivers.profile import load_profile as load_profile
 
 __all__ = [
     "Clock",

@@ -282,7 +282,7 @@ def _stack_from_hotspot(
 ) -> tuple[tuple[LayerSpec, ...], PackageSpec]:
     """Describe the HotSpot case in the profile's own terms, checking it fits the die."""
     # Imported here: the thermal package needs scipy, which a profile without one does not.
-    from .chip_plant import hotspot_summary
+    from photon_drivers.plant.chip import hotspot_summary
 
     try:
         summary = hotspot_summary(source)

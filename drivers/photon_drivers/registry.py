@@ -17,8 +17,8 @@ import functools
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 
-from .clock import Clock
-from .interface import Driver
+from photon_drivers.clock import Clock
+from photon_drivers.interface import Driver
 
 GROUP = "photond.drivers"
 

@@ -16,7 +16,7 @@ import math
 import threading
 from collections.abc import Callable
 
-from .interface import Driver, SensorSample
+from photon_drivers.interface import Driver, SensorSample
 
 __all__ = ["DriverConformanceError", "check_driver"]
 

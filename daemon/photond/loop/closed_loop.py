@@ -1,0 +1,245 @@
+"""The closed loop's decisions for one device: estimate, forecast, and when to re-plan.
+
+The device loop (`runtime`) owns time, the driver and dispatch; it hands every sample to this
+object and asks, once per control period, whether the running job may start tasks. In the
+default mode, ``closed``:
+
+- every sample goes through the observer (a Kalman filter, `observer`);
+- every `forecast_every_periods` periods the rest of the plan (running tasks to their end,
+  pending ones at their planned periods) is forecast from the estimate (`job_forecast`);
+- the tasks not yet started are re-planned (`replan.replan`) when the forecast's hottest spot
+  exceeds max temperature - `margin_c`, or when the estimated hottest spot has drifted more
+  than `drift_threshold_c` from the trace the current plan was expected to follow. A new plan
+  aims `headroom_c` below the trigger so that forecast noise does not re-trigger it at once.
+  Each re-plan is a `replanned` job event with its reason.
+
+Two weaker modes exist for comparison (benchmarks/closed_loop.py) and for a lab that wants
+them: ``reactive`` only stops starting tasks while a measured temperature is above
+max - margin, and ``open`` executes the plan as it was made.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from photon_drivers.interface import SensorSample
+from photon_drivers.profile import DeviceProfile
+from photond.jobs import events as job_events
+from photond.jobs.book import JobBook
+from photond.loop.execution import Execution
+from photond.loop.observer import Estimate, Observer, ObserverConfig
+from photond.planning.job_tables import Forecast, JobForecast
+from photond.planning.plan import Plan
+from photond.planning.replan import Remaining, RunningTask, replan
+from photond.planning.retime import warm_up
+from photond.planning.thermal_tables import DEFAULT_MARGIN_C
+from photond.tracing import tracer
+
+MODES = ("closed", "reactive", "open")
+# Longest planned trace kept for the drift check (periods beyond it are not compared).
+_TRACE_LIMIT_S = 300.0
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """How the loop reacts; see the module docstring. Temperatures in °C, times in seconds."""
+
+    mode: str = "closed"
+    margin_c: float = 2.0
+    headroom_c: float = 0.5
+    drift_threshold_c: float = 2.0
+    forecast_every_periods: int = 10
+    replan_budget_s: float = 0.01
+    hold_timeout_s: float = 60.0
+    observer: ObserverConfig = field(default_factory=ObserverConfig)
+
+    @property
+    def planning_margin_c(self) -> float:
+        """How far below max temperature new plans should peak.
+
+        In ``closed`` and ``reactive`` modes, a plan peaking above max - `margin_c` would be
+        re-planned (or throttled) as soon as it runs, so the optimiser plans to where a re-plan
+        would aim (`margin_c` + `headroom_c` below); ``open`` keeps only the model's margin.
+        """
+        if self.mode == "open":
+            return DEFAULT_MARGIN_C
+        return max(DEFAULT_MARGIN_C, self.margin_c + self.headroom_c)
+
+    def checked(self) -> ControlConfig:
+        if self.mode not in MODES:
+            raise ValueError(
+                f"closed_loop.mode must be one of {', '.join(MODES)}, got {self.mode!r}"
+            )
+        for name in ("margin_c", "drift_threshold_c", "replan_budget_s", "hold_timeout_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"closed_loop.{name} must be a positive number, got {value}")
+        if not (math.isfinite(self.headroom_c) and self.headroom_c >= 0):
+            raise ValueError(f"closed_loop.headroom_c must be >= 0, got {self.headroom_c}")
+        if self.forecast_every_periods < 1:
+            raise ValueError("closed_loop.forecast_every_periods must be at least 1")
+        return self
+
+
+@dataclass
+class LoopStats:
+    """What the loop did, for benchmarks and operators."""
+
+    replans: int = 0
+    replan_latency_s: list[float] = field(default_factory=list)
+    replan_reasons: list[str] = field(default_factory=list)
+    jitter_s: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+    forecast_peak_c: float = -math.inf
+
+
+class ClosedLoop:
+    """Estimate, forecast and re-plan for one device; see the module docstring."""
+
+    def __init__(
+        self, profile: DeviceProfile, period_s: float, book: JobBook, config: ControlConfig
+    ) -> None:
+        self.config = config.checked()
+        self.observer = Observer(profile, period_s, config.observer)
+        self.lanes = tuple(lane.id for lane in profile.lanes)
+        self.max_c = profile.limits.max_device_temperature_c
+        self.heater_ids = self.observer.model.heater_ids
+        self.estimate: Estimate = self.observer.estimate()
+        self.stats = LoopStats()
+        self._book = book
+        self._period_s = period_s
+        self._execution: Execution | None = None
+        self._forecast: JobForecast | None = None
+        self._plan: Plan | None = None
+        self._trace_c = np.zeros(0)
+        self._trace_from = 0
+        self._last_forecast = -(10**9)
+        if self.config.mode == "closed":
+            warm_up()
+
+    def applied_vector(self, powers_mw: dict[str, float]) -> np.ndarray:
+        return np.array([powers_mw.get(h, 0.0) for h in self.heater_ids])
+
+    def observe(self, sample: SensorSample, applied_mw: np.ndarray, periods: int) -> Estimate:
+        self.estimate = self.observer.update(sample, applied_mw, periods)
+        return self.estimate
+
+    def may_start(self, execution: Execution, now_s: float, sample: SensorSample) -> bool:
+        """Whether the job may start tasks this period; re-plans first when it should."""
+        mode = self.config.mode
+        if mode == "open":
+            return True
+        if mode == "reactive":
+            readings = [t for t in sample.temperature_c if math.isfinite(t)]
+            return not readings or max(readings) <= self.max_c - self.config.margin_c
+        if execution is not self._execution:
+            self._begin(execution, now_s)
+        k = self._period_of(execution, now_s)
+        if k - self._last_forecast >= self.config.forecast_every_periods:
+            self._last_forecast = k
+            reason = self._why_replan(execution, now_s, k)
+            if reason:
+                self.replan(execution, now_s, reason)
+        return True
+
+    def replan(self, execution: Execution, now_s: float, reason: str) -> Plan:
+        """Re-plan the tasks not yet started from the estimate, swap the plan, tell watchers."""
+        forecast = self._job_forecast(execution)
+        remaining = Remaining(
+            tasks=tuple(p.task_id for p in execution.pending),
+            running=tuple(
+                RunningTask(
+                    p.task_id, p.lane_id, started + execution.tasks[p.task_id].duration_s - now_s
+                )
+                for p, started in execution.running
+            ),
+            forecast=forecast,
+            elapsed_s=now_s - execution.start_s,
+            warm_start=self._plan,
+            limit_c=self.max_c - self.config.margin_c - self.config.headroom_c,
+        )
+        started = time.perf_counter()
+        with tracer.start_as_current_span(
+            "photond.planning.replan",
+            attributes={
+                "photond.job_id": execution.record.id,
+                "photond.planning.replan.reason": reason,
+                "photond.tasks_remaining": len(remaining.tasks),
+                "photond.device_time_s": now_s,
+            },
+        ) as span:
+            plan = replan(remaining, self.lanes, self.estimate, self.config.replan_budget_s)
+            span.set_attribute("photond.predicted_peak_c", plan.predicted_peak_temperature_c)
+        execution.swap_plan(plan.tasks)
+        self.stats.replan_latency_s.append(time.perf_counter() - started)
+        self.stats.replans += 1
+        self.stats.replan_reasons.append(reason)
+        self._plan = plan
+        job_events.replanned(self._book, execution.record, now_s, reason, plan)
+        self._reference_trace(execution, now_s)
+        return plan
+
+    def _begin(self, execution: Execution, now_s: float) -> None:
+        self._execution = execution
+        self._forecast = None
+        self._plan = execution.record.plan
+        self._last_forecast = -(10**9)
+        self._reference_trace(execution, now_s)
+
+    def _job_forecast(self, execution: Execution) -> JobForecast:
+        if self._forecast is None:
+            assert execution.record.graph is not None
+            self._forecast = JobForecast(execution.record.graph, self.observer.model)
+        return self._forecast
+
+    def _period_of(self, execution: Execution, now_s: float) -> int:
+        return round((now_s - execution.start_s) / self._period_s)
+
+    def _forecast_rest(
+        self, execution: Execution, now_s: float, trace_periods: int = 0
+    ) -> Forecast:
+        fc = self._job_forecast(execution)
+        k = self._period_of(execution, now_s)
+        dt = self._period_s
+        tasks = [
+            (fc.index[p.task_id], max(0, round(p.start_s / dt) - k)) for p in execution.pending
+        ]
+        running = []
+        for p, started_s in execution.running:
+            left_s = started_s + execution.tasks[p.task_id].duration_s - now_s
+            running.append((fc.index[p.task_id], max(0, math.ceil(left_s / dt - 1e-9))))
+        return fc.forecast(self.estimate, tasks, running, trace_periods)
+
+    def _reference_trace(self, execution: Execution, now_s: float) -> None:
+        """Remember the hottest-spot trace the current plan is expected to follow."""
+        plan_end_s = max((p.end_s for p in execution.pending), default=0.0)
+        rest_s = min(max(plan_end_s - (now_s - execution.start_s), 0.0), _TRACE_LIMIT_S)
+        result = self._forecast_rest(execution, now_s, round(rest_s / self._period_s) + 1)
+        self._trace_c = result.trace_c
+        self._trace_from = self._period_of(execution, now_s)
+
+    def _why_replan(self, execution: Execution, now_s: float, k: int) -> str:
+        if not execution.pending:
+            return ""
+        trigger_c = self.max_c - self.config.margin_c
+        result = self._forecast_rest(execution, now_s)
+        self.stats.forecast_peak_c = result.peak_c
+        if result.peak_c > trigger_c:
+            return (
+                f"forecast hottest spot {result.peak_c:.2f} °C in {result.peak_in_s:.2f} s exceeds "
+                f"{trigger_c:g} °C (max temperature - margin)"
+            )
+        i = k - self._trace_from - 1
+        if 0 <= i < len(self._trace_c):
+            drift = self.estimate.hottest_c - float(self._trace_c[i])
+            if abs(drift) > self.config.drift_threshold_c:
+                return (
+                    f"estimated hottest spot {self.estimate.hottest_c:.2f} °C drifts "
+                    f"{drift:+.2f} °C from the planned trace "
+                    f"(threshold {self.config.drift_threshold_c:g} °C)"
+                )
+        return ""

@@ -1,0 +1,208 @@
+"""Carry out one job's plan on a device, one control-loop step at a time.
+
+A task starts when its planned start time has come *and* its dependencies have actually
+finished *and* its lane and heaters are free: the plan is a prediction, the device is the
+truth, and a task that ran late must not let its successors start early. Heater powers are
+re-applied as a complete set whenever a task starts or ends. The job's peak temperature and
+energy come from the same sensor samples the telemetry stream carries, so a client can check
+one against the other.
+
+The device loop calls `step` once per control period, so tasks start and end on the loop's
+period grid and heater powers are constant between samples (what the observer's zero-order
+hold assumes). The closed loop may swap in a new plan for the tasks not yet started
+(`swap_plan`), hold the job (`hold`: running tasks are cut off and go back to pending, to run
+again from their start) and forbid starts for a while (`step(..., may_start=False)`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from photon.v1 import job_pb2
+from photon_drivers.interface import Driver, SensorSample
+from photond.jobs.book import JobBook, JobRecord
+from photond.planning.plan import PlannedTask
+from photond.rpc.validation import CheckedTask
+
+
+class Execution:
+    """The running state of one job on one device."""
+
+    def __init__(self, record: JobRecord, driver: Driver, book: JobBook, start_s: float) -> None:
+        assert record.graph is not None and record.plan is not None
+        self.record = record
+        self._driver = driver
+        self._book = book
+        self._tasks: dict[str, CheckedTask] = record.graph.by_id()
+        self._pending: list[PlannedTask] = sorted(record.plan.tasks, key=lambda p: p.start_s)
+        self._running: dict[str, tuple[PlannedTask, float]] = {}
+        self._finished: dict[str, tuple[str, float, float]] = {}
+        self.start_s = start_s
+        self._last_step_s = start_s
+        self._power_mw = 0.0
+        self._powers_mw: dict[str, float] = {}
+        self._news: list[tuple[Callable[[JobRecord, float, str, str], None], PlannedTask]] = []
+        self.energy_mj = 0.0
+        self.peak_temperature_c = -math.inf
+        book.start(record, start_s)
+
+    @property
+    def running_task_ids(self) -> tuple[str, ...]:
+        return tuple(self._running)
+
+    @property
+    def power_mw(self) -> float:
+        """Total heater power the job applies now."""
+        return self._power_mw
+
+    @property
+    def done(self) -> bool:
+        return not self._pending and not self._running
+
+    @property
+    def heater_powers_mw(self) -> dict[str, float]:
+        """The powers the job applies now, by heater (heaters at zero left out)."""
+        return dict(self._powers_mw)
+
+    @property
+    def pending(self) -> tuple[PlannedTask, ...]:
+        """Tasks not yet started, in planned order."""
+        return tuple(self._pending)
+
+    @property
+    def running(self) -> tuple[tuple[PlannedTask, float], ...]:
+        """(planned task, device start time) of every running task."""
+        return tuple(self._running.values())
+
+    @property
+    def tasks(self) -> dict[str, CheckedTask]:
+        return self._tasks
+
+    def swap_plan(self, planned: tuple[PlannedTask, ...]) -> None:
+        """Follow `planned` (job-relative times) for the tasks not yet started.
+
+        Tasks of `planned` that started meanwhile are ignored; pending tasks it does not name
+        keep their old entry. Called from the loop thread between steps, so it is atomic with
+        respect to dispatch.
+        """
+        waiting = {p.task_id for p in self._pending}
+        fresh = {p.task_id: p for p in planned if p.task_id in waiting}
+        self._pending = sorted(
+            (fresh.get(p.task_id, p) for p in self._pending), key=lambda p: (p.start_s, p.task_id)
+        )
+
+    def hold(self, now_s: float) -> None:
+        """Cut off every running task (it goes back to pending) and drop the heater powers.
+
+        The caller parks the device; this only keeps the books: a task cut off mid-run did not
+        produce its result, so it runs again from its start when the job resumes.
+        """
+        self.energy_mj += self._power_mw * (now_s - self._last_step_s)
+        self._last_step_s = now_s
+        self._pending = sorted(
+            [*self._pending, *(planned for planned, _ in self._running.values())],
+            key=lambda p: (p.start_s, p.task_id),
+        )
+        self._running.clear()
+        self._powers_mw = {}
+        self._power_mw = 0.0
+
+    def step(self, now_s: float, sample: SensorSample, may_start: bool = True) -> None:
+        """Account for the interval just past, then finish and start what is due now."""
+        self.energy_mj += self._power_mw * (now_s - self._last_step_s)
+        self._last_step_s = now_s
+        readings = [t for t in sample.temperature_c if not math.isnan(t)]
+        if readings:
+            self.peak_temperature_c = max(self.peak_temperature_c, max(readings))
+        changed = True
+        any_change = False
+        # Milestones and back-to-back tasks can cascade within one instant; settle them all.
+        while changed:
+            changed = self._finish_due(now_s) | (may_start and self._start_due(now_s))
+            any_change |= changed
+        if any_change:
+            self._apply_powers()
+        # Told after the device has the new powers, so a watcher never sees a start early.
+        for event, planned in self._news:
+            event(self.record, now_s, planned.task_id, planned.lane_id)
+        self._news.clear()
+
+    def stop(self, now_s: float) -> None:
+        """Stop every running task now (cancel, failure or shutdown); heaters go off."""
+        self.energy_mj += self._power_mw * (now_s - self._last_step_s)
+        self._last_step_s = now_s
+        for planned, started_s in list(self._running.values()):
+            self._finished[planned.task_id] = (planned.lane_id, started_s, now_s)
+            self._book.task_finished(self.record, now_s, planned.task_id, planned.lane_id)
+        self._running.clear()
+        self._powers_mw = {}
+        self._power_mw = 0.0
+
+    def result(self, now_s: float) -> job_pb2.JobResult:
+        ran = sorted(self._finished.items(), key=lambda item: (item[1][1], item[0]))
+        return job_pb2.JobResult(
+            tasks=[
+                job_pb2.ScheduledTask(
+                    task_id=task_id,
+                    lane_id=lane_id,
+                    start_s=start_s - self.start_s,
+                    end_s=end_s - self.start_s,
+                )
+                for task_id, (lane_id, start_s, end_s) in ran
+            ],
+            makespan_s=max((end for _, _, end in self._finished.values()), default=self.start_s)
+            - self.start_s,
+            peak_temperature_c=self.peak_temperature_c
+            if self.peak_temperature_c > -math.inf
+            else 0.0,
+            energy_mj=self.energy_mj,
+        )
+
+    def _finish_due(self, now_s: float) -> bool:
+        due = [
+            (planned, started_s)
+            for planned, started_s in self._running.values()
+            if started_s + self._tasks[planned.task_id].duration_s <= now_s
+        ]
+        for planned, started_s in due:
+            del self._running[planned.task_id]
+            self._finished[planned.task_id] = (planned.lane_id, started_s, now_s)
+            self._news.append((self._book.task_finished, planned))
+        return bool(due)
+
+    def _start_due(self, now_s: float) -> bool:
+        busy_lanes = {planned.lane_id for planned, _ in self._running.values()}
+        busy_heaters = {
+            heater
+            for planned, _ in self._running.values()
+            for heater in self._tasks[planned.task_id].heater_power_mw
+        }
+        started = []
+        for planned in self._pending:
+            if self.start_s + planned.start_s > now_s:
+                break  # pending is sorted by planned start
+            task = self._tasks[planned.task_id]
+            if (
+                planned.lane_id in busy_lanes
+                or any(dep not in self._finished for dep in task.depends_on)
+                or not busy_heaters.isdisjoint(task.heater_power_mw)
+            ):
+                continue
+            busy_lanes.add(planned.lane_id)
+            busy_heaters.update(task.heater_power_mw)
+            started.append(planned)
+            self._running[planned.task_id] = (planned, now_s)
+            self._news.append((self._book.task_started, planned))
+        for planned in started:
+            self._pending.remove(planned)
+        return bool(started)
+
+    def _apply_powers(self) -> None:
+        powers: dict[str, float] = {}
+        for planned, _ in self._running.values():
+            for heater, power_mw in self._tasks[planned.task_id].heater_power_mw.items():
+                powers[heater] = powers.get(heater, 0.0) + power_mw
+        self._driver.set_heater_powers(powers)
+        self._powers_mw = powers
+        self._power_mw = sum(powers.values())

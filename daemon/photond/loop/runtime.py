@@ -1,0 +1,385 @@
+"""The device loop: one thread per device that samples, dispatches and never waits on a client.
+
+The loop runs on a fixed grid of control periods (`control_period_s`, default 10 ms). Each pass
+reads every sensor, hands the sample to the closed loop (`control`: observer, forecast,
+re-plan), checks the interlock (`interlock`), publishes the sample to telemetry and advances
+the running job (finishing and starting tasks that are due), then sleeps to the next period.
+Dispatch on the grid keeps heater powers constant between samples, which is what the observer's
+model assumes. Why 10 ms: on the default chip the package mode has τ ≈ 8.5 s and the die's
+slowest lateral modes τ ≈ 10-26 ms (docs/thermal-model.md); a 10 ms period samples those
+several times per time constant, while everything faster (≤ 5 ms) has settled within a period
+and is exact in the model's feedthrough. A pass that overruns skips the periods it missed (the
+observer advances by as many) rather than bunching samples.
+
+Heartbeat: every pass ends by replacing `heartbeat` (monotonic wall time, pass counter). It is
+fed by the loop itself, not by a timer, so a systemd watchdog that checks its age detects a
+stuck loop.
+
+Jobs run one at a time per device, in submission order. On any error toward the device the
+loop's last act is the safe state; the job fails with the reason and the loop keeps running.
+While the interlock or an emergency stop holds the device (see `interlock`), the running job is
+held, nothing is dispatched and no queued job starts.
+
+A circuit breaker (photon_drivers.breaker) counts failed passes. While it is open the loop
+neither samples nor dispatches; it only re-sends the safe state until one is confirmed.
+Half-open, it probes with a ping followed by the safe state, so that the device is parked
+before any dispatch resumes. A job whose device failed is not resumed: its tasks were cut off
+mid-run and the heaters went off, so its thermal plan no longer describes the device. Queued
+jobs wait and start once the breaker has closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from photon.v1 import job_pb2
+from photon_drivers.breaker import BreakerConfig, BreakerState, CircuitBreaker
+from photon_drivers.interface import Driver, SensorSample
+from photond.jobs import events as job_events
+from photond.jobs.book import JobBook, JobRecord
+from photond.loop.closed_loop import ClosedLoop, ControlConfig
+from photond.loop.execution import Execution
+from photond.loop.interlock import Interlock
+from photond.loop.telemetry import Frame, TelemetryHub
+
+log = logging.getLogger("photond.loop.runtime")
+
+# Wall seconds between passes while the breaker is open (and between safe-state retries).
+_OPEN_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The loop's last pass: `time.monotonic()` when it ended, and how many passes so far."""
+
+    monotonic_s: float
+    passes: int
+
+
+class DeviceRuntime:
+    """Owns one driver: its loop thread, its job queue and its telemetry."""
+
+    def __init__(
+        self,
+        device_id: str,
+        driver: Driver,
+        book: JobBook,
+        period_s: float,
+        breaker: BreakerConfig | None = None,
+        control: ControlConfig | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self.driver = driver
+        self.period_s = period_s
+        self.hub = TelemetryHub()
+        self._book = book
+        self._queue: deque[JobRecord] = deque()
+        self._queue_lock = threading.Lock()
+        self._execution: Execution | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"device-{device_id}", daemon=True)
+        self.last_error = ""
+        self.breaker = CircuitBreaker(breaker, on_change=self._breaker_changed)
+        self._safe_state_pending = False
+        # Told (serving, reason) from the loop thread whenever `serving` flips.
+        self.on_serving_change: Callable[[bool, str], None] | None = None
+        self._reported_serving = True
+        profile = driver.profile
+        self.control = ClosedLoop(profile, period_s, book, control or ControlConfig())
+        self.interlock = Interlock(profile.limits, [s.id for s in profile.sensors])
+        self.heartbeat = Heartbeat(time.monotonic(), 0)
+        self._origin_s = driver.clock.now_s()
+        self._last_sample_s: float | None = None
+        self._applied_mw = np.zeros(len(self.control.heater_ids))
+        self._held_since_s: float | None = None
+
+    # -- called from RPC handlers ---------------------------------------------------------------
+
+    def enqueue(self, record: JobRecord) -> None:
+        with self._queue_lock:
+            self._queue.append(record)
+        self._wake.set()
+
+    def cancel(self, record: JobRecord) -> None:
+        """Cancel a queued job at once, or ask the loop to stop a running one."""
+        with self._queue_lock:
+            if record in self._queue:
+                self._queue.remove(record)
+                self._book.cancel(record, self.driver.clock.now_s())
+                return
+        record.cancel_requested.set()
+        self._wake.set()
+
+    @property
+    def queued_jobs(self) -> int:
+        with self._queue_lock:
+            return len(self._queue)
+
+    @property
+    def active(self) -> tuple[str, tuple[str, ...]]:
+        """(job id, running task ids) of the job now executing; ("", ()) when idle."""
+        execution = self._execution
+        if execution is None:
+            return "", ()
+        return execution.record.id, execution.running_task_ids
+
+    def emergency_stop(self, reason: str) -> None:
+        """Park the device now and hold its job until `resume()` (the EmergencyStop RPC).
+
+        The safe state is sent from the caller's thread at once; the loop holds the job within
+        the same control period.
+        """
+        self.interlock.emergency = reason or "no reason given"
+        try:
+            self.driver.safe_state()
+        except Exception:
+            log.exception("emergency stop: safe state failed", extra={"device": self.device_id})
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Leave an emergency stop; the job resumes once the interlock is clear as well."""
+        self.interlock.emergency = None
+
+    @property
+    def serving(self) -> tuple[bool, str]:
+        """(True, "") when jobs can be dispatched; else (False, why)."""
+        holding = self.interlock.holding
+        if holding:
+            return False, holding
+        state = self.breaker.state
+        if state is not BreakerState.CLOSED:
+            return False, f"circuit breaker {state.value}: {self.last_error or 'probing'}"
+        if self.last_error:
+            return False, self.last_error
+        return True, ""
+
+    def start(self) -> None:
+        self._step()  # a first sample before we report ready, so state and telemetry have data
+        self._report_serving()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop, then park: heaters off, a running job failed with the reason."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+        now_s = self.driver.clock.now_s()
+        execution, self._execution = self._execution, None
+        if execution is not None:
+            execution.stop(now_s)
+            self._book.fail(
+                execution.record,
+                now_s,
+                "photond shut down while the job ran; the device was parked in its safe state",
+                execution.result(now_s),
+            )
+        self.driver.close()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        clock = self.driver.clock
+        period = 0
+        passes = 0
+        while not self._stopping.is_set():
+            now_s = self._step()
+            passes += 1
+            self.heartbeat = Heartbeat(time.monotonic(), passes)
+            self._report_serving()
+            period = max(period + 1, math.floor((now_s - self._origin_s) / self.period_s) + 1)
+            tick_s = self._origin_s + period * self.period_s
+            while not self._stopping.is_set() and clock.now_s() < tick_s:
+                clock.sleep_until(tick_s, self._wake)
+                if self._wake.is_set():
+                    self._wake.clear()
+                    self._hold_if_stopped(clock.now_s())
+            self.control.stats.jitter_s.append(max(0.0, clock.now_s() - tick_s))
+
+    def _step(self) -> float:
+        now_s = self.driver.clock.now_s()
+        if not self.breaker.allow_request():
+            self._retry_safe_state()
+            return now_s
+        if self.breaker.state is BreakerState.HALF_OPEN:
+            self._probe()
+            return now_s
+        try:
+            sample = self.driver.read_sensors()
+            now_s = sample.device_time_s
+            self._observe(sample)
+            power_mw = self._execution_power()
+            self.hub.publish(Frame(now_s, time.time(), sample.temperature_c, power_mw))
+            if self._guard(now_s, sample):
+                self._dispatch(now_s, sample)
+            self.last_error = ""
+            self.breaker.record_success()
+        except Exception as exc:  # any failure toward the device: park it, fail the job, go on
+            log.exception("device loop step failed", extra={"device": self.device_id})
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.breaker.record_failure()
+            self._park_after_error(now_s)
+        return now_s
+
+    def _observe(self, sample: SensorSample) -> None:
+        """Fold the sample into the estimate, with the powers held since the last one."""
+        now_s = sample.device_time_s
+        last = self._last_sample_s
+        periods = 1 if last is None else max(1, round((now_s - last) / self.period_s))
+        self._last_sample_s = now_s
+        self.control.observe(sample, self._applied_mw, periods)
+
+    def _guard(self, now_s: float, sample: SensorSample) -> bool:
+        """Apply the interlock; True when dispatch may go on this period."""
+        change = self.interlock.check(sample.temperature_c, self.control.estimate)
+        if change is True:
+            log.warning(self.interlock.holding, extra={"device": self.device_id})
+        holding = self.interlock.holding
+        execution = self._execution
+        if holding:
+            self._hold_if_stopped(now_s)
+            if execution is not None and execution.record.cancel_requested.is_set():
+                self._held_since_s = None
+                self._end(execution, now_s, cancelled=True)
+            elif execution is not None and self._held_since_s is not None:
+                timeout_s = self.control.config.hold_timeout_s
+                if now_s - self._held_since_s > timeout_s:
+                    self._execution = None
+                    self._held_since_s = None
+                    self._book.fail(
+                        execution.record,
+                        now_s,
+                        f"held for more than {timeout_s:g} s: {holding}",
+                        execution.result(now_s),
+                    )
+            return False
+        if execution is not None and self._held_since_s is not None:
+            self._held_since_s = None
+            reason = "the interlock cleared and no emergency stop is active"
+            job_events.resumed(self._book, execution.record, now_s, reason)
+            if self.control.config.mode == "closed":
+                self.control.replan(execution, now_s, f"resumed after a hold: {reason}")
+        return True
+
+    def _hold_if_stopped(self, now_s: float) -> None:
+        """While held: keep the device parked and the running job held (once)."""
+        if not self.interlock.holding:
+            return
+        self.driver.safe_state()
+        self._applied_mw = np.zeros_like(self._applied_mw)
+        execution = self._execution
+        if execution is not None and self._held_since_s is None:
+            self._held_since_s = now_s
+            execution.hold(now_s)
+            job_events.held(self._book, execution.record, now_s, self.interlock.holding)
+
+    def _dispatch(self, now_s: float, sample: SensorSample) -> None:
+        execution = self._execution
+        if execution is None:
+            execution = self._next_execution(now_s)
+        if execution is None:
+            return
+        if execution.record.cancel_requested.is_set():
+            self._end(execution, now_s, cancelled=True)
+            return
+        may_start = self.control.may_start(execution, now_s, sample)
+        execution.step(now_s, sample, may_start)
+        self._applied_mw = self.control.applied_vector(execution.heater_powers_mw)
+        if execution.done:
+            self._end(execution, now_s)
+
+    def _retry_safe_state(self) -> None:
+        """Breaker open: touch the device only to re-send a safe state that was not confirmed."""
+        if self._safe_state_pending:
+            try:
+                self.driver.safe_state()
+                self._safe_state_pending = False
+                log.info("safe state confirmed", extra={"device": self.device_id})
+            except Exception as exc:
+                log.debug("safe state retry failed", extra={"device": self.device_id, "error": exc})
+        self._stopping.wait(_OPEN_POLL_S)
+
+    def _probe(self) -> None:
+        """Breaker half-open: ping, then park (the device may have restarted), then report."""
+        try:
+            self.driver.ping()
+            self.driver.safe_state()
+        except Exception as exc:
+            self.last_error = f"probe failed: {type(exc).__name__}: {exc}"
+            self.breaker.record_failure()
+            self._safe_state_pending = True
+            return
+        self._safe_state_pending = False
+        self.breaker.record_success()
+        if self.breaker.state is BreakerState.CLOSED:
+            self.last_error = ""
+
+    def _breaker_changed(self, old: BreakerState, new: BreakerState) -> None:
+        level = logging.WARNING if new is BreakerState.OPEN else logging.INFO
+        extra = {"device": self.device_id, "old": old.value, "new": new.value}
+        log.log(level, "circuit breaker %s", new.value, extra=extra)
+
+    def _report_serving(self) -> None:
+        serving, reason = self.serving
+        if serving != self._reported_serving:
+            self._reported_serving = serving
+            if self.on_serving_change is not None:
+                self.on_serving_change(serving, reason)
+
+    def _execution_power(self) -> float:
+        execution = self._execution
+        return execution.power_mw if execution is not None else 0.0
+
+    def _next_execution(self, now_s: float) -> Execution | None:
+        with self._queue_lock:
+            record = self._queue.popleft() if self._queue else None
+        if record is None:
+            return None
+        self._execution = Execution(record, self.driver, self._book, now_s)
+        log.info("job started", extra={"job": record.id, "device": self.device_id})
+        return self._execution
+
+    def _end(self, execution: Execution, now_s: float, cancelled: bool = False) -> None:
+        self._execution = None
+        self._applied_mw = np.zeros_like(self._applied_mw)
+        if cancelled:
+            execution.stop(now_s)
+            self.driver.safe_state()
+            self._book.cancel(execution.record, now_s, execution.result(now_s))
+        else:
+            self.driver.safe_state()
+            self._book.complete(execution.record, now_s, execution.result(now_s))
+        state = job_pb2.JobState.Name(execution.record.job.state)
+        log.info("job ended", extra={"job": execution.record.id, "state": state})
+
+    def _park_after_error(self, now_s: float) -> None:
+        execution, self._execution = self._execution, None
+        self._applied_mw = np.zeros_like(self._applied_mw)
+        self._held_since_s = None
+        parked = "the device was put in its safe state"
+        try:
+            self.driver.safe_state()
+            self._safe_state_pending = False
+        except Exception:
+            log.exception("safe state failed", extra={"device": self.device_id})
+            self._safe_state_pending = True
+            parked = "the safe state is re-sent until the device confirms it"
+        if execution is not None:
+            execution.stop(now_s)
+            self._book.fail(
+                execution.record,
+                now_s,
+                f"device error: {self.last_error}; {parked}; the job is not resumed, "
+                "because its running tasks were cut off",
+                execution.result(now_s),
+            )
+        # Back off so a persistently failing device does not spin the loop.
+        self._stopping.wait(min(1.0, max(self.period_s, 0.01)))

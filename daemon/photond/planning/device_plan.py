@@ -1,0 +1,393 @@
+"""Plan a daemon task graph on a device: graph → instance → optimiser → `Plan`.
+
+One control period of the device's compact model is one tick: start times fall on the control
+loop's grid, and a task occupies its lanes and heaters for its duration rounded up to whole
+periods, so the runtime, which dispatches on that grid, never finds a lane or heater still busy.
+Lanes become one pooled resource when every task may run on any lane, and explicit per-lane
+choices otherwise; every heater that two tasks drive becomes a capacity-one resource (a phase
+shifter holds one setting at a time). The compact model is built once per device profile.
+
+A task with a drift tolerance is held to it by the decoder (the rule is in docs/optimizer.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from photon_drivers.profile import DeviceProfile
+from photond.model import (
+    CompactModel,
+    ModelState,
+    equivalent_aging_hours,
+    phase_drift_rad,
+    plant_network,
+)
+from photond.model.metrics import gradients_c_per_mm, sensor_pairs
+from photond.planning.bounds import critical_path_length, thermal_bound_s
+from photond.planning.instance import Instance, instance_from_arrays
+from photond.planning.optimize import (
+    Level,
+    ThermallyInfeasible,
+    level_budget_s,
+    optimize,
+    pooled_lanes,
+)
+from photond.planning.plan import Plan, PlannedTask
+from photond.planning.thermal_tables import DEFAULT_MARGIN_C, predicted_trace_c, thermal_tables
+from photond.planning.validator import validate_plan
+from photond.rpc.status import failed_precondition
+from photond.rpc.validation import CheckedGraph
+
+# photon.v1.ValidationLevel numbers (kept numeric: the optimiser does not import the wire API).
+VALIDATION_BASIC = 1
+VALIDATION_PARANOID = 3
+
+
+@dataclass(frozen=True)
+class DeviceThermal:
+    """What planning needs of a device, built once: its compact model and package figures."""
+
+    profile: DeviceProfile
+    model: CompactModel
+    heat_capacity_j_per_k: float
+
+
+@functools.lru_cache(maxsize=8)
+def device_thermal(profile: DeviceProfile) -> DeviceThermal:
+    """The device's compact model (cached: building it solves an eigenproblem)."""
+    return DeviceThermal(
+        profile=profile,
+        model=CompactModel.from_profile(profile),
+        heat_capacity_j_per_k=float(plant_network(profile).capacitance_j_per_k.sum()),
+    )
+
+
+@dataclass(frozen=True)
+class GraphInstance:
+    """A graph's instance with what the planner reports in seconds and milliwatts."""
+
+    instance: Instance
+    power_mw: np.ndarray[Any, Any]
+    duration_s: np.ndarray[Any, Any]
+    release_s: np.ndarray[Any, Any]
+    lane_ids: tuple[str, ...]
+    pooled: bool
+
+
+def graph_instance(
+    graph: CheckedGraph,
+    device: DeviceThermal,
+    *,
+    thermal: bool = True,
+    state: ModelState | None = None,
+    margin_c: float = DEFAULT_MARGIN_C,
+) -> GraphInstance:
+    """The optimiser's instance of a checked graph on `device` (arrays throughout)."""
+    profile, model = device.profile, device.model
+    lane_ids = tuple(lane.id for lane in profile.lanes)
+    tick_s = model.dt_s
+    tasks = graph.tasks
+    n = len(tasks)
+    index = {t.id: i for i, t in enumerate(tasks)}
+    heater_index = {h: k for k, h in enumerate(model.heater_ids)}
+    duration_s = np.fromiter((t.duration_s for t in tasks), dtype=np.float64, count=n)
+    release_s = np.fromiter((t.release_time_s for t in tasks), dtype=np.float64, count=n)
+    pooled = all(not t.allowed_lanes or len(set(t.allowed_lanes)) == len(lane_ids) for t in tasks)
+    power = np.zeros((n, len(model.heater_ids)))
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
+    for i, t in enumerate(tasks):
+        row = t.heater_power_mw
+        rows.extend([i] * len(row))
+        cols.extend(map(heater_index.__getitem__, row))
+        values.extend(row.values())
+    power[rows, cols] = values
+    # Heaters that the same tasks drive (a zone's) are one capacity-one resource; a heater
+    # only one task drives needs none.
+    uses = power > 0
+    shared = np.flatnonzero(uses.sum(axis=0) > 1)
+    groups = 0
+    group_of = np.zeros(0, dtype=np.int64)
+    if shared.size:
+        users = np.packbits(uses[:, shared], axis=0).T
+        _, group_of = np.unique(users, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)
+        groups = int(group_of.max()) + 1
+    onehot = np.zeros((shared.size, groups), dtype=np.float32)
+    onehot[np.arange(shared.size), group_of] = 1.0
+    # A float product (BLAS) counts each task's heaters per group; integers would not be BLAS.
+    task_of, group = np.nonzero(uses[:, shared].astype(np.float32) @ onehot)
+    first = 1 if pooled else 0
+    demand_task = np.concatenate([np.arange(n if pooled else 0), task_of])
+    demand_resource = np.concatenate([np.zeros(n if pooled else 0, dtype=np.int64), group + first])
+    capacity = np.asarray(([len(lane_ids)] if pooled else []) + [1] * groups, dtype=np.int64)
+    lane_mask = None
+    if not pooled:
+        lane_mask = np.zeros((n, len(lane_ids)), dtype=np.bool_)
+        lane_pos = {lane: k for k, lane in enumerate(lane_ids)}
+        for i, t in enumerate(tasks):
+            for lane in t.allowed_lanes or lane_ids:
+                lane_mask[i, lane_pos[lane]] = True
+    duration = _ticks(duration_s, tick_s)
+    tables = (
+        thermal_tables(
+            model,
+            profile,
+            power,
+            duration,
+            state=state,
+            margin_c=margin_c,
+            drift_limit_k=drift_limits_k(graph, device),
+        )
+        if thermal and power.any()
+        else None
+    )
+    edges = [(index[d], i) for i, t in enumerate(tasks) for d in t.depends_on]
+    inst = instance_from_arrays(
+        [t.id for t in tasks],
+        duration,
+        np.asarray([a for a, _ in edges], dtype=np.int64),
+        np.asarray([b for _, b in edges], dtype=np.int64),
+        capacity,
+        demand_task.astype(np.int64),
+        demand_resource.astype(np.int64),
+        np.ones(demand_task.shape[0], dtype=np.int64),
+        release=_ticks(release_s, tick_s),
+        lane_mask=lane_mask,
+        priority=np.fromiter((t.priority for t in tasks), dtype=np.int64, count=n),
+        tick_s=tick_s,
+        thermal=tables,
+    )
+    return GraphInstance(inst, power, duration_s, release_s, lane_ids, pooled)
+
+
+def drift_limits_k(graph: CheckedGraph, device: DeviceThermal) -> np.ndarray[Any, Any] | None:
+    """(tasks, heaters) footprint-temperature change each task's drift tolerance allows.
+
+    2π·L·(dn/dT)·ΔT/λ ≤ tolerance, per heater of waveguide length L, at the shortest
+    wavelength among the task's lanes (the largest phase per kelvin: the bound holds on any of
+    them). inf where a task has no tolerance; None when no task has one.
+    """
+    tolerance = np.fromiter((t.drift_tolerance_rad for t in graph.tasks), dtype=np.float64)
+    if not (tolerance > 0).any():
+        return None
+    profile = device.profile
+    length_mm = {h.id: h.waveguide_length_mm for h in profile.heaters}
+    lengths = np.array([length_mm[h] for h in device.model.heater_ids])
+    wavelength = {lane.id: lane.wavelength_nm for lane in profile.lanes}
+    shortest_nm = np.array(
+        [min(wavelength[lane] for lane in (t.allowed_lanes or wavelength)) for t in graph.tasks]
+    )
+    rad_per_k = phase_drift_rad(1.0, lengths[None, :], wavelength_nm=1.0) / shortest_nm[:, None]
+    return np.where(tolerance[:, None] > 0, tolerance[:, None] / rad_per_k, np.inf)
+
+
+def plan_graph(
+    graph: CheckedGraph,
+    profile: DeviceProfile,
+    level: Level = Level.BALANCED,
+    *,
+    time_limit_s: float | None = None,
+    max_rounds: int | None = None,
+    seed: int = 0,
+    thermal: bool = True,
+    state: ModelState | None = None,
+    margin_c: float = DEFAULT_MARGIN_C,
+) -> Plan:
+    """Plan `graph` on the device `profile` describes; see the module docstring.
+
+    `time_limit_s` (or the level's budget) covers the whole call, conversion included.
+
+    Raises:
+        ThermallyInfeasible: a task breaks a limit even alone from ambient.
+    """
+    started = time.perf_counter()
+    device = device_thermal(profile)
+    built = graph_instance(graph, device, thermal=thermal, state=state, margin_c=margin_c)
+    inst = built.instance
+    budget_s = level_budget_s(level) if time_limit_s is None else time_limit_s
+    # The plan's report after the search (lanes, prediction, tasks) costs about what the
+    # conversion did: keep that much of the budget for it.
+    converted_s = time.perf_counter() - started
+    solution = optimize(
+        inst,
+        level,
+        time_limit_s=max(0.0, budget_s - 2 * converted_s),
+        max_rounds=max_rounds,
+        seed=seed,
+    )
+    if built.pooled:
+        lanes = pooled_lanes(solution.start, inst.duration, len(built.lane_ids))
+    else:
+        lanes = solution.lane
+    tick_s = inst.tick_s
+    start_s = solution.start * tick_s
+    end_s = start_s + built.duration_s
+    planned = [
+        PlannedTask(t.id, built.lane_ids[lane], start, end)
+        for t, lane, start, end in zip(
+            graph.tasks, lanes.tolist(), start_s.tolist(), end_s.tolist(), strict=True
+        )
+    ]
+    planned.sort(key=lambda p: (p.start_s, p.task_id))
+    makespan_s = float(end_s.max(initial=0.0))
+    peak_c, gradient, aging = prediction(built, solution.start, device)
+    bound_s = max(
+        structural_bound_s(built),
+        plan_thermal_bound_s(built, device) if thermal else 0.0,
+    )
+    return Plan(
+        tasks=tuple(planned),
+        makespan_s=makespan_s,
+        lower_bound_s=bound_s,
+        planner=solution.stats.planner,
+        planning_time_s=time.perf_counter() - started,
+        predicted_peak_temperature_c=peak_c,
+        predicted_peak_gradient_c_per_mm=gradient,
+        aging_hours=aging,
+        statistics=solution.stats,
+    )
+
+
+def prediction(
+    built: GraphInstance, start: np.ndarray[Any, Any], device: DeviceThermal
+) -> tuple[float, float, float]:
+    """(peak °C, peak gradient °C/mm, equivalent aging hours) the model predicts for a plan."""
+    model, profile = device.model, device.profile
+    inst = built.instance
+    tables = inst.thermal or thermal_tables(model, profile, built.power_mw, inst.duration)
+    horizon = int((start + inst.duration).max(initial=0)) + tables.tail_ticks
+    trace = predicted_trace_c(tables, start, inst.duration, horizon, model.ambient_c)
+    if trace.size == 0:
+        return model.ambient_c, 0.0, 0.0
+    gradient = float(gradients_c_per_mm(trace, sensor_pairs(profile)).max(initial=0.0))
+    aging = float(equivalent_aging_hours(trace, model.dt_s).max())
+    return float(trace.max()), gradient, aging
+
+
+def plan_thermal_bound_s(built: GraphInstance, device: DeviceThermal) -> float:
+    """The energy-balance bound (`bounds.thermal_bound_s`) of a graph on a device."""
+    profile = device.profile
+    energy_j = float(built.power_mw.sum(axis=1) @ built.duration_s) * 1e-3
+    return thermal_bound_s(
+        energy_j,
+        max_rise_k=profile.limits.max_device_temperature_c - profile.ambient_c,
+        die_to_ambient_k_per_w=profile.package.die_to_ambient_k_per_w,
+        heat_capacity_j_per_k=device.heat_capacity_j_per_k,
+    )
+
+
+def structural_bound_s(built: GraphInstance) -> float:
+    """Critical path (release times included), work ÷ lanes and per-heater busy time, in s.
+
+    In seconds, not ticks: a task's ticks round its duration up, and the bound must hold for
+    the plan's makespan in seconds.
+    """
+    inst = built.instance
+    critical_s = critical_path_length(inst, built.duration_s, built.release_s)
+    work_s = float(built.duration_s.sum()) / max(len(built.lane_ids), 1)
+    heater_s = float(((built.power_mw > 0).T @ built.duration_s).max(initial=0.0))
+    return max(critical_s, work_s, heater_s)
+
+
+def _ticks(seconds: np.ndarray[Any, Any], tick_s: float) -> np.ndarray[Any, Any]:
+    return np.maximum(0, np.ceil(seconds / tick_s - 1e-9)).astype(np.int64)
+
+
+def check_plan(
+    graph: CheckedGraph,
+    profile: DeviceProfile,
+    optimization_level: int,
+    validation_level: int,
+    *,
+    margin_c: float = DEFAULT_MARGIN_C,
+) -> Plan:
+    """Plan for an RPC and check the plan as hard as the request's ValidationLevel asks.
+
+    Levels are photon.v1 numbers: optimisation 0 (unset) means BALANCED. Validation 1 (BASIC)
+    trusts the planner; 0 (unset) and 2 (STRICT) re-read the model's prediction of the plan
+    against the limits; 3 (PARANOID) also runs the independent validator. The plan peaks at
+    least `margin_c` below max temperature (the daemon passes its closed loop's margin).
+
+    Raises:
+        RequestError: FAILED_PRECONDITION when the graph cannot be run within the limits.
+        RuntimeError: a check rejected the plan (a planner bug, logged as INTERNAL).
+    """
+    level = Level(optimization_level) if optimization_level else Level.BALANCED
+    try:
+        plan = plan_graph(graph, profile, level, margin_c=margin_c)
+    except ThermallyInfeasible as error:
+        index = next((i for i, t in enumerate(graph.tasks) if t.id == error.task), None)
+        field = "graph.tasks" if index is None else f"graph.tasks[{index}]"
+        raise failed_precondition(
+            f"{field}: {error} (planned {margin_c:g} °C below max temperature); lower its "
+            "powers, or the closed loop's margin_c / headroom_c",
+            field,
+        ) from error
+    limits = profile.limits
+    if validation_level != VALIDATION_BASIC and (
+        plan.predicted_peak_temperature_c > limits.max_device_temperature_c + 1e-6
+        or plan.predicted_peak_gradient_c_per_mm > limits.max_thermal_gradient_c_per_mm + 1e-6
+    ):
+        raise RuntimeError(
+            f"plan predicted to reach {plan.predicted_peak_temperature_c:.3f} °C, "
+            f"{plan.predicted_peak_gradient_c_per_mm:.3f} °C/mm"
+        )
+    if validation_level == VALIDATION_PARANOID:
+        problems = validate_plan(graph, plan.tasks, profile, device_thermal(profile).model)
+        if problems:
+            raise RuntimeError("independent validator rejected the plan: " + "; ".join(problems))
+    return plan
+
+
+def warm_up(profile: DeviceProfile) -> None:
+    """Build the device's model and compile every kernel (thermal ones included) before use.
+
+    The daemon should call this before it reports READY: a cold numba compile takes tens of
+    seconds, cached on disk afterwards. Each path must really run, so the graphs are made for
+    it: one where heat binds (every zone driven hard, twice: the thermal decoder and the search
+    over it, with a drift-sensitive task), one where it never does (the serial scheme and the
+    search with justification).
+    """
+    from photon.v1 import job_pb2
+    from photond.rpc.validation import check_graph
+
+    heaters = {h.id: h for h in profile.heaters}
+    groups = [z.heater_ids for z in profile.zones] or [(h,) for h in heaters]
+    hot = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(
+                id=f"hot{k}-{i}",
+                duration_s=2.0,
+                heater_powers=[
+                    job_pb2.HeaterPower(heater_id=h, power_mw=0.9 * heaters[h].max_power_mw)
+                    for h in group
+                ],
+                drift_tolerance_rad=0.5 if k == 0 and i == 0 else 0.0,
+            )
+            for k, group in enumerate(groups)
+            for i in range(2)
+        ]
+    )
+    cool = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(
+                id=f"t{i}",
+                duration_s=0.1 * (1 + i % 3),
+                heater_powers=[job_pb2.HeaterPower(heater_id=h, power_mw=1.0)],
+            )
+            for i, h in enumerate(list(heaters)[:2] * 6)
+        ]
+    )
+    for g in (hot, cool):
+        checked = check_graph(g, profile, len(g.tasks))
+        for level in Level:
+            with contextlib.suppress(ThermallyInfeasible):
+                plan_graph(checked, profile, level, max_rounds=1)

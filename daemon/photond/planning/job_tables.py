@@ -1,0 +1,108 @@
+"""One job's tasks in the form the forecasts need, built once when the job starts.
+
+A forecast or a re-plan runs many times per job and must cost milliseconds, so everything that
+depends only on the graph is computed up front: each task's duration in control periods, its
+heaters (as indices), its dependencies (as indices), and its modal input and hot-spot
+feedthrough under the forecast model. A forecast then only gathers rows for the tasks that are
+left. Times here are whole control periods counted from "now" (period 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from photond.loop.observer import Estimate
+from photond.model.loop_model import FORECAST_MODES, LoopModel
+from photond.planning.retime import forecast_peak
+from photond.rpc.validation import CheckedGraph
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The hottest spot a forecast expects, when, and (optionally) its per-period trace."""
+
+    peak_c: float
+    peak_in_s: float
+    trace_c: FloatArray
+
+
+class JobForecast:
+    """Per-job task tables for `forecast` and `replan`; see the module docstring."""
+
+    def __init__(self, graph: CheckedGraph, model: LoopModel) -> None:
+        self.graph = graph
+        self.full_model = model
+        self.model = model.truncated(min(FORECAST_MODES, model.modes))
+        m = self.model
+        dt = m.dt_s
+        tasks = graph.tasks
+        self.index = {t.id: i for i, t in enumerate(tasks)}
+        heater_pos = {h: k for k, h in enumerate(m.heater_ids)}
+        self.duration = np.array([_periods(t.duration_s, dt) for t in tasks], dtype=np.int64)
+        self.release_s = np.array([t.release_time_s for t in tasks])
+        power = np.zeros((len(tasks), m.heaters))
+        ptr, idx = [0], []
+        for i, t in enumerate(tasks):
+            for h, p in t.heater_power_mw.items():
+                power[i, heater_pos[h]] = p
+                idx.append(heater_pos[h])
+            ptr.append(len(idx))
+        self.heater_ptr = np.array(ptr, dtype=np.int64)
+        self.heater_idx = np.array(idx, dtype=np.int64)
+        self.deps = [tuple(self.index[d] for d in t.depends_on) for t in tasks]
+        self.task_in = np.ascontiguousarray(power @ m.input_gain[:, :-1].T)
+        self.task_feed = np.ascontiguousarray(power @ m.hotspot_feed[:, :-1].T)
+
+    def base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(x0, constant modal input, constant feedthrough) from the estimated state.
+
+        The estimate's fast modes beyond the forecast model's are dropped: they settle within
+        a period. The ambient offset is held constant over the forecast.
+        """
+        m = self.model
+        x0 = np.ascontiguousarray(estimate.state.x[: m.modes])
+        offset = estimate.ambient_offset_c
+        base_in = np.ascontiguousarray(m.input_gain[:, -1] * offset)
+        base_feed = np.ascontiguousarray(m.ambient_c + m.hotspot_feed[:, -1] * offset)
+        return x0, base_in, base_feed
+
+    def forecast(
+        self,
+        estimate: Estimate,
+        tasks: list[tuple[int, int]],
+        running: list[tuple[int, int]],
+        trace_periods: int = 0,
+    ) -> Forecast:
+        """Forecast `tasks` (index, start period) after `running` (index, end period)."""
+        x0, base_in, base_feed = self.base(estimate)
+        rows = [i for i, _ in running] + [i for i, _ in tasks]
+        start = np.array([0] * len(running) + [s for _, s in tasks], dtype=np.int64)
+        end = np.array(
+            [e for _, e in running] + [s + int(self.duration[i]) for i, s in tasks],
+            dtype=np.int64,
+        )
+        trace = np.zeros(trace_periods)
+        peak, at = forecast_peak(
+            self.model.decay,
+            self.model.hotspot_out,
+            x0,
+            base_in,
+            base_feed,
+            start,
+            end,
+            self.task_in[rows],
+            self.task_feed[rows],
+            trace,
+        )
+        return Forecast(float(peak), at * self.model.dt_s, trace)
+
+
+def _periods(duration_s: float, dt_s: float) -> int:
+    return max(1, math.ceil(duration_s / dt_s - 1e-9))

@@ -1,0 +1,159 @@
+"""The devices a daemon owns, and how each is described on the wire."""
+
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from google.protobuf import timestamp_pb2
+
+from photon.v1 import device_pb2
+from photon_drivers.profile import DeviceProfile
+from photond.loop.runtime import DeviceRuntime
+from photond.rpc.status import RequestError, invalid_argument, not_found
+
+
+@dataclass
+class ManagedDevice:
+    id: str
+    driver_name: str
+    runtime: DeviceRuntime
+
+    @property
+    def profile(self) -> DeviceProfile:
+        return self.runtime.driver.profile
+
+    @functools.cached_property
+    def _description(self) -> device_pb2.Device:
+        # The profile never changes while the daemon runs: build the message once.
+        return describe_profile(self.id, self.driver_name, self.profile)
+
+    def describe(self) -> device_pb2.Device:
+        """The device's description (a copy: callers may embed it in other messages)."""
+        copy = device_pb2.Device()
+        copy.CopyFrom(self._description)
+        return copy
+
+    def state(self) -> device_pb2.DeviceState:
+        frame = self.runtime.hub.latest
+        job_id, running = self.runtime.active
+        state = device_pb2.DeviceState(
+            device_id=self.id,
+            serving_status=device_pb2.SERVING_STATUS_SERVING,
+            active_job_id=job_id,
+            running_task_ids=running,
+            queued_jobs=self.runtime.queued_jobs,
+            interlock_tripped=self.runtime.interlock.tripped is not None,
+            emergency_stopped=self.runtime.interlock.emergency is not None,
+        )
+        serving, reason = self.runtime.serving  # the breaker's state and the last error
+        if not serving:
+            state.serving_status = device_pb2.SERVING_STATUS_NOT_SERVING
+            state.not_serving_reason = reason
+        if frame is not None:
+            readings = [t for t in frame.temperature_c if not math.isnan(t)]
+            read_at = timestamp_pb2.Timestamp()
+            read_at.FromNanoseconds(int(frame.wall_time_s * 1e9))
+            state.device_time_s = frame.device_time_s
+            state.read_at.CopyFrom(read_at)
+            state.total_heater_power_mw = frame.total_heater_power_mw
+            if readings:
+                state.max_temperature_c = max(readings)
+                state.mean_temperature_c = statistics.fmean(readings)
+        else:
+            state.read_at.FromNanoseconds(time.time_ns())
+        return state
+
+
+class DeviceTable:
+    """Lookup by id with the errors every RPC needs."""
+
+    def __init__(self, devices: list[ManagedDevice]) -> None:
+        self._devices = {d.id: d for d in devices}
+
+    def __iter__(self) -> Iterator[ManagedDevice]:
+        return iter(self._devices.values())
+
+    def get(self, device_id: str, field: str = "device_id") -> ManagedDevice:
+        """The named device; NOT_FOUND for an unknown id. Empty picks the only device."""
+        return self._lookup(device_id, field, not_found)
+
+    def for_request(self, device_id: str, field: str = "device_id") -> ManagedDevice:
+        """Like get(), but an unknown id is a bad argument of a request that carries other data."""
+        return self._lookup(device_id, field, invalid_argument)
+
+    def _lookup(
+        self, device_id: str, field: str, error: Callable[[str, str], RequestError]
+    ) -> ManagedDevice:
+        if not device_id:
+            if len(self._devices) == 1:
+                return next(iter(self._devices.values()))
+            raise invalid_argument(field, "this daemon owns several devices: name one")
+        device = self._devices.get(device_id)
+        if device is None:
+            known = ", ".join(sorted(self._devices))
+            raise error(field, f"no device {device_id!r} (devices: {known})")
+        return device
+
+
+def describe_profile(device_id: str, driver_name: str, profile: DeviceProfile) -> device_pb2.Device:
+    limits = profile.limits
+    return device_pb2.Device(
+        id=device_id,
+        model=profile.model,
+        driver=driver_name,
+        die_width_mm=profile.die_width_mm,
+        die_height_mm=profile.die_height_mm,
+        layers=[
+            device_pb2.Layer(
+                name=layer.name,
+                thickness_mm=layer.thickness_mm,
+                conductivity_w_per_m_k=layer.conductivity_w_per_m_k,
+                volumetric_heat_capacity_j_per_m3_k=layer.volumetric_heat_capacity_j_per_m3_k,
+            )
+            for layer in profile.layers
+        ],
+        die_to_ambient_k_per_w=profile.package.die_to_ambient_k_per_w,
+        ambient_c=profile.ambient_c,
+        heaters=[
+            device_pb2.Heater(
+                id=h.id,
+                x_mm=h.x_mm,
+                y_mm=h.y_mm,
+                width_mm=h.width_mm,
+                height_mm=h.height_mm,
+                max_power_mw=h.max_power_mw,
+                pi_power_mw=h.pi_power_mw,
+                waveguide_length_mm=h.waveguide_length_mm,
+            )
+            for h in profile.heaters
+        ],
+        zones=[device_pb2.Zone(id=z.id, heater_ids=z.heater_ids) for z in profile.zones],
+        lanes=[
+            device_pb2.Lane(id=lane.id, kind=lane.kind, wavelength_nm=lane.wavelength_nm)
+            for lane in profile.lanes
+        ],
+        sensors=[
+            device_pb2.Sensor(
+                id=s.id,
+                x_mm=s.x_mm,
+                y_mm=s.y_mm,
+                noise_c=s.noise_c,
+                resolution_c=s.resolution_c,
+                min_sample_period_s=s.min_sample_period_s,
+            )
+            for s in profile.sensors
+        ],
+        limits=device_pb2.Limits(
+            max_device_temperature_c=limits.max_device_temperature_c,
+            max_thermal_gradient_c_per_mm=limits.max_thermal_gradient_c_per_mm,
+            max_power_density_mw_per_mm2=limits.max_power_density_mw_per_mm2,
+            interlock_temperature_c=limits.interlock_temperature_c,
+            interlock_hysteresis_c=limits.interlock_hysteresis_c,
+        ),
+        max_optical_power_mw=profile.max_optical_power_mw,
+    )

@@ -1,0 +1,189 @@
+"""Assemble the daemon: journal, devices, gRPC server, health and reflection; run and stop.
+
+Start-up order matters: the journal is read and devices are sampled once before the server
+listens, so the first client already sees real state. Shutdown is the reverse: stop intake,
+report NOT_SERVING, park every device (running jobs fail with the reason; queued jobs stay
+journaled and run after the next start), then close the listeners.
+
+Health: the server ("") and the photon.v1 services report SERVING while the daemon runs. Each
+device also has its own health service name, `photon.v1.Device/<device_id>`, which follows
+the device's serving status (its circuit breaker and its last error) as DeviceState does.
+Options named `breaker_*` in a device's config configure its breaker and never reach the
+driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from photon.v1 import (
+    device_pb2,
+    device_pb2_grpc,
+    job_pb2,
+    job_pb2_grpc,
+    telemetry_pb2,
+    telemetry_pb2_grpc,
+)
+from photon_drivers.breaker import BreakerConfig
+from photon_drivers.clock import ScaledClock
+from photon_drivers.registry import open_driver
+from photond.config import DaemonConfig
+from photond.jobs.book import JobBook, plan_from_proto
+from photond.jobs.journal import Journal
+from photond.loop.runtime import DeviceRuntime
+from photond.planning.device_plan import warm_up
+from photond.rpc.devices import DeviceTable, ManagedDevice
+from photond.rpc.services import DeviceService, JobService, TelemetryService
+from photond.rpc.status import RequestError
+from photond.rpc.validation import check_graph
+
+log = logging.getLogger("photond")
+
+SERVICE_NAMES = (
+    device_pb2.DESCRIPTOR.services_by_name["DeviceService"].full_name,
+    job_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+    telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name,
+)
+SHUTDOWN_GRACE_S = 2.0
+DEVICE_HEALTH_PREFIX = "photon.v1.Device/"
+
+
+def device_health_name(device_id: str) -> str:
+    """The grpc.health.v1 service name that reports one device's serving status."""
+    return DEVICE_HEALTH_PREFIX + device_id
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.journal = Journal(config.state_dir / "jobs.sqlite3")
+        self.book = JobBook(self.journal)
+        clock = ScaledClock(config.time_scale)
+        managed = []
+        for d in config.devices:
+            breaker, driver_options = BreakerConfig.split_options(d.options)
+            runtime = DeviceRuntime(
+                d.id,
+                open_driver(d.driver, driver_options, clock),
+                self.book,
+                config.control_period_s,
+                breaker,
+                config.closed_loop,
+            )
+            managed.append(ManagedDevice(id=d.id, driver_name=d.driver, runtime=runtime))
+        self.devices = DeviceTable(managed)
+        self.jobs = JobService(
+            self.devices,
+            self.book,
+            config.max_tasks_per_job,
+            planning_margin_c=config.closed_loop.planning_margin_c,
+        )
+        self.health = HealthServicer()
+        self.server = grpc.aio.server()
+        self.addresses: list[str] = []
+
+    async def start(self) -> list[str]:
+        """Warm the planner, restore jobs, start the device loops, listen; returns addresses."""
+        # Compile the planner's kernels and build each device's model before anyone can submit:
+        # a cold numba compile takes tens of seconds (cached on disk afterwards).
+        for profile in {device.profile for device in self.devices}:
+            await asyncio.to_thread(warm_up, profile)
+        self._restore_jobs()
+        loop = asyncio.get_running_loop()
+        for device in self.devices:
+            device.runtime.on_serving_change = functools.partial(
+                self._serving_changed, loop, device
+            )
+            device.runtime.start()
+        device_pb2_grpc.add_DeviceServiceServicer_to_server(
+            DeviceService(self.devices), self.server
+        )
+        job_pb2_grpc.add_JobServiceServicer_to_server(self.jobs, self.server)
+        telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(
+            TelemetryService(self.devices), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (
+                *SERVICE_NAMES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self.server,
+        )
+        for address in self.config.listen:
+            self.addresses.append(self._bind(address))
+        await self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for device in self.devices:
+            await self._sync_device_health(device)
+        return self.addresses
+
+    def _serving_changed(
+        self, loop: asyncio.AbstractEventLoop, device: ManagedDevice, serving: bool, reason: str
+    ) -> None:
+        """Called from a device loop thread: hand the health update to the event loop."""
+        asyncio.run_coroutine_threadsafe(self._sync_device_health(device), loop)
+
+    async def _sync_device_health(self, device: ManagedDevice) -> None:
+        # Read the state now rather than trust the notification: updates may land out of order.
+        serving, _ = device.runtime.serving
+        status = health_pb2.HealthCheckResponse.NOT_SERVING
+        if serving:
+            status = health_pb2.HealthCheckResponse.SERVING
+        await self.health.set(device_health_name(device.id), status)
+
+    def _bind(self, address: str) -> str:
+        if address.startswith("unix:"):
+            path = Path(address[len("unix:") :])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # A socket file left by a daemon that died; a live daemon would still hold the port.
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_socket():
+                    path.unlink()
+            self.server.add_insecure_port(f"unix:{path}")
+            return f"unix:{path}"
+        port = self.server.add_insecure_port(address)
+        host = address.rpartition(":")[0]
+        return f"{host}:{port}"
+
+    def _restore_jobs(self) -> None:
+        for job in self.journal.load_all():
+            record = self.book.restore(job)
+            if record.terminal:
+                continue
+            if job.state == job_pb2.JOB_STATE_RUNNING:
+                self.book.fail(record, 0.0, "photond stopped while the job ran; it was not resumed")
+                continue
+            try:
+                device = self.devices.get(job.device_id)
+                record.graph = check_graph(job.graph, device.profile, self.config.max_tasks_per_job)
+                record.plan = plan_from_proto(job.schedule)
+            except RequestError as exc:
+                self.book.fail(record, 0.0, f"cannot resume after restart: {exc}")
+                continue
+            device.runtime.enqueue(record)
+            log.info("job requeued after restart", extra={"job": job.id})
+
+    async def stop(self) -> None:
+        self.jobs.accepting = False
+        await self.health.enter_graceful_shutdown()
+        for device in self.devices:
+            await asyncio.to_thread(device.runtime.stop)
+        await self.server.stop(SHUTDOWN_GRACE_S)
+        self.journal.close()
+        for address in self.addresses:
+            if address.startswith("unix:"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(address[len("unix:") :])

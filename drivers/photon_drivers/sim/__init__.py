@@ -1,0 +1,1 @@
+"""The simulated chip: a driver over the plant, with sensor faults and disturbances."""
