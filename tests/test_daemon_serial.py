@@ -21,13 +21,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from daemon_process import RunningDaemon, cleanup, start_daemon
-from photon_drivers.emulator import send_command
+from photon_drivers.serial.emulator import send_command
 from photon_sdk import Client, JobState, TaskGraph
 from test_daemon_jobs import TelemetryRecorder, check_run, twenty_task_graph
 
 pytestmark = pytest.mark.integration
 
-TIME_SCALE = 2.0
+TIME_SCALE = 1.0  # the serial driver talks to hardware: real time only
 TIMEOUT_S = 0.03
 ATTEMPTS = 12
 BREAKER_FAILURES = 2
@@ -81,7 +81,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     link, control = tmp / "ttyPHOTON", tmp / "emulator.sock"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "photon_drivers.emulator", "--pty", "--link", str(link),
+            sys.executable, "-m", "photon_drivers.serial.emulator", "--pty", "--link", str(link),
             "--control", str(control), "--time-scale", str(TIME_SCALE), "--seed", "1",
         ],
         stdout=subprocess.PIPE,

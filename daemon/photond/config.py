@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from photon_drivers.registry import DriverRegistryError, load_driver_class
 from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
-
-from .control import ControlConfig
+from photond.loop.closed_loop import ControlConfig
 
 
 class ConfigError(ValueError):
@@ -47,7 +47,7 @@ class DaemonConfig:
     max_tasks_per_job: int = 100_000
     log_level: str = "INFO"
     devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
-    # The closed loop's settings (TOML table [closed_loop]; see photond.control).
+    # The closed loop's settings (TOML table [closed_loop]; see photond.loop.closed_loop).
     closed_loop: ControlConfig = field(default_factory=ControlConfig)
 
     def checked(self) -> DaemonConfig:
@@ -74,7 +74,27 @@ class DaemonConfig:
             raise ConfigError("devices: at least one device is needed")
         if len(set(ids)) != len(ids):
             raise ConfigError(f"devices: duplicate device id in {ids}")
+        if self.time_scale != 1.0:
+            for device in self.devices:
+                check_scalable(device)
         return self
+
+
+def check_scalable(device: DeviceConfig) -> None:
+    """Refuse a time_scale other than 1 for a driver whose chip is real hardware.
+
+    Scaled time only makes sense for a simulated chip; on real hardware the planner would
+    believe heat settles faster than it does and the interlock would act too late.
+    """
+    try:
+        driver_class = load_driver_class(device.driver)
+    except DriverRegistryError as exc:
+        raise ConfigError(f"devices[{device.id}].driver: {exc}") from exc
+    if not driver_class.simulated:
+        raise ConfigError(
+            f"time_scale: must be 1 for device {device.id!r}: driver {device.driver!r} talks to "
+            "real hardware, whose heat does not run faster than wall time"
+        )
 
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
@@ -162,7 +182,7 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
 
 
 def _closed_loop(table: Any, path: Path) -> ControlConfig:
-    """The [closed_loop] table: photond.control.ControlConfig's fields, checked by type."""
+    """The [closed_loop] table: photond.loop.closed_loop.ControlConfig's fields, checked by type."""
     fields = {f: type(getattr(ControlConfig(), f)) for f in ControlConfig.__dataclass_fields__}
     fields.pop("observer")
     if not isinstance(table, dict):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
-from .clock import Clock
-from .profile import DeviceProfile
+from photon_drivers.clock import Clock
+from photon_drivers.profile import DeviceProfile
 
 
 class DriverError(RuntimeError):
@@ -34,6 +35,10 @@ class SensorSample:
 
 class Driver(abc.ABC):
     """One open connection to one device."""
+
+    # Whether the chip behind this driver is a model that can run faster than wall time. Only
+    # then may the daemon's `time_scale` differ from 1: a real chip's heat does not speed up.
+    simulated: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod

@@ -1,0 +1,73 @@
+"""The daemon's configuration: layering, and every bad value refused with its name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from photond.config import ConfigError, DaemonConfig, DeviceConfig, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "photond.toml"
+    path.write_text(text)
+    return path
+
+
+def test_flags_override_environment_which_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "control_period_s = 0.05\nmax_tasks_per_job = 10\nlog_level = 'DEBUG'\n")
+    env = {"PHOTON_CONTROL_PERIOD_S": "0.02", "PHOTON_MAX_TASKS_PER_JOB": "20"}
+    config = load_config(path, env, {"control_period_s": 0.04, "max_tasks_per_job": None})
+    assert config.control_period_s == 0.04  # the flag
+    assert config.max_tasks_per_job == 20  # the environment; the flag was not given
+    assert config.log_level == "DEBUG"  # the file
+
+
+def test_closed_loop_table_reaches_the_control_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, "[closed_loop]\nmode = 'reactive'\nreplan_budget_s = 0.2\n")
+    config = load_config(path, {}, {})
+    assert config.closed_loop.mode == "reactive"
+    assert config.closed_loop.replan_budget_s == 0.2
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("speed = 3\n", "speed"),
+        ("control_period_s = 0\n", "control_period_s"),
+        ("time_scale = -1\n", "time_scale"),
+        ("log_level = 'LOUD'\n", "log_level"),
+        ("listen = ['10.0.0.1:50051']\n", "listen"),
+        ("[closed_loop]\nmode = 'psychic'\n", "mode"),
+        ("[closed_loop]\nreplan_budget_s = -1.0\n", "replan_budget_s"),
+        ("[closed_loop]\nturbo = true\n", "turbo"),
+        ("max_tasks_per_job = 0\n", "max_tasks_per_job"),
+    ],
+)
+def test_a_bad_setting_is_refused_by_name(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(write(tmp_path, text), {}, {})
+
+
+def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "control_period_s = = 1\n"), {}, {})
+
+
+def test_scaled_time_runs_the_simulated_chip() -> None:
+    config = DaemonConfig(time_scale=5.0).checked()
+    assert config.time_scale == 5.0
+
+
+def test_scaled_time_is_refused_for_a_driver_that_talks_to_hardware() -> None:
+    serial = DeviceConfig(id="chip0", driver="serial", options={"port": "/dev/ttyUSB0"})
+    with pytest.raises(ConfigError, match="time_scale: must be 1 for device 'chip0'"):
+        DaemonConfig(time_scale=2.0, devices=(serial,)).checked()
+    assert DaemonConfig(time_scale=1.0, devices=(serial,)).checked().time_scale == 1.0
+
+
+def test_scaled_time_with_an_unknown_driver_names_the_device() -> None:
+    ghost = DeviceConfig(id="ghost0", driver="no-such-driver")
+    with pytest.raises(ConfigError, match=r"devices\[ghost0\]\.driver"):
+        DaemonConfig(time_scale=2.0, devices=(ghost,)).checked()
