@@ -2,10 +2,13 @@
 
 For each disturbance scenario the same thermally binding job (zone tasks at 24 mW per heater,
 above the 20 mW π power: all eight zones at once would settle near 102 °C) is planned once,
-from the idle chip, with the compact model at max temperature - margin (83 °C), then run on the
+from the idle chip, by the daemon's optimiser (SubmitJob's path, BALANCED) to the closed loop's
+planning margin (82.5 °C), then run on the
 simulated chip (HotSpot's 16 x 16 grid plant) by a real `DeviceRuntime` in three modes:
 (i) open loop, (ii) reactive throttling (no task starts while a sensor reads above 83 °C),
-(iii) closed loop (observer, forecast, re-plan). The interlock is on in every mode.
+(iii) closed loop (observer, forecast, re-plan: the immediate re-time, then the search within
+`replan_budget_s`; the table counts the search's plans swapped in and the remaining makespan they
+saved). The interlock is on in every mode.
 
 Device time is a `ManualClock` that the loop itself advances to each period's tick, so a run
 plays tens of device seconds as fast as the CPU computes the passes and is exactly repeatable;
@@ -26,204 +29,19 @@ import argparse
 import json
 import logging
 import math
-import tempfile
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from photon.v1 import job_pb2
-from photon_drivers.clock import Clock, ManualClock
-from photon_drivers.interface import SensorSample
-from photon_drivers.profile import DeviceProfile, load_profile
-from photon_drivers.sim.driver import SimulatedChipDriver
-from photon_drivers.sim.options import parse_sim_options
-from photond.jobs.book import JobBook, JobRecord, plan_to_proto
-from photond.jobs.journal import Journal
-from photond.loop.closed_loop import ControlConfig
-from photond.loop.observer import Observer
-from photond.loop.runtime import DeviceRuntime
-from photond.model import ModelState
-from photond.model.loop_model import loop_model
-from photond.planning.job_tables import JobForecast
-from photond.planning.plan import Plan
-from photond.planning.replan import Remaining, replan
-from photond.rpc.validation import CheckedGraph, CheckedTask
+from photon_bench.loop_runs import (
+    MODES,
+    SCENARIOS,
+    original_plan,
+    replan_latency,
+    run,
+    workload,
+)
+from photon_drivers.profile import load_profile
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "closed_loop.json"
-PERIOD_S = 0.01
-MARGIN_C = 2.0
-
-# name -> (sim options, whether physics lets a schedule stay below the limit)
-SCENARIOS: dict[str, tuple[dict[str, str], bool]] = {
-    "undisturbed": ({}, True),
-    "ambient +10 C": ({"ambient_step_c": "10", "ambient_step_at_s": "3"}, True),
-    "cooling x1.5": ({"cooling_factor": "1.5", "cooling_at_s": "3"}, True),
-    "plant -20 % G": ({"plant_mismatch": "-0.2"}, True),
-    "plant +20 % G": ({"plant_mismatch": "0.2"}, True),
-    "noise x5": ({"noise_scale": "5"}, True),
-    "stuck sensor": ({"stuck_sensor": "s11@3"}, True),
-    "dead sensor": ({"dead_sensor": "s12@3"}, True),
-    "h33 stuck 25 mW": ({"heater_stuck_on": "h33:25@3"}, True),
-    "all heaters stuck": ({"heater_stuck_on": "all:30@6"}, False),
-}
-MODES = ("open", "reactive", "closed")
-
-
-class RecordingSim(SimulatedChipDriver):
-    """The simulated chip, noting its true hottest cell and the wall time at every sample."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.true_max_c: list[float] = []
-        self.pass_wall_s: list[float] = []
-        self._last_wall = time.perf_counter()
-
-    @classmethod
-    def opened(cls, options: Mapping[str, str], clock: Clock) -> RecordingSim:
-        """Like `SimulatedChipDriver.open` (the default profile only)."""
-        parsed = parse_sim_options(options)
-        return cls(
-            None,
-            clock,
-            seed=parsed.seed,
-            noise_scale=parsed.noise_scale,
-            plant_mismatch=parsed.plant_mismatch,
-            disturbances=parsed.disturbances,
-        )
-
-    def read_sensors(self) -> SensorSample:
-        now = time.perf_counter()
-        self.pass_wall_s.append(now - self._last_wall)
-        self._last_wall = now
-        sample = super().read_sensors()
-        self.true_max_c.append(float(self.true_temperatures_c().max()))
-        return sample
-
-
-def workload(profile: DeviceProfile, count: int, seed: int = 0) -> CheckedGraph:
-    """`count` zone tasks at 24 mW per heater, 0.2-0.6 s, any lane; every 5th follows one."""
-    rng = np.random.default_rng(seed)
-    tasks = []
-    for i in range(count):
-        zone = profile.zones[i % len(profile.zones)]
-        deps = (f"t{i - 7}",) if i >= 7 and i % 5 == 0 else ()
-        tasks.append(
-            CheckedTask(
-                id=f"t{i}",
-                duration_s=float(rng.choice([0.2, 0.4, 0.6])),
-                heater_power_mw=dict.fromkeys(zone.heater_ids, 24.0),
-                allowed_lanes=(),
-                depends_on=deps,
-                release_time_s=0.0,
-                deadline_s=0.0,
-                priority=0,
-            )
-        )
-    return CheckedGraph(tuple(tasks))
-
-
-def original_plan(profile: DeviceProfile, graph: CheckedGraph) -> Plan:
-    """The plan every mode starts from: thermal list schedule from the idle chip at 83 °C."""
-    lanes = tuple(lane.id for lane in profile.lanes)
-    fc = JobForecast(graph, loop_model(profile, PERIOD_S))
-    idle = Observer(profile, PERIOD_S).estimate()
-    limit = profile.limits.max_device_temperature_c - MARGIN_C
-    remaining = Remaining(tuple(t.id for t in graph.tasks), (), fc, 0.0, None, limit)
-    return replan(remaining, lanes, idle, budget_s=1.0)
-
-
-@dataclass
-class RunResult:
-    scenario: str
-    mode: str
-    time_above_limit_s: float
-    peak_true_c: float
-    makespan_s: float
-    state: str
-    replans: int
-    replan_p50_ms: float
-    replan_p99_ms: float
-    jitter_p99_ms: float
-    pass_p99_ms: float
-    interlock: str
-    # The closed-loop event kinds the job saw, in order of first appearance.
-    events: list[str] = field(default_factory=list)
-
-
-def run(
-    profile: DeviceProfile,
-    graph: CheckedGraph,
-    plan: Plan,
-    scenario: str,
-    mode: str,
-    options: Mapping[str, str] | None = None,
-    hold_timeout_s: float = 10.0,
-) -> RunResult:
-    """Run the job once on a fresh simulated chip; see the module docstring."""
-    clock = ManualClock()
-    sim = RecordingSim.opened({**SCENARIOS.get(scenario, ({}, True))[0], **(options or {})}, clock)
-    with tempfile.TemporaryDirectory() as tmp:
-        book = JobBook(Journal(Path(tmp) / "jobs.sqlite3"))
-        control = ControlConfig(mode=mode, margin_c=MARGIN_C, hold_timeout_s=hold_timeout_s)
-        runtime = DeviceRuntime("sim0", sim, book, PERIOD_S, control=control)
-        job = job_pb2.Job(id=f"job-{mode}", device_id="sim0", schedule=plan_to_proto(plan))
-        record = JobRecord(job=job, graph=graph, plan=plan)
-        book.submit(record, 0.0)
-        runtime.start()
-        runtime.enqueue(record)
-        while not record.terminal:
-            time.sleep(0.02)
-        runtime.stop()
-    stats = runtime.control.stats
-    latency_ms = np.array(stats.replan_latency_s) * 1e3
-    true_c = np.array(sim.true_max_c)
-    limit = profile.limits.max_device_temperature_c
-    kinds = [e.WhichOneof("kind") or "" for e in record.events]
-    held = [e.held.reason for e in record.events if e.WhichOneof("kind") == "held"]
-    return RunResult(
-        scenario=scenario,
-        mode=mode,
-        time_above_limit_s=float((true_c > limit).sum() * PERIOD_S),
-        peak_true_c=float(true_c.max()),
-        makespan_s=record.job.result.makespan_s,
-        state=job_pb2.JobState.Name(record.job.state).removeprefix("JOB_STATE_").lower(),
-        replans=stats.replans,
-        replan_p50_ms=float(np.percentile(latency_ms, 50)) if len(latency_ms) else 0.0,
-        replan_p99_ms=float(np.percentile(latency_ms, 99)) if len(latency_ms) else 0.0,
-        jitter_p99_ms=float(np.percentile(np.array(stats.jitter_s), 99) * 1e3),
-        pass_p99_ms=float(np.percentile(np.array(sim.pass_wall_s[1:]), 99) * 1e3),
-        interlock=f"tripped x{len(held)}" if held else "-",
-        events=list(dict.fromkeys(k for k in kinds if k in ("replanned", "held", "resumed"))),
-    )
-
-
-def replan_latency(profile: DeviceProfile, count: int, repeats: int) -> dict[str, float]:
-    """Re-plan a `count`-task remainder `repeats` times from a warm chip; ms percentiles."""
-    graph = workload(profile, count, seed=1)
-    plan = original_plan(profile, graph)
-    fc = JobForecast(graph, loop_model(profile, PERIOD_S))
-    observer = Observer(profile, PERIOD_S)
-    warm = observer.model.steady_modes(np.append(np.full(observer.model.heaters, 12.0), 5.0))
-    observer.reset(ModelState(warm, np.zeros(observer.model.heaters)), 5.0)
-    estimate = observer.estimate()
-    limit = profile.limits.max_device_temperature_c - MARGIN_C
-    remaining = Remaining(tuple(t.id for t in graph.tasks), (), fc, 0.0, plan, limit)
-    replan(remaining, tuple(lane.id for lane in profile.lanes), estimate, 0.01)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        replan(remaining, tuple(lane.id for lane in profile.lanes), estimate, 0.01)
-        times.append(time.perf_counter() - started)
-    ms = np.array(times) * 1e3
-    return {
-        "tasks": count,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p99_ms": float(np.percentile(ms, 99)),
-    }
 
 
 def main() -> None:
@@ -243,7 +61,8 @@ def main() -> None:
     )
     header = (
         f"{'scenario':<18} {'mode':<8} {'above s':>8} {'peak C':>7} {'makespan':>8} "
-        f"{'state':<9} {'replans':>7} {'rp p50':>6} {'rp p99':>6} {'jit99':>5} {'pass99':>6} "
+        f"{'state':<9} {'replans':>7} {'search':>6} {'gain s':>6} {'rp p50':>6} {'rp p99':>6} "
+        f"{'jit99':>5} {'pass99':>6} "
         "interlock"
     )
     print(header)
@@ -254,7 +73,8 @@ def main() -> None:
             results.append(r)
             print(
                 f"{r.scenario:<18} {r.mode:<8} {r.time_above_limit_s:>8.2f} {r.peak_true_c:>7.2f} "
-                f"{r.makespan_s:>8.2f} {r.state:<9} {r.replans:>7} {r.replan_p50_ms:>6.2f} "
+                f"{r.makespan_s:>8.2f} {r.state:<9} {r.replans:>7} {r.searched:>6} "
+                f"{r.search_gain_s:>6.2f} {r.replan_p50_ms:>6.2f} "
                 f"{r.replan_p99_ms:>6.2f} {r.jitter_p99_ms:>5.2f} {r.pass_p99_ms:>6.2f} "
                 f"{r.interlock}",
                 flush=True,

@@ -9,14 +9,9 @@ interlock trips and the job fails with the interlock's reason.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-from closed_loop import (
+from photon_bench.loop_runs import (
     SCENARIOS,
     RunResult,
     original_plan,
@@ -24,8 +19,8 @@ from closed_loop import (
     workload,
 )
 from photon_drivers.profile import DeviceProfile, load_profile
+from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
-from photond.rpc.validation import CheckedGraph
 
 TASKS = 400
 # Disturbances that heat the real chip beyond what the plan expected.

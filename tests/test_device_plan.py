@@ -1,4 +1,4 @@
-"""The optimiser on daemon task graphs: valid plans, bounds respected, levels ordered."""
+"""Planning a daemon task graph on a device (`planning.device_plan`): valid, bounded, ordered."""
 
 from __future__ import annotations
 
@@ -202,3 +202,38 @@ def test_a_task_that_can_never_run_is_named() -> None:
     assert refused.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert refused.value.field == "graph.tasks[1]"
     assert "too-hot" in refused.value.message
+
+
+def test_a_chain_takes_its_critical_path_and_says_so() -> None:
+    graph = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(id=f"t{i}", duration_s=0.5, depends_on=[f"t{i - 1}"] if i else [])
+            for i in range(4)
+        ]
+    )
+    plan = plan_graph(check_graph(graph, PROFILE, 100), PROFILE, Level.FAST)
+    assert plan.makespan_s == pytest.approx(2.0) == plan.lower_bound_s
+    assert plan.gap_to_bound == pytest.approx(0.0)
+
+
+def test_independent_tasks_spread_over_every_lane() -> None:
+    graph = job_pb2.TaskGraph(
+        tasks=[job_pb2.Task(id=f"t{i}", duration_s=1.0) for i in range(2 * len(LANES))]
+    )
+    plan = plan_graph(check_graph(graph, PROFILE, 100), PROFILE, Level.FAST)
+    assert plan.makespan_s == pytest.approx(2.0) == plan.lower_bound_s
+    assert {p.lane_id for p in plan.tasks} == set(LANES)
+
+
+def test_tasks_sharing_a_heater_never_overlap_even_on_different_lanes() -> None:
+    hp = [job_pb2.HeaterPower(heater_id="h00", power_mw=5)]
+    graph = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(id="a", duration_s=1, heater_powers=hp, allowed_lanes=["wl0"]),
+            job_pb2.Task(id="b", duration_s=1, heater_powers=hp, allowed_lanes=["wl1"]),
+        ]
+    )
+    plan = plan_graph(check_graph(graph, PROFILE, 100), PROFILE, Level.FAST)
+    a, b = sorted(plan.tasks, key=lambda p: p.start_s)
+    assert a.end_s <= b.start_s + 1e-9
+    assert plan.makespan_s == pytest.approx(2.0) == plan.lower_bound_s

@@ -29,8 +29,9 @@ from photond.loop.interlock import Interlock
 from photond.loop.observer import Estimate
 from photond.loop.runtime import DeviceRuntime
 from photond.model import ModelState
-from photond.planning.plan import plan_list_schedule
-from photond.rpc.validation import CheckedGraph, CheckedTask
+from photond.planning.device_plan import plan_graph
+from photond.planning.graph import CheckedGraph, CheckedTask
+from photond.planning.optimize import Level
 
 IDS = ("a", "b")
 LIMITS = LimitsSpec(interlock_temperature_c=95.0, interlock_hysteresis_c=5.0)
@@ -95,7 +96,8 @@ class Loop:
             for i in range(int(seconds / 0.5) * 8)
         )
         graph = CheckedGraph(tasks)
-        plan = plan_list_schedule(graph, tuple(lane.id for lane in profile.lanes))
+        # Planned without heat, so the loop is what must keep the chip safe.
+        plan = plan_graph(graph, profile, Level.FAST, thermal=False)
         record = JobRecord(
             job_pb2.Job(id="job", device_id="sim0", schedule=plan_to_proto(plan)), graph, plan
         )

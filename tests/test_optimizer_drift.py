@@ -5,10 +5,11 @@ from __future__ import annotations
 from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.planning.device_plan import device_thermal, plan_graph
+from photond.planning.graph import CheckedGraph
 from photond.planning.optimize import Level
 from photond.planning.plan import Plan
 from photond.planning.validator import validate_plan
-from photond.rpc.validation import CheckedGraph, check_graph
+from photond.rpc.validation import check_graph
 
 PROFILE = load_profile()
 MODEL = device_thermal(PROFILE).model

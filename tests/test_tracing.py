@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import grpc
 import pytest
@@ -17,10 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-from closed_loop import original_plan, run, workload
 from daemon_process import cleanup, start_daemon
+from photon_bench.loop_runs import original_plan, run, workload
 from photon_drivers.profile import load_profile
 from photon_sdk import Client, TaskGraph
 from photond.tracing import configure_tracing

@@ -15,9 +15,10 @@ import math
 
 import numpy as np
 
+from photond.planning.bounds import lower_bound_s
 from photond.planning.device_plan import DeviceThermal, graph_instance
-from photond.planning.plan import Plan, PlannedTask, lower_bound_s
-from photond.rpc.validation import CheckedGraph
+from photond.planning.graph import CheckedGraph
+from photond.planning.plan import Plan, PlannedTask
 
 DEFAULT_HYSTERESIS_C = 2.0
 BASELINE_NAME = "list-scheduling+throttling"
@@ -117,7 +118,7 @@ def throttled_list_schedule(
     return Plan(
         tasks=tuple(placed),
         makespan_s=max(p.end_s for p in placed),
-        lower_bound_s=lower_bound_s(graph, len(lanes)),
+        lower_bound_s=lower_bound_s(inst, built.duration_s, built.release_s),
         planner=BASELINE_NAME,
         planning_time_s=0.0,
     )

@@ -19,8 +19,8 @@ from google.protobuf import timestamp_pb2
 
 from photon.v1 import job_pb2
 from photond.jobs.journal import Journal
+from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan, PlannedTask
-from photond.rpc.validation import CheckedGraph
 from photond.wakeup import Wakeup
 
 TERMINAL_STATES = frozenset(

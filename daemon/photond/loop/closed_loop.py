@@ -12,6 +12,10 @@ default mode, ``closed``:
   than `drift_threshold_c` from the trace the current plan was expected to follow. A new plan
   aims `headroom_c` below the trigger so that forecast noise does not re-trigger it at once.
   Each re-plan is a `replanned` job event with its reason.
+- a re-plan is first an immediate re-time that keeps the plan's order (`replan.replan`, on this
+  thread: the loop never waits), then an anytime search from it (`replan.improve`) on a worker
+  thread within `replan_budget_s`; its plan is swapped in at a later pass only if, re-timed
+  from the state at that pass, it still ends sooner and stays within the limit.
 
 Two weaker modes exist for comparison (benchmarks/closed_loop.py) and for a lab that wants
 them: ``reactive`` only stops starting tasks while a measured temperature is above
@@ -20,10 +24,12 @@ max - margin, and ``open`` executes the plan as it was made.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -35,10 +41,12 @@ from photond.loop.execution import Execution
 from photond.loop.observer import Estimate, Observer, ObserverConfig
 from photond.planning.job_tables import Forecast, JobForecast
 from photond.planning.plan import Plan
-from photond.planning.replan import Remaining, RunningTask, replan
+from photond.planning.replan import Remaining, RunningTask, improve, replan
 from photond.planning.retime import warm_up
 from photond.planning.thermal_tables import DEFAULT_MARGIN_C
 from photond.tracing import tracer
+
+log = logging.getLogger("photond.loop")
 
 MODES = ("closed", "reactive", "open")
 # Longest planned trace kept for the drift check (periods beyond it are not compared).
@@ -54,7 +62,7 @@ class ControlConfig:
     headroom_c: float = 0.5
     drift_threshold_c: float = 2.0
     forecast_every_periods: int = 10
-    replan_budget_s: float = 0.01
+    replan_budget_s: float = 0.1
     hold_timeout_s: float = 60.0
     observer: ObserverConfig = field(default_factory=ObserverConfig)
 
@@ -93,6 +101,10 @@ class LoopStats:
     replans: int = 0
     replan_latency_s: list[float] = field(default_factory=list)
     replan_reasons: list[str] = field(default_factory=list)
+    # Plans the off-thread search found and the loop swapped in, and the remaining makespan
+    # each saved over the immediate re-time it started from (seconds).
+    searched: int = 0
+    search_gain_s: list[float] = field(default_factory=list)
     jitter_s: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
     forecast_peak_c: float = -math.inf
 
@@ -118,8 +130,16 @@ class ClosedLoop:
         self._trace_c = np.zeros(0)
         self._trace_from = 0
         self._last_forecast = -(10**9)
+        self._search: Future[Plan | None] | None = None
+        self._searcher: ThreadPoolExecutor | None = None
         if self.config.mode == "closed":
             warm_up()
+
+    def close(self) -> None:
+        """Stop the search worker (a search under way ends at its budget; its plan is dropped)."""
+        self._search = None
+        if self._searcher is not None:
+            self._searcher.shutdown(wait=False, cancel_futures=True)
 
     def applied_vector(self, powers_mw: dict[str, float]) -> np.ndarray:
         return np.array([powers_mw.get(h, 0.0) for h in self.heater_ids])
@@ -138,6 +158,7 @@ class ClosedLoop:
             return not readings or max(readings) <= self.max_c - self.config.margin_c
         if execution is not self._execution:
             self._begin(execution, now_s)
+        self._take_search(execution, now_s)
         k = self._period_of(execution, now_s)
         if k - self._last_forecast >= self.config.forecast_every_periods:
             self._last_forecast = k
@@ -147,21 +168,11 @@ class ClosedLoop:
         return True
 
     def replan(self, execution: Execution, now_s: float, reason: str) -> Plan:
-        """Re-plan the tasks not yet started from the estimate, swap the plan, tell watchers."""
-        forecast = self._job_forecast(execution)
-        remaining = Remaining(
-            tasks=tuple(p.task_id for p in execution.pending),
-            running=tuple(
-                RunningTask(
-                    p.task_id, p.lane_id, started + execution.tasks[p.task_id].duration_s - now_s
-                )
-                for p, started in execution.running
-            ),
-            forecast=forecast,
-            elapsed_s=now_s - execution.start_s,
-            warm_start=self._plan,
-            limit_c=self.max_c - self.config.margin_c - self.config.headroom_c,
-        )
+        """Re-time the tasks not yet started from the estimate, swap the plan, tell watchers;
+        then start the search for a shorter one."""
+        warm = self._plan or execution.record.plan
+        assert warm is not None, "a job runs only once it has a plan"
+        remaining = self._remaining(execution, now_s, warm)
         started = time.perf_counter()
         with tracer.start_as_current_span(
             "photond.planning.replan",
@@ -172,20 +183,80 @@ class ClosedLoop:
                 "photond.device_time_s": now_s,
             },
         ) as span:
-            plan = replan(remaining, self.lanes, self.estimate, self.config.replan_budget_s)
+            plan = replan(remaining, self.lanes, self.estimate)
             span.set_attribute("photond.predicted_peak_c", plan.predicted_peak_temperature_c)
-        execution.swap_plan(plan.tasks)
         self.stats.replan_latency_s.append(time.perf_counter() - started)
         self.stats.replans += 1
         self.stats.replan_reasons.append(reason)
+        self._swap(execution, now_s, reason, plan)
+        self._start_search(replace(remaining, warm_start=plan))
+        return plan
+
+    def _remaining(self, execution: Execution, now_s: float, warm_start: Plan) -> Remaining:
+        return Remaining(
+            tasks=tuple(p.task_id for p in execution.pending),
+            running=tuple(
+                RunningTask(
+                    p.task_id, p.lane_id, started + execution.tasks[p.task_id].duration_s - now_s
+                )
+                for p, started in execution.running
+            ),
+            forecast=self._job_forecast(execution),
+            elapsed_s=now_s - execution.start_s,
+            warm_start=warm_start,
+            limit_c=self.max_c - self.config.margin_c - self.config.headroom_c,
+        )
+
+    def _swap(self, execution: Execution, now_s: float, reason: str, plan: Plan) -> None:
+        execution.swap_plan(plan.tasks)
         self._plan = plan
         job_events.replanned(self._book, execution.record, now_s, reason, plan)
         self._reference_trace(execution, now_s)
-        return plan
+
+    def _start_search(self, remaining: Remaining) -> None:
+        if len(remaining.tasks) < 2:
+            self._search = None
+            return
+        if self._searcher is None:
+            self._searcher = ThreadPoolExecutor(1, thread_name_prefix="photond-replan-search")
+        # A search still running for an older plan finishes at its budget; its result is
+        # dropped because `_search` no longer points at it.
+        self._search = self._searcher.submit(
+            improve, remaining, self.lanes, self.estimate, self.config.replan_budget_s
+        )
+
+    def _take_search(self, execution: Execution, now_s: float) -> None:
+        """Swap in the search's plan if it is done and, re-timed from now, still better."""
+        search = self._search
+        if search is None or not search.done():
+            return
+        self._search = None
+        try:
+            found = search.result()
+        except Exception:
+            # A fault in the search must never stop the loop: the re-timed plan stands.
+            log.exception("re-plan search failed; keeping the re-timed plan")
+            return
+        current = self._plan
+        if found is None or current is None or not execution.pending:
+            return
+        remaining = self._remaining(execution, now_s, found)
+        plan = replan(remaining, self.lanes, self.estimate)
+        gain_s = current.makespan_s - plan.makespan_s
+        if gain_s <= 1e-9 or plan.predicted_peak_temperature_c > remaining.limit_c + 1e-9:
+            return
+        self.stats.searched += 1
+        self.stats.search_gain_s.append(gain_s)
+        reason = (
+            f"search found a plan ending {gain_s:.2f} s sooner: makespan "
+            f"{current.makespan_s:.2f} s -> {plan.makespan_s:.2f} s"
+        )
+        self._swap(execution, now_s, reason, plan)
 
     def _begin(self, execution: Execution, now_s: float) -> None:
         self._execution = execution
         self._forecast = None
+        self._search = None
         self._plan = execution.record.plan
         self._last_forecast = -(10**9)
         self._reference_trace(execution, now_s)

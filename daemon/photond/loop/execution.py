@@ -22,8 +22,8 @@ from collections.abc import Callable
 from photon.v1 import job_pb2
 from photon_drivers.interface import Driver, SensorSample
 from photond.jobs.book import JobBook, JobRecord
+from photond.planning.graph import CheckedTask
 from photond.planning.plan import PlannedTask
-from photond.rpc.validation import CheckedTask
 
 
 class Execution:

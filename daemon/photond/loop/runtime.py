@@ -172,6 +172,7 @@ class DeviceRuntime:
         self._stopping.set()
         self._wake.set()
         self._thread.join()
+        self.control.close()
         now_s = self.driver.clock.now_s()
         execution, self._execution = self._execution, None
         if execution is not None:

@@ -40,21 +40,38 @@ def critical_path_length(
     return float((earliest_starts(inst, duration, release) + duration).max())
 
 
-def resource_bound_ticks(inst: Instance) -> int:
-    """max over resources (and pooled explicit lanes) of ⌈Σ demand·duration / capacity⌉."""
+def resource_bound(inst: Instance, duration: NDArray[np.int64] | NDArray[np.float64]) -> float:
+    """max over resources (and pooled explicit lanes) of Σ demand·duration / capacity.
+
+    `duration` is the instance's own (ticks) or the tasks' durations in seconds: a plan's
+    makespan in seconds must be bounded by seconds, since ticks round durations up.
+    """
     owner = np.repeat(np.arange(inst.n), np.diff(inst.dem_ptr))
-    work = np.zeros(inst.capacity.shape[0], dtype=np.int64)
-    np.add.at(work, inst.dem_res, inst.dem_amt * inst.duration[owner])
-    pairs = zip(work, inst.capacity, strict=True)
-    best = max((math.ceil(int(w) / int(c)) for w, c in pairs if c > 0), default=0)
+    work = np.zeros(inst.capacity.shape[0], dtype=np.float64)
+    np.add.at(work, inst.dem_res, inst.dem_amt * duration[owner])
+    best = max(
+        (float(w) / int(c) for w, c in zip(work, inst.capacity, strict=True) if c > 0), default=0.0
+    )
     if inst.lanes:
-        best = max(best, math.ceil(int(inst.duration.sum()) / inst.lanes))
-    return int(best)
+        best = max(best, float(duration.sum()) / inst.lanes)
+    return best
+
+
+def resource_bound_ticks(inst: Instance) -> int:
+    """`resource_bound` in whole ticks."""
+    return math.ceil(resource_bound(inst, inst.duration) - 1e-9)
 
 
 def lower_bound_ticks(inst: Instance) -> int:
     """The largest of the structural bounds (the thermal bound is in seconds: see below)."""
     return max(critical_path_ticks(inst), resource_bound_ticks(inst))
+
+
+def lower_bound_s(
+    inst: Instance, duration_s: NDArray[np.float64], release_s: NDArray[np.float64]
+) -> float:
+    """The structural bounds of `inst`'s graph and resources with durations in seconds."""
+    return max(critical_path_length(inst, duration_s, release_s), resource_bound(inst, duration_s))
 
 
 def thermal_bound_s(

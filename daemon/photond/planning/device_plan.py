@@ -29,7 +29,8 @@ from photond.model import (
     plant_network,
 )
 from photond.model.metrics import gradients_c_per_mm, sensor_pairs
-from photond.planning.bounds import critical_path_length, thermal_bound_s
+from photond.planning.bounds import lower_bound_s, thermal_bound_s
+from photond.planning.graph import CheckedGraph
 from photond.planning.instance import Instance, instance_from_arrays
 from photond.planning.optimize import (
     Level,
@@ -42,7 +43,6 @@ from photond.planning.plan import Plan, PlannedTask
 from photond.planning.thermal_tables import DEFAULT_MARGIN_C, predicted_trace_c, thermal_tables
 from photond.planning.validator import validate_plan
 from photond.rpc.status import failed_precondition
-from photond.rpc.validation import CheckedGraph
 
 # photon.v1.ValidationLevel numbers (kept numeric: the optimiser does not import the wire API).
 VALIDATION_BASIC = 1
@@ -240,7 +240,7 @@ def plan_graph(
     makespan_s = float(end_s.max(initial=0.0))
     peak_c, gradient, aging = prediction(built, solution.start, device)
     bound_s = max(
-        structural_bound_s(built),
+        lower_bound_s(inst, built.duration_s, built.release_s),
         plan_thermal_bound_s(built, device) if thermal else 0.0,
     )
     return Plan(
@@ -282,19 +282,6 @@ def plan_thermal_bound_s(built: GraphInstance, device: DeviceThermal) -> float:
         die_to_ambient_k_per_w=profile.package.die_to_ambient_k_per_w,
         heat_capacity_j_per_k=device.heat_capacity_j_per_k,
     )
-
-
-def structural_bound_s(built: GraphInstance) -> float:
-    """Critical path (release times included), work ÷ lanes and per-heater busy time, in s.
-
-    In seconds, not ticks: a task's ticks round its duration up, and the bound must hold for
-    the plan's makespan in seconds.
-    """
-    inst = built.instance
-    critical_s = critical_path_length(inst, built.duration_s, built.release_s)
-    work_s = float(built.duration_s.sum()) / max(len(built.lane_ids), 1)
-    heater_s = float(((built.power_mw > 0).T @ built.duration_s).max(initial=0.0))
-    return max(critical_s, work_s, heater_s)
 
 
 def _ticks(seconds: np.ndarray[Any, Any], tick_s: float) -> np.ndarray[Any, Any]:

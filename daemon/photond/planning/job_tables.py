@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 
 from photond.loop.observer import Estimate
 from photond.model.loop_model import FORECAST_MODES, LoopModel
+from photond.planning.graph import CheckedGraph
 from photond.planning.retime import forecast_peak
-from photond.rpc.validation import CheckedGraph
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -57,6 +57,10 @@ class JobForecast:
         self.heater_ptr = np.array(ptr, dtype=np.int64)
         self.heater_idx = np.array(idx, dtype=np.int64)
         self.deps = [tuple(self.index[d] for d in t.depends_on) for t in tasks]
+        self.dep_ptr = np.concatenate(([0], np.cumsum([len(d) for d in self.deps]))).astype(
+            np.int64
+        )
+        self.dep_idx = np.array([d for deps in self.deps for d in deps], dtype=np.int64)
         self.task_in = np.ascontiguousarray(power @ m.input_gain[:, :-1].T)
         self.task_feed = np.ascontiguousarray(power @ m.hotspot_feed[:, :-1].T)
 

@@ -30,6 +30,7 @@ from photond.model.metrics import equivalent_aging_hours
 from photond.planning.bounds import lower_bound_ticks
 from photond.planning.decoder import decode
 from photond.planning.instance import Instance, ThermalTables
+from photond.planning.plan import Stats
 from photond.planning.search import SEARCH_NAME, anneal
 from photond.planning.seed import lft_order
 from photond.planning.thermal_check import infeasible_task
@@ -64,23 +65,6 @@ class ThermallyInfeasible(ValueError):
     def __init__(self, message: str, task: str | None = None) -> None:
         super().__init__(message if task is None else f"task {task!r}: {message}")
         self.task = task
-
-
-@dataclass(frozen=True)
-class Stats:
-    """What planning cost: reported with every plan."""
-
-    level: str
-    planner: str
-    replicas: int
-    rounds: int
-    evaluations: int
-    elapsed_s: float
-    seed_makespan_ticks: int
-
-    @property
-    def evaluations_per_s(self) -> float:
-        return self.evaluations / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -1,44 +1,47 @@
 """Re-plan the tasks of a running job that have not started, from the estimated thermal state.
 
-The runtime calls exactly one function, `replan(remaining, lanes, estimate, budget_s)`, so a
-better planner (the optimizer's warm start under a time budget) can take its place without
-touching the loop. Today's planner is a warm-started thermal list schedule:
+Two steps, so that the loop never waits for a search:
 
-1. Order and lanes come from the current plan (the warm start): the tasks keep their lanes and
-   their planned order, which already respect dependencies. Without a plan, the list planner
-   (`planner.plan_list_schedule`) supplies both. Re-running that planner on every re-plan is not
-   an option: its heater bookkeeping grows quadratically and takes hundreds of milliseconds on
-   1,000 tasks, where the loop's budget is 10 ms.
-2. Thermal delay rule (`forecast.retime`): each task, in order, starts at the earliest period at
-   which its lane, heaters and dependencies are free *and* the compact model, started from the
-   estimated state, keeps the hottest spot at or below the limit (max temperature - margin)
-   over the task's run with everything already placed. Otherwise it waits for a placed task to
-   end, or for the chip to cool. Tasks may also move earlier than planned when the chip runs
-   cooler than predicted, which recovers makespan after a transient.
+1. `replan` — the immediate re-time, on the loop thread. The current plan's order and lanes
+   are kept (they already respect dependencies) and each task, in that order, starts at the
+   earliest period at which its lane, heaters and dependencies are free *and* the compact
+   model, started from the estimated state, keeps the hottest spot at or below the limit over
+   the task's run with everything already placed (`retime.retime`). Tasks may also move
+   earlier than planned when the chip runs cooler than predicted.
+2. `improve` — an anytime search from that plan, off the loop thread, within the closed
+   loop's `replan_budget_s`: it moves tasks earlier in the order (never before a dependency)
+   and onto other allowed lanes, re-times each candidate with the same kernel from the same
+   state, and keeps the shortest remaining makespan that stays within the limit. The loop
+   swaps the result in between passes only if, re-timed from the state at swap time, it is
+   still shorter and still within the limit (`closed_loop`).
 
-`budget_s` bounds the work; today's planner finishes well inside any budget the loop gives it
-(about 3 ms for 1,000 tasks, see benchmarks/closed_loop.py), so it only records it.
+`RemainingProblem` holds the arrays both steps share, built once per re-plan with numpy (no
+per-task Python on the loop's path beyond the plan's own records).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from photond.loop.observer import Estimate
 from photond.planning.job_tables import JobForecast
-from photond.planning.plan import Plan, PlannedTask, plan_list_schedule
+from photond.planning.plan import Plan, PlannedTask
 from photond.planning.retime import retime
-from photond.rpc.validation import CheckedGraph
+
+IntArray = NDArray[np.int64]
 
 PLANNER_NAME = "thermal-retime"
+SEARCH_NAME = "thermal-retime+search"
 # Periods a task waits for the chip to cool when no placed task ends sooner.
 _COOL_PERIODS = 10
 # Longest a task waits for thermal room before it is placed anyway (and the peak says so).
 _MAX_WAIT_S = 120.0
+# Share of the search's moves that change a task's lane rather than its place in the order.
+_LANE_MOVES = 0.25
 
 
 @dataclass(frozen=True)
@@ -65,108 +68,218 @@ class Remaining:
     running: tuple[RunningTask, ...]
     forecast: JobForecast
     elapsed_s: float
-    warm_start: Plan | None
+    warm_start: Plan
     limit_c: float
 
 
-def replan(
-    remaining: Remaining, lanes: tuple[str, ...], estimate: Estimate, budget_s: float
-) -> Plan:
-    """A plan for the remaining tasks, in job-relative seconds, from the estimated state."""
-    started = time.perf_counter()
-    fc = remaining.forecast
-    dt = fc.model.dt_s
-    now_k = round(remaining.elapsed_s / dt)
-    order_ids, lane_of = _order_and_lanes(remaining, lanes)
-    lane_pos = {lane: k for k, lane in enumerate(lanes)}
-    rows = np.array([fc.index[t] for t in order_ids], dtype=np.int64)
-    local = {int(g): k for k, g in enumerate(rows)}
-    lane_free = np.zeros(len(lanes), dtype=np.int64)
-    heater_free = np.zeros(fc.model.heaters, dtype=np.int64)
-    running_end: dict[int, int] = {}
-    for r in remaining.running:
-        g = fc.index[r.task_id]
-        end = max(0, round(r.ends_in_s / dt))
-        running_end[g] = end
-        lane_free[lane_pos[r.lane_id]] = max(lane_free[lane_pos[r.lane_id]], end)
-        heaters = fc.heater_idx[fc.heater_ptr[g] : fc.heater_ptr[g + 1]]
-        heater_free[heaters] = np.maximum(heater_free[heaters], end)
-    release = np.maximum(0, np.ceil(fc.release_s[rows] / dt - 1e-9).astype(np.int64) - now_k)
-    dep_ptr, dep_idx = [0], []
-    for k, g in enumerate(rows):
-        for d in fc.deps[g]:
-            if d in local:
-                dep_idx.append(local[d])
-            elif d in running_end:
-                release[k] = max(release[k], running_end[d])
-        dep_ptr.append(len(dep_idx))
-    # Heaters as the kernel wants them: per local row, CSR.
-    h_ptr = np.concatenate(([0], np.cumsum(fc.heater_ptr[rows + 1] - fc.heater_ptr[rows])))
-    h_idx = np.concatenate(
-        [np.zeros(0, dtype=np.int64)]
-        + [fc.heater_idx[fc.heater_ptr[g] : fc.heater_ptr[g + 1]] for g in rows]
-    )
-    run_rows = np.array(list(running_end), dtype=np.int64)
-    x0, base_in, base_feed = fc.base(estimate)
-    start, peak = retime(
-        fc.model.decay,
-        fc.model.hotspot_out,
-        x0,
-        base_in,
-        base_feed,
-        remaining.limit_c,
-        np.arange(len(rows), dtype=np.int64),
-        fc.duration[rows],
-        release,
-        np.array([lane_pos[lane_of[t]] for t in order_ids], dtype=np.int64),
-        lane_free,
-        h_ptr.astype(np.int64),
-        h_idx,
-        heater_free,
-        np.array(dep_ptr, dtype=np.int64),
-        np.array(dep_idx, dtype=np.int64),
-        np.ascontiguousarray(fc.task_in[rows]),
-        np.ascontiguousarray(fc.task_feed[rows]),
-        np.array([running_end[g] for g in run_rows], dtype=np.int64),
-        np.ascontiguousarray(fc.task_in[run_rows]),
-        np.ascontiguousarray(fc.task_feed[run_rows]),
-        _COOL_PERIODS,
-        round(_MAX_WAIT_S / dt),
-    )
-    tasks = fc.graph.tasks
-    planned = []
-    for k, g in enumerate(rows):
-        start_s = (now_k + int(start[k])) * dt
-        planned.append(
-            PlannedTask(tasks[g].id, lane_of[tasks[g].id], start_s, start_s + tasks[g].duration_s)
+class RemainingProblem:
+    """The remaining tasks as the re-time kernel takes them; rows follow the warm start."""
+
+    def __init__(self, remaining: Remaining, lanes: tuple[str, ...], estimate: Estimate) -> None:
+        fc = remaining.forecast
+        self.forecast = fc
+        self.lanes = lanes
+        self.limit_c = remaining.limit_c
+        dt = fc.model.dt_s
+        self.now_k = round(remaining.elapsed_s / dt)
+        left = set(remaining.tasks)
+        warm = sorted(
+            (p for p in remaining.warm_start.tasks if p.task_id in left),
+            key=lambda p: (p.start_s, p.task_id),
         )
-    planned.sort(key=lambda p: (p.start_s, p.task_id))
-    warm = remaining.warm_start
-    return Plan(
-        tasks=tuple(planned),
-        makespan_s=max((p.end_s for p in planned), default=remaining.elapsed_s),
-        lower_bound_s=warm.lower_bound_s if warm is not None else 0.0,
-        planner=PLANNER_NAME,
-        planning_time_s=time.perf_counter() - started,
-        predicted_peak_temperature_c=float(peak) if len(rows) else 0.0,
-    )
+        if len(warm) != len(left):
+            missing = sorted(left - {p.task_id for p in warm})
+            raise ValueError(f"the current plan does not place tasks {missing[:5]}")
+        lane_pos = {lane: k for k, lane in enumerate(lanes)}
+        index = fc.index
+        self.rows = rows = np.array([index[p.task_id] for p in warm], dtype=np.int64)
+        self.lane = np.array([lane_pos[p.lane_id] for p in warm], dtype=np.int64)
+        n = rows.shape[0]
+        # Lanes and heaters held by running tasks, and when those finish.
+        self.lane_free = np.zeros(len(lanes), dtype=np.int64)
+        self.heater_free = np.zeros(fc.model.heaters, dtype=np.int64)
+        run_rows = np.array([index[r.task_id] for r in remaining.running], dtype=np.int64)
+        run_end = np.array(
+            [max(0, round(r.ends_in_s / dt)) for r in remaining.running], dtype=np.int64
+        )
+        for r, g, end in zip(remaining.running, run_rows, run_end, strict=True):
+            k = lane_pos[r.lane_id]
+            self.lane_free[k] = max(self.lane_free[k], end)
+            heaters = fc.heater_idx[fc.heater_ptr[g] : fc.heater_ptr[g + 1]]
+            self.heater_free[heaters] = np.maximum(self.heater_free[heaters], end)
+        # Heaters and dependencies per local row (CSR), gathered from the job's tables.
+        self.heater_ptr, self.heater_idx = _gather(fc.heater_ptr, fc.heater_idx, rows)
+        dep_ptr, dep_global = _gather(fc.dep_ptr, fc.dep_idx, rows)
+        local = np.full(len(fc.graph.tasks), -1, dtype=np.int64)
+        local[rows] = np.arange(n)
+        ends_at = np.full(len(fc.graph.tasks), -1, dtype=np.int64)
+        ends_at[run_rows] = run_end
+        release = np.ceil(fc.release_s[rows] / dt - 1e-9).astype(np.int64) - self.now_k
+        self.release = np.maximum(0, release)
+        # A dependency still running holds its dependant back until it ends; one already
+        # finished holds nothing; one not started stays a dependency edge.
+        owner = np.repeat(np.arange(n), np.diff(dep_ptr))
+        np.maximum.at(self.release, owner, np.maximum(ends_at[dep_global], 0))
+        keep = local[dep_global] >= 0
+        self.dep_ptr = np.concatenate(([0], np.cumsum(np.bincount(owner[keep], minlength=n))))
+        self.dep_idx = local[dep_global[keep]]
+        self.duration = fc.duration[rows]
+        self.task_in = np.ascontiguousarray(fc.task_in[rows])
+        self.task_feed = np.ascontiguousarray(fc.task_feed[rows])
+        self.run_end = run_end
+        self.run_in = np.ascontiguousarray(fc.task_in[run_rows])
+        self.run_feed = np.ascontiguousarray(fc.task_feed[run_rows])
+        self.x0, self.base_in, self.base_feed = fc.base(estimate)
+        self.max_wait = round(_MAX_WAIT_S / dt)
+
+    @property
+    def n(self) -> int:
+        return int(self.rows.shape[0])
+
+    def retime(self, order: IntArray, lane: IntArray) -> tuple[IntArray, float]:
+        """Start periods (from now) of every row, placed in `order` on `lane`, and the peak."""
+        start, peak = retime(
+            self.forecast.model.decay,
+            self.forecast.model.hotspot_out,
+            self.x0,
+            self.base_in,
+            self.base_feed,
+            self.limit_c,
+            order,
+            self.duration,
+            self.release,
+            lane,
+            self.lane_free,
+            self.heater_ptr,
+            self.heater_idx,
+            self.heater_free,
+            self.dep_ptr,
+            self.dep_idx,
+            self.task_in,
+            self.task_feed,
+            self.run_end,
+            self.run_in,
+            self.run_feed,
+            _COOL_PERIODS,
+            self.max_wait,
+        )
+        return start, float(peak) if self.n else 0.0
+
+    def span(self, start: IntArray) -> int:
+        """Periods from now until the last row ends."""
+        return int((start + self.duration).max(initial=0))
+
+    def plan(
+        self, start: IntArray, lane: IntArray, peak_c: float, planner: str, started_s: float
+    ) -> Plan:
+        """The rows at `start` on `lane` as a job-relative plan."""
+        dt = self.forecast.model.dt_s
+        tasks = self.forecast.graph.tasks
+        start_s = ((self.now_k + start) * dt).tolist()
+        planned = [
+            PlannedTask(tasks[g].id, self.lanes[k], s, s + tasks[g].duration_s)
+            for g, k, s in zip(self.rows.tolist(), lane.tolist(), start_s, strict=True)
+        ]
+        planned.sort(key=lambda p: (p.start_s, p.task_id))
+        return Plan(
+            tasks=tuple(planned),
+            makespan_s=max((p.end_s for p in planned), default=self.now_k * dt),
+            lower_bound_s=0.0,
+            planner=planner,
+            planning_time_s=time.perf_counter() - started_s,
+            predicted_peak_temperature_c=peak_c,
+        )
 
 
-def _order_and_lanes(
-    remaining: Remaining, lanes: tuple[str, ...]
-) -> tuple[list[str], dict[str, str]]:
-    """The warm start's order and lanes for the remaining tasks (list planner without one)."""
-    left = set(remaining.tasks)
-    warm = remaining.warm_start
-    known = [p for p in warm.tasks if p.task_id in left] if warm is not None else []
-    if len(known) == len(left):
-        known.sort(key=lambda p: (p.start_s, p.task_id))
-        return [p.task_id for p in known], {p.task_id: p.lane_id for p in known}
-    tasks = remaining.forecast.graph.tasks
-    sub = tuple(
-        dataclasses.replace(t, depends_on=tuple(d for d in t.depends_on if d in left))
-        for t in tasks
-        if t.id in left
-    )
-    plan = plan_list_schedule(CheckedGraph(sub), lanes)
-    return [p.task_id for p in plan.tasks], {p.task_id: p.lane_id for p in plan.tasks}
+def replan(remaining: Remaining, lanes: tuple[str, ...], estimate: Estimate) -> Plan:
+    """The immediate re-time of the remaining tasks (job-relative seconds) from the estimate."""
+    started = time.perf_counter()
+    problem = RemainingProblem(remaining, lanes, estimate)
+    start, peak = problem.retime(np.arange(problem.n, dtype=np.int64), problem.lane)
+    plan = problem.plan(start, problem.lane, peak, PLANNER_NAME, started)
+    return _with_bound(plan, remaining.warm_start)
+
+
+def improve(
+    remaining: Remaining,
+    lanes: tuple[str, ...],
+    estimate: Estimate,
+    budget_s: float,
+    seed: int = 0,
+) -> Plan | None:
+    """A shorter plan for the remaining tasks found within `budget_s`, or None.
+
+    Local search over the warm start's order and lanes with sideways moves (a candidate as
+    long as the incumbent replaces it, so the search walks plateaus); every candidate is
+    re-timed by the same kernel from the same state, and only one within the limit counts.
+    """
+    started = time.perf_counter()
+    deadline = started + budget_s
+    problem = RemainingProblem(remaining, lanes, estimate)
+    n = problem.n
+    if n < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    order = np.arange(n, dtype=np.int64)
+    lane = problem.lane.copy()
+    first_span = span = problem.span(problem.retime(order, lane)[0])
+    best: tuple[IntArray, IntArray, float] | None = None
+    allowed = _allowed_lanes(problem)
+    position = np.arange(n, dtype=np.int64)
+    while time.perf_counter() < deadline:
+        cand_order, cand_lane = order, lane
+        if rng.random() < _LANE_MOVES:
+            row = int(rng.integers(n))
+            choices = allowed[row]
+            if len(choices) < 2:
+                continue
+            cand_lane = lane.copy()
+            cand_lane[row] = choices[int(rng.integers(len(choices)))]
+        else:
+            i = int(rng.integers(1, n))
+            row = int(order[i])
+            deps = problem.dep_idx[problem.dep_ptr[row] : problem.dep_ptr[row + 1]]
+            earliest = int(position[deps].max()) + 1 if deps.size else 0
+            if earliest >= i:
+                continue
+            j = int(rng.integers(earliest, i))
+            cand_order = np.concatenate((order[:j], order[i : i + 1], order[j:i], order[i + 1 :]))
+        cand_start, cand_peak = problem.retime(cand_order, cand_lane)
+        cand_span = problem.span(cand_start)
+        if cand_peak > problem.limit_c + 1e-9 or cand_span > span:
+            continue
+        if cand_order is not order:
+            position[cand_order] = np.arange(n)
+        order, lane, span = cand_order, cand_lane, cand_span
+        if span < first_span and (best is None or span < problem.span(best[0])):
+            best = (cand_start, cand_lane, cand_peak)
+    if best is None:
+        return None
+    plan = problem.plan(best[0], best[1], best[2], SEARCH_NAME, started)
+    return _with_bound(plan, remaining.warm_start)
+
+
+def _with_bound(plan: Plan, warm: Plan) -> Plan:
+    """The job's lower bound stays the one made at submission (it bounds the whole job)."""
+    return replace(plan, lower_bound_s=warm.lower_bound_s)
+
+
+def _allowed_lanes(problem: RemainingProblem) -> list[IntArray]:
+    lane_pos = {lane: k for k, lane in enumerate(problem.lanes)}
+    every = np.arange(len(problem.lanes), dtype=np.int64)
+    tasks = problem.forecast.graph.tasks
+    return [
+        np.array([lane_pos[x] for x in tasks[g].allowed_lanes], dtype=np.int64)
+        if tasks[g].allowed_lanes
+        else every
+        for g in problem.rows.tolist()
+    ]
+
+
+def _gather(ptr: IntArray, idx: IntArray, rows: IntArray) -> tuple[IntArray, IntArray]:
+    """The CSR rows `rows` of (ptr, idx), as a CSR of their own."""
+    counts = ptr[rows + 1] - ptr[rows]
+    out_ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=out_ptr[1:])
+    offsets = np.arange(int(out_ptr[-1]), dtype=np.int64) - np.repeat(out_ptr[:-1], counts)
+    return out_ptr, idx[np.repeat(ptr[rows], counts) + offsets]

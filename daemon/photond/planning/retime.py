@@ -23,14 +23,14 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _advance(x: FloatArray, modal_in: FloatArray, decay: FloatArray, periods: int) -> None:
     for i in range(x.shape[0]):
         steady = modal_in[i] / (1.0 - decay[i])
         x[i] = steady + decay[i] ** periods * (x[i] - steady)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hottest(out: FloatArray, x: FloatArray, feed: FloatArray) -> float:
     best = -np.inf
     for o in range(out.shape[0]):
@@ -41,7 +41,7 @@ def _hottest(out: FloatArray, x: FloatArray, feed: FloatArray) -> float:
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def forecast_peak(
     decay: FloatArray,
     out: FloatArray,
@@ -97,7 +97,7 @@ def forecast_peak(
     return peak, peak_at
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def retime(
     decay: FloatArray,
     out: FloatArray,
@@ -154,6 +154,12 @@ def retime(
     lane_at = lane_free.copy()
     heater_at = heater_free.copy()
     earliest_next = 0
+    # Scratch for the window prediction, allocated once (the kernel runs per pass and per
+    # search candidate: allocations per task would dominate).
+    xw = np.empty_like(x)
+    win_in = np.empty_like(modal_in)
+    win_feed = np.empty_like(feed)
+    ends = np.empty(cap, dtype=np.int64)
     for pos in range(n):
         i = order[pos]
         t = max(earliest_next, release[i], lane_at[lane[i]])
@@ -182,14 +188,18 @@ def retime(
             _advance(x, modal_in, decay, t - now)
             now = t
             # Predict the window [t, t + duration) with task i running.
-            xw = x.copy()
-            win_in = modal_in + task_in[i]
-            win_feed = feed + task_feed[i]
+            for q in range(xw.shape[0]):
+                xw[q] = x[q]
+                win_in[q] = modal_in[q] + task_in[i, q]
+            for o in range(win_feed.shape[0]):
+                win_feed[o] = feed[o] + task_feed[i, o]
             stop = t + duration[i]
             hot = _hottest(out, xw, win_feed)
-            ends = np.sort(act_end[:count])
+            ends[:count] = act_end[:count]
+            ends[:count].sort()
             w_now = t
-            for e in ends:
+            for c in range(count):
+                e = ends[c]
                 if e >= stop:
                     break
                 if e == w_now:

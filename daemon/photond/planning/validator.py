@@ -23,8 +23,8 @@ import numpy as np
 from photon_drivers.profile import DeviceProfile
 from photond.model import CompactModel
 from photond.model.metrics import peak_gradient_c_per_mm, phase_drift_rad, sensor_pairs
+from photond.planning.graph import CheckedGraph
 from photond.planning.instance import Instance
-from photond.rpc.validation import CheckedGraph
 
 _EPS_S = 1e-9
 

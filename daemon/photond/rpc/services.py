@@ -28,6 +28,7 @@ from photon.v1 import (
 from photond.jobs.book import JobBook, JobRecord, new_job_id, plan_to_proto
 from photond.loop.telemetry import Frame
 from photond.planning.device_plan import check_plan
+from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
 from photond.planning.thermal_tables import DEFAULT_MARGIN_C
 from photond.rpc.devices import DeviceTable, ManagedDevice
@@ -40,7 +41,7 @@ from photond.rpc.status import (
     unavailable,
     unimplemented,
 )
-from photond.rpc.validation import CheckedGraph, check_graph
+from photond.rpc.validation import check_graph
 from photond.tracing import tracer
 
 log = logging.getLogger("photond.rpc")

@@ -14,35 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from photon_drivers.profile import DeviceProfile
+from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.rpc.status import RequestError, invalid_argument
 
 if TYPE_CHECKING:
     # Annotations only: the optimiser (and its benchmarks) use this module without the
     # generated wire code, e.g. beside OR-Tools, whose protobuf is older than our gencode.
     from photon.v1 import job_pb2
-
-
-@dataclass(frozen=True)
-class CheckedTask:
-    id: str
-    duration_s: float
-    # Resolved per-heater powers (explicit heater powers plus zone shares).
-    heater_power_mw: dict[str, float]
-    allowed_lanes: tuple[str, ...]
-    depends_on: tuple[str, ...]
-    release_time_s: float
-    deadline_s: float
-    priority: int
-    # Phase error (rad) the task tolerates from other tasks' heat while it runs; 0 = none.
-    drift_tolerance_rad: float = 0.0
-
-
-@dataclass(frozen=True)
-class CheckedGraph:
-    tasks: tuple[CheckedTask, ...]
-
-    def by_id(self) -> dict[str, CheckedTask]:
-        return {task.id: task for task in self.tasks}
 
 
 def check_graph(

@@ -1,0 +1,102 @@
+"""Re-planning a running job's remainder: the immediate re-time, and the search within a budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from photon_drivers.profile import load_profile
+from photond.loop.observer import Observer
+from photond.model.loop_model import loop_model
+from photond.planning.graph import CheckedGraph, CheckedTask
+from photond.planning.job_tables import JobForecast
+from photond.planning.plan import Plan, PlannedTask
+from photond.planning.replan import Remaining, RunningTask, improve, replan
+
+PROFILE = load_profile()
+PERIOD_S = 0.01
+LANES = tuple(lane.id for lane in PROFILE.lanes)
+LIMIT_C = PROFILE.limits.max_device_temperature_c - 2.5
+IDLE = Observer(PROFILE, PERIOD_S).estimate()
+
+
+def task(task_id: str, duration_s: float = 0.5, *deps: str, zone: int | None = None) -> CheckedTask:
+    power = dict.fromkeys(PROFILE.zones[zone].heater_ids, 20.0) if zone is not None else {}
+    return CheckedTask(task_id, duration_s, power, (), deps, 0.0, 0.0, 0)
+
+
+def serial_plan(graph: CheckedGraph, lane: str = "wl0") -> Plan:
+    """Every task one after the other on one lane: a poor but valid warm start."""
+    planned, t = [], 0.0
+    for x in graph.tasks:
+        planned.append(PlannedTask(x.id, lane, t, t + x.duration_s))
+        t += x.duration_s
+    return Plan(tuple(planned), t, 0.0, "test", 0.0)
+
+
+def remaining(graph: CheckedGraph, warm: Plan, **changes: object) -> Remaining:
+    fields: dict[str, object] = {
+        "tasks": tuple(t.id for t in graph.tasks),
+        "running": (),
+        "forecast": JobForecast(graph, loop_model(PROFILE, PERIOD_S)),
+        "elapsed_s": 0.0,
+        "warm_start": warm,
+        "limit_c": LIMIT_C,
+    }
+    fields.update(changes)
+    return Remaining(**fields)  # type: ignore[arg-type]
+
+
+def test_the_re_time_keeps_order_and_lanes_and_places_every_task() -> None:
+    graph = CheckedGraph(tuple(task(f"t{i}", 0.5, zone=i % 8) for i in range(12)))
+    plan = replan(remaining(graph, serial_plan(graph)), LANES, IDLE)
+    assert sorted(p.task_id for p in plan.tasks) == sorted(t.id for t in graph.tasks)
+    assert {p.lane_id for p in plan.tasks} == {"wl0"}
+    assert [p.task_id for p in plan.tasks] == [t.id for t in graph.tasks]
+    assert plan.makespan_s == pytest.approx(6.0)
+    assert plan.predicted_peak_temperature_c <= LIMIT_C
+
+
+def test_a_larger_budget_finds_a_shorter_remaining_makespan_and_a_tiny_one_only_re_times() -> None:
+    graph = CheckedGraph(tuple(task(f"t{i}", 0.5) for i in range(16)))
+    work = remaining(graph, serial_plan(graph))
+    retimed = replan(work, LANES, IDLE)
+    assert retimed.makespan_s == pytest.approx(8.0)
+    assert improve(work, LANES, IDLE, budget_s=1e-9) is None
+    found = improve(work, LANES, IDLE, budget_s=2.0)
+    assert found is not None and found.makespan_s < retimed.makespan_s
+    assert sorted(p.task_id for p in found.tasks) == sorted(t.id for t in graph.tasks)
+
+
+def test_the_search_never_starts_a_task_before_its_dependency_ends() -> None:
+    tasks = [task("a", 1.0), task("b", 0.5, "a"), task("c", 0.5, "b")]
+    tasks += [task(f"x{i}", 0.5, zone=i % 8) for i in range(10)]
+    graph = CheckedGraph(tuple(tasks))
+    found = improve(remaining(graph, serial_plan(graph)), LANES, IDLE, budget_s=1.0, seed=3)
+    assert found is not None
+    at = {p.task_id: p for p in found.tasks}
+    assert at["a"].end_s <= at["b"].start_s + 1e-9
+    assert at["b"].end_s <= at["c"].start_s + 1e-9
+    assert found.predicted_peak_temperature_c <= LIMIT_C
+
+
+def test_a_running_dependency_holds_its_dependant_until_it_ends() -> None:
+    graph = CheckedGraph((task("a", 2.0), task("b", 0.5, "a"), task("c", 0.5)))
+    warm = serial_plan(graph)
+    work = remaining(
+        graph,
+        warm,
+        tasks=("b", "c"),
+        running=(RunningTask("a", "wl0", ends_in_s=1.5),),
+        elapsed_s=0.5,
+    )
+    plan = replan(work, LANES, IDLE)
+    at = {p.task_id: p for p in plan.tasks}
+    assert at["b"].start_s == pytest.approx(2.0)  # 0.5 s elapsed + 1.5 s left of a
+    assert "a" not in at
+
+
+def test_a_warm_start_that_misses_a_task_is_refused() -> None:
+    graph = CheckedGraph((task("a"), task("b")))
+    warm = Plan((PlannedTask("a", "wl0", 0.0, 0.5),), 0.5, 0.0, "test", 0.0)
+    with pytest.raises(ValueError, match="does not place"):
+        replan(remaining(graph, warm), LANES, IDLE)
