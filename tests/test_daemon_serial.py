@@ -243,3 +243,18 @@ def test_garbled_line_parks_the_device_once_it_clears(clean: Rig) -> None:
         assert clean.emulator.stats()["heater_power_mw"] == 25.0, "nothing got through yet"
         clean.emulator.command("corrupt 0")
         wait_for(lambda: clean.emulator.stats()["heater_power_mw"] == 0.0, 30, "heaters off")
+
+
+def test_a_daemon_at_a_20_ms_period_plans_every_start_on_its_grid(clean: Rig) -> None:
+    graph = TaskGraph()
+    previous: list[str] = []
+    for i in range(6):
+        # 10 ms tasks in a chain: at the default 10 ms tick they would start 10 ms apart.
+        graph.add_task(f"c{i}", duration_s=0.01, depends_on=previous)
+        previous = [f"c{i}"]
+    with Client(clean.daemon.target) as client:
+        schedule = client.plan_job(graph, device_id="chip0")
+    starts = sorted(t.start_s for t in schedule.tasks)
+    assert starts[-1] == pytest.approx(0.1)
+    for start_s in starts:
+        assert abs(start_s / 0.02 - round(start_s / 0.02)) < 1e-6, starts

@@ -233,3 +233,15 @@ def test_emergency_stop_parks_the_device_until_resumed(daemon: RunningDaemon) ->
     graph.add_task("after-resume", duration_s=0.1, heater_power_mw={"h00": 5.0})
     with Client(daemon.target) as client:
         assert client.wait_job(client.submit_job(graph).id).state == JobState.COMPLETED
+
+
+def test_a_deadband_with_sample_mode_is_refused_by_name(daemon: RunningDaemon) -> None:
+    with grpc.insecure_channel(daemon.target) as channel:
+        stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
+        request = telemetry_pb2.SubscribeRequest(
+            mode=telemetry_pb2.SUBSCRIPTION_MODE_SAMPLE, sample_interval_s=0.1, deadband_c=0.5
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            next(iter(stub.Subscribe(request, timeout=10)))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "deadband_c" in (info.value.details() or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import grpc
@@ -237,3 +238,25 @@ def test_tasks_sharing_a_heater_never_overlap_even_on_different_lanes() -> None:
     a, b = sorted(plan.tasks, key=lambda p: p.start_s)
     assert a.end_s <= b.start_s + 1e-9
     assert plan.makespan_s == pytest.approx(2.0) == plan.lower_bound_s
+
+
+@pytest.mark.parametrize("period_s", [0.01, 0.02, 0.05])
+def test_every_start_falls_on_the_control_period_grid(period_s: float) -> None:
+    graph = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(
+                id=f"t{i}",
+                duration_s=0.013,
+                depends_on=[f"t{i - 1}"] if i else [],
+                heater_powers=[job_pb2.HeaterPower(heater_id=HEATERS[i % 4], power_mw=5)],
+            )
+            for i in range(6)
+        ]
+    )
+    plan = plan_graph(check_graph(graph, PROFILE, 100), PROFILE, Level.FAST, period_s=period_s)
+    periods = [p.start_s / period_s for p in plan.tasks]
+    assert all(abs(k - round(k)) < 1e-6 for k in periods), periods
+    # A 13 ms task holds its lane for whole periods: the chain's last start shows the grid.
+    assert max(p.start_s for p in plan.tasks) == pytest.approx(
+        5 * period_s * math.ceil(0.013 / period_s)
+    )

@@ -22,6 +22,7 @@ import numpy as np
 
 from photon_drivers.profile import DeviceProfile
 from photond.model import (
+    DEFAULT_DT_S,
     CompactModel,
     ModelState,
     equivalent_aging_hours,
@@ -59,11 +60,12 @@ class DeviceThermal:
 
 
 @functools.lru_cache(maxsize=8)
-def device_thermal(profile: DeviceProfile) -> DeviceThermal:
-    """The device's compact model (cached: building it solves an eigenproblem)."""
+def device_thermal(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> DeviceThermal:
+    """The device's compact model at the control period `period_s`, which is the planner's
+    tick (cached: building it solves an eigenproblem)."""
     return DeviceThermal(
         profile=profile,
-        model=CompactModel.from_profile(profile),
+        model=CompactModel.from_profile(profile, dt_s=period_s),
         heat_capacity_j_per_k=float(plant_network(profile).capacitance_j_per_k.sum()),
     )
 
@@ -200,8 +202,11 @@ def plan_graph(
     thermal: bool = True,
     state: ModelState | None = None,
     margin_c: float = DEFAULT_MARGIN_C,
+    period_s: float = DEFAULT_DT_S,
 ) -> Plan:
     """Plan `graph` on the device `profile` describes; see the module docstring.
+
+    `period_s` is the device loop's control period: every start falls on its grid.
 
     `time_limit_s` (or the level's budget) covers the whole call, conversion included.
 
@@ -209,7 +214,7 @@ def plan_graph(
         ThermallyInfeasible: a task breaks a limit even alone from ambient.
     """
     started = time.perf_counter()
-    device = device_thermal(profile)
+    device = device_thermal(profile, period_s)
     built = graph_instance(graph, device, thermal=thermal, state=state, margin_c=margin_c)
     inst = built.instance
     budget_s = level_budget_s(level) if time_limit_s is None else time_limit_s
@@ -295,6 +300,7 @@ def check_plan(
     validation_level: int,
     *,
     margin_c: float = DEFAULT_MARGIN_C,
+    period_s: float = DEFAULT_DT_S,
 ) -> Plan:
     """Plan for an RPC and check the plan as hard as the request's ValidationLevel asks.
 
@@ -309,7 +315,7 @@ def check_plan(
     """
     level = Level(optimization_level) if optimization_level else Level.BALANCED
     try:
-        plan = plan_graph(graph, profile, level, margin_c=margin_c)
+        plan = plan_graph(graph, profile, level, margin_c=margin_c, period_s=period_s)
     except ThermallyInfeasible as error:
         index = next((i for i, t in enumerate(graph.tasks) if t.id == error.task), None)
         field = "graph.tasks" if index is None else f"graph.tasks[{index}]"
@@ -328,13 +334,14 @@ def check_plan(
             f"{plan.predicted_peak_gradient_c_per_mm:.3f} °C/mm"
         )
     if validation_level == VALIDATION_PARANOID:
-        problems = validate_plan(graph, plan.tasks, profile, device_thermal(profile).model)
+        model = device_thermal(profile, period_s).model
+        problems = validate_plan(graph, plan.tasks, profile, model)
         if problems:
             raise RuntimeError("independent validator rejected the plan: " + "; ".join(problems))
     return plan
 
 
-def warm_up(profile: DeviceProfile) -> None:
+def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
     """Build the device's model and compile every kernel (thermal ones included) before use.
 
     The daemon should call this before it reports READY: a cold numba compile takes tens of
@@ -377,4 +384,4 @@ def warm_up(profile: DeviceProfile) -> None:
         checked = check_graph(g, profile, len(g.tasks))
         for level in Level:
             with contextlib.suppress(ThermallyInfeasible):
-                plan_graph(checked, profile, level, max_rounds=1)
+                plan_graph(checked, profile, level, max_rounds=1, period_s=period_s)

@@ -96,8 +96,8 @@ class Daemon:
         """Warm the planner, restore jobs, start the device loops, listen; returns addresses."""
         # Compile the planner's kernels and build each device's model before anyone can submit:
         # a cold numba compile takes tens of seconds (cached on disk afterwards).
-        for profile in {device.profile for device in self.devices}:
-            await asyncio.to_thread(warm_up, profile)
+        for profile, period_s in {(d.profile, d.runtime.period_s) for d in self.devices}:
+            await asyncio.to_thread(warm_up, profile, period_s)
         self._restore_jobs()
         loop = asyncio.get_running_loop()
         for device in self.devices:

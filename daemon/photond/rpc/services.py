@@ -191,7 +191,12 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             ) as span:
                 checked = check_graph(graph, profile, self._max_tasks)
                 plan = check_plan(
-                    checked, profile, level, validation, margin_c=self._planning_margin_c
+                    checked,
+                    profile,
+                    level,
+                    validation,
+                    margin_c=self._planning_margin_c,
+                    period_s=device.runtime.period_s,
                 )
                 span.set_attribute("photond.makespan_s", plan.makespan_s)
                 span.set_attribute("photond.planning.plan", plan.planner)
@@ -309,6 +314,12 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
             raise unimplemented("ON_CHANGE subscriptions are not implemented yet; use SAMPLE")
         if request.mode not in telemetry_pb2.SubscriptionMode.values():
             raise invalid_argument("mode", f"unknown subscription mode {request.mode}")
+        if request.deadband_c:
+            # A deadband only means something with ON_CHANGE; silently ignoring it would send
+            # the client every sample it asked not to see.
+            raise invalid_argument(
+                "deadband_c", "applies to ON_CHANGE subscriptions only; SAMPLE sends every sample"
+            )
         interval_s = request.sample_interval_s or DEFAULT_SAMPLE_INTERVAL_S
         floor_s = max(
             device.runtime.period_s, *(s.min_sample_period_s for s in device.profile.sensors)
