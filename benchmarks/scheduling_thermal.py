@@ -37,11 +37,12 @@ from photon_drivers.clock import ManualClock
 from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim.driver import SimulatedChipDriver
 from photond.model import equivalent_aging_hours
-from photond.planning.device_plan import check_plan, device_thermal, plan_graph
+from photond.planning.device_plan import device_thermal, plan_graph
 from photond.planning.graph import CheckedGraph
 from photond.planning.optimize import Level
 from photond.planning.plan import Plan
 from photond.planning.validator import validate_plan
+from photond.rpc.plan_policy import check_plan
 from photond.rpc.validation import check_graph
 
 DEFAULT_JSON = Path(__file__).parent / "results" / "scheduling_thermal.json"

@@ -15,11 +15,12 @@ from photon.v1 import job_pb2
 from photon_bench.baselines import throttled_list_schedule
 from photon_drivers.profile import load_profile
 from photond.planning.decoder import decode
-from photond.planning.device_plan import check_plan, device_thermal, graph_instance, plan_graph
+from photond.planning.device_plan import device_thermal, graph_instance, plan_graph
 from photond.planning.optimize import Level, ThermallyInfeasible, least_aging, plan_aging_hours
 from photond.planning.plan import PlannedTask
 from photond.planning.thermal_tables import DEFAULT_MARGIN_C
 from photond.planning.validator import validate_plan
+from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import RequestError
 from photond.rpc.validation import check_graph
 

@@ -26,9 +26,9 @@ from photond.jobs.book import JobBook, JobRecord, plan_to_proto
 from photond.jobs.journal import Journal
 from photond.loop.closed_loop import ControlConfig
 from photond.loop.interlock import Interlock
-from photond.loop.observer import Estimate
 from photond.loop.runtime import DeviceRuntime
 from photond.model import ModelState
+from photond.model.loop_model import Estimate
 from photond.planning.device_plan import plan_graph
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.optimize import Level

@@ -16,8 +16,9 @@ from photon_drivers.clock import ManualClock
 from photon_drivers.interface import SensorSample
 from photon_drivers.sim.driver import SimulatedChipDriver
 from photon_drivers.sim.faults import SensorFailure
-from photond.loop.observer import Estimate, Observer
+from photond.loop.observer import Observer
 from photond.model import ModelState
+from photond.model.loop_model import Estimate
 
 PERIOD_S = 0.01
 # Stated bound: after settling, the hot-spot estimate is within this of the plant's truth.

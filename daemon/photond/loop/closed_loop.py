@@ -38,7 +38,8 @@ from photon_drivers.profile import DeviceProfile
 from photond.jobs import events as job_events
 from photond.jobs.book import JobBook
 from photond.loop.execution import Execution
-from photond.loop.observer import Estimate, Observer, ObserverConfig
+from photond.loop.observer import Observer, ObserverConfig
+from photond.model.loop_model import Estimate
 from photond.planning.job_tables import Forecast, JobForecast
 from photond.planning.plan import Plan
 from photond.planning.replan import Remaining, RunningTask, improve, replan

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from photon_drivers.profile import LimitsSpec
-from photond.loop.observer import Estimate
+from photond.model.loop_model import Estimate
 
 # Readings outside this range are not temperatures of a working die (see the docstring).
 PLAUSIBLE_C = (-50.0, 250.0)

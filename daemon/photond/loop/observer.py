@@ -33,7 +33,7 @@ no rule and agree with the others (normalised innovation within 5 of the trusted
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -41,7 +41,7 @@ from numpy.typing import ArrayLike, NDArray
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
 from photond.model import ModelState
-from photond.model.loop_model import LoopModel, loop_model
+from photond.model.loop_model import Estimate, LoopModel, loop_model
 
 FloatArray = NDArray[np.float64]
 
@@ -57,21 +57,6 @@ class ObserverConfig:
     jump_sigmas: float = 6.0
     # Prior standard deviation of the initial state (K at the sensors) and of the room (K).
     initial_error_c: float = 10.0
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What the observer believes after one sample."""
-
-    state: ModelState
-    ambient_offset_c: float
-    sensor_estimate_c: FloatArray
-    hotspot_estimate_c: FloatArray  # at each heater's footprint, profile order
-    distrusted: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def hottest_c(self) -> float:
-        return float(self.hotspot_estimate_c.max())
 
 
 class Observer:

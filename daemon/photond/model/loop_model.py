@@ -23,13 +23,13 @@ chip; the rest settle within half a control period), the observer the full r.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from photon_drivers.profile import DeviceProfile
-from photond.model import CompactModel, plant_network
+from photond.model import CompactModel, ModelState, plant_network
 
 FloatArray = NDArray[np.float64]
 
@@ -112,3 +112,19 @@ def loop_model(profile: DeviceProfile, dt_s: float) -> LoopModel:
         hotspot_feed=np.column_stack([hot_feed, hot_amb]),
         heater_max_mw=np.array([h.max_power_mw for h in profile.heaters]),
     )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What the observer (`photond.loop.observer`) believes of this model's state after one
+    sample; the forecasts and re-plans start from it."""
+
+    state: ModelState
+    ambient_offset_c: float
+    sensor_estimate_c: FloatArray
+    hotspot_estimate_c: FloatArray  # at each heater's footprint, profile order
+    distrusted: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hottest_c(self) -> float:
+        return float(self.hotspot_estimate_c.max())

@@ -31,7 +31,7 @@ from photond.model import (
 )
 from photond.model.metrics import gradients_c_per_mm, sensor_pairs
 from photond.planning.bounds import lower_bound_s, thermal_bound_s
-from photond.planning.graph import CheckedGraph
+from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.instance import Instance, instance_from_arrays
 from photond.planning.optimize import (
     Level,
@@ -42,12 +42,6 @@ from photond.planning.optimize import (
 )
 from photond.planning.plan import Plan, PlannedTask
 from photond.planning.thermal_tables import DEFAULT_MARGIN_C, predicted_trace_c, thermal_tables
-from photond.planning.validator import validate_plan
-from photond.rpc.status import failed_precondition
-
-# photon.v1.ValidationLevel numbers (kept numeric: the optimiser does not import the wire API).
-VALIDATION_BASIC = 1
-VALIDATION_PARANOID = 3
 
 
 @dataclass(frozen=True)
@@ -293,54 +287,6 @@ def _ticks(seconds: np.ndarray[Any, Any], tick_s: float) -> np.ndarray[Any, Any]
     return np.maximum(0, np.ceil(seconds / tick_s - 1e-9)).astype(np.int64)
 
 
-def check_plan(
-    graph: CheckedGraph,
-    profile: DeviceProfile,
-    optimization_level: int,
-    validation_level: int,
-    *,
-    margin_c: float = DEFAULT_MARGIN_C,
-    period_s: float = DEFAULT_DT_S,
-) -> Plan:
-    """Plan for an RPC and check the plan as hard as the request's ValidationLevel asks.
-
-    Levels are photon.v1 numbers: optimisation 0 (unset) means BALANCED. Validation 1 (BASIC)
-    trusts the planner; 0 (unset) and 2 (STRICT) re-read the model's prediction of the plan
-    against the limits; 3 (PARANOID) also runs the independent validator. The plan peaks at
-    least `margin_c` below max temperature (the daemon passes its closed loop's margin).
-
-    Raises:
-        RequestError: FAILED_PRECONDITION when the graph cannot be run within the limits.
-        RuntimeError: a check rejected the plan (a planner bug, logged as INTERNAL).
-    """
-    level = Level(optimization_level) if optimization_level else Level.BALANCED
-    try:
-        plan = plan_graph(graph, profile, level, margin_c=margin_c, period_s=period_s)
-    except ThermallyInfeasible as error:
-        index = next((i for i, t in enumerate(graph.tasks) if t.id == error.task), None)
-        field = "graph.tasks" if index is None else f"graph.tasks[{index}]"
-        raise failed_precondition(
-            f"{field}: {error} (planned {margin_c:g} °C below max temperature); lower its "
-            "powers, or the closed loop's margin_c / headroom_c",
-            field,
-        ) from error
-    limits = profile.limits
-    if validation_level != VALIDATION_BASIC and (
-        plan.predicted_peak_temperature_c > limits.max_device_temperature_c + 1e-6
-        or plan.predicted_peak_gradient_c_per_mm > limits.max_thermal_gradient_c_per_mm + 1e-6
-    ):
-        raise RuntimeError(
-            f"plan predicted to reach {plan.predicted_peak_temperature_c:.3f} °C, "
-            f"{plan.predicted_peak_gradient_c_per_mm:.3f} °C/mm"
-        )
-    if validation_level == VALIDATION_PARANOID:
-        model = device_thermal(profile, period_s).model
-        problems = validate_plan(graph, plan.tasks, profile, model)
-        if problems:
-            raise RuntimeError("independent validator rejected the plan: " + "; ".join(problems))
-    return plan
-
-
 def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
     """Build the device's model and compile every kernel (thermal ones included) before use.
 
@@ -350,38 +296,32 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
     over it, with a drift-sensitive task), one where it never does (the serial scheme and the
     search with justification).
     """
-    from photon.v1 import job_pb2
-    from photond.rpc.validation import check_graph
-
     heaters = {h.id: h for h in profile.heaters}
     groups = [z.heater_ids for z in profile.zones] or [(h,) for h in heaters]
-    hot = job_pb2.TaskGraph(
-        tasks=[
-            job_pb2.Task(
+    hot = CheckedGraph(
+        tuple(
+            CheckedTask(
                 id=f"hot{k}-{i}",
                 duration_s=2.0,
-                heater_powers=[
-                    job_pb2.HeaterPower(heater_id=h, power_mw=0.9 * heaters[h].max_power_mw)
-                    for h in group
-                ],
+                heater_power_mw={h: 0.9 * heaters[h].max_power_mw for h in group},
+                allowed_lanes=(),
+                depends_on=(),
+                release_time_s=0.0,
+                deadline_s=0.0,
+                priority=0,
                 drift_tolerance_rad=0.5 if k == 0 and i == 0 else 0.0,
             )
             for k, group in enumerate(groups)
             for i in range(2)
-        ]
+        )
     )
-    cool = job_pb2.TaskGraph(
-        tasks=[
-            job_pb2.Task(
-                id=f"t{i}",
-                duration_s=0.1 * (1 + i % 3),
-                heater_powers=[job_pb2.HeaterPower(heater_id=h, power_mw=1.0)],
-            )
+    cool = CheckedGraph(
+        tuple(
+            CheckedTask(f"t{i}", 0.1 * (1 + i % 3), {h: 1.0}, (), (), 0.0, 0.0, 0)
             for i, h in enumerate(list(heaters)[:2] * 6)
-        ]
+        )
     )
-    for g in (hot, cool):
-        checked = check_graph(g, profile, len(g.tasks))
+    for checked in (hot, cool):
         for level in Level:
             with contextlib.suppress(ThermallyInfeasible):
                 plan_graph(checked, profile, level, max_rounds=1, period_s=period_s)

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from photond.loop.observer import Estimate
-from photond.model.loop_model import FORECAST_MODES, LoopModel
+from photond.model.loop_model import FORECAST_MODES, Estimate, LoopModel
 from photond.planning.graph import CheckedGraph
 from photond.planning.retime import forecast_peak
 

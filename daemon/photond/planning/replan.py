@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from photond.loop.observer import Estimate
+from photond.model.loop_model import Estimate
 from photond.planning.job_tables import JobForecast
 from photond.planning.plan import Plan, PlannedTask
 from photond.planning.retime import retime

@@ -27,11 +27,11 @@ from photon.v1 import (
 )
 from photond.jobs.book import JobBook, JobRecord, new_job_id, plan_to_proto
 from photond.loop.telemetry import Frame
-from photond.planning.device_plan import check_plan
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
 from photond.planning.thermal_tables import DEFAULT_MARGIN_C
 from photond.rpc.devices import DeviceTable, ManagedDevice
+from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import (
     RequestError,
     failed_precondition,
