@@ -47,7 +47,7 @@ class SimulatedChipDriver(Driver):
         clock: device time; None runs in real time.
         seed: seeds the sensor noise, so a run can be replayed exactly.
         noise_scale: multiplies every sensor's noise.
-        plant_mismatch: the plant's conductances are (1 + m) x the profile's (see sim_options).
+        plant_mismatch: the plant's conductances are (1 + m) x the profile's (see `sim.options`).
         disturbances: changes applied when device time reaches each one's `at_s`.
     """
 
@@ -96,7 +96,7 @@ class SimulatedChipDriver(Driver):
 
     @classmethod
     def open(cls, options: Mapping[str, str], clock: Clock) -> SimulatedChipDriver:
-        """Build from config options (see `sim_options`: profile, seed, disturbances).
+        """Build from config options (see `sim.options`: profile, seed, disturbances).
 
         Raises:
             ValueError: an unknown option, a value that does not parse, or a bad profile.
@@ -211,9 +211,9 @@ class SimulatedChipDriver(Driver):
         """From now on the sensor misbehaves as `failure` says."""
         with self._lock:
             self._catch_up()
-            self._fail_sensor(sensor_id, failure)
+            self.fail_sensor_locked(sensor_id, failure)
 
-    def _fail_sensor(self, sensor_id: str, failure: SensorFailure) -> None:
+    def fail_sensor_locked(self, sensor_id: str, failure: SensorFailure) -> None:
         index = self._sensor_index(sensor_id)
         held_c = float(self._profile.ambient_c + self._plant.sensor_from_modes[index] @ self._modes)
         self._faults.sensors[index] = SensorFault(failure, held_c)
@@ -228,9 +228,9 @@ class SimulatedChipDriver(Driver):
             raise ValueError(f"cooling degradation factor must be >= 1, got {factor}")
         with self._lock:
             self._catch_up()
-            self._degrade(factor)
+            self.degrade_cooling_locked(factor)
 
-    def _degrade(self, factor: float) -> None:
+    def degrade_cooling_locked(self, factor: float) -> None:
         base = self._chip.network
         degraded = RCNetwork(
             base.capacitance_j_per_k,
@@ -246,9 +246,9 @@ class SimulatedChipDriver(Driver):
         """Hold a heater at `power_mw` whatever is commanded (None releases it)."""
         with self._lock:
             self._catch_up()
-            self._stick_heater(heater_id, power_mw)
+            self.stick_heater_locked(heater_id, power_mw)
 
-    def _stick_heater(self, heater_id: str, power_mw: float | None) -> None:
+    def stick_heater_locked(self, heater_id: str, power_mw: float | None) -> None:
         index = self._heater_index(heater_id)
         if power_mw is None:
             self._faults.stuck_heaters_mw.pop(index, None)
@@ -261,9 +261,9 @@ class SimulatedChipDriver(Driver):
         """The room's temperature jumps by `delta_c` now."""
         with self._lock:
             self._catch_up()
-            self._step_ambient(delta_c)
+            self.step_ambient_locked(delta_c)
 
-    def _step_ambient(self, delta_c: float) -> None:
+    def step_ambient_locked(self, delta_c: float) -> None:
         self._faults.ambient.rebase(self._time_s)
         self._faults.ambient.offset_c += delta_c
 
@@ -271,9 +271,9 @@ class SimulatedChipDriver(Driver):
         """The room's temperature moves by `rate_c_per_s` from now on (0 stops the drift)."""
         with self._lock:
             self._catch_up()
-            self._drift(rate_c_per_s)
+            self.drift_ambient_locked(rate_c_per_s)
 
-    def _drift(self, rate_c_per_s: float) -> None:
+    def drift_ambient_locked(self, rate_c_per_s: float) -> None:
         self._faults.ambient.rebase(self._time_s)
         self._faults.ambient.drift_c_per_s = rate_c_per_s
 

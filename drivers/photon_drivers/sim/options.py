@@ -32,12 +32,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from photon_drivers.profile import DeviceProfile
 from photon_drivers.sim.faults import SensorFailure
 
-if TYPE_CHECKING:
-    from photon_drivers.sim.driver import SimulatedChipDriver
+
+class FaultTarget(Protocol):
+    """What a disturbance changes on the simulated chip (its driver, with its lock held)."""
+
+    @property
+    def profile(self) -> DeviceProfile: ...
+
+    def step_ambient_locked(self, delta_c: float) -> None: ...
+
+    def drift_ambient_locked(self, rate_c_per_s: float) -> None: ...
+
+    def degrade_cooling_locked(self, factor: float) -> None: ...
+
+    def fail_sensor_locked(self, sensor_id: str, failure: SensorFailure) -> None: ...
+
+    def stick_heater_locked(self, heater_id: str, power_mw: float | None) -> None: ...
+
 
 KNOWN_OPTIONS = (
     "profile",
@@ -70,7 +86,7 @@ class Disturbance:
 
     at_s: float
     what: str
-    apply: Callable[[SimulatedChipDriver], None]
+    apply: Callable[[FaultTarget], None]
 
 
 @dataclass(frozen=True)
@@ -102,15 +118,19 @@ def parse_sim_options(options: Mapping[str, str]) -> SimOptions:
     if "ambient_step_c" in options:
         step = _number(options, "ambient_step_c", 0.0, lambda v: True, "a number")
         events.append(
-            Disturbance(step_at, f"ambient {step:+g} °C", lambda d: d._step_ambient(step))
+            Disturbance(step_at, f"ambient {step:+g} °C", lambda d: d.step_ambient_locked(step))
         )
     if "ambient_drift_c_per_s" in options:
         rate = _number(options, "ambient_drift_c_per_s", 0.0, lambda v: True, "a number")
-        events.append(Disturbance(step_at, f"drift {rate:g} °C/s", lambda d: d._drift(rate)))
+        events.append(
+            Disturbance(step_at, f"drift {rate:g} °C/s", lambda d: d.drift_ambient_locked(rate))
+        )
     if "cooling_factor" in options:
         factor = _number(options, "cooling_factor", 1.0, lambda v: v >= 1, ">= 1")
         at_s = _number(options, "cooling_at_s", 0.0, lambda v: v >= 0, ">= 0")
-        events.append(Disturbance(at_s, f"cooling x{factor:g}", lambda d: d._degrade(factor)))
+        events.append(
+            Disturbance(at_s, f"cooling x{factor:g}", lambda d: d.degrade_cooling_locked(factor))
+        )
     for name, failure in _SENSOR_FAULTS.items():
         if name in options:
             sensor_id, at_s = _timed(options, name)
@@ -134,15 +154,15 @@ def parse_sim_options(options: Mapping[str, str]) -> SimOptions:
     return SimOptions(options.get("profile"), seed, noise, mismatch, tuple(events))
 
 
-def _fail(sensor_id: str, failure: SensorFailure) -> Callable[[SimulatedChipDriver], None]:
-    return lambda d: d._fail_sensor(sensor_id, failure)
+def _fail(sensor_id: str, failure: SensorFailure) -> Callable[[FaultTarget], None]:
+    return lambda d: d.fail_sensor_locked(sensor_id, failure)
 
 
-def _stick(heater_id: str, power_mw: float) -> Callable[[SimulatedChipDriver], None]:
-    def apply(d: SimulatedChipDriver) -> None:
+def _stick(heater_id: str, power_mw: float) -> Callable[[FaultTarget], None]:
+    def apply(d: FaultTarget) -> None:
         ids = d.profile.heaters if heater_id == "all" else [d.profile.heater(heater_id)]
         for heater in ids:
-            d._stick_heater(heater.id, power_mw)
+            d.stick_heater_locked(heater.id, power_mw)
 
     return apply
 
