@@ -63,6 +63,7 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
+@pytest.mark.integration
 def test_daemon_exports_planning_spans_to_the_named_collector(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
