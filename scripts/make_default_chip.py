@@ -6,7 +6,7 @@ mesh cell holds one 300 x 100 µm heater surrounded by four filler blocks, as in
 the heaters, buried oxide, the silicon substrate, a die-attach epoxy) on a copper submount
 (HotSpot's spreader) and base (sink). `--r-convec` is the one free parameter: the committed
 value makes the die-to-ambient resistance for uniform heater power 50 K/W, which
-`tests/test_chip_plant.py` checks.
+`tests/test_chip.py` checks.
 
     .venv/bin/python scripts/make_default_chip.py [--r-convec 48.87]
 """
