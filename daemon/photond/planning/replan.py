@@ -222,7 +222,7 @@ def improve(
     rng = np.random.default_rng(seed)
     order = np.arange(n, dtype=np.int64)
     lane = problem.lane.copy()
-    first_span = span = problem.span(problem.retime(order, lane)[0])
+    best_span = span = problem.span(problem.retime(order, lane)[0])
     best: tuple[IntArray, IntArray, float] | None = None
     allowed = _allowed_lanes(problem)
     position = np.arange(n, dtype=np.int64)
@@ -251,8 +251,8 @@ def improve(
         if cand_order is not order:
             position[cand_order] = np.arange(n)
         order, lane, span = cand_order, cand_lane, cand_span
-        if span < first_span and (best is None or span < problem.span(best[0])):
-            best = (cand_start, cand_lane, cand_peak)
+        if span < best_span:
+            best, best_span = (cand_start, cand_lane, cand_peak), span
     if best is None:
         return None
     plan = problem.plan(best[0], best[1], best[2], SEARCH_NAME, started)
