@@ -43,6 +43,10 @@ class JobForecast:
         dt = m.dt_s
         tasks = graph.tasks
         self.index = {t.id: i for i, t in enumerate(tasks)}
+        self.ids = [t.id for t in tasks]
+        # Rank of each id in sorted order: plans list tasks by (start, id), sorted with numpy.
+        self.id_rank = np.argsort(np.argsort(np.array(self.ids, dtype=object), kind="stable"))
+        self.duration_s = np.array([t.duration_s for t in tasks])
         heater_pos = {h: k for k, h in enumerate(m.heater_ids)}
         self.duration = np.array([_periods(t.duration_s, dt) for t in tasks], dtype=np.int64)
         self.release_s = np.array([t.release_time_s for t in tasks])
@@ -62,6 +66,8 @@ class JobForecast:
         self.dep_idx = np.array([d for deps in self.deps for d in deps], dtype=np.int64)
         self.task_in = np.ascontiguousarray(power @ m.input_gain[:, :-1].T)
         self.task_feed = np.ascontiguousarray(power @ m.hotspot_feed[:, :-1].T)
+        # The kernels read the hot spots mode-outer (`retime._hottest`).
+        self.hotspot_out_t = np.ascontiguousarray(m.hotspot_out.T)
 
     def base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(x0, constant modal input, constant feedthrough) from the estimated state.
@@ -94,7 +100,7 @@ class JobForecast:
         trace = np.zeros(trace_periods)
         peak, at = forecast_peak(
             self.model.decay,
-            self.model.hotspot_out,
+            self.hotspot_out_t,
             x0,
             base_in,
             base_feed,

@@ -82,18 +82,23 @@ class RemainingProblem:
         self.limit_c = remaining.limit_c
         dt = fc.model.dt_s
         self.now_k = round(remaining.elapsed_s / dt)
-        left = set(remaining.tasks)
-        warm = sorted(
-            (p for p in remaining.warm_start.tasks if p.task_id in left),
-            key=lambda p: (p.start_s, p.task_id),
-        )
-        if len(warm) != len(left):
-            missing = sorted(left - {p.task_id for p in warm})
+        index = fc.index
+        left = np.zeros(len(fc.ids), dtype=bool)
+        left[[index[t] for t in remaining.tasks]] = True
+        warm = remaining.warm_start.tasks
+        warm_rows = np.array([index[p.task_id] for p in warm], dtype=np.int64)
+        kept = left[warm_rows]
+        warm_rows = warm_rows[kept]
+        if warm_rows.shape[0] != len(remaining.tasks):
+            placed = set(warm_rows.tolist())
+            missing = sorted(t for t in remaining.tasks if index[t] not in placed)
             raise ValueError(f"the current plan does not place tasks {missing[:5]}")
         lane_pos = {lane: k for k, lane in enumerate(lanes)}
-        index = fc.index
-        self.rows = rows = np.array([index[p.task_id] for p in warm], dtype=np.int64)
-        self.lane = np.array([lane_pos[p.lane_id] for p in warm], dtype=np.int64)
+        warm_start_s = np.array([p.start_s for p in warm])[kept]
+        warm_lane = np.array([lane_pos[p.lane_id] for p in warm], dtype=np.int64)[kept]
+        by_start = np.lexsort((fc.id_rank[warm_rows], warm_start_s))
+        self.rows = rows = warm_rows[by_start]
+        self.lane = warm_lane[by_start]
         n = rows.shape[0]
         # Lanes and heaters held by running tasks, and when those finish.
         self.lane_free = np.zeros(len(lanes), dtype=np.int64)
@@ -140,7 +145,7 @@ class RemainingProblem:
         """Start periods (from now) of every row, placed in `order` on `lane`, and the peak."""
         start, peak = retime(
             self.forecast.model.decay,
-            self.forecast.model.hotspot_out,
+            self.forecast.hotspot_out_t,
             self.x0,
             self.base_in,
             self.base_feed,
@@ -173,17 +178,25 @@ class RemainingProblem:
         self, start: IntArray, lane: IntArray, peak_c: float, planner: str, started_s: float
     ) -> Plan:
         """The rows at `start` on `lane` as a job-relative plan."""
-        dt = self.forecast.model.dt_s
-        tasks = self.forecast.graph.tasks
-        start_s = ((self.now_k + start) * dt).tolist()
-        planned = [
-            PlannedTask(tasks[g].id, self.lanes[k], s, s + tasks[g].duration_s)
-            for g, k, s in zip(self.rows.tolist(), lane.tolist(), start_s, strict=True)
-        ]
-        planned.sort(key=lambda p: (p.start_s, p.task_id))
+        fc = self.forecast
+        dt = fc.model.dt_s
+        start_s = (self.now_k + start) * dt
+        end_s = start_s + fc.duration_s[self.rows]
+        by_start = np.lexsort((fc.id_rank[self.rows], start_s))
+        ids, lanes = fc.ids, self.lanes
+        planned = tuple(
+            PlannedTask(ids[g], lanes[k], s, e)
+            for g, k, s, e in zip(
+                self.rows[by_start].tolist(),
+                lane[by_start].tolist(),
+                start_s[by_start].tolist(),
+                end_s[by_start].tolist(),
+                strict=True,
+            )
+        )
         return Plan(
-            tasks=tuple(planned),
-            makespan_s=max((p.end_s for p in planned), default=self.now_k * dt),
+            tasks=planned,
+            makespan_s=float(end_s.max()) if self.n else self.now_k * dt,
             lower_bound_s=0.0,
             planner=planner,
             planning_time_s=time.perf_counter() - started_s,

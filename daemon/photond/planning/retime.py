@@ -30,21 +30,39 @@ def _advance(x: FloatArray, modal_in: FloatArray, decay: FloatArray, periods: in
         x[i] = steady + decay[i] ** periods * (x[i] - steady)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_row(dst: FloatArray, table: FloatArray, row: int, sign: float) -> None:
+    """dst += sign * table[row], as a loop: array expressions cost an allocation each here."""
+    for q in range(dst.shape[0]):
+        dst[q] += sign * table[row, q]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _set_row(dst: FloatArray, to: int, src: FloatArray, row: int) -> None:
+    for q in range(dst.shape[1]):
+        dst[to, q] = src[row, q]
+
+
 @njit(cache=True, nogil=True)
-def _hottest(out: FloatArray, x: FloatArray, feed: FloatArray) -> float:
-    best = -np.inf
-    for o in range(out.shape[0]):
-        y = feed[o]
-        for i in range(x.shape[0]):
-            y += out[o, i] * x[i]
-        best = max(best, y)
-    return best
+def _hottest(out_t: FloatArray, x: FloatArray, feed: FloatArray, acc: FloatArray) -> float:
+    """max over outputs of feed + out x, with `out_t` = outᵀ (modes, outputs).
+
+    Mode-outer, output-inner: the inner loop runs over the many hot spots and vectorises (the
+    modes are few), which is what makes the re-time fit in a control period.
+    """
+    for o in range(acc.shape[0]):
+        acc[o] = feed[o]
+    for i in range(x.shape[0]):
+        xi = x[i]
+        for o in range(acc.shape[0]):
+            acc[o] += out_t[i, o] * xi
+    return float(acc.max())
 
 
 @njit(cache=True, nogil=True)
 def forecast_peak(
     decay: FloatArray,
-    out: FloatArray,
+    out_t: FloatArray,
     x0: FloatArray,
     base_in: FloatArray,
     base_feed: FloatArray,
@@ -66,8 +84,9 @@ def forecast_peak(
     x = x0.copy()
     modal_in = base_in.copy()
     feed = base_feed.copy()
+    acc = np.empty_like(feed)
     now = 0
-    peak = _hottest(out, x, feed)
+    peak = _hottest(out_t, x, feed, acc)
     peak_at = 0
     per_period = trace.shape[0] > 0
     k = 0
@@ -77,7 +96,7 @@ def forecast_peak(
             step = 1 if per_period else t - now
             _advance(x, modal_in, decay, step)
             now += step
-            y = _hottest(out, x, feed)
+            y = _hottest(out_t, x, feed, acc)
             if per_period and now - 1 < trace.shape[0]:
                 trace[now - 1] = y
             if y > peak:
@@ -88,10 +107,10 @@ def forecast_peak(
             j = order[k]
             sign = 1.0 if j < n else -1.0
             task = j if j < n else j - n
-            modal_in += sign * task_in[task]
-            feed += sign * task_feed[task]
+            _add_row(modal_in, task_in, task, sign)
+            _add_row(feed, task_feed, task, sign)
             k += 1
-        y = _hottest(out, x, feed)
+        y = _hottest(out_t, x, feed, acc)
         if y > peak:
             peak, peak_at = y, now
     return peak, peak_at
@@ -100,7 +119,7 @@ def forecast_peak(
 @njit(cache=True, nogil=True)
 def retime(
     decay: FloatArray,
-    out: FloatArray,
+    out_t: FloatArray,
     x0: FloatArray,
     base_in: FloatArray,
     base_feed: FloatArray,
@@ -137,12 +156,12 @@ def retime(
     cap = n + m
     act_end = np.empty(cap, dtype=np.int64)
     act_in = np.empty((cap, decay.shape[0]))
-    act_feed = np.empty((cap, out.shape[0]))
+    act_feed = np.empty((cap, out_t.shape[1]))
     count = 0
     for r in range(m):
         act_end[count] = running_end[r]
-        act_in[count] = running_in[r]
-        act_feed[count] = running_feed[r]
+        _set_row(act_in, count, running_in, r)
+        _set_row(act_feed, count, running_feed, r)
         count += 1
     x = x0.copy()
     modal_in = base_in.copy() + running_in.sum(axis=0)
@@ -160,6 +179,7 @@ def retime(
     win_in = np.empty_like(modal_in)
     win_feed = np.empty_like(feed)
     ends = np.empty(cap, dtype=np.int64)
+    acc = np.empty_like(feed)
     for pos in range(n):
         i = order[pos]
         t = max(earliest_next, release[i], lane_at[lane[i]])
@@ -179,12 +199,12 @@ def retime(
                     break
                 _advance(x, modal_in, decay, max(soonest - now, 0))
                 now = max(now, soonest)
-                modal_in -= act_in[which]
-                feed -= act_feed[which]
+                _add_row(modal_in, act_in, which, -1.0)
+                _add_row(feed, act_feed, which, -1.0)
                 count -= 1
                 act_end[which] = act_end[count]
-                act_in[which] = act_in[count]
-                act_feed[which] = act_feed[count]
+                _set_row(act_in, which, act_in, count)
+                _set_row(act_feed, which, act_feed, count)
             _advance(x, modal_in, decay, t - now)
             now = t
             # Predict the window [t, t + duration) with task i running.
@@ -194,9 +214,14 @@ def retime(
             for o in range(win_feed.shape[0]):
                 win_feed[o] = feed[o] + task_feed[i, o]
             stop = t + duration[i]
-            hot = _hottest(out, xw, win_feed)
-            ends[:count] = act_end[:count]
-            ends[:count].sort()
+            hot = _hottest(out_t, xw, win_feed, acc)
+            for c in range(count):  # insertion sort: a handful of running tasks
+                e = act_end[c]
+                j = c
+                while j > 0 and ends[j - 1] > e:
+                    ends[j] = ends[j - 1]
+                    j -= 1
+                ends[j] = e
             w_now = t
             for c in range(count):
                 e = ends[c]
@@ -206,13 +231,13 @@ def retime(
                     continue  # several tasks end together: handled at the first of them
                 _advance(xw, win_in, decay, e - w_now)
                 w_now = e
-                hot = max(hot, _hottest(out, xw, win_feed))
+                hot = max(hot, _hottest(out_t, xw, win_feed, acc))
                 for a in range(count):
                     if act_end[a] == e:
-                        win_in -= act_in[a]
-                        win_feed -= act_feed[a]
+                        _add_row(win_in, act_in, a, -1.0)
+                        _add_row(win_feed, act_feed, a, -1.0)
             _advance(xw, win_in, decay, stop - w_now)
-            hot = max(hot, _hottest(out, xw, win_feed))
+            hot = max(hot, _hottest(out_t, xw, win_feed, acc))
             if hot <= limit_c or t - first >= max_wait:
                 peak = max(peak, hot)
                 break
@@ -228,11 +253,11 @@ def retime(
         for h in range(heater_ptr[i], heater_ptr[i + 1]):
             heater_at[heater_idx[h]] = finish[i]
         act_end[count] = finish[i]
-        act_in[count] = task_in[i]
-        act_feed[count] = task_feed[i]
+        _set_row(act_in, count, task_in, i)
+        _set_row(act_feed, count, task_feed, i)
         count += 1
-        modal_in += task_in[i]
-        feed += task_feed[i]
+        _add_row(modal_in, task_in, i, 1.0)
+        _add_row(feed, task_feed, i, 1.0)
     return start, peak
 
 
