@@ -282,10 +282,12 @@ def _stack_from_hotspot(
 ) -> tuple[tuple[LayerSpec, ...], PackageSpec]:
     """Describe the HotSpot case in the profile's own terms, checking it fits the die."""
     # Imported here: the thermal package needs scipy, which a profile without one does not.
-    from photon_drivers.plant.chip import hotspot_summary
+    from photon_drivers.plant.case_summary import summarise_case
 
     try:
-        summary = hotspot_summary(source)
+        summary = summarise_case(
+            source.config, source.floorplan, source.layers, source.grid_rows, source.grid_cols
+        )
     except ValueError as exc:
         raise ProfileError(f"thermal: {exc}") from exc
     if abs(summary.die_width_mm - width_mm) > 1e-3 or abs(summary.die_height_mm - height_mm) > 1e-3:
@@ -296,7 +298,18 @@ def _stack_from_hotspot(
     missing = [h.id for h in heaters if h.id not in summary.block_names]
     if missing:
         raise ProfileError(f"thermal: heaters without a floorplan block: {missing[:5]}")
-    return summary.layers, summary.package
+    layers = tuple(
+        LayerSpec(
+            name=layer.prefix.rstrip("_") or f"layer {i}",
+            thickness_mm=layer.thickness_m * 1e3,
+            conductivity_w_per_m_k=layer.conductivity_w_per_mk,
+            volumetric_heat_capacity_j_per_m3_k=layer.heat_capacity_j_per_m3k,
+        )
+        for i, layer in enumerate(summary.layers)
+    )
+    return layers, PackageSpec(
+        summary.die_to_ambient_k_per_w, summary.package_heat_capacity_j_per_k
+    )
 
 
 def _heater(h: _Reader, width_mm: float, height_mm: float) -> HeaterSpec:
