@@ -221,6 +221,30 @@ class JobBook:
             self._finish(record, device_time_s, job_pb2.JOB_STATE_CANCELLED, result)
             self._event(record, device_time_s, cancelled=job_pb2.JobCancelled())
 
+    # -- the closed loop's events: numbered with the rest, no journaled state changes ------
+    # A re-plan moves tasks not yet started and a hold pauses dispatch; what must survive a
+    # restart (the job, its result) is written by the state changes above.
+
+    def replanned(self, record: JobRecord, device_time_s: float, reason: str, plan: Plan) -> None:
+        """Record that the tasks not yet started now follow `plan` (job-relative times)."""
+        event = job_pb2.JobReplanned(
+            reason=reason,
+            schedule=plan_to_proto(plan),
+            predicted_peak_temperature_c=plan.predicted_peak_temperature_c,
+        )
+        with self._lock:
+            self._event(record, device_time_s, replanned=event)
+
+    def held(self, record: JobRecord, device_time_s: float, reason: str) -> None:
+        """Record that dispatch stopped for `reason` (interlock or emergency stop)."""
+        with self._lock:
+            self._event(record, device_time_s, held=job_pb2.JobHeld(reason=reason))
+
+    def resumed(self, record: JobRecord, device_time_s: float, reason: str) -> None:
+        """Record that dispatch resumed after a hold."""
+        with self._lock:
+            self._event(record, device_time_s, resumed=job_pb2.JobResumed(reason=reason))
+
     def _finish(
         self, record: JobRecord, device_time_s: float, state: int, result: job_pb2.JobResult | None
     ) -> None:

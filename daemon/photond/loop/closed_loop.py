@@ -35,7 +35,6 @@ import numpy as np
 
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
-from photond.jobs import events as job_events
 from photond.jobs.book import JobBook
 from photond.loop.execution import Execution
 from photond.loop.observer import Observer, ObserverConfig
@@ -211,7 +210,7 @@ class ClosedLoop:
     def _swap(self, execution: Execution, now_s: float, reason: str, plan: Plan) -> None:
         execution.swap_plan(plan.tasks)
         self._plan = plan
-        job_events.replanned(self._book, execution.record, now_s, reason, plan)
+        self._book.replanned(execution.record, now_s, reason, plan)
         self._reference_trace(execution, now_s)
 
     def _start_search(self, remaining: Remaining) -> None:

@@ -43,7 +43,6 @@ import numpy as np
 from photon.v1 import job_pb2
 from photon_drivers.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from photon_drivers.interface import Driver, SensorSample
-from photond.jobs import events as job_events
 from photond.jobs.book import JobBook, JobRecord
 from photond.loop.closed_loop import ClosedLoop, ControlConfig
 from photond.loop.execution import Execution
@@ -265,7 +264,7 @@ class DeviceRuntime:
         if execution is not None and self._held_since_s is not None:
             self._held_since_s = None
             reason = "the interlock cleared and no emergency stop is active"
-            job_events.resumed(self._book, execution.record, now_s, reason)
+            self._book.resumed(execution.record, now_s, reason)
             if self.control.config.mode == "closed":
                 self.control.replan(execution, now_s, f"resumed after a hold: {reason}")
         return True
@@ -280,7 +279,7 @@ class DeviceRuntime:
         if execution is not None and self._held_since_s is None:
             self._held_since_s = now_s
             execution.hold(now_s)
-            job_events.held(self._book, execution.record, now_s, self.interlock.holding)
+            self._book.held(execution.record, now_s, self.interlock.holding)
 
     def _dispatch(self, now_s: float, sample: SensorSample) -> None:
         execution = self._execution
