@@ -45,7 +45,8 @@ class JobForecast:
         self.index = {t.id: i for i, t in enumerate(tasks)}
         self.ids = [t.id for t in tasks]
         # Rank of each id in sorted order: plans list tasks by (start, id), sorted with numpy.
-        self.id_rank = np.argsort(np.argsort(np.array(self.ids, dtype=object), kind="stable"))
+        self.id_array = np.array(self.ids, dtype=object)
+        self.id_rank = np.argsort(np.argsort(self.id_array, kind="stable"))
         self.duration_s = np.array([t.duration_s for t in tasks])
         heater_pos = {h: k for k, h in enumerate(m.heater_ids)}
         self.duration = np.array([_periods(t.duration_s, dt) for t in tasks], dtype=np.int64)

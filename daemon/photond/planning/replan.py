@@ -183,15 +183,17 @@ class RemainingProblem:
         start_s = (self.now_k + start) * dt
         end_s = start_s + fc.duration_s[self.rows]
         by_start = np.lexsort((fc.id_rank[self.rows], start_s))
-        ids, lanes = fc.ids, self.lanes
+        # Object-array gathers and tuple.__new__ through map: no Python frame per task.
         planned = tuple(
-            PlannedTask(ids[g], lanes[k], s, e)
-            for g, k, s, e in zip(
-                self.rows[by_start].tolist(),
-                lane[by_start].tolist(),
-                start_s[by_start].tolist(),
-                end_s[by_start].tolist(),
-                strict=True,
+            map(
+                PlannedTask._make,
+                zip(
+                    fc.id_array[self.rows[by_start]].tolist(),
+                    np.array(self.lanes, dtype=object)[lane[by_start]].tolist(),
+                    start_s[by_start].tolist(),
+                    end_s[by_start].tolist(),
+                    strict=True,
+                ),
             )
         )
         return Plan(
