@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 
 from photon.v1 import job_pb2
-from photon_drivers.clock import Clock, ManualClock
+from photon_drivers.clock import ManualClock
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
 from photon_drivers.sim.driver import SimulatedChipDriver
-from photon_drivers.sim.options import parse_sim_options
 from photond.jobs.book import JobBook, JobRecord, plan_to_proto
 from photond.jobs.journal import Journal
 from photond.loop.closed_loop import ControlConfig
@@ -65,19 +64,6 @@ class RecordingSim(SimulatedChipDriver):
         self.true_max_c: list[float] = []
         self.pass_wall_s: list[float] = []
         self._last_wall = time.perf_counter()
-
-    @classmethod
-    def opened(cls, options: Mapping[str, str], clock: Clock) -> RecordingSim:
-        """Like `SimulatedChipDriver.open` (the default profile only)."""
-        parsed = parse_sim_options(options)
-        return cls(
-            None,
-            clock,
-            seed=parsed.seed,
-            noise_scale=parsed.noise_scale,
-            plant_mismatch=parsed.plant_mismatch,
-            disturbances=parsed.disturbances,
-        )
 
     def read_sensors(self) -> SensorSample:
         now = time.perf_counter()
@@ -148,7 +134,7 @@ def run(
 ) -> RunResult:
     """Run the job once on a fresh simulated chip; see the module docstring."""
     clock = ManualClock()
-    sim = RecordingSim.opened({**SCENARIOS.get(scenario, ({}, True))[0], **(options or {})}, clock)
+    sim = RecordingSim.open({**SCENARIOS.get(scenario, ({}, True))[0], **(options or {})}, clock)
     with tempfile.TemporaryDirectory() as tmp:
         book = JobBook(Journal(Path(tmp) / "jobs.sqlite3"))
         control = ControlConfig(mode=mode, margin_c=MARGIN_C, hold_timeout_s=hold_timeout_s)

@@ -43,9 +43,8 @@ class JobForecast:
         dt = m.dt_s
         tasks = graph.tasks
         self.index = {t.id: i for i, t in enumerate(tasks)}
-        self.ids = [t.id for t in tasks]
         # Rank of each id in sorted order: plans list tasks by (start, id), sorted with numpy.
-        self.id_array = np.array(self.ids, dtype=object)
+        self.id_array = np.array([t.id for t in tasks], dtype=object)
         self.id_rank = np.argsort(np.argsort(self.id_array, kind="stable"))
         self.duration_s = np.array([t.duration_s for t in tasks])
         heater_pos = {h: k for k, h in enumerate(m.heater_ids)}

@@ -79,11 +79,12 @@ class RemainingProblem:
         fc = remaining.forecast
         self.forecast = fc
         self.lanes = lanes
+        self._lane_ids = np.array(lanes, dtype=object)
         self.limit_c = remaining.limit_c
         dt = fc.model.dt_s
         self.now_k = round(remaining.elapsed_s / dt)
         index = fc.index
-        left = np.zeros(len(fc.ids), dtype=bool)
+        left = np.zeros(len(fc.id_array), dtype=bool)
         left[[index[t] for t in remaining.tasks]] = True
         warm = remaining.warm_start.tasks
         warm_rows = np.array([index[p.task_id] for p in warm], dtype=np.int64)
@@ -189,7 +190,7 @@ class RemainingProblem:
                 PlannedTask._make,
                 zip(
                     fc.id_array[self.rows[by_start]].tolist(),
-                    np.array(self.lanes, dtype=object)[lane[by_start]].tolist(),
+                    self._lane_ids[lane[by_start]].tolist(),
                     start_s[by_start].tolist(),
                     end_s[by_start].tolist(),
                     strict=True,

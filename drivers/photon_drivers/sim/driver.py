@@ -20,6 +20,7 @@ import math
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -95,7 +96,7 @@ class SimulatedChipDriver(Driver):
         self._opened_s = self._time_s
 
     @classmethod
-    def open(cls, options: Mapping[str, str], clock: Clock) -> SimulatedChipDriver:
+    def open(cls, options: Mapping[str, str], clock: Clock) -> Self:
         """Build from config options (see `sim.options`: profile, seed, disturbances).
 
         Raises:
