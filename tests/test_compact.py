@@ -139,3 +139,12 @@ def test_time_constants_come_from_the_network(chip: ChipNetwork, model: CompactM
 def test_modes_out_of_range_is_rejected(profile: DeviceProfile, modes: int) -> None:
     with pytest.raises(ValueError, match="modes"):
         CompactModel.from_profile(profile, modes=modes)
+
+
+def test_the_limit_points_are_every_footprint_then_every_sensor(model: CompactModel) -> None:
+    power = np.linspace(0.0, 20.0, len(model.heater_ids))
+    state = model.steady_state(power)
+    limits_c = model.read_c(state, "limits")
+    heaters = len(model.heater_ids)
+    np.testing.assert_array_equal(limits_c[:heaters], model.read_c(state, "heaters"))
+    np.testing.assert_array_equal(limits_c[heaters:], model.read_c(state, "sensors"))

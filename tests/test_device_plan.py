@@ -25,7 +25,7 @@ from photond.rpc.status import RequestError
 from photond.rpc.validation import check_graph
 
 PROFILE = load_profile()
-MODEL = device_thermal(PROFILE).model
+MODEL = device_thermal(PROFILE).compact
 LANES = tuple(lane.id for lane in PROFILE.lanes)
 HEATERS = [h.id for h in PROFILE.heaters]
 ZONES = [z.id for z in PROFILE.zones]
@@ -204,6 +204,56 @@ def test_a_task_that_can_never_run_is_named() -> None:
     assert refused.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert refused.value.field == "graph.tasks[1]"
     assert "too-hot" in refused.value.message
+
+
+def _one_hot_footprint(footprint_c: float) -> tuple[job_pb2.TaskGraph, float, float]:
+    """A 60 s task (steady by its end) with h00 at its maximum and every other heater evenly
+    on, so that h00's footprint settles at `footprint_c`; with the steady hottest footprint and
+    the steady hottest sensor."""
+    heaters = np.zeros(len(HEATERS))
+    heaters[0] = PROFILE.heaters[0].max_power_mw
+    even = np.ones(len(HEATERS))
+    even[0] = 0.0
+    rise_hot = MODEL.steady_state_c(heaters, "heaters")[0] - PROFILE.ambient_c
+    rise_even = MODEL.steady_state_c(even, "heaters")[0] - PROFILE.ambient_c
+    power = heaters + even * (footprint_c - PROFILE.ambient_c - rise_hot) / rise_even
+    graph = job_pb2.TaskGraph(
+        tasks=[
+            job_pb2.Task(
+                id="warm",
+                duration_s=60.0,
+                heater_powers=[
+                    job_pb2.HeaterPower(heater_id=h, power_mw=float(p))
+                    for h, p in zip(HEATERS, power, strict=True)
+                ],
+            )
+        ]
+    )
+    return (
+        graph,
+        float(MODEL.steady_state_c(power, "heaters").max()),
+        float(MODEL.steady_state_c(power, "sensors").max()),
+    )
+
+
+def test_a_heater_footprint_is_held_to_the_limit_where_no_sensor_sees_it() -> None:
+    limit_c = PROFILE.limits.max_device_temperature_c - DEFAULT_MARGIN_C
+    graph, footprint_c, sensor_c = _one_hot_footprint(limit_c + 0.1)
+    assert sensor_c < limit_c < footprint_c
+    with pytest.raises(ThermallyInfeasible) as error:
+        plan_graph(check_graph(graph, PROFILE, 10), PROFILE, Level.FAST)
+    assert error.value.task == "warm"
+
+
+def test_the_validator_names_the_footprint_that_breaks_the_limit() -> None:
+    limit_c = PROFILE.limits.max_device_temperature_c
+    graph, footprint_c, sensor_c = _one_hot_footprint(limit_c + 0.1)
+    assert sensor_c < limit_c < footprint_c
+    checked = check_graph(graph, PROFILE, 10)
+    plan = plan_graph(checked, PROFILE, Level.FAST, thermal=False)
+    problems = validate_plan(checked, plan.tasks, PROFILE, MODEL)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"heater {HEATERS[0]}'s footprint reaches")
 
 
 def test_a_chain_takes_its_critical_path_and_says_so() -> None:

@@ -12,7 +12,7 @@ from photond.planning.validator import validate_plan
 from photond.rpc.validation import check_graph
 
 PROFILE = load_profile()
-MODEL = device_thermal(PROFILE).model
+MODEL = device_thermal(PROFILE).compact
 
 
 def _neighbours(tolerance_rad: float) -> CheckedGraph:

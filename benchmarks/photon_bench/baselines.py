@@ -28,7 +28,7 @@ def throttled_list_schedule(
     graph: CheckedGraph, device: DeviceThermal, hysteresis_c: float = DEFAULT_HYSTERESIS_C
 ) -> Plan:
     """Execute greedy list scheduling under reactive throttling; return what actually ran."""
-    model, profile = device.model, device.profile
+    model, profile = device.compact, device.profile
     built = graph_instance(graph, device, thermal=False)
     inst = built.instance
     tasks = graph.tasks

@@ -10,6 +10,7 @@ from photond.model.compact import DEFAULT_DT_S as DEFAULT_DT_S
 from photond.model.compact import DEFAULT_MODES as DEFAULT_MODES
 from photond.model.compact import CompactModel as CompactModel
 from photond.model.compact import ModelState as ModelState
+from photond.model.compact import compact_model as compact_model
 from photond.model.metrics import SensorPairs as SensorPairs
 from photond.model.metrics import arrhenius_factor as arrhenius_factor
 from photond.model.metrics import equivalent_aging_hours as equivalent_aging_hours

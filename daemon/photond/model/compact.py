@@ -25,6 +25,7 @@ at steady state through D and at most ~1e-3 of its share wrong one period after 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,7 +37,10 @@ from photond.model.network import PlantNetwork, plant_network
 from photond.model.zones import zone_to_heater_matrix
 
 FloatArray = NDArray[np.float64]
-Readout = Literal["sensors", "heaters"]
+# Where a model is read: the sensors (what can be measured), the heaters' footprints (the hot
+# spots no sensor sees), or the limit points, where the limits are enforced: every footprint,
+# then every sensor, in profile order (docs/architecture.md, "Where the limits are enforced").
+Readout = Literal["sensors", "heaters", "limits"]
 InputSpace = Literal["heaters", "zones"]
 
 DEFAULT_MODES = 16
@@ -114,14 +118,19 @@ class CompactModel:
         kept_gain = modes_to_nodes @ (self.input_per_mw / self.rates_per_s[:, None])
         residual_k_per_mw = full_gain_k_per_mw - kept_gain
         # A heater reads its footprint: the injection-weighted mean of the nodes it heats.
+        sensors = _Readout(
+            network.sensor_weights @ modes_to_nodes, network.sensor_weights @ residual_k_per_mw
+        )
+        footprints = _Readout(
+            network.heater_injection.T @ modes_to_nodes,
+            network.heater_injection.T @ residual_k_per_mw,
+        )
         self._readouts: dict[Readout, _Readout] = {
-            "sensors": _Readout(
-                network.sensor_weights @ modes_to_nodes,
-                network.sensor_weights @ residual_k_per_mw,
-            ),
-            "heaters": _Readout(
-                network.heater_injection.T @ modes_to_nodes,
-                network.heater_injection.T @ residual_k_per_mw,
+            "sensors": sensors,
+            "heaters": footprints,
+            "limits": _Readout(
+                np.vstack([footprints.out, sensors.out]),
+                np.vstack([footprints.feedthrough, sensors.feedthrough]),
             ),
         }
         self.decay: FloatArray = np.exp(-self.rates_per_s * self.dt_s)
@@ -243,3 +252,10 @@ class CompactModel:
         if p.shape != (len(self.heater_ids),):
             raise ValueError(f"power_mw must have shape ({len(self.heater_ids)},), got {p.shape}")
         return p
+
+
+@functools.lru_cache(maxsize=8)
+def compact_model(profile: DeviceProfile, dt_s: float = DEFAULT_DT_S) -> CompactModel:
+    """`CompactModel.from_profile(profile, dt_s=dt_s)` with the default modes, built once per
+    profile and period (an eigenproblem over every plant node)."""
+    return CompactModel.from_profile(profile, dt_s=dt_s)

@@ -1,23 +1,25 @@
 """The compact model as the closed loop uses it: heaters plus the room's temperature as inputs.
 
-The scheduler's `CompactModel` assumes the room sits at the profile's ambient. A running device
-cannot: the room warms, the model is coarser than the chip, cooling degrades. The loop adds one
-more input, the *ambient offset* (K above the profile's ambient), entering the model exactly as
-it enters the plant: as heat g_amb·offset flowing in through every path to ambient. So a room
-step raises the die with the package's time constant, as on the real chip, and an estimated
-offset predicts the rise still to come rather than only what has already arrived.
+This is the one model of the daemon: the observer and the optimiser run it whole, and the
+forecasts and the re-planner its truncation to `FORECAST_MODES`, all at the configured control
+period. `CompactModel` alone assumes the room sits at the profile's ambient; a running
+device cannot: the room warms, the model is coarser than the chip, cooling degrades. This model
+adds one more input, the *ambient offset* (K above the profile's ambient), entering the model
+exactly as it enters the plant: as heat g_amb·offset flowing in through every path to ambient.
+So a room step raises the die with the package's time constant, as on the real chip, and an
+estimated offset predicts the rise still to come rather than only what has already arrived.
 
 With r modes of period dt (see docs/thermal-model.md, §1), inputs u = [heater mW..., offset K]:
 
     x[k+1] = a ⊙ x[k] + b u[k]            a = exp(-λ dt),  b = diag((1-a)/λ) [B | B_amb]
-    y[k]   = ambient + C x[k+1] + D u[k]   (sensors, or heater footprints: the hot spots)
+    y[k]   = ambient + C x[k+1] + D u[k]   (sensors, heater footprints, or both: the limit points)
 
 B_amb = V_r^T C^-1/2 g_amb; its feedthrough is the steady gain of the discarded modes, as for
 the heaters, so a constant offset raises every point by exactly the offset at steady state.
 
 `truncated(r')` keeps fewer modes with the rest residualised (their steady gain moves into D):
 the forecasts and the re-planner use r' = 6 (time constants 8.5 s down to 5 ms on the default
-chip; the rest settle within half a control period), the observer the full r.
+chip; the rest settle within half a control period), the observer and the optimiser the full r.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from photon_drivers.profile import DeviceProfile
-from photond.model import CompactModel, ModelState, plant_network
+from photond.model import ModelState, compact_model, plant_network
 
 FloatArray = NDArray[np.float64]
 
@@ -60,6 +62,19 @@ class LoopModel:
     def heaters(self) -> int:
         return len(self.heater_ids)
 
+    @property
+    def time_constants_s(self) -> FloatArray:
+        """The kept modes' time constants, longest first."""
+        return np.asarray(-self.dt_s / np.log(self.decay))
+
+    def limit_readout(self) -> tuple[FloatArray, FloatArray]:
+        """(out, feed) at the limit points: every heater's footprint, then every sensor (the
+        points where the limits are enforced; `photond.model.compact.Readout`)."""
+        return (
+            np.vstack([self.hotspot_out, self.sensor_out]),
+            np.vstack([self.hotspot_feed, self.sensor_feed]),
+        )
+
     def truncated(self, modes: int) -> LoopModel:
         """Keep the `modes` slowest modes; the others' steady gain moves into the feedthrough."""
         if not 1 <= modes <= self.modes:
@@ -86,7 +101,7 @@ class LoopModel:
 @functools.lru_cache(maxsize=8)
 def loop_model(profile: DeviceProfile, dt_s: float) -> LoopModel:
     """The loop model of `profile` for control period `dt_s` (cached: an eigenproblem)."""
-    model = CompactModel.from_profile(profile, dt_s=dt_s)
+    model = compact_model(profile, dt_s)
     network = plant_network(profile)
     rates = model.rates_per_s
     # V_r^T C^-1/2 g_amb = node_to_modes @ (g_amb / C), since node_to_modes = V_r^T C^1/2.
@@ -127,4 +142,5 @@ class Estimate:
 
     @property
     def hottest_c(self) -> float:
-        return float(self.hotspot_estimate_c.max())
+        """The hottest limit point: a heater's footprint or a sensor, estimated."""
+        return float(max(self.hotspot_estimate_c.max(), self.sensor_estimate_c.max()))

@@ -140,6 +140,14 @@ def sensor_pairs(profile: DeviceProfile) -> SensorPairs:
     return neighbour_pairs([s.x_mm for s in profile.sensors], [s.y_mm for s in profile.sensors])
 
 
+def limit_point_pairs(profile: DeviceProfile) -> SensorPairs:
+    """The sensor pairs indexed into the limit points (every heater's footprint, then every
+    sensor: `compact.Readout`), where the gradient limit is enforced."""
+    pairs = sensor_pairs(profile)
+    offset = len(profile.heaters)
+    return SensorPairs(pairs.first + offset, pairs.second + offset, pairs.distance_mm)
+
+
 def gradients_c_per_mm(temperature_c: ArrayLike, pairs: SensorPairs) -> FloatArray:
     """|T_i - T_j| / d_ij for every pair, shape (..., pairs), from (..., sensors) temperatures."""
     t = np.asarray(temperature_c, dtype=np.float64)

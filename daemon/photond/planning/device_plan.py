@@ -5,7 +5,11 @@ loop's grid, and a task occupies its lanes and heaters for its duration rounded 
 periods, so the runtime, which dispatches on that grid, never finds a lane or heater still busy.
 Lanes become one pooled resource when every task may run on any lane, and explicit per-lane
 choices otherwise; every heater that two tasks drive becomes a capacity-one resource (a phase
-shifter holds one setting at a time). The compact model is built once per device profile.
+shifter holds one setting at a time). The planning model is the closed loop's own
+(`model.loop_model` at the control period, every mode, the room at the profile's ambient), read
+at the limit points (every heater's footprint and every sensor); it is built once per device
+profile and period. The compact model it is built from stays beside it for the independent
+validator, which plays plans through its own code.
 
 A task with a drift tolerance is held to it by the decoder (the rule is in docs/optimizer.md).
 """
@@ -25,11 +29,13 @@ from photond.model import (
     DEFAULT_DT_S,
     CompactModel,
     ModelState,
+    compact_model,
     equivalent_aging_hours,
     phase_drift_rad,
     plant_network,
 )
-from photond.model.metrics import gradients_c_per_mm, sensor_pairs
+from photond.model.loop_model import LoopModel, loop_model
+from photond.model.metrics import gradients_c_per_mm, limit_point_pairs
 from photond.planning.bounds import lower_bound_s, thermal_bound_s
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.instance import Instance, instance_from_arrays
@@ -46,20 +52,27 @@ from photond.planning.thermal_tables import DEFAULT_MARGIN_C, predicted_trace_c,
 
 @dataclass(frozen=True)
 class DeviceThermal:
-    """What planning needs of a device, built once: its compact model and package figures."""
+    """What planning needs of a device, built once: its models and package figures.
+
+    Attributes:
+        model: the planning model, the loop's (see the module docstring).
+        compact: the full compact model at the same period: the independent validator's.
+    """
 
     profile: DeviceProfile
-    model: CompactModel
+    model: LoopModel
+    compact: CompactModel
     heat_capacity_j_per_k: float
 
 
 @functools.lru_cache(maxsize=8)
 def device_thermal(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> DeviceThermal:
-    """The device's compact model at the control period `period_s`, which is the planner's
-    tick (cached: building it solves an eigenproblem)."""
+    """The device's models at the control period `period_s`, which is the planner's tick
+    (cached: building them solves an eigenproblem)."""
     return DeviceThermal(
         profile=profile,
-        model=CompactModel.from_profile(profile, dt_s=period_s),
+        model=loop_model(profile, period_s),
+        compact=compact_model(profile, period_s),
         heat_capacity_j_per_k=float(plant_network(profile).capacitance_j_per_k.sum()),
     )
 
@@ -266,7 +279,7 @@ def prediction(
     trace = predicted_trace_c(tables, start, inst.duration, horizon, model.ambient_c)
     if trace.size == 0:
         return model.ambient_c, 0.0, 0.0
-    gradient = float(gradients_c_per_mm(trace, sensor_pairs(profile)).max(initial=0.0))
+    gradient = float(gradients_c_per_mm(trace, limit_point_pairs(profile)).max(initial=0.0))
     aging = float(equivalent_aging_hours(trace, model.dt_s).max())
     return float(trace.max()), gradient, aging
 

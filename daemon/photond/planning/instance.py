@@ -53,10 +53,12 @@ class ThermalTables:
     Attributes:
         decay: (modes,) per-tick decay of each kept mode.
         task_input: (tasks, modes) modal input per tick while the task runs (B·p, ZOH-exact).
-        task_feed: (tasks, sensors) instantaneous sensor rise (D·p) while the task runs, K.
-        readout: (sensors, modes) sensor rise per modal amplitude, K.
-        pair_first, pair_second, pair_inv_distance_per_mm: neighbouring sensor pairs.
-        max_rise_k: the largest allowed sensor rise above ambient (limit minus margin).
+        task_feed: (tasks, points) instantaneous rise (D·p) at each limit point while the task
+            runs, K (the limit points: every heater's footprint, then every sensor).
+        readout: (points, modes) rise at each limit point per modal amplitude, K.
+        pair_first, pair_second, pair_inv_distance_per_mm: neighbouring sensor pairs, indexed
+            into the limit points.
+        max_rise_k: the largest allowed rise above ambient at any limit point (limit - margin).
         max_gradient_c_per_mm: the largest allowed neighbour gradient.
         tail_ticks: ticks checked after the last power change (the fast modes' settling).
         initial_modes: (modes,) modal state at tick 0 (the device's present thermal state).

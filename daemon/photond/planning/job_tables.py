@@ -2,9 +2,10 @@
 
 A forecast or a re-plan runs many times per job and must cost milliseconds, so everything that
 depends only on the graph is computed up front: each task's duration in control periods, its
-heaters (as indices), its dependencies (as indices), and its modal input and hot-spot
-feedthrough under the forecast model. A forecast then only gathers rows for the tasks that are
-left. Times here are whole control periods counted from "now" (period 0).
+heaters (as indices), its dependencies (as indices), and its modal input and feedthrough at the
+limit points (every heater's footprint and every sensor) under the forecast model. A forecast
+then only gathers rows for the tasks that are left. Times here are whole control periods counted
+from "now" (period 0).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ IntArray = NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Forecast:
-    """The hottest spot a forecast expects, when, and (optionally) its per-period trace."""
+    """The hottest limit point a forecast expects, when, and (optionally) its per-period trace."""
 
     peak_c: float
     peak_in_s: float
@@ -64,10 +65,12 @@ class JobForecast:
             np.int64
         )
         self.dep_idx = np.array([d for deps in self.deps for d in deps], dtype=np.int64)
+        # Read at the limit points (every footprint, then every sensor), as the optimiser is.
+        limit_out, self._limit_feed = m.limit_readout()
         self.task_in = np.ascontiguousarray(power @ m.input_gain[:, :-1].T)
-        self.task_feed = np.ascontiguousarray(power @ m.hotspot_feed[:, :-1].T)
-        # The kernels read the hot spots mode-outer (`retime._hottest`).
-        self.hotspot_out_t = np.ascontiguousarray(m.hotspot_out.T)
+        self.task_feed = np.ascontiguousarray(power @ self._limit_feed[:, :-1].T)
+        # The kernels read the limit points mode-outer (`retime._hottest`).
+        self.limit_out_t = np.ascontiguousarray(limit_out.T)
 
     def base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(x0, constant modal input, constant feedthrough) from the estimated state.
@@ -79,7 +82,7 @@ class JobForecast:
         x0 = np.ascontiguousarray(estimate.state.x[: m.modes])
         offset = estimate.ambient_offset_c
         base_in = np.ascontiguousarray(m.input_gain[:, -1] * offset)
-        base_feed = np.ascontiguousarray(m.ambient_c + m.hotspot_feed[:, -1] * offset)
+        base_feed = np.ascontiguousarray(m.ambient_c + self._limit_feed[:, -1] * offset)
         return x0, base_in, base_feed
 
     def forecast(
@@ -100,7 +103,7 @@ class JobForecast:
         trace = np.zeros(trace_periods)
         peak, at = forecast_peak(
             self.model.decay,
-            self.hotspot_out_t,
+            self.limit_out_t,
             x0,
             base_in,
             base_feed,

@@ -146,7 +146,7 @@ class RemainingProblem:
         """Start periods (from now) of every row, placed in `order` on `lane`, and the peak."""
         start, peak = retime(
             self.forecast.model.decay,
-            self.forecast.hotspot_out_t,
+            self.forecast.limit_out_t,
             self.x0,
             self.base_in,
             self.base_feed,

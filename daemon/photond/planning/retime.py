@@ -5,12 +5,14 @@ moves in closed form, x(t+n) = x_ss + aⁿ (x(t) - x_ss), and the cost is per ev
 per control period. That is what lets the loop forecast a 1,000-task remainder every 100 ms
 and re-plan it in a few milliseconds (numba, compiled once and cached on disk).
 
-Inputs are in a `LoopModel` truncated to `FORECAST_MODES` modes, read at the heater footprints
-(the hot spots); each task is reduced beforehand to its modal input and its feedthrough, so a
-start or end costs O(modes + hot spots). Temperatures are evaluated at every event (just before
-it, and just after with the new feedthrough) and at each window's end: under constant input a
-temperature moves monotonically between events up to the faster modes' small overshoot, which
-the planning margin covers.
+Inputs are in a `LoopModel` truncated to `FORECAST_MODES` modes, read at the limit points (every
+heater's footprint, then every sensor: the optimiser's points); each task is reduced beforehand
+to its modal input and its feedthrough, so a start or end costs O(modes + points). The gradient
+limit is not checked here yet: the optimiser and the validator hold a plan to it, a re-time does
+not (docs/architecture.md, "Where the limits are enforced"). Temperatures are evaluated at every
+event (just before it, and just after with the new feedthrough) and at each window's end: under
+constant input a temperature moves monotonically between events up to the faster modes' small
+overshoot, which the planning margin covers.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""Fold the compact thermal model into per-task tables the decoder can superpose.
+"""Fold the planning model into per-task tables the decoder can superpose.
 
-A task that drives heater powers p (mW) for a control period adds `step_input_per_mw @ p` to
-the model's modes and `D @ p` to the sensors' instantaneous rise; both are computed once per
-task here, so the decoder's inner loop is a sum of a few vectors and one small matrix product
-per tick. Tasks of the same power pattern share rows' arithmetic through numpy.
+A task that drives heater powers p (mW) for a control period adds `b @ p` to the model's modes
+and `D @ p` to the instantaneous rise at every limit point (each heater's footprint, then each
+sensor: where the limits are enforced, docs/architecture.md); both are computed once per task
+here, so the decoder's inner loop is a sum of a few vectors and one small matrix product per
+tick. The model is the closed loop's own (`model.loop_model`, every mode: the observer's; the
+loop's forecasts run its truncation), read at the same points: a plan the optimiser calls safe
+is safe by the loop's forecast up to that truncation, which the planning margin covers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from photon_drivers.profile import DeviceProfile
-from photond.model import CompactModel, ModelState, sensor_pairs
+from photond.model import ModelState
+from photond.model.loop_model import LoopModel
+from photond.model.metrics import limit_point_pairs
 from photond.planning.instance import DriftTables, ThermalTables
 
 FloatArray = NDArray[np.float64]
@@ -27,7 +32,7 @@ _SETTLE_FRACTION = 1e-3
 
 
 def thermal_tables(
-    model: CompactModel,
+    model: LoopModel,
     profile: DeviceProfile,
     power_mw: FloatArray,
     durations_ticks: NDArray[np.int64],
@@ -38,20 +43,23 @@ def thermal_tables(
 ) -> ThermalTables:
     """Tables for tasks with heater powers `power_mw` (tasks, heaters), in model heater order.
 
+    The room is taken at the profile's ambient (offset 0). `state` may come from a model with
+    more modes: its fast modes, which the planning model residualises, are dropped.
     `drift_limit_k` (tasks, heaters): the largest footprint-temperature change from other heat
     each task tolerates on each of its heaters (inf: no limit).
     """
-    readout, feedthrough = model.output_matrices("sensors")
-    pairs = sensor_pairs(profile)
-    taus = np.sort(model.time_constants_s)[::-1]
+    readout, feedthrough = model.limit_readout()
+    pairs = limit_point_pairs(profile)
+    taus = model.time_constants_s
     second_tau_s = float(taus[1]) if taus.shape[0] > 1 else 0.0
     tail = max(1, math.ceil(math.log(1 / _SETTLE_FRACTION) * second_tau_s / model.dt_s))
     limits = profile.limits
-    initial = state.x if state is not None else np.zeros(model.modes)
+    initial = state.x[: model.modes] if state is not None else np.zeros(model.modes)
+    heater_gain = model.input_gain[:, :-1]
     return ThermalTables(
         decay=np.ascontiguousarray(model.decay),
-        task_input=np.ascontiguousarray(power_mw @ model.step_input_per_mw.T),
-        task_feed=np.ascontiguousarray(power_mw @ feedthrough.T),
+        task_input=np.ascontiguousarray(power_mw @ heater_gain.T),
+        task_feed=np.ascontiguousarray(power_mw @ feedthrough[:, :-1].T),
         readout=np.ascontiguousarray(readout),
         pair_first=pairs.first.astype(np.int64),
         pair_second=pairs.second.astype(np.int64),
@@ -67,7 +75,7 @@ def thermal_tables(
 
 
 def drift_tables(
-    model: CompactModel, power_mw: FloatArray, drift_limit_k: FloatArray
+    model: LoopModel, power_mw: FloatArray, drift_limit_k: FloatArray
 ) -> DriftTables | None:
     """The drift rule's tables (None when no task limits drift on a heater it drives)."""
     limited = np.isfinite(drift_limit_k) & (power_mw > 0)
@@ -79,7 +87,7 @@ def drift_tables(
     task_of, heater = np.nonzero(limited)
     ptr = np.zeros(power_mw.shape[0] + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(np.bincount(task_of, minlength=power_mw.shape[0]))
-    readout, feedthrough = model.output_matrices("heaters")
+    readout, feedthrough = model.hotspot_out, model.hotspot_feed[:, :-1]
     return DriftTables(
         ptr=ptr,
         watch=column[heater],
@@ -96,7 +104,7 @@ def predicted_trace_c(
     horizon_ticks: int,
     ambient_c: float,
 ) -> FloatArray:
-    """(ticks, sensors) °C the model predicts for a plan, for its peak, gradient and aging.
+    """(ticks, limit points) °C the model predicts for a plan, for its peak, gradient, aging.
 
     Row k is read at the end of control period k; a task heats every period it occupies.
     """

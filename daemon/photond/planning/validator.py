@@ -3,10 +3,11 @@
 Nothing here shares code with the decoder. A daemon plan is checked against the checked graph
 (every task exactly once with its own duration, release times, dependencies, allowed lanes, one
 task per lane and per heater at a time), against the power-density cap (each task's power on
-each heater over that heater's cell) and against the thermal limits by playing the plan's
-heater powers through `CompactModel.simulate` (a task heats every control period it overlaps)
-and reading every sensor and neighbour gradient. A benchmark instance's schedule is checked
-against precedence, release and every resource's capacity at every tick.
+each heater over that heater's cell) and against the thermal limits by playing the plan's heater
+powers through the full `CompactModel.simulate` (a task heats every control period it overlaps;
+all the model's modes, where the planner keeps a few) and reading every limit point (each
+heater's footprint and each sensor) and every neighbour gradient. A benchmark instance's
+schedule is checked against precedence, release and every resource's capacity at every tick.
 
 Each function returns the list of problems found (empty: valid), so a test can show them all.
 """
@@ -22,7 +23,7 @@ import numpy as np
 
 from photon_drivers.profile import DeviceProfile
 from photond.model import CompactModel
-from photond.model.metrics import peak_gradient_c_per_mm, phase_drift_rad, sensor_pairs
+from photond.model.metrics import limit_point_pairs, peak_gradient_c_per_mm, phase_drift_rad
 from photond.planning.graph import CheckedGraph
 from photond.planning.instance import Instance
 
@@ -124,17 +125,23 @@ def _thermal_problems(
         last = math.ceil(p.end_s / dt - 1e-9)
         for h, mw in tasks[p.task_id].heater_power_mw.items():
             power[first:last, heater[h]] += mw
-    trace = model.simulate(power)
+    trace = model.simulate(power, at="limits")
     limits = profile.limits
     problems = _drift_problems(graph, placed, profile, model, power)
     peak = float(trace.max())
     if peak > limits.max_device_temperature_c + 1e-6:
-        k = int(np.argmax(trace.max(axis=1)))
+        k, point = np.unravel_index(int(np.argmax(trace)), trace.shape)
+        heaters = len(model.heater_ids)
+        where = (
+            f"heater {model.heater_ids[point]}'s footprint"
+            if point < heaters
+            else f"sensor {profile.sensors[point - heaters].id}"
+        )
         problems.append(
-            f"sensors reach {peak:.3f} °C at {k * dt:.2f} s, above "
+            f"{where} reaches {peak:.3f} °C at {k * dt:.2f} s, above "
             f"{limits.max_device_temperature_c} °C"
         )
-    gradient = peak_gradient_c_per_mm(trace, sensor_pairs(profile))
+    gradient = peak_gradient_c_per_mm(trace, limit_point_pairs(profile))
     if gradient > limits.max_thermal_gradient_c_per_mm + 1e-6:
         problems.append(
             f"gradient reaches {gradient:.3f} °C/mm, above "

@@ -62,7 +62,7 @@ def check_plan(
             f"{plan.predicted_peak_gradient_c_per_mm:.3f} °C/mm"
         )
     if validation_level == VALIDATION_PARANOID:
-        model = device_thermal(profile, period_s).model
+        model = device_thermal(profile, period_s).compact
         problems = validate_plan(graph, plan.tasks, profile, model)
         if problems:
             raise RuntimeError("independent validator rejected the plan: " + "; ".join(problems))
