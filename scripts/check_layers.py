@@ -12,7 +12,14 @@ from pathlib import Path
 ROOTS = {"photond": "daemon", "photon_drivers": "drivers", "photon_sdk": "sdk"}
 ROOTS["photon_bench"] = "benchmarks"
 # photond's folders, top to bottom: a module may import from its own folder or one below.
-LAYERS = ("photond.rpc", "photond.loop", "photond.jobs", "photond.planning", "photond.model")
+LAYERS = (
+    "photond.rpc",
+    "photond.loop",
+    "photond.jobs",
+    "photond.wire",
+    "photond.planning",
+    "photond.model",
+)
 
 
 def modules() -> dict[str, Path]:

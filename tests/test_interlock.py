@@ -22,7 +22,7 @@ from photon_drivers.clock import ManualClock
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import LimitsSpec, load_profile
 from photon_drivers.sim.driver import SimulatedChipDriver
-from photond.jobs.book import JobBook, JobRecord, plan_to_proto
+from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
 from photond.loop.closed_loop import ControlConfig
 from photond.loop.interlock import Interlock
@@ -32,6 +32,7 @@ from photond.model.loop_model import Estimate
 from photond.planning.device_plan import plan_graph
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.optimize import Level
+from photond.wire import plan_to_proto
 
 IDS = ("a", "b")
 LIMITS = LimitsSpec(interlock_temperature_c=95.0, interlock_hysteresis_c=5.0)

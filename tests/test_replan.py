@@ -41,6 +41,7 @@ def remaining(graph: CheckedGraph, warm: Plan, **changes: object) -> Remaining:
         "elapsed_s": 0.0,
         "warm_start": warm,
         "limit_c": LIMIT_C,
+        "max_gradient_c_per_mm": PROFILE.limits.max_thermal_gradient_c_per_mm,
     }
     fields.update(changes)
     return Remaining(**fields)  # type: ignore[arg-type]

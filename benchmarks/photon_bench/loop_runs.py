@@ -23,7 +23,7 @@ from photon_drivers.clock import ManualClock
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
 from photon_drivers.sim.driver import SimulatedChipDriver
-from photond.jobs.book import JobBook, JobRecord, plan_to_proto
+from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
 from photond.loop.closed_loop import ControlConfig
 from photond.loop.observer import Observer
@@ -36,6 +36,7 @@ from photond.planning.job_tables import JobForecast
 from photond.planning.optimize import Level
 from photond.planning.plan import Plan
 from photond.planning.replan import Remaining, replan
+from photond.wire import plan_to_proto
 
 PERIOD_S = 0.01
 MARGIN_C = 2.0
@@ -182,7 +183,8 @@ def replan_latency(profile: DeviceProfile, count: int, repeats: int) -> dict[str
     observer.reset(ModelState(warm, np.zeros(observer.model.heaters)), 5.0)
     estimate = observer.estimate()
     limit = profile.limits.max_device_temperature_c - MARGIN_C
-    remaining = Remaining(tuple(t.id for t in graph.tasks), (), fc, 0.0, plan, limit)
+    gradient = profile.limits.max_thermal_gradient_c_per_mm
+    remaining = Remaining(tuple(t.id for t in graph.tasks), (), fc, 0.0, plan, limit, gradient)
     lanes = tuple(lane.id for lane in profile.lanes)
     replan(remaining, lanes, estimate)
     times = []

@@ -15,13 +15,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from google.protobuf import timestamp_pb2
-
 from photon.v1 import job_pb2
 from photond.jobs.journal import Journal
 from photond.planning.graph import CheckedGraph
-from photond.planning.plan import Plan, PlannedTask
+from photond.planning.plan import Plan
 from photond.wakeup import Wakeup
+from photond.wire import plan_to_proto, timestamp
 
 TERMINAL_STATES = frozenset(
     {job_pb2.JOB_STATE_COMPLETED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
@@ -51,44 +50,6 @@ class JobRecord:
 def new_job_id() -> str:
     # Sortable by submission time at a glance, unique without coordination.
     return f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-
-
-def plan_to_proto(plan: Plan) -> job_pb2.Schedule:
-    schedule = job_pb2.Schedule(
-        tasks=[
-            job_pb2.ScheduledTask(
-                task_id=p.task_id, lane_id=p.lane_id, start_s=p.start_s, end_s=p.end_s
-            )
-            for p in plan.tasks
-        ],
-        makespan_s=plan.makespan_s,
-        predicted_peak_temperature_c=plan.predicted_peak_temperature_c,
-        lower_bound_s=plan.lower_bound_s,
-        gap_to_bound=plan.gap_to_bound,
-        planner=plan.planner,
-        planning_time_s=plan.planning_time_s,
-        predicted_peak_gradient_c_per_mm=plan.predicted_peak_gradient_c_per_mm,
-        predicted_aging_hours=plan.aging_hours,
-    )
-    stats = plan.statistics
-    if stats is not None:
-        schedule.statistics.CopyFrom(
-            job_pb2.PlanStatistics(
-                optimization_level=stats.level,
-                replicas=stats.replicas,
-                rounds=stats.rounds,
-                evaluations=stats.evaluations,
-                evaluations_per_s=stats.evaluations_per_s,
-                search_time_s=stats.elapsed_s,
-            )
-        )
-    return schedule
-
-
-def _timestamp(wall_s: float) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromNanoseconds(int(wall_s * 1e9))
-    return stamp
 
 
 class JobBook:
@@ -166,7 +127,7 @@ class JobBook:
     def start(self, record: JobRecord, device_time_s: float) -> None:
         with self._lock:
             record.job.state = job_pb2.JOB_STATE_RUNNING
-            record.job.started_at.CopyFrom(_timestamp(time.time()))
+            record.job.started_at.CopyFrom(timestamp(time.time()))
             record.job.device_start_time_s = device_time_s
             self._journal.save(record.job)
             self._event(record, device_time_s, job_started=job_pb2.JobStarted())
@@ -249,7 +210,7 @@ class JobBook:
         self, record: JobRecord, device_time_s: float, state: int, result: job_pb2.JobResult | None
     ) -> None:
         record.job.state = state  # type: ignore[assignment]
-        record.job.finished_at.CopyFrom(_timestamp(time.time()))
+        record.job.finished_at.CopyFrom(timestamp(time.time()))
         if record.job.HasField("started_at"):
             record.job.device_end_time_s = device_time_s
         if result is not None:
@@ -261,7 +222,7 @@ class JobBook:
             job_id=record.id,
             sequence=len(record.events) + 1,
             device_time_s=device_time_s,
-            time=_timestamp(time.time()),
+            time=timestamp(time.time()),
             **kind,  # type: ignore[arg-type]
         )
         record.events.append(event)
@@ -300,15 +261,3 @@ class JobBook:
             return False
         finally:
             record.wakeup.unregister(event)
-
-
-def plan_from_proto(schedule: job_pb2.Schedule) -> Plan:
-    """The journaled plan of a queued job, so that a restart runs what was acknowledged."""
-    return Plan(
-        tasks=tuple(PlannedTask(t.task_id, t.lane_id, t.start_s, t.end_s) for t in schedule.tasks),
-        makespan_s=schedule.makespan_s,
-        lower_bound_s=schedule.lower_bound_s,
-        planner=schedule.planner,
-        planning_time_s=schedule.planning_time_s,
-        predicted_peak_temperature_c=schedule.predicted_peak_temperature_c,
-    )

@@ -119,6 +119,7 @@ class ClosedLoop:
         self.observer = Observer(profile, period_s, config.observer)
         self.lanes = tuple(lane.id for lane in profile.lanes)
         self.max_c = profile.limits.max_device_temperature_c
+        self.max_gradient_c_per_mm = profile.limits.max_thermal_gradient_c_per_mm
         self.heater_ids = self.observer.model.heater_ids
         self.estimate: Estimate = self.observer.estimate()
         self.stats = LoopStats()
@@ -205,6 +206,7 @@ class ClosedLoop:
             elapsed_s=now_s - execution.start_s,
             warm_start=warm_start,
             limit_c=self.max_c - self.config.margin_c - self.config.headroom_c,
+            max_gradient_c_per_mm=self.max_gradient_c_per_mm,
         )
 
     def _swap(self, execution: Execution, now_s: float, reason: str, plan: Plan) -> None:
@@ -243,7 +245,11 @@ class ClosedLoop:
         remaining = self._remaining(execution, now_s, found)
         plan = replan(remaining, self.lanes, self.estimate)
         gain_s = current.makespan_s - plan.makespan_s
-        if gain_s <= 1e-9 or plan.predicted_peak_temperature_c > remaining.limit_c + 1e-9:
+        within = (
+            plan.predicted_peak_temperature_c <= remaining.limit_c + 1e-9
+            and plan.predicted_peak_gradient_c_per_mm <= remaining.max_gradient_c_per_mm + 1e-9
+        )
+        if gain_s <= 1e-9 or not within:
             return
         self.stats.searched += 1
         self.stats.search_gain_s.append(gain_s)

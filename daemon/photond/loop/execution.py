@@ -24,6 +24,7 @@ from photon_drivers.interface import Driver, SensorSample
 from photond.jobs.book import JobBook, JobRecord
 from photond.planning.graph import CheckedTask
 from photond.planning.plan import PlannedTask
+from photond.wire import job_result
 
 
 class Execution:
@@ -140,15 +141,11 @@ class Execution:
         self._power_mw = 0.0
 
     def result(self, now_s: float) -> job_pb2.JobResult:
+        """What ran, job-relative, in start order: the job's result as the book records it."""
         ran = sorted(self._finished.items(), key=lambda item: (item[1][1], item[0]))
-        return job_pb2.JobResult(
-            tasks=[
-                job_pb2.ScheduledTask(
-                    task_id=task_id,
-                    lane_id=lane_id,
-                    start_s=start_s - self.start_s,
-                    end_s=end_s - self.start_s,
-                )
+        return job_result(
+            [
+                PlannedTask(task_id, lane_id, start_s - self.start_s, end_s - self.start_s)
                 for task_id, (lane_id, start_s, end_s) in ran
             ],
             makespan_s=max((end for _, _, end in self._finished.values()), default=self.start_s)

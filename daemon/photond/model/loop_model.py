@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from photon_drivers.profile import DeviceProfile
 from photond.model import ModelState, compact_model, plant_network
+from photond.model.metrics import SensorPairs, limit_point_pairs
 
 FloatArray = NDArray[np.float64]
 
@@ -53,6 +54,7 @@ class LoopModel:
     hotspot_out: FloatArray  # (heaters, r): each heater's footprint
     hotspot_feed: FloatArray  # (heaters, heaters + 1)
     heater_max_mw: FloatArray  # (heaters,)
+    limit_pairs: SensorPairs  # neighbouring sensors, indexed into `limit_readout()`'s rows
 
     @property
     def modes(self) -> int:
@@ -91,6 +93,7 @@ class LoopModel:
             self.hotspot_out[:, :modes].copy(),
             self.hotspot_feed + self.hotspot_out[:, modes:] @ dropped_gain,
             self.heater_max_mw,
+            self.limit_pairs,
         )
 
     def steady_modes(self, inputs: FloatArray) -> FloatArray:
@@ -126,6 +129,7 @@ def loop_model(profile: DeviceProfile, dt_s: float) -> LoopModel:
         hotspot_out=hot_out,
         hotspot_feed=np.column_stack([hot_feed, hot_amb]),
         heater_max_mw=np.array([h.max_power_mw for h in profile.heaters]),
+        limit_pairs=limit_point_pairs(profile),
     )
 
 

@@ -71,6 +71,9 @@ class JobForecast:
         self.task_feed = np.ascontiguousarray(power @ self._limit_feed[:, :-1].T)
         # The kernels read the limit points mode-outer (`retime._hottest`).
         self.limit_out_t = np.ascontiguousarray(limit_out.T)
+        pairs = m.limit_pairs
+        self.pair_first, self.pair_second = pairs.first, pairs.second
+        self.pair_inv_mm = np.ascontiguousarray(1.0 / pairs.distance_mm)
 
     def base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(x0, constant modal input, constant feedthrough) from the estimated state.

@@ -5,8 +5,9 @@ Two steps, so that the loop never waits for a search:
 1. `replan` — the immediate re-time, on the loop thread. The current plan's order and lanes
    are kept (they already respect dependencies) and each task, in that order, starts at the
    earliest period at which its lane, heaters and dependencies are free *and* the compact
-   model, started from the estimated state, keeps the hottest spot at or below the limit over
-   the task's run with everything already placed (`retime.retime`). Tasks may also move
+   model, started from the estimated state, keeps every limit point (heater footprints and
+   sensors) at or below the limit and every neighbour gradient below its limit over the task's
+   run with everything already placed (`retime.retime`). Tasks may also move
    earlier than planned when the chip runs cooler than predicted.
 2. `improve` — an anytime search from that plan, off the loop thread, within the closed
    loop's `replan_budget_s`: it moves tasks earlier in the order (never before a dependency)
@@ -61,7 +62,8 @@ class Remaining:
         forecast: the job's task tables (graph, model) built at its start.
         elapsed_s: now, in seconds after the job's start (plan times are job-relative).
         warm_start: the current plan; its order and lanes are kept.
-        limit_c: the hottest spot a new plan may reach (max temperature - margin).
+        limit_c: the hottest limit point a new plan may reach (max temperature - margin).
+        max_gradient_c_per_mm: the steepest neighbour gradient a new plan may reach.
     """
 
     tasks: tuple[str, ...]
@@ -70,6 +72,7 @@ class Remaining:
     elapsed_s: float
     warm_start: Plan
     limit_c: float
+    max_gradient_c_per_mm: float
 
 
 class RemainingProblem:
@@ -81,6 +84,7 @@ class RemainingProblem:
         self.lanes = lanes
         self._lane_ids = np.array(lanes, dtype=object)
         self.limit_c = remaining.limit_c
+        self.max_gradient = remaining.max_gradient_c_per_mm
         dt = fc.model.dt_s
         self.now_k = round(remaining.elapsed_s / dt)
         index = fc.index
@@ -142,15 +146,21 @@ class RemainingProblem:
     def n(self) -> int:
         return int(self.rows.shape[0])
 
-    def retime(self, order: IntArray, lane: IntArray) -> tuple[IntArray, float]:
-        """Start periods (from now) of every row, placed in `order` on `lane`, and the peak."""
-        start, peak = retime(
-            self.forecast.model.decay,
-            self.forecast.limit_out_t,
+    def retime(self, order: IntArray, lane: IntArray) -> tuple[IntArray, float, float]:
+        """Start periods (from now) of every row, placed in `order` on `lane`; the peak
+        temperature and the peak gradient."""
+        fc = self.forecast
+        start, peak, gradient = retime(
+            fc.model.decay,
+            fc.limit_out_t,
             self.x0,
             self.base_in,
             self.base_feed,
             self.limit_c,
+            fc.pair_first,
+            fc.pair_second,
+            fc.pair_inv_mm,
+            self.max_gradient,
             order,
             self.duration,
             self.release,
@@ -169,14 +179,26 @@ class RemainingProblem:
             _COOL_PERIODS,
             self.max_wait,
         )
-        return start, float(peak) if self.n else 0.0
+        if not self.n:
+            return start, 0.0, 0.0
+        return start, float(peak), float(gradient)
+
+    def within_limits(self, peak_c: float, gradient_c_per_mm: float) -> bool:
+        """Whether a re-time's peaks keep to the limits (a task that waited `_MAX_WAIT_S` for
+        room was placed anyway, and its peak says so)."""
+        return peak_c <= self.limit_c + 1e-9 and gradient_c_per_mm <= self.max_gradient + 1e-9
 
     def span(self, start: IntArray) -> int:
         """Periods from now until the last row ends."""
         return int((start + self.duration).max(initial=0))
 
     def plan(
-        self, start: IntArray, lane: IntArray, peak_c: float, planner: str, started_s: float
+        self,
+        start: IntArray,
+        lane: IntArray,
+        peak: tuple[float, float],
+        planner: str,
+        started_s: float,
     ) -> Plan:
         """The rows at `start` on `lane` as a job-relative plan."""
         fc = self.forecast
@@ -203,7 +225,8 @@ class RemainingProblem:
             lower_bound_s=0.0,
             planner=planner,
             planning_time_s=time.perf_counter() - started_s,
-            predicted_peak_temperature_c=peak_c,
+            predicted_peak_temperature_c=peak[0],
+            predicted_peak_gradient_c_per_mm=peak[1],
         )
 
 
@@ -211,8 +234,8 @@ def replan(remaining: Remaining, lanes: tuple[str, ...], estimate: Estimate) -> 
     """The immediate re-time of the remaining tasks (job-relative seconds) from the estimate."""
     started = time.perf_counter()
     problem = RemainingProblem(remaining, lanes, estimate)
-    start, peak = problem.retime(np.arange(problem.n, dtype=np.int64), problem.lane)
-    plan = problem.plan(start, problem.lane, peak, PLANNER_NAME, started)
+    start, peak_c, gradient = problem.retime(np.arange(problem.n, dtype=np.int64), problem.lane)
+    plan = problem.plan(start, problem.lane, (peak_c, gradient), PLANNER_NAME, started)
     return _with_bound(plan, remaining.warm_start)
 
 
@@ -227,7 +250,7 @@ def improve(
 
     Local search over the warm start's order and lanes with sideways moves (a candidate as
     long as the incumbent replaces it, so the search walks plateaus); every candidate is
-    re-timed by the same kernel from the same state, and only one within the limit counts.
+    re-timed by the same kernel from the same state, and only one within the limits counts.
     """
     started = time.perf_counter()
     deadline = started + budget_s
@@ -239,7 +262,7 @@ def improve(
     order = np.arange(n, dtype=np.int64)
     lane = problem.lane.copy()
     best_span = span = problem.span(problem.retime(order, lane)[0])
-    best: tuple[IntArray, IntArray, float] | None = None
+    best: tuple[IntArray, IntArray, tuple[float, float]] | None = None
     allowed = _allowed_lanes(problem)
     position = np.arange(n, dtype=np.int64)
     while time.perf_counter() < deadline:
@@ -260,15 +283,15 @@ def improve(
                 continue
             j = int(rng.integers(earliest, i))
             cand_order = np.concatenate((order[:j], order[i : i + 1], order[j:i], order[i + 1 :]))
-        cand_start, cand_peak = problem.retime(cand_order, cand_lane)
+        cand_start, cand_peak, cand_gradient = problem.retime(cand_order, cand_lane)
         cand_span = problem.span(cand_start)
-        if cand_peak > problem.limit_c + 1e-9 or cand_span > span:
+        if not problem.within_limits(cand_peak, cand_gradient) or cand_span > span:
             continue
         if cand_order is not order:
             position[cand_order] = np.arange(n)
         order, lane, span = cand_order, cand_lane, cand_span
         if span < best_span:
-            best, best_span = (cand_start, cand_lane, cand_peak), span
+            best, best_span = (cand_start, cand_lane, (cand_peak, cand_gradient)), span
     if best is None:
         return None
     plan = problem.plan(best[0], best[1], best[2], SEARCH_NAME, started)

@@ -7,9 +7,9 @@ and re-plan it in a few milliseconds (numba, compiled once and cached on disk).
 
 Inputs are in a `LoopModel` truncated to `FORECAST_MODES` modes, read at the limit points (every
 heater's footprint, then every sensor: the optimiser's points); each task is reduced beforehand
-to its modal input and its feedthrough, so a start or end costs O(modes + points). The gradient
-limit is not checked here yet: the optimiser and the validator hold a plan to it, a re-time does
-not (docs/architecture.md, "Where the limits are enforced"). Temperatures are evaluated at every
+to its modal input and its feedthrough, so a start or end costs O(modes + points); the re-time
+also holds every neighbour gradient between sensors to its limit (docs/architecture.md, "Where
+the limits are enforced"). Temperatures are evaluated at every
 event (just before it, and just after with the new feedthrough) and at each window's end: under
 constant input a temperature moves monotonically between events up to the faster modes' small
 overshoot, which the planning margin covers.
@@ -59,6 +59,16 @@ def _hottest(out_t: FloatArray, x: FloatArray, feed: FloatArray, acc: FloatArray
         for o in range(acc.shape[0]):
             acc[o] += out_t[i, o] * xi
     return float(acc.max())
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _steepest(acc: FloatArray, first: IntArray, second: IntArray, inv_mm: FloatArray) -> float:
+    """The largest neighbour gradient (°C/mm) of the limit-point readings `_hottest` left in
+    `acc` (the pairs index the sensors among them)."""
+    steep = 0.0
+    for p in range(first.shape[0]):
+        steep = max(steep, abs(acc[first[p]] - acc[second[p]]) * inv_mm[p])
+    return steep
 
 
 @njit(cache=True, nogil=True)
@@ -126,6 +136,10 @@ def retime(
     base_in: FloatArray,
     base_feed: FloatArray,
     limit_c: float,
+    pair_first: IntArray,
+    pair_second: IntArray,
+    pair_inv_mm: FloatArray,
+    max_gradient: float,
     order: IntArray,
     duration: IntArray,
     release: IntArray,
@@ -143,15 +157,16 @@ def retime(
     running_feed: FloatArray,
     cool_step: int,
     max_wait: int,
-) -> tuple[IntArray, float]:
+) -> tuple[IntArray, float, float]:
     """Start periods for the tasks, in `order`, each as early as lanes, heaters, dependencies
-    and the thermal limit allow; starts never go back in time along `order`.
+    and the thermal limits allow; starts never go back in time along `order`.
 
-    A task is placed at its earliest time when the hottest spot, predicted over its own run
-    with every task already placed (and running ones), stays at or below `limit_c`; otherwise
-    it waits for the next placed task to end (or `cool_step` periods when none runs). A task
-    that cannot fit within `max_wait` periods of its earliest time is placed there anyway, and
-    the returned peak says so.
+    A task is placed at its earliest time when the hottest limit point, predicted over its own
+    run with every task already placed (and running ones), stays at or below `limit_c` and
+    every neighbour gradient at or below `max_gradient`; otherwise it waits for the next placed
+    task to end (or `cool_step` periods when none runs). A task that cannot fit within
+    `max_wait` periods of its earliest time is placed there anyway, and the returned peak
+    temperature and peak gradient say so.
     """
     n = order.shape[0]
     m = running_end.shape[0]
@@ -172,6 +187,7 @@ def retime(
     start = np.zeros(n, dtype=np.int64)
     finish = np.zeros(n, dtype=np.int64)
     peak = -np.inf
+    peak_gradient = 0.0
     lane_at = lane_free.copy()
     heater_at = heater_free.copy()
     earliest_next = 0
@@ -217,6 +233,7 @@ def retime(
                 win_feed[o] = feed[o] + task_feed[i, o]
             stop = t + duration[i]
             hot = _hottest(out_t, xw, win_feed, acc)
+            steep = _steepest(acc, pair_first, pair_second, pair_inv_mm)
             for c in range(count):  # insertion sort: a handful of running tasks
                 e = act_end[c]
                 j = c
@@ -234,14 +251,17 @@ def retime(
                 _advance(xw, win_in, decay, e - w_now)
                 w_now = e
                 hot = max(hot, _hottest(out_t, xw, win_feed, acc))
+                steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
                 for a in range(count):
                     if act_end[a] == e:
                         _add_row(win_in, act_in, a, -1.0)
                         _add_row(win_feed, act_feed, a, -1.0)
             _advance(xw, win_in, decay, stop - w_now)
             hot = max(hot, _hottest(out_t, xw, win_feed, acc))
-            if hot <= limit_c or t - first >= max_wait:
+            steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
+            if (hot <= limit_c and steep <= max_gradient) or t - first >= max_wait:
                 peak = max(peak, hot)
+                peak_gradient = max(peak_gradient, steep)
                 break
             later = t + cool_step
             for a in range(count):
@@ -260,7 +280,7 @@ def retime(
         count += 1
         _add_row(modal_in, task_in, i, 1.0)
         _add_row(feed, task_feed, i, 1.0)
-    return start, peak
+    return start, peak, peak_gradient
 
 
 def warm_up() -> None:
@@ -280,6 +300,10 @@ def warm_up() -> None:
         one,
         one,
         100.0,
+        none_i,
+        none_i,
+        np.zeros(0),
+        5.0,
         np.zeros(1, dtype=np.int64),
         np.ones(1, dtype=np.int64),
         np.zeros(1, dtype=np.int64),

@@ -9,12 +9,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from google.protobuf import timestamp_pb2
-
 from photon.v1 import device_pb2
 from photon_drivers.profile import DeviceProfile
 from photond.loop.runtime import DeviceRuntime
 from photond.rpc.status import RequestError, invalid_argument, not_found
+from photond.wire import describe_profile, timestamp
 
 
 @dataclass
@@ -56,10 +55,8 @@ class ManagedDevice:
             state.not_serving_reason = reason
         if frame is not None:
             readings = [t for t in frame.temperature_c if not math.isnan(t)]
-            read_at = timestamp_pb2.Timestamp()
-            read_at.FromNanoseconds(int(frame.wall_time_s * 1e9))
             state.device_time_s = frame.device_time_s
-            state.read_at.CopyFrom(read_at)
+            state.read_at.CopyFrom(timestamp(frame.wall_time_s))
             state.total_heater_power_mw = frame.total_heater_power_mw
             if readings:
                 state.max_temperature_c = max(readings)
@@ -98,62 +95,3 @@ class DeviceTable:
             known = ", ".join(sorted(self._devices))
             raise error(field, f"no device {device_id!r} (devices: {known})")
         return device
-
-
-def describe_profile(device_id: str, driver_name: str, profile: DeviceProfile) -> device_pb2.Device:
-    limits = profile.limits
-    return device_pb2.Device(
-        id=device_id,
-        model=profile.model,
-        driver=driver_name,
-        die_width_mm=profile.die_width_mm,
-        die_height_mm=profile.die_height_mm,
-        layers=[
-            device_pb2.Layer(
-                name=layer.name,
-                thickness_mm=layer.thickness_mm,
-                conductivity_w_per_m_k=layer.conductivity_w_per_m_k,
-                volumetric_heat_capacity_j_per_m3_k=layer.volumetric_heat_capacity_j_per_m3_k,
-            )
-            for layer in profile.layers
-        ],
-        die_to_ambient_k_per_w=profile.package.die_to_ambient_k_per_w,
-        ambient_c=profile.ambient_c,
-        heaters=[
-            device_pb2.Heater(
-                id=h.id,
-                x_mm=h.x_mm,
-                y_mm=h.y_mm,
-                width_mm=h.width_mm,
-                height_mm=h.height_mm,
-                max_power_mw=h.max_power_mw,
-                pi_power_mw=h.pi_power_mw,
-                waveguide_length_mm=h.waveguide_length_mm,
-            )
-            for h in profile.heaters
-        ],
-        zones=[device_pb2.Zone(id=z.id, heater_ids=z.heater_ids) for z in profile.zones],
-        lanes=[
-            device_pb2.Lane(id=lane.id, kind=lane.kind, wavelength_nm=lane.wavelength_nm)
-            for lane in profile.lanes
-        ],
-        sensors=[
-            device_pb2.Sensor(
-                id=s.id,
-                x_mm=s.x_mm,
-                y_mm=s.y_mm,
-                noise_c=s.noise_c,
-                resolution_c=s.resolution_c,
-                min_sample_period_s=s.min_sample_period_s,
-            )
-            for s in profile.sensors
-        ],
-        limits=device_pb2.Limits(
-            max_device_temperature_c=limits.max_device_temperature_c,
-            max_thermal_gradient_c_per_mm=limits.max_thermal_gradient_c_per_mm,
-            max_power_density_mw_per_mm2=limits.max_power_density_mw_per_mm2,
-            interlock_temperature_c=limits.interlock_temperature_c,
-            interlock_hysteresis_c=limits.interlock_hysteresis_c,
-        ),
-        max_optical_power_mw=profile.max_optical_power_mw,
-    )

@@ -38,7 +38,7 @@ from photon_drivers.breaker import BreakerConfig
 from photon_drivers.clock import ScaledClock
 from photon_drivers.registry import open_driver
 from photond.config import DaemonConfig
-from photond.jobs.book import JobBook, plan_from_proto
+from photond.jobs.book import JobBook
 from photond.jobs.journal import Journal
 from photond.loop.runtime import DeviceRuntime
 from photond.planning.device_plan import warm_up
@@ -46,6 +46,7 @@ from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.services import DeviceService, JobService, TelemetryService
 from photond.rpc.status import RequestError
 from photond.rpc.validation import check_graph
+from photond.wire import plan_from_proto
 
 log = logging.getLogger("photond")
 

@@ -25,8 +25,7 @@ from photon.v1 import (
     telemetry_pb2,
     telemetry_pb2_grpc,
 )
-from photond.jobs.book import JobBook, JobRecord, new_job_id, plan_to_proto
-from photond.loop.telemetry import Frame
+from photond.jobs.book import JobBook, JobRecord, new_job_id
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
 from photond.planning.thermal_tables import DEFAULT_MARGIN_C
@@ -43,6 +42,7 @@ from photond.rpc.status import (
 )
 from photond.rpc.validation import check_graph
 from photond.tracing import tracer
+from photond.wire import frame_to_proto, plan_to_proto
 
 log = logging.getLogger("photond.rpc")
 
@@ -340,13 +340,13 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
             )
             if snapshot is not None:
                 yield telemetry_pb2.TelemetryUpdate(
-                    batch=telemetry_pb2.TelemetryBatch(frames=[_frame(snapshot)])
+                    batch=telemetry_pb2.TelemetryBatch(frames=[frame_to_proto(snapshot)])
                 )
             yield telemetry_pb2.TelemetryUpdate(sync_response=True)
             while True:
                 frames = await subscription.next_frames()
                 yield telemetry_pb2.TelemetryUpdate(
-                    batch=telemetry_pb2.TelemetryBatch(frames=[_frame(f) for f in frames]),
+                    batch=telemetry_pb2.TelemetryBatch(frames=[frame_to_proto(f) for f in frames]),
                     dropped_frames=subscription.dropped,
                 )
         finally:
@@ -357,13 +357,3 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
         self, request: telemetry_pb2.GetHistoryRequest, context: Any
     ) -> telemetry_pb2.GetHistoryResponse:
         raise unimplemented("GetHistory is not implemented yet: telemetry is not recorded")
-
-
-def _frame(frame: Frame) -> telemetry_pb2.TelemetryFrame:
-    message = telemetry_pb2.TelemetryFrame(
-        device_time_s=frame.device_time_s,
-        temperature_c=frame.temperature_c,
-        total_heater_power_mw=frame.total_heater_power_mw,
-    )
-    message.read_at.FromNanoseconds(int(frame.wall_time_s * 1e9))
-    return message

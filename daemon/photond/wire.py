@@ -1,0 +1,175 @@
+"""Every conversion between photond's own types and photon.v1 messages, in one place.
+
+The job book journals plans and results as wire messages, the RPC layer answers with them, and
+telemetry streams them: each builds its messages here, so a field added to the proto is filled
+(and read back from the journal) in one function rather than wherever a message is made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+from google.protobuf import timestamp_pb2
+
+from photon.v1 import device_pb2, job_pb2, telemetry_pb2
+from photon_drivers.profile import DeviceProfile
+from photond.planning.plan import Plan, PlannedTask
+
+
+class Sample(Protocol):
+    """What a telemetry frame is made of (`photond.loop.telemetry.Frame`; a protocol, so that
+    this module, below the job book, does not import the loop)."""
+
+    @property
+    def device_time_s(self) -> float: ...
+    @property
+    def wall_time_s(self) -> float: ...
+    @property
+    def temperature_c(self) -> Sequence[float]: ...
+    @property
+    def total_heater_power_mw(self) -> float: ...
+
+
+def timestamp(wall_s: float) -> timestamp_pb2.Timestamp:
+    """A wall-clock time (seconds since the epoch) as a protobuf Timestamp."""
+    # Whole seconds apart from the fraction: a float of ~1.7e18 ns would round to 256 ns.
+    seconds = math.floor(wall_s)
+    nanos = min(round((wall_s - seconds) * 1e9), 999_999_999)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+def plan_to_proto(plan: Plan) -> job_pb2.Schedule:
+    """A plan as the Schedule message SubmitJob, PlanJob, job events and the journal carry."""
+    schedule = job_pb2.Schedule(
+        tasks=_scheduled(plan.tasks),
+        makespan_s=plan.makespan_s,
+        predicted_peak_temperature_c=plan.predicted_peak_temperature_c,
+        lower_bound_s=plan.lower_bound_s,
+        gap_to_bound=plan.gap_to_bound,
+        planner=plan.planner,
+        planning_time_s=plan.planning_time_s,
+        predicted_peak_gradient_c_per_mm=plan.predicted_peak_gradient_c_per_mm,
+        predicted_aging_hours=plan.aging_hours,
+    )
+    stats = plan.statistics
+    if stats is not None:
+        schedule.statistics.CopyFrom(
+            job_pb2.PlanStatistics(
+                optimization_level=stats.level,
+                replicas=stats.replicas,
+                rounds=stats.rounds,
+                evaluations=stats.evaluations,
+                evaluations_per_s=stats.evaluations_per_s,
+                search_time_s=stats.elapsed_s,
+            )
+        )
+    return schedule
+
+
+def job_result(
+    ran: Sequence[PlannedTask], *, makespan_s: float, peak_temperature_c: float, energy_mj: float
+) -> job_pb2.JobResult:
+    """What a job did (the tasks as they ran, job-relative) as the JobResult it ends with."""
+    return job_pb2.JobResult(
+        tasks=_scheduled(ran),
+        makespan_s=makespan_s,
+        peak_temperature_c=peak_temperature_c,
+        energy_mj=energy_mj,
+    )
+
+
+def plan_from_proto(schedule: job_pb2.Schedule) -> Plan:
+    """A journaled Schedule back as a plan, so that a restart runs what was acknowledged (the
+    search statistics are not kept: they describe a search that is over)."""
+    return Plan(
+        tasks=tuple(PlannedTask(t.task_id, t.lane_id, t.start_s, t.end_s) for t in schedule.tasks),
+        makespan_s=schedule.makespan_s,
+        lower_bound_s=schedule.lower_bound_s,
+        planner=schedule.planner,
+        planning_time_s=schedule.planning_time_s,
+        predicted_peak_temperature_c=schedule.predicted_peak_temperature_c,
+        predicted_peak_gradient_c_per_mm=schedule.predicted_peak_gradient_c_per_mm,
+        aging_hours=schedule.predicted_aging_hours,
+    )
+
+
+def describe_profile(device_id: str, driver_name: str, profile: DeviceProfile) -> device_pb2.Device:
+    """A device's profile as the Device message ListDevices and GetDevice answer."""
+    limits = profile.limits
+    return device_pb2.Device(
+        id=device_id,
+        model=profile.model,
+        driver=driver_name,
+        die_width_mm=profile.die_width_mm,
+        die_height_mm=profile.die_height_mm,
+        layers=[
+            device_pb2.Layer(
+                name=layer.name,
+                thickness_mm=layer.thickness_mm,
+                conductivity_w_per_m_k=layer.conductivity_w_per_m_k,
+                volumetric_heat_capacity_j_per_m3_k=layer.volumetric_heat_capacity_j_per_m3_k,
+            )
+            for layer in profile.layers
+        ],
+        die_to_ambient_k_per_w=profile.package.die_to_ambient_k_per_w,
+        ambient_c=profile.ambient_c,
+        heaters=[
+            device_pb2.Heater(
+                id=h.id,
+                x_mm=h.x_mm,
+                y_mm=h.y_mm,
+                width_mm=h.width_mm,
+                height_mm=h.height_mm,
+                max_power_mw=h.max_power_mw,
+                pi_power_mw=h.pi_power_mw,
+                waveguide_length_mm=h.waveguide_length_mm,
+            )
+            for h in profile.heaters
+        ],
+        zones=[device_pb2.Zone(id=z.id, heater_ids=z.heater_ids) for z in profile.zones],
+        lanes=[
+            device_pb2.Lane(id=lane.id, kind=lane.kind, wavelength_nm=lane.wavelength_nm)
+            for lane in profile.lanes
+        ],
+        sensors=[
+            device_pb2.Sensor(
+                id=s.id,
+                x_mm=s.x_mm,
+                y_mm=s.y_mm,
+                noise_c=s.noise_c,
+                resolution_c=s.resolution_c,
+                min_sample_period_s=s.min_sample_period_s,
+            )
+            for s in profile.sensors
+        ],
+        limits=device_pb2.Limits(
+            max_device_temperature_c=limits.max_device_temperature_c,
+            max_thermal_gradient_c_per_mm=limits.max_thermal_gradient_c_per_mm,
+            max_power_density_mw_per_mm2=limits.max_power_density_mw_per_mm2,
+            interlock_temperature_c=limits.interlock_temperature_c,
+            interlock_hysteresis_c=limits.interlock_hysteresis_c,
+        ),
+        max_optical_power_mw=profile.max_optical_power_mw,
+    )
+
+
+def frame_to_proto(frame: Sample) -> telemetry_pb2.TelemetryFrame:
+    """One telemetry sample as the frame Subscribe streams."""
+    message = telemetry_pb2.TelemetryFrame(
+        device_time_s=frame.device_time_s,
+        temperature_c=frame.temperature_c,
+        total_heater_power_mw=frame.total_heater_power_mw,
+    )
+    message.read_at.CopyFrom(timestamp(frame.wall_time_s))
+    return message
+
+
+def _scheduled(tasks: Sequence[PlannedTask]) -> list[job_pb2.ScheduledTask]:
+    return [
+        job_pb2.ScheduledTask(
+            task_id=t.task_id, lane_id=t.lane_id, start_s=t.start_s, end_s=t.end_s
+        )
+        for t in tasks
+    ]

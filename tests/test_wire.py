@@ -1,0 +1,66 @@
+"""The wire conversions: what the journal stores comes back whole, and messages say what we have."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from photon_drivers.profile import load_profile
+from photond.loop.telemetry import Frame
+from photond.planning.plan import Plan, PlannedTask, Stats
+from photond.wire import (
+    describe_profile,
+    frame_to_proto,
+    job_result,
+    plan_from_proto,
+    plan_to_proto,
+)
+
+PLAN = Plan(
+    tasks=(PlannedTask("a", "wl0", 0.0, 0.5), PlannedTask("b", "wl1", 0.25, 1.0)),
+    makespan_s=1.0,
+    lower_bound_s=0.8,
+    planner="parallel-tempering",
+    planning_time_s=0.12,
+    predicted_peak_temperature_c=82.5,
+    predicted_peak_gradient_c_per_mm=1.75,
+    aging_hours=0.003,
+    statistics=Stats("BALANCED", "parallel-tempering", 8, 3, 400, 0.1, 110),
+)
+
+
+def test_a_journaled_plan_comes_back_with_every_prediction() -> None:
+    restored = plan_from_proto(plan_to_proto(PLAN))
+    assert restored == replace(PLAN, statistics=None)
+
+
+def test_a_schedule_reports_the_gap_to_its_bound_and_the_search_it_took() -> None:
+    schedule = plan_to_proto(PLAN)
+    assert schedule.gap_to_bound == pytest.approx(0.25)
+    assert schedule.statistics.optimization_level == "BALANCED"
+    assert schedule.statistics.evaluations_per_s == pytest.approx(4000.0)
+
+
+def test_a_result_lists_the_tasks_as_they_ran() -> None:
+    result = job_result(PLAN.tasks, makespan_s=1.0, peak_temperature_c=80.0, energy_mj=12.0)
+    assert [(t.task_id, t.lane_id, t.start_s, t.end_s) for t in result.tasks] == [
+        tuple(t) for t in PLAN.tasks
+    ]
+    assert (result.makespan_s, result.peak_temperature_c, result.energy_mj) == (1.0, 80.0, 12.0)
+
+
+def test_a_device_message_describes_every_part_of_its_profile() -> None:
+    profile = load_profile()
+    device = describe_profile("sim0", "sim", profile)
+    assert [h.id for h in device.heaters] == [h.id for h in profile.heaters]
+    assert [s.id for s in device.sensors] == [s.id for s in profile.sensors]
+    assert [z.id for z in device.zones] == [z.id for z in profile.zones]
+    assert device.limits.max_device_temperature_c == profile.limits.max_device_temperature_c
+
+
+def test_a_frame_keeps_its_device_time_and_its_wall_clock_read_time() -> None:
+    frame = frame_to_proto(Frame(12.5, 1_700_000_000.25, (30.0, 31.5), 40.0))
+    assert frame.device_time_s == 12.5
+    assert list(frame.temperature_c) == [30.0, 31.5]
+    assert frame.read_at.ToNanoseconds() == 1_700_000_000_250_000_000
