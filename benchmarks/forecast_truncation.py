@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from photon_drivers.profile import load_profile
 from photond.model.loop_model import FORECAST_MODES, LoopModel, loop_model
-from photond.planning.thermal_tables import DEFAULT_MARGIN_C
+from photond.planning.plan import DEFAULT_MARGIN_C
 
 FloatArray = NDArray[np.float64]
 DEFAULT_JSON = Path(__file__).parent / "results" / "forecast_truncation.json"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,12 @@ def test_scaled_time_with_an_unknown_driver_names_the_device() -> None:
     ghost = DeviceConfig(id="ghost0", driver="no-such-driver")
     with pytest.raises(ConfigError, match=r"devices\[ghost0\]\.driver"):
         DaemonConfig(time_scale=2.0, devices=(ghost,)).checked()
+
+
+def test_reading_the_configuration_does_not_import_the_loop_kernels() -> None:
+    probe = (
+        "import sys, photond.config; "
+        "print(sorted(m for m in sys.modules if m.startswith('photond.planning.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['photond.planning.graph', 'photond.planning.plan']"

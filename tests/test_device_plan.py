@@ -17,8 +17,7 @@ from photon_drivers.profile import load_profile
 from photond.planning.decoder import decode
 from photond.planning.device_plan import device_thermal, graph_instance, plan_graph
 from photond.planning.optimize import Level, ThermallyInfeasible, least_aging, plan_aging_hours
-from photond.planning.plan import PlannedTask
-from photond.planning.thermal_tables import DEFAULT_MARGIN_C
+from photond.planning.plan import DEFAULT_MARGIN_C, PlannedTask
 from photond.planning.validator import validate_plan
 from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import RequestError

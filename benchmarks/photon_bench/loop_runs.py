@@ -25,7 +25,7 @@ from photon_drivers.profile import DeviceProfile
 from photon_drivers.sim.driver import SimulatedChipDriver
 from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
-from photond.loop.closed_loop import ControlConfig
+from photond.loop.control_config import ControlConfig
 from photond.loop.observer import Observer
 from photond.loop.runtime import DeviceRuntime
 from photond.model import ModelState

@@ -17,7 +17,7 @@ from typing import Any
 
 from photon_drivers.registry import DriverRegistryError, load_driver_class
 from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
-from photond.loop.closed_loop import ControlConfig
+from photond.loop.control_config import ControlConfig
 
 
 class ConfigError(ValueError):

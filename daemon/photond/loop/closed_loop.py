@@ -36,62 +36,20 @@ import numpy as np
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
 from photond.jobs.book import JobBook
+from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
-from photond.loop.observer import Observer, ObserverConfig
+from photond.loop.observer import Observer
 from photond.model.loop_model import Estimate
 from photond.planning.job_tables import Forecast, JobForecast
 from photond.planning.plan import Plan
 from photond.planning.replan import Remaining, RunningTask, improve, replan
 from photond.planning.retime import warm_up
-from photond.planning.thermal_tables import DEFAULT_MARGIN_C
 from photond.tracing import tracer
 
 log = logging.getLogger("photond.loop")
 
-MODES = ("closed", "reactive", "open")
 # Longest planned trace kept for the drift check (periods beyond it are not compared).
 _TRACE_LIMIT_S = 300.0
-
-
-@dataclass(frozen=True)
-class ControlConfig:
-    """How the loop reacts; see the module docstring. Temperatures in °C, times in seconds."""
-
-    mode: str = "closed"
-    margin_c: float = 2.0
-    headroom_c: float = 0.5
-    drift_threshold_c: float = 2.0
-    forecast_every_periods: int = 10
-    replan_budget_s: float = 0.1
-    hold_timeout_s: float = 60.0
-    observer: ObserverConfig = field(default_factory=ObserverConfig)
-
-    @property
-    def planning_margin_c(self) -> float:
-        """How far below max temperature new plans should peak.
-
-        In ``closed`` and ``reactive`` modes, a plan peaking above max - `margin_c` would be
-        re-planned (or throttled) as soon as it runs, so the optimiser plans to where a re-plan
-        would aim (`margin_c` + `headroom_c` below); ``open`` keeps only the model's margin.
-        """
-        if self.mode == "open":
-            return DEFAULT_MARGIN_C
-        return max(DEFAULT_MARGIN_C, self.margin_c + self.headroom_c)
-
-    def checked(self) -> ControlConfig:
-        if self.mode not in MODES:
-            raise ValueError(
-                f"closed_loop.mode must be one of {', '.join(MODES)}, got {self.mode!r}"
-            )
-        for name in ("margin_c", "drift_threshold_c", "replan_budget_s", "hold_timeout_s"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"closed_loop.{name} must be a positive number, got {value}")
-        if not (math.isfinite(self.headroom_c) and self.headroom_c >= 0):
-            raise ValueError(f"closed_loop.headroom_c must be >= 0, got {self.headroom_c}")
-        if self.forecast_every_periods < 1:
-            raise ValueError("closed_loop.forecast_every_periods must be at least 1")
-        return self
 
 
 @dataclass

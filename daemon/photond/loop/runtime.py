@@ -44,7 +44,8 @@ from photon.v1 import job_pb2
 from photon_drivers.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from photon_drivers.interface import Driver, SensorSample
 from photond.jobs.book import JobBook, JobRecord
-from photond.loop.closed_loop import ClosedLoop, ControlConfig
+from photond.loop.closed_loop import ClosedLoop
+from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
 from photond.loop.interlock import Interlock
 from photond.loop.telemetry import Frame, TelemetryHub

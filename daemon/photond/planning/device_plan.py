@@ -46,8 +46,8 @@ from photond.planning.optimize import (
     optimize,
     pooled_lanes,
 )
-from photond.planning.plan import Plan, PlannedTask
-from photond.planning.thermal_tables import DEFAULT_MARGIN_C, predicted_trace_c, thermal_tables
+from photond.planning.plan import DEFAULT_MARGIN_C, Plan, PlannedTask
+from photond.planning.thermal_tables import predicted_trace_c, thermal_tables
 
 
 @dataclass(frozen=True)

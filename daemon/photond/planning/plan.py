@@ -11,6 +11,10 @@ from typing import NamedTuple
 
 from photond.planning.graph import CheckedGraph
 
+# How far below max temperature a plan peaks unless the loop asks for more: rounding and the
+# modes a model leaves out must not carry a planned peak across the limit.
+DEFAULT_MARGIN_C = 0.25
+
 
 @dataclass(frozen=True)
 class Stats:

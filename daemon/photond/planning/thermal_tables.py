@@ -22,11 +22,10 @@ from photond.model import ModelState
 from photond.model.loop_model import LoopModel
 from photond.model.metrics import limit_point_pairs
 from photond.planning.instance import DriftTables, ThermalTables
+from photond.planning.plan import DEFAULT_MARGIN_C
 
 FloatArray = NDArray[np.float64]
 
-# Kept below the limit so that rounding and the discarded modes' transients cannot cross it.
-DEFAULT_MARGIN_C = 0.25
 # Ticks checked after the last power change: until the second-slowest mode decays to 1e-3.
 _SETTLE_FRACTION = 1e-3
 

@@ -11,8 +11,7 @@ from photond.model import DEFAULT_DT_S
 from photond.planning.device_plan import device_thermal, plan_graph
 from photond.planning.graph import CheckedGraph
 from photond.planning.optimize import Level, ThermallyInfeasible
-from photond.planning.plan import Plan
-from photond.planning.thermal_tables import DEFAULT_MARGIN_C
+from photond.planning.plan import DEFAULT_MARGIN_C, Plan
 from photond.planning.validator import validate_plan
 from photond.rpc.status import failed_precondition
 

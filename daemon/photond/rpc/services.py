@@ -27,8 +27,7 @@ from photon.v1 import (
 )
 from photond.jobs.book import JobBook, JobRecord, new_job_id
 from photond.planning.graph import CheckedGraph
-from photond.planning.plan import Plan
-from photond.planning.thermal_tables import DEFAULT_MARGIN_C
+from photond.planning.plan import DEFAULT_MARGIN_C, Plan
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import (
