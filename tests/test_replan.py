@@ -7,6 +7,7 @@ import pytest
 from photon_drivers.profile import load_profile
 from photond.loop.observer import Observer
 from photond.model.loop_model import loop_model
+from photond.planning.drift import drift_limits_k
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.job_tables import JobForecast
 from photond.planning.plan import Plan, PlannedTask
@@ -101,3 +102,83 @@ def test_a_warm_start_that_misses_a_task_is_refused() -> None:
     warm = Plan((PlannedTask("a", "wl0", 0.0, 0.5),), 0.5, 0.0, "test", 0.0)
     with pytest.raises(ValueError, match="does not place"):
         replan(remaining(graph, warm), LANES, IDLE)
+
+
+def test_the_re_time_holds_the_gradient_limit_between_sensors() -> None:
+    # Two zones heating side by side steepen the die more than either alone: a gradient limit
+    # between the two makes the re-time run them one after the other.
+    graph = CheckedGraph((task("a", 1.0, zone=0), task("b", 1.0, zone=1)))
+    together = Plan(
+        (PlannedTask("a", "wl0", 0.0, 1.0), PlannedTask("b", "wl1", 0.0, 1.0)), 1.0, 0.0, "t", 0.0
+    )
+    unlimited = {"max_gradient_c_per_mm": float("inf")}
+    lone = CheckedGraph(graph.tasks[:1])
+    alone = replan(remaining(lone, serial_plan(lone), **unlimited), LANES, IDLE)
+    both = replan(remaining(graph, together, **unlimited), LANES, IDLE)
+    assert both.makespan_s == pytest.approx(1.0)
+    one_g, two_g = alone.predicted_peak_gradient_c_per_mm, both.predicted_peak_gradient_c_per_mm
+    assert 0 < one_g < two_g
+    limit = (one_g + two_g) / 2
+    held = replan(remaining(graph, together, max_gradient_c_per_mm=limit), LANES, IDLE)
+    at = {p.task_id: p for p in held.tasks}
+    assert at["a"].end_s <= at["b"].start_s + 1e-9 or at["b"].end_s <= at["a"].start_s + 1e-9
+    assert held.predicted_peak_gradient_c_per_mm <= limit
+
+
+def _beside_a_hot_zone(hot_first: bool) -> tuple[CheckedGraph, Plan]:
+    """Zone z1 at 200 mW for 2 s and a 1 s task on h30 beside it that tolerates 0.05 rad of
+    drift, planned together on two lanes; `hot_first` decides which the re-time places first."""
+    hot = CheckedTask("hot", 2.0, dict.fromkeys(PROFILE.zones[1].heater_ids, 25.0), (), (), 0, 0, 0)
+    sensitive = CheckedTask("sensitive", 1.0, {"h30": 10.0}, (), (), 0.0, 0.0, 0, 0.05)
+    graph = CheckedGraph((hot, sensitive))
+    first, second = ("hot", "sensitive") if hot_first else ("sensitive", "hot")
+    warm = Plan(  # the warm start's order is by start: `second` a period later
+        (PlannedTask(first, "wl0", 0.0, 1.0), PlannedTask(second, "wl1", PERIOD_S, 1.0)),
+        2.0,
+        0.0,
+        "test",
+        0.0,
+    )
+    return graph, warm
+
+
+def _forecast_with_drift(graph: CheckedGraph) -> JobForecast:
+    model = loop_model(PROFILE, PERIOD_S)
+    return JobForecast(graph, model, drift_limits_k(graph, PROFILE, model.heater_ids))
+
+
+@pytest.mark.parametrize("hot_first", [True, False])
+def test_a_re_time_without_the_tolerance_runs_both_at_once(hot_first: bool) -> None:
+    graph, warm = _beside_a_hot_zone(hot_first)
+    plan = replan(remaining(graph, warm), LANES, IDLE)
+    assert {p.task_id: p.start_s for p in plan.tasks} == {"hot": 0.0, "sensitive": 0.0}
+
+
+def test_a_tolerant_task_placed_after_the_heat_waits_for_it_to_end() -> None:
+    graph, warm = _beside_a_hot_zone(hot_first=True)
+    plan = replan(remaining(graph, warm, forecast=_forecast_with_drift(graph)), LANES, IDLE)
+    at = {p.task_id: p for p in plan.tasks}
+    assert at["hot"].start_s == 0.0
+    assert at["sensitive"].start_s >= at["hot"].end_s - 1e-9
+
+
+def test_heat_placed_after_a_tolerant_task_waits_until_it_is_done() -> None:
+    graph, warm = _beside_a_hot_zone(hot_first=False)
+    plan = replan(remaining(graph, warm, forecast=_forecast_with_drift(graph)), LANES, IDLE)
+    at = {p.task_id: p for p in plan.tasks}
+    assert at["sensitive"].start_s == 0.0
+    assert at["hot"].start_s >= at["sensitive"].end_s - 1e-9
+
+
+def test_a_running_tolerant_task_keeps_new_heat_away_until_it_ends() -> None:
+    graph, warm = _beside_a_hot_zone(hot_first=False)
+    work = remaining(
+        graph,
+        warm,
+        forecast=_forecast_with_drift(graph),
+        tasks=("hot",),
+        running=(RunningTask("sensitive", "wl0", ends_in_s=0.6),),
+        elapsed_s=0.4,
+    )
+    plan = replan(work, LANES, IDLE)
+    assert plan.tasks[0].start_s >= 1.0 - 1e-9  # 0.4 s elapsed + 0.6 s left of "sensitive"

@@ -40,6 +40,7 @@ from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
 from photond.loop.observer import Observer
 from photond.model.loop_model import Estimate
+from photond.planning.drift import drift_limits_k
 from photond.planning.job_tables import Forecast, JobForecast
 from photond.planning.plan import Plan
 from photond.planning.replan import Remaining, RunningTask, improve, replan
@@ -74,6 +75,7 @@ class ClosedLoop:
         self, profile: DeviceProfile, period_s: float, book: JobBook, config: ControlConfig
     ) -> None:
         self.config = config.checked()
+        self.profile = profile
         self.observer = Observer(profile, period_s, config.observer)
         self.lanes = tuple(lane.id for lane in profile.lanes)
         self.max_c = profile.limits.max_device_temperature_c
@@ -228,7 +230,10 @@ class ClosedLoop:
     def _job_forecast(self, execution: Execution) -> JobForecast:
         if self._forecast is None:
             assert execution.record.graph is not None
-            self._forecast = JobForecast(execution.record.graph, self.observer.model)
+            graph = execution.record.graph
+            model = self.observer.model
+            drift = drift_limits_k(graph, self.profile, model.heater_ids)
+            self._forecast = JobForecast(graph, model, drift)
         return self._forecast
 
     def _period_of(self, execution: Execution, now_s: float) -> int:

@@ -30,13 +30,11 @@ from photond.model import (
     CompactModel,
     ModelState,
     compact_model,
-    equivalent_aging_hours,
-    phase_drift_rad,
     plant_network,
 )
 from photond.model.loop_model import LoopModel, loop_model
-from photond.model.metrics import gradients_c_per_mm, limit_point_pairs
 from photond.planning.bounds import lower_bound_s, thermal_bound_s
+from photond.planning.drift import drift_limits_k
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.instance import Instance, instance_from_arrays
 from photond.planning.optimize import (
@@ -47,7 +45,7 @@ from photond.planning.optimize import (
     pooled_lanes,
 )
 from photond.planning.plan import DEFAULT_MARGIN_C, Plan, PlannedTask
-from photond.planning.thermal_tables import predicted_trace_c, thermal_tables
+from photond.planning.thermal_tables import thermal_tables, trace_figures
 
 
 @dataclass(frozen=True)
@@ -153,7 +151,7 @@ def graph_instance(
             duration,
             state=state,
             margin_c=margin_c,
-            drift_limit_k=drift_limits_k(graph, device),
+            drift_limit_k=drift_limits_k(graph, profile, model.heater_ids),
         )
         if thermal and power.any()
         else None
@@ -175,27 +173,6 @@ def graph_instance(
         thermal=tables,
     )
     return GraphInstance(inst, power, duration_s, release_s, lane_ids, pooled)
-
-
-def drift_limits_k(graph: CheckedGraph, device: DeviceThermal) -> np.ndarray[Any, Any] | None:
-    """(tasks, heaters) footprint-temperature change each task's drift tolerance allows.
-
-    2π·L·(dn/dT)·ΔT/λ ≤ tolerance, per heater of waveguide length L, at the shortest
-    wavelength among the task's lanes (the largest phase per kelvin: the bound holds on any of
-    them). inf where a task has no tolerance; None when no task has one.
-    """
-    tolerance = np.fromiter((t.drift_tolerance_rad for t in graph.tasks), dtype=np.float64)
-    if not (tolerance > 0).any():
-        return None
-    profile = device.profile
-    length_mm = {h.id: h.waveguide_length_mm for h in profile.heaters}
-    lengths = np.array([length_mm[h] for h in device.model.heater_ids])
-    wavelength = {lane.id: lane.wavelength_nm for lane in profile.lanes}
-    shortest_nm = np.array(
-        [min(wavelength[lane] for lane in (t.allowed_lanes or wavelength)) for t in graph.tasks]
-    )
-    rad_per_k = phase_drift_rad(1.0, lengths[None, :], wavelength_nm=1.0) / shortest_nm[:, None]
-    return np.where(tolerance[:, None] > 0, tolerance[:, None] / rad_per_k, np.inf)
 
 
 def plan_graph(
@@ -275,13 +252,12 @@ def prediction(
     model, profile = device.model, device.profile
     inst = built.instance
     tables = inst.thermal or thermal_tables(model, profile, built.power_mw, inst.duration)
-    horizon = int((start + inst.duration).max(initial=0)) + tables.tail_ticks
-    trace = predicted_trace_c(tables, start, inst.duration, horizon, model.ambient_c)
-    if trace.size == 0:
-        return model.ambient_c, 0.0, 0.0
-    gradient = float(gradients_c_per_mm(trace, limit_point_pairs(profile)).max(initial=0.0))
-    aging = float(equivalent_aging_hours(trace, model.dt_s).max())
-    return float(trace.max()), gradient, aging
+    figures = trace_figures(tables, start, inst.duration, model.dt_s)
+    return (
+        model.ambient_c + figures.peak_rise_k,
+        figures.peak_gradient_c_per_mm,
+        figures.aging_hours,
+    )
 
 
 def plan_thermal_bound_s(built: GraphInstance, device: DeviceThermal) -> float:

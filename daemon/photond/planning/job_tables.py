@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from photond.model.loop_model import FORECAST_MODES, Estimate, LoopModel
 from photond.planning.graph import CheckedGraph
 from photond.planning.retime import forecast_peak
+from photond.planning.superposition import task_tables
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -36,7 +37,11 @@ class Forecast:
 class JobForecast:
     """Per-job task tables for `forecast` and `replan`; see the module docstring."""
 
-    def __init__(self, graph: CheckedGraph, model: LoopModel) -> None:
+    def __init__(
+        self, graph: CheckedGraph, model: LoopModel, drift_limit_k: FloatArray | None = None
+    ) -> None:
+        """`drift_limit_k` (tasks, heaters): what each task's drift tolerance allows its
+        heaters' footprints to move (`drift.drift_limits_k`); None holds no task to one."""
         self.graph = graph
         self.full_model = model
         self.model = model.truncated(min(FORECAST_MODES, model.modes))
@@ -67,13 +72,26 @@ class JobForecast:
         self.dep_idx = np.array([d for deps in self.deps for d in deps], dtype=np.int64)
         # Read at the limit points (every footprint, then every sensor), as the optimiser is.
         limit_out, self._limit_feed = m.limit_readout()
-        self.task_in = np.ascontiguousarray(power @ m.input_gain[:, :-1].T)
-        self.task_feed = np.ascontiguousarray(power @ self._limit_feed[:, :-1].T)
+        self.task_in, self.task_feed = task_tables(m, power)
         # The kernels read the limit points mode-outer (`retime._hottest`).
         self.limit_out_t = np.ascontiguousarray(limit_out.T)
         pairs = m.limit_pairs
         self.pair_first, self.pair_second = pairs.first, pairs.second
         self.pair_inv_mm = np.ascontiguousarray(1.0 / pairs.distance_mm)
+        # The drift rule's entries (CSR per task): each heater a tolerant task drives, and how
+        # far its footprint may move (K). Footprints are the first rows of the limit points.
+        limited = (
+            np.zeros_like(power, dtype=bool)
+            if drift_limit_k is None
+            else np.isfinite(drift_limit_k) & (power > 0)
+        )
+        task_of, heater = np.nonzero(limited)
+        self.drift_ptr = np.zeros(len(tasks) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(task_of, minlength=len(tasks)), out=self.drift_ptr[1:])
+        self.drift_heater = heater.astype(np.int64)
+        self.drift_limit_k = (
+            np.zeros(0) if drift_limit_k is None else drift_limit_k[task_of, heater].copy()
+        )
 
     def base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(x0, constant modal input, constant feedthrough) from the estimated state.

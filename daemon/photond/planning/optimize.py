@@ -26,7 +26,6 @@ from typing import Any
 import numba
 import numpy as np
 
-from photond.model.metrics import equivalent_aging_hours
 from photond.planning.bounds import lower_bound_ticks
 from photond.planning.decoder import decode
 from photond.planning.instance import Instance, ThermalTables
@@ -34,7 +33,7 @@ from photond.planning.plan import Stats
 from photond.planning.search import SEARCH_NAME, anneal
 from photond.planning.seed import lft_order
 from photond.planning.thermal_check import infeasible_task
-from photond.planning.thermal_tables import predicted_trace_c
+from photond.planning.thermal_tables import trace_figures
 
 
 class Level(enum.IntEnum):
@@ -212,12 +211,10 @@ def plan_aging_hours(
     duration: np.ndarray[Any, Any],
     tick_s: float,
 ) -> float:
-    """Equivalent aging hours of the hottest sensor by a plan's predicted trace (0: no heat)."""
+    """Equivalent aging hours of the limit point a plan ages most, as predicted (0: no heat)."""
     if tables is None:
         return 0.0
-    horizon = int((start + duration).max(initial=0)) + tables.tail_ticks
-    trace = predicted_trace_c(tables, start, duration, horizon, tables.ambient_c)
-    return float(equivalent_aging_hours(trace, tick_s).max(initial=0.0))
+    return trace_figures(tables, start, duration, tick_s).aging_hours
 
 
 def level_budget_s(level: Level) -> float:
@@ -274,15 +271,9 @@ def warm_up() -> None:
 def within_limits(
     tables: ThermalTables, start: np.ndarray[Any, Any], duration: np.ndarray[Any, Any]
 ) -> bool:
-    """Whether the model's trace of a schedule keeps every sensor and gradient in its limit."""
-    horizon = int((start + duration).max(initial=0)) + tables.tail_ticks
-    rise = predicted_trace_c(tables, start, duration, horizon, 0.0)
-    if rise.size == 0:
-        return True
-    if float(rise.max()) > tables.max_rise_k:
-        return False
-    gradient = np.abs(rise[:, tables.pair_first] - rise[:, tables.pair_second])
-    return bool(
-        (gradient * tables.pair_inv_distance_per_mm).max(initial=0.0)
-        <= tables.max_gradient_c_per_mm
+    """Whether the model's trace of a schedule keeps every limit point and gradient in limits."""
+    figures = trace_figures(tables, start, duration, 1.0, aging=False)
+    return (
+        figures.peak_rise_k <= tables.max_rise_k
+        and figures.peak_gradient_c_per_mm <= tables.max_gradient_c_per_mm
     )

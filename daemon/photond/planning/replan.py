@@ -139,6 +139,12 @@ class RemainingProblem:
         self.run_end = run_end
         self.run_in = np.ascontiguousarray(fc.task_in[run_rows])
         self.run_feed = np.ascontiguousarray(fc.task_feed[run_rows])
+        self.run_start = run_end - fc.duration[run_rows]
+        # The drift rule's entries for the rows, then for the running tasks.
+        entries = np.arange(fc.drift_heater.shape[0], dtype=np.int64)
+        self.drift_ptr, at = _gather(fc.drift_ptr, entries, np.concatenate((rows, run_rows)))
+        self.drift_heater = fc.drift_heater[at]
+        self.drift_limit = fc.drift_limit_k[at]
         self.x0, self.base_in, self.base_feed = fc.base(estimate)
         self.max_wait = round(_MAX_WAIT_S / dt)
 
@@ -176,6 +182,10 @@ class RemainingProblem:
             self.run_end,
             self.run_in,
             self.run_feed,
+            self.run_start,
+            self.drift_ptr,
+            self.drift_heater,
+            self.drift_limit,
             _COOL_PERIODS,
             self.max_wait,
         )

@@ -21,22 +21,10 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from photond.planning.superposition import add_row, advance_modes
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-
-
-@njit(cache=True, nogil=True)
-def _advance(x: FloatArray, modal_in: FloatArray, decay: FloatArray, periods: int) -> None:
-    for i in range(x.shape[0]):
-        steady = modal_in[i] / (1.0 - decay[i])
-        x[i] = steady + decay[i] ** periods * (x[i] - steady)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _add_row(dst: FloatArray, table: FloatArray, row: int, sign: float) -> None:
-    """dst += sign * table[row], as a loop: array expressions cost an allocation each here."""
-    for q in range(dst.shape[0]):
-        dst[q] += sign * table[row, q]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -106,7 +94,7 @@ def forecast_peak(
         t = times[order[k]] if k < 2 * n else max(now, trace.shape[0])
         while now < t:
             step = 1 if per_period else t - now
-            _advance(x, modal_in, decay, step)
+            advance_modes(x, decay, modal_in, step)
             now += step
             y = _hottest(out_t, x, feed, acc)
             if per_period and now - 1 < trace.shape[0]:
@@ -119,13 +107,106 @@ def forecast_peak(
             j = order[k]
             sign = 1.0 if j < n else -1.0
             task = j if j < n else j - n
-            _add_row(modal_in, task_in, task, sign)
-            _add_row(feed, task_feed, task, sign)
+            add_row(modal_in, task_in, task, sign)
+            add_row(feed, task_feed, task, sign)
             k += 1
         y = _hottest(out_t, x, feed, acc)
         if y > peak:
             peak, peak_at = y, now
     return peak, peak_at
+
+
+@njit(cache=True, nogil=True)
+def _own_footprint(
+    out_t: FloatArray, decay: FloatArray, tin: FloatArray, feed: FloatArray, h: int, age: int
+) -> float:
+    """A task's own share of heater h's footprint `age` periods after it started (from zero)."""
+    own = feed[h]
+    for q in range(decay.shape[0]):
+        own += out_t[q, h] * tin[q] * (1.0 - decay[q] ** age) / (1.0 - decay[q])
+    return float(own)
+
+
+@njit(cache=True, nogil=True)
+def _drift_holds(
+    i: int,
+    t: int,
+    stop: int,
+    x: FloatArray,
+    modal_in: FloatArray,
+    feed: FloatArray,
+    decay: FloatArray,
+    out_t: FloatArray,
+    task_in: FloatArray,
+    task_feed: FloatArray,
+    count: int,
+    act_end: IntArray,
+    act_in: FloatArray,
+    act_feed: FloatArray,
+    act_task: IntArray,
+    act_start: IntArray,
+    drift_ptr: IntArray,
+    drift_heater: IntArray,
+    drift_limit: FloatArray,
+    drift_ref: FloatArray,
+    sim_x: FloatArray,
+    sim_in: FloatArray,
+    sim_feed: FloatArray,
+) -> bool:
+    """Whether starting task i at t over [t, stop) keeps every drift-tolerant task in bounds.
+
+    For each tolerant task s running from t on (i included), each heater it drives: the
+    footprint temperature minus s's own share may move from its reference (i's is recorded
+    here, at t) by at most its limit, period by period until s ends, with every task placed so
+    far and i. Tasks placed later are checked when they are placed.
+    """
+    n_sens = 0
+    last = t
+    for a in range(count):
+        if drift_ptr[act_task[a] + 1] > drift_ptr[act_task[a]] and act_end[a] > t:
+            n_sens += 1
+            last = max(last, act_end[a])
+    i_sens = drift_ptr[i + 1] > drift_ptr[i] and stop > t
+    if i_sens:
+        last = max(last, stop)
+    if n_sens == 0 and not i_sens:
+        return True
+    for q in range(sim_x.shape[0]):
+        sim_x[q] = x[q]
+        sim_in[q] = modal_in[q] + task_in[i, q]
+    for o in range(sim_feed.shape[0]):
+        sim_feed[o] = feed[o] + task_feed[i, o]
+    for k in range(t, last):
+        if k > t:
+            advance_modes(sim_x, decay, sim_in, 1)
+        for a in range(count):
+            if act_end[a] == k:
+                add_row(sim_in, act_in, a, -1.0)
+                add_row(sim_feed, act_feed, a, -1.0)
+        if stop == k:
+            add_row(sim_in, task_in, i, -1.0)
+            add_row(sim_feed, task_feed, i, -1.0)
+        for a in range(-1, count):
+            if a < 0:
+                if not i_sens or k >= stop:
+                    continue
+                row, s0, tin, tfeed = i, t, task_in[i], task_feed[i]
+            else:
+                row = act_task[a]
+                if drift_ptr[row + 1] == drift_ptr[row] or k >= act_end[a]:
+                    continue
+                s0, tin, tfeed = act_start[a], act_in[a], act_feed[a]
+            for e in range(drift_ptr[row], drift_ptr[row + 1]):
+                h = drift_heater[e]
+                total = sim_feed[h]
+                for q in range(sim_x.shape[0]):
+                    total += out_t[q, h] * sim_x[q]
+                other = total - _own_footprint(out_t, decay, tin, tfeed, h, k - s0)
+                if a < 0 and k == t:
+                    drift_ref[e] = other
+                elif abs(other - drift_ref[e]) > drift_limit[e]:
+                    return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -155,6 +236,10 @@ def retime(
     running_end: IntArray,
     running_in: FloatArray,
     running_feed: FloatArray,
+    running_start: IntArray,
+    drift_ptr: IntArray,
+    drift_heater: IntArray,
+    drift_limit: FloatArray,
     cool_step: int,
     max_wait: int,
 ) -> tuple[IntArray, float, float]:
@@ -167,6 +252,10 @@ def retime(
     task to end (or `cool_step` periods when none runs). A task that cannot fit within
     `max_wait` periods of its earliest time is placed there anyway, and the returned peak
     temperature and peak gradient say so.
+
+    Drift-tolerant tasks (`drift_ptr` over rows 0..n-1 for `order`'s tasks, then n.. for the
+    running ones, which started at `running_start` ≤ 0) are held to their limits too
+    (`_drift_holds`); a running one from now on, since its reference lies in the past.
     """
     n = order.shape[0]
     m = running_end.shape[0]
@@ -174,15 +263,34 @@ def retime(
     act_end = np.empty(cap, dtype=np.int64)
     act_in = np.empty((cap, decay.shape[0]))
     act_feed = np.empty((cap, out_t.shape[1]))
+    act_task = np.empty(cap, dtype=np.int64)
+    act_start = np.empty(cap, dtype=np.int64)
     count = 0
     for r in range(m):
         act_end[count] = running_end[r]
+        act_task[count] = n + r
+        act_start[count] = running_start[r]
         _set_row(act_in, count, running_in, r)
         _set_row(act_feed, count, running_feed, r)
         count += 1
     x = x0.copy()
     modal_in = base_in.copy() + running_in.sum(axis=0)
     feed = base_feed.copy() + running_feed.sum(axis=0)
+    drift = drift_ptr[-1] > 0
+    drift_ref = np.zeros(drift_heater.shape[0])
+    sim_x = np.empty_like(x)
+    sim_in = np.empty_like(modal_in)
+    sim_feed = np.empty_like(feed)
+    # A running task's reference is its footprint's other heat now.
+    for a in range(count):
+        row = act_task[a]
+        for e in range(drift_ptr[row], drift_ptr[row + 1]):
+            h = drift_heater[e]
+            total = feed[h]
+            for q in range(x.shape[0]):
+                total += out_t[q, h] * x[q]
+            own = _own_footprint(out_t, decay, act_in[a], act_feed[a], h, -act_start[a])
+            drift_ref[e] = total - own
     now = 0
     start = np.zeros(n, dtype=np.int64)
     finish = np.zeros(n, dtype=np.int64)
@@ -215,15 +323,17 @@ def retime(
                         soonest, which = act_end[a], a
                 if which < 0:
                     break
-                _advance(x, modal_in, decay, max(soonest - now, 0))
+                advance_modes(x, decay, modal_in, max(soonest - now, 0))
                 now = max(now, soonest)
-                _add_row(modal_in, act_in, which, -1.0)
-                _add_row(feed, act_feed, which, -1.0)
+                add_row(modal_in, act_in, which, -1.0)
+                add_row(feed, act_feed, which, -1.0)
                 count -= 1
                 act_end[which] = act_end[count]
+                act_task[which] = act_task[count]
+                act_start[which] = act_start[count]
                 _set_row(act_in, which, act_in, count)
                 _set_row(act_feed, which, act_feed, count)
-            _advance(x, modal_in, decay, t - now)
+            advance_modes(x, decay, modal_in, t - now)
             now = t
             # Predict the window [t, t + duration) with task i running.
             for q in range(xw.shape[0]):
@@ -248,18 +358,45 @@ def retime(
                     break
                 if e == w_now:
                     continue  # several tasks end together: handled at the first of them
-                _advance(xw, win_in, decay, e - w_now)
+                advance_modes(xw, decay, win_in, e - w_now)
                 w_now = e
                 hot = max(hot, _hottest(out_t, xw, win_feed, acc))
                 steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
                 for a in range(count):
                     if act_end[a] == e:
-                        _add_row(win_in, act_in, a, -1.0)
-                        _add_row(win_feed, act_feed, a, -1.0)
-            _advance(xw, win_in, decay, stop - w_now)
+                        add_row(win_in, act_in, a, -1.0)
+                        add_row(win_feed, act_feed, a, -1.0)
+            advance_modes(xw, decay, win_in, stop - w_now)
             hot = max(hot, _hottest(out_t, xw, win_feed, acc))
             steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
-            if (hot <= limit_c and steep <= max_gradient) or t - first >= max_wait:
+            fits = hot <= limit_c and steep <= max_gradient
+            if fits and drift:
+                fits = _drift_holds(
+                    i,
+                    t,
+                    stop,
+                    x,
+                    modal_in,
+                    feed,
+                    decay,
+                    out_t,
+                    task_in,
+                    task_feed,
+                    count,
+                    act_end,
+                    act_in,
+                    act_feed,
+                    act_task,
+                    act_start,
+                    drift_ptr,
+                    drift_heater,
+                    drift_limit,
+                    drift_ref,
+                    sim_x,
+                    sim_in,
+                    sim_feed,
+                )
+            if fits or t - first >= max_wait:
                 peak = max(peak, hot)
                 peak_gradient = max(peak_gradient, steep)
                 break
@@ -274,12 +411,21 @@ def retime(
         lane_at[lane[i]] = finish[i]
         for h in range(heater_ptr[i], heater_ptr[i + 1]):
             heater_at[heater_idx[h]] = finish[i]
+        # i's drift reference: its footprints' other heat at its start (its own is nil yet);
+        # recorded here too for a task placed anyway after `max_wait`.
+        for e in range(drift_ptr[i], drift_ptr[i + 1]):
+            h = drift_heater[e]
+            drift_ref[e] = feed[h]
+            for q in range(x.shape[0]):
+                drift_ref[e] += out_t[q, h] * x[q]
         act_end[count] = finish[i]
+        act_task[count] = i
+        act_start[count] = t
         _set_row(act_in, count, task_in, i)
         _set_row(act_feed, count, task_feed, i)
         count += 1
-        _add_row(modal_in, task_in, i, 1.0)
-        _add_row(feed, task_feed, i, 1.0)
+        add_row(modal_in, task_in, i, 1.0)
+        add_row(feed, task_feed, i, 1.0)
     return start, peak, peak_gradient
 
 
@@ -319,6 +465,10 @@ def warm_up() -> None:
         none_i,
         none_f,
         none_f,
+        none_i,
+        np.zeros(2, dtype=np.int64),
+        none_i,
+        np.zeros(0),
         1,
         10,
     )

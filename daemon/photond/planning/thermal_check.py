@@ -29,6 +29,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from photond.planning.superposition import advance_modes
+
 INFEASIBLE = -1
 
 
@@ -57,14 +59,6 @@ def _add_task(bsum, fsum, tin, tfeed, j):  # type: ignore[no-untyped-def]
         bsum[q] += tin[j, q]
     for r in range(fsum.shape[0]):
         fsum[r] += tfeed[j, r]
-
-
-@numba.njit(cache=True, inline="always")
-def _jump(z, decay, bsum, ticks):  # type: ignore[no-untyped-def]
-    """Advance the modal state `ticks` periods at constant input `bsum`, in closed form."""
-    for q in range(z.shape[0]):
-        a_l = decay[q] ** ticks
-        z[q] = a_l * z[q] + bsum[q] * (1.0 - a_l) / (1.0 - decay[q])
 
 
 @numba.njit(cache=True, inline="always")
@@ -200,7 +194,7 @@ def advance(z, k, until, act_end, act_task, n_act, therm):  # type: ignore[no-un
                 for q in range(bsum.shape[0]):
                     bsum[q] += tin[j, q]
                 k_end = min(k_end, act_end[a])
-        _jump(z, decay, bsum, k_end - k)
+        advance_modes(z, decay, bsum, k_end - k)
         k = k_end
 
 
@@ -335,7 +329,7 @@ def thermal_violation(  # type: ignore[no-untyped-def]
         if ticks >= _BOUND_ABOVE_TICKS and _interval_within(
             z, decay, bsum, fsum, ticks, therm, work
         ):
-            _jump(z, decay, bsum, ticks)
+            advance_modes(z, decay, bsum, ticks)
         else:
             v = _first_violation(z, decay, bsum, fsum, k, ticks, therm, work)
             if v >= 0:

@@ -12,6 +12,7 @@ is safe by the loop's forecast up to that truncation, which the planning margin 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -20,9 +21,16 @@ from numpy.typing import NDArray
 from photon_drivers.profile import DeviceProfile
 from photond.model import ModelState
 from photond.model.loop_model import LoopModel
-from photond.model.metrics import limit_point_pairs
+from photond.model.metrics import (
+    BOLTZMANN_EV_PER_K,
+    DEFAULT_ACTIVATION_ENERGY_EV,
+    DEFAULT_REFERENCE_TEMPERATURE_C,
+    KELVIN_OFFSET,
+    limit_point_pairs,
+)
 from photond.planning.instance import DriftTables, ThermalTables
 from photond.planning.plan import DEFAULT_MARGIN_C
+from photond.planning.superposition import task_tables
 
 FloatArray = NDArray[np.float64]
 
@@ -47,18 +55,18 @@ def thermal_tables(
     `drift_limit_k` (tasks, heaters): the largest footprint-temperature change from other heat
     each task tolerates on each of its heaters (inf: no limit).
     """
-    readout, feedthrough = model.limit_readout()
+    readout, _ = model.limit_readout()
+    task_input, task_feed = task_tables(model, power_mw)
     pairs = limit_point_pairs(profile)
     taus = model.time_constants_s
     second_tau_s = float(taus[1]) if taus.shape[0] > 1 else 0.0
     tail = max(1, math.ceil(math.log(1 / _SETTLE_FRACTION) * second_tau_s / model.dt_s))
     limits = profile.limits
     initial = state.x[: model.modes] if state is not None else np.zeros(model.modes)
-    heater_gain = model.input_gain[:, :-1]
     return ThermalTables(
         decay=np.ascontiguousarray(model.decay),
-        task_input=np.ascontiguousarray(power_mw @ heater_gain.T),
-        task_feed=np.ascontiguousarray(power_mw @ feedthrough[:, :-1].T),
+        task_input=task_input,
+        task_feed=task_feed,
         readout=np.ascontiguousarray(readout),
         pair_first=pairs.first.astype(np.int64),
         pair_second=pairs.second.astype(np.int64),
@@ -96,53 +104,107 @@ def drift_tables(
     )
 
 
-def predicted_trace_c(
+@dataclass(frozen=True)
+class TraceFigures:
+    """What the model predicts of a plan over its run and tail, at the limit points."""
+
+    peak_rise_k: float  # the hottest limit point's rise above ambient (0: nothing runs)
+    peak_gradient_c_per_mm: float  # the steepest neighbour gradient between sensors
+    aging_hours: float  # Arrhenius equivalent hours of the point that ages the most
+
+
+def trace_figures(
     tables: ThermalTables,
     start_ticks: NDArray[np.int64],
     durations_ticks: NDArray[np.int64],
-    horizon_ticks: int,
-    ambient_c: float,
-) -> FloatArray:
-    """(ticks, limit points) °C the model predicts for a plan, for its peak, gradient, aging.
+    tick_s: float,
+    *,
+    aging: bool = True,
+) -> TraceFigures:
+    """Play a plan through the model period by period, from its start to the last end plus
+    the tail; a task heats every period it occupies, and each period is read at its end.
 
-    Row k is read at the end of control period k; a task heats every period it occupies.
+    Streamed (numba): a 100k-task plan runs ~600k periods over 80 limit points, which as a
+    trace array would take ~400 MB for three maxima. `aging=False` skips the Arrhenius sums
+    (an exponential per point and period), and reports 0 aging.
     """
-    ends = np.minimum(start_ticks + durations_ticks, horizon_ticks)
-    modes, feed = _piecewise_trace(
+    horizon = int((start_ticks + durations_ticks).max(initial=0)) + tables.tail_ticks
+    if start_ticks.shape[0] == 0:
+        return TraceFigures(0.0, 0.0, 0.0)
+    peak, gradient, aging_s = _trace_figures(
         tables.decay,
         tables.task_input,
         tables.task_feed,
-        np.minimum(start_ticks, horizon_ticks),
-        ends,
-        horizon_ticks,
+        np.ascontiguousarray(tables.readout.T),
+        np.minimum(start_ticks, horizon),
+        np.minimum(start_ticks + durations_ticks, horizon),
+        horizon,
         tables.initial_modes,
+        tables.pair_first,
+        tables.pair_second,
+        tables.pair_inv_distance_per_mm,
+        tables.ambient_c + KELVIN_OFFSET,
+        DEFAULT_ACTIVATION_ENERGY_EV / BOLTZMANN_EV_PER_K,
+        DEFAULT_REFERENCE_TEMPERATURE_C + KELVIN_OFFSET,
+        aging,
     )
-    return np.asarray(ambient_c + modes @ tables.readout.T + feed)
+    return TraceFigures(float(peak), float(gradient), float(aging_s) * tick_s / 3600.0)
 
 
 @numba.njit(cache=True)
-def _piecewise_trace(decay, task_input, task_feed, start, end, steps, z0):  # type: ignore[no-untyped-def]
-    """Modal states and summed feedthrough per period of tasks powered over [start, end)."""
+def _trace_figures(  # type: ignore[no-untyped-def]
+    decay,
+    task_input,
+    task_feed,
+    readout_t,
+    start,
+    end,
+    steps,
+    z0,
+    pf,
+    ps,
+    pinv,
+    ambient_k,
+    ea_over_kb,
+    reference_k,
+    with_aging,
+):
+    """(peak rise, peak gradient, largest Σ Arrhenius factor over points) of tasks powered
+    over [start, end); see `model.metrics` for the Arrhenius factor."""
     m = decay.shape[0]
-    sensors = task_feed.shape[1]
+    points = task_feed.shape[1]
     input_delta = np.zeros((steps + 1, m))
-    feed = np.zeros((steps + 1, sensors))
+    feed_delta = np.zeros((steps + 1, points))
     for i in range(start.shape[0]):
         for q in range(m):
             input_delta[start[i], q] += task_input[i, q]
             input_delta[end[i], q] -= task_input[i, q]
-        for r in range(sensors):
-            feed[start[i], r] += task_feed[i, r]
-            feed[end[i], r] -= task_feed[i, r]
-    out = np.empty((steps, m))
+        for r in range(points):
+            feed_delta[start[i], r] += task_feed[i, r]
+            feed_delta[end[i], r] -= task_feed[i, r]
     z = z0.copy()
     b = np.zeros(m)
+    feed = np.zeros(points)
+    y = np.empty(points)
+    aging = np.zeros(points)
+    peak = 0.0
+    gradient = 0.0
     for k in range(steps):
         for q in range(m):
             b[q] += input_delta[k, q]
             z[q] = decay[q] * z[q] + b[q]
-            out[k, q] = z[q]
-        if k:
-            for r in range(sensors):
-                feed[k, r] += feed[k - 1, r]
-    return out, feed[:steps]
+        for r in range(points):
+            feed[r] += feed_delta[k, r]
+            y[r] = feed[r]
+        for q in range(m):
+            zq = z[q]
+            for r in range(points):
+                y[r] += readout_t[q, r] * zq
+        for r in range(points):
+            peak = max(peak, y[r])
+        if with_aging:
+            for r in range(points):
+                aging[r] += np.exp(ea_over_kb * (1.0 / reference_k - 1.0 / (ambient_k + y[r])))
+        for p in range(pf.shape[0]):
+            gradient = max(gradient, abs(y[pf[p]] - y[ps[p]]) * pinv[p])
+    return peak, gradient, aging.max() if points else 0.0
