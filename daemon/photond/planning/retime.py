@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from photond.planning.drift import drift_holds, own_footprint
 from photond.planning.superposition import add_row, advance_modes
 
 FloatArray = NDArray[np.float64]
@@ -117,99 +118,6 @@ def forecast_peak(
 
 
 @njit(cache=True, nogil=True)
-def _own_footprint(
-    out_t: FloatArray, decay: FloatArray, tin: FloatArray, feed: FloatArray, h: int, age: int
-) -> float:
-    """A task's own share of heater h's footprint `age` periods after it started (from zero)."""
-    own = feed[h]
-    for q in range(decay.shape[0]):
-        own += out_t[q, h] * tin[q] * (1.0 - decay[q] ** age) / (1.0 - decay[q])
-    return float(own)
-
-
-@njit(cache=True, nogil=True)
-def _drift_holds(
-    i: int,
-    t: int,
-    stop: int,
-    x: FloatArray,
-    modal_in: FloatArray,
-    feed: FloatArray,
-    decay: FloatArray,
-    out_t: FloatArray,
-    task_in: FloatArray,
-    task_feed: FloatArray,
-    count: int,
-    act_end: IntArray,
-    act_in: FloatArray,
-    act_feed: FloatArray,
-    act_task: IntArray,
-    act_start: IntArray,
-    drift_ptr: IntArray,
-    drift_heater: IntArray,
-    drift_limit: FloatArray,
-    drift_ref: FloatArray,
-    sim_x: FloatArray,
-    sim_in: FloatArray,
-    sim_feed: FloatArray,
-) -> bool:
-    """Whether starting task i at t over [t, stop) keeps every drift-tolerant task in bounds.
-
-    For each tolerant task s running from t on (i included), each heater it drives: the
-    footprint temperature minus s's own share may move from its reference (i's is recorded
-    here, at t) by at most its limit, period by period until s ends, with every task placed so
-    far and i. Tasks placed later are checked when they are placed.
-    """
-    n_sens = 0
-    last = t
-    for a in range(count):
-        if drift_ptr[act_task[a] + 1] > drift_ptr[act_task[a]] and act_end[a] > t:
-            n_sens += 1
-            last = max(last, act_end[a])
-    i_sens = drift_ptr[i + 1] > drift_ptr[i] and stop > t
-    if i_sens:
-        last = max(last, stop)
-    if n_sens == 0 and not i_sens:
-        return True
-    for q in range(sim_x.shape[0]):
-        sim_x[q] = x[q]
-        sim_in[q] = modal_in[q] + task_in[i, q]
-    for o in range(sim_feed.shape[0]):
-        sim_feed[o] = feed[o] + task_feed[i, o]
-    for k in range(t, last):
-        if k > t:
-            advance_modes(sim_x, decay, sim_in, 1)
-        for a in range(count):
-            if act_end[a] == k:
-                add_row(sim_in, act_in, a, -1.0)
-                add_row(sim_feed, act_feed, a, -1.0)
-        if stop == k:
-            add_row(sim_in, task_in, i, -1.0)
-            add_row(sim_feed, task_feed, i, -1.0)
-        for a in range(-1, count):
-            if a < 0:
-                if not i_sens or k >= stop:
-                    continue
-                row, s0, tin, tfeed = i, t, task_in[i], task_feed[i]
-            else:
-                row = act_task[a]
-                if drift_ptr[row + 1] == drift_ptr[row] or k >= act_end[a]:
-                    continue
-                s0, tin, tfeed = act_start[a], act_in[a], act_feed[a]
-            for e in range(drift_ptr[row], drift_ptr[row + 1]):
-                h = drift_heater[e]
-                total = sim_feed[h]
-                for q in range(sim_x.shape[0]):
-                    total += out_t[q, h] * sim_x[q]
-                other = total - _own_footprint(out_t, decay, tin, tfeed, h, k - s0)
-                if a < 0 and k == t:
-                    drift_ref[e] = other
-                elif abs(other - drift_ref[e]) > drift_limit[e]:
-                    return False
-    return True
-
-
-@njit(cache=True, nogil=True)
 def retime(
     decay: FloatArray,
     out_t: FloatArray,
@@ -255,7 +163,7 @@ def retime(
 
     Drift-tolerant tasks (`drift_ptr` over rows 0..n-1 for `order`'s tasks, then n.. for the
     running ones, which started at `running_start` ≤ 0) are held to their limits too
-    (`_drift_holds`); a running one from now on, since its reference lies in the past.
+    (`drift.drift_holds`); a running one from now on, since its reference lies in the past.
     """
     n = order.shape[0]
     m = running_end.shape[0]
@@ -289,7 +197,7 @@ def retime(
             total = feed[h]
             for q in range(x.shape[0]):
                 total += out_t[q, h] * x[q]
-            own = _own_footprint(out_t, decay, act_in[a], act_feed[a], h, -act_start[a])
+            own = own_footprint(out_t, decay, act_in[a], act_feed[a], h, -act_start[a])
             drift_ref[e] = total - own
     now = 0
     start = np.zeros(n, dtype=np.int64)
@@ -371,7 +279,7 @@ def retime(
             steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
             fits = hot <= limit_c and steep <= max_gradient
             if fits and drift:
-                fits = _drift_holds(
+                fits = drift_holds(
                     i,
                     t,
                     stop,
