@@ -38,9 +38,16 @@ def import_graph(found: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in found.items():
         deps = set()
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            if isinstance(node, ast.ImportFrom) and (node.module or node.level):
+                # `from .x import y` inside package p is `p.x`: relative imports count too.
+                base = package[: len(package) - node.level + 1] if node.level else []
+                module = ".".join([*base, *([node.module] if node.module else [])])
+                names = [f"{module}.{a.name}" for a in node.names]
+                # `from . import x` names the submodule x, not the package.
+                submodules = [n for n in names if n in found]
+                targets = submodules if submodules and not node.module else [module, *names]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             else:

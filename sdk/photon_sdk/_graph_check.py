@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ._errors import GraphError
 
 if TYPE_CHECKING:
-    from .graph import Task
+    from ._task import Task
 
 __all__ = ["check_tasks"]
 

@@ -7,12 +7,10 @@ job: every value's type is checked here so that validation later can rely on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._errors import GraphError
-
-if TYPE_CHECKING:
-    from .graph import Task
+from ._task import Task
 
 __all__ = ["task_from_dict", "task_to_dict"]
 
@@ -40,8 +38,6 @@ def task_to_dict(task: Task) -> dict[str, Any]:
 
 def task_from_dict(data: object, where: str) -> Task:
     """Parse one task object; ``id`` and ``duration_s`` are required, unknown keys rejected."""
-    from .graph import Task  # graph imports this module; import late to keep one direction
-
     if not isinstance(data, Mapping):
         raise GraphError(where, "must be a JSON object")
     unknown = sorted(set(data) - _KEYS)
