@@ -9,8 +9,13 @@ interlock trips and the job fails with the interlock's reason.
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
+from photon.v1 import job_pb2
 from photon_bench.loop_runs import (
     SCENARIOS,
     RunResult,
@@ -18,9 +23,19 @@ from photon_bench.loop_runs import (
     run,
     workload,
 )
+from photon_drivers.clock import ManualClock
 from photon_drivers.profile import DeviceProfile, load_profile
-from photond.planning.graph import CheckedGraph
+from photon_drivers.sim.driver import SimulatedChipDriver
+from photond.jobs.book import JobBook, JobRecord
+from photond.jobs.journal import Journal
+from photond.loop.closed_loop import ClosedLoop
+from photond.loop.control_config import ControlConfig
+from photond.loop.execution import Execution
+from photond.planning.device_plan import plan_graph
+from photond.planning.graph import CheckedGraph, CheckedTask
+from photond.planning.optimize import Level
 from photond.planning.plan import Plan
+from photond.wire import plan_to_proto
 
 TASKS = 400
 # Disturbances that heat the real chip beyond what the plan expected.
@@ -71,3 +86,39 @@ def test_all_heaters_stuck_trips_the_interlock(
     assert result.interlock.startswith("tripped")
     assert result.state == "failed"
     assert "held" in result.events
+
+
+def test_a_job_with_drift_tolerant_tasks_is_re_timed_off_the_loop_thread(
+    tmp_path: Path,
+) -> None:
+    # The drift rule costs tenths of a second per re-time: the loop must not wait for it, and
+    # no task may start on the old plan meanwhile.
+    profile = load_profile()
+    clock = ManualClock()
+    driver = SimulatedChipDriver(profile, clock, seed=1)
+    book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
+    graph = CheckedGraph(
+        tuple(
+            CheckedTask(f"t{i}", 0.5, {f"h{i % 8}0": 10.0}, (), (), 0.0, 0.0, 0, 0.05)
+            for i in range(8)
+        )
+    )
+    plan = plan_graph(graph, profile, Level.FAST)
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    book.submit(record, 0.0)
+    execution = Execution(record, driver, book, 0.0)
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    sample = driver.read_sensors()
+    try:
+        assert loop.may_start(execution, 0.0, sample)
+        gate = threading.Event()
+        loop._worker().submit(gate.wait)  # hold the worker so the re-time queues behind it
+        loop.replan(execution, 0.0, "test")
+        assert not loop.may_start(execution, 0.01, sample)
+        assert not any(e.HasField("replanned") for e in record.events)
+        gate.set()
+        while not loop.may_start(execution, 0.02, sample):
+            time.sleep(0.01)
+        assert [e.replanned.reason for e in record.events if e.HasField("replanned")] == ["test"]
+    finally:
+        loop.close()

@@ -92,6 +92,8 @@ class ClosedLoop:
         self._trace_from = 0
         self._last_forecast = -(10**9)
         self._search: Future[Plan | None] | None = None
+        # A re-time running on the worker (jobs with drift-tolerant tasks), and its reason.
+        self._retime: tuple[Future[Plan], str] | None = None
         self._searcher: ThreadPoolExecutor | None = None
         if self.config.mode == "closed":
             warm_up()
@@ -99,6 +101,7 @@ class ClosedLoop:
     def close(self) -> None:
         """Stop the search worker (a search under way ends at its budget; its plan is dropped)."""
         self._search = None
+        self._retime = None
         if self._searcher is not None:
             self._searcher.shutdown(wait=False, cancel_futures=True)
 
@@ -119,6 +122,10 @@ class ClosedLoop:
             return not readings or max(readings) <= self.max_c - self.config.margin_c
         if execution is not self._execution:
             self._begin(execution, now_s)
+        if self._retime is not None:
+            if not self._retime[0].done():
+                return False  # no task starts until the re-time under way lands
+            self._land_retime(execution, now_s)
         self._take_search(execution, now_s)
         k = self._period_of(execution, now_s)
         if k - self._last_forecast >= self.config.forecast_every_periods:
@@ -126,32 +133,67 @@ class ClosedLoop:
             reason = self._why_replan(execution, now_s, k)
             if reason:
                 self.replan(execution, now_s, reason)
-        return True
+        return self._retime is None
 
-    def replan(self, execution: Execution, now_s: float, reason: str) -> Plan:
+    def replan(self, execution: Execution, now_s: float, reason: str) -> None:
         """Re-time the tasks not yet started from the estimate, swap the plan, tell watchers;
-        then start the search for a shorter one."""
+        then start the search for a shorter one.
+
+        A job with drift-tolerant tasks is re-timed on the worker thread instead, and no task
+        starts until its plan lands: the drift rule plays tolerant tasks period by period, which
+        for a thousand tasks on a cooling chip takes tenths of a second, far beyond a control
+        period. Such a job gets no search (swapping one in would re-time on this thread).
+        """
         warm = self._plan or execution.record.plan
         assert warm is not None, "a job runs only once it has a plan"
         remaining = self._remaining(execution, now_s, warm)
+        attributes: dict[str, str | int | float] = {
+            "photond.job_id": execution.record.id,
+            "photond.planning.replan.reason": reason,
+            "photond.tasks_remaining": len(remaining.tasks),
+            "photond.device_time_s": now_s,
+        }
+        if remaining.forecast.holds_drift:
+            self._search = None
+            future = self._worker().submit(self._timed_replan, remaining, attributes)
+            self._retime = (future, reason)
+            return
+        plan = self._timed_replan(remaining, attributes)
+        self._count_replan(reason)
+        self._swap(execution, now_s, reason, plan)
+        self._start_search(replace(remaining, warm_start=plan))
+
+    def _timed_replan(self, remaining: Remaining, attributes: dict[str, str | int | float]) -> Plan:
         started = time.perf_counter()
-        with tracer.start_as_current_span(
-            "photond.planning.replan",
-            attributes={
-                "photond.job_id": execution.record.id,
-                "photond.planning.replan.reason": reason,
-                "photond.tasks_remaining": len(remaining.tasks),
-                "photond.device_time_s": now_s,
-            },
-        ) as span:
+        with tracer.start_as_current_span("photond.planning.replan", attributes=attributes) as span:
             plan = replan(remaining, self.lanes, self.estimate)
             span.set_attribute("photond.predicted_peak_c", plan.predicted_peak_temperature_c)
         self.stats.replan_latency_s.append(time.perf_counter() - started)
+        return plan
+
+    def _count_replan(self, reason: str) -> None:
         self.stats.replans += 1
         self.stats.replan_reasons.append(reason)
+
+    def _land_retime(self, execution: Execution, now_s: float) -> None:
+        """Swap in the plan the worker re-timed (its starts may have slipped by the time it
+        took; dispatch starts a late task when it is due, as it does for any late task)."""
+        assert self._retime is not None
+        future, reason = self._retime
+        self._retime = None
+        try:
+            plan = future.result()
+        except Exception:
+            # A fault in the re-time must never stop the loop: the current plan stands.
+            log.exception("re-plan failed; keeping the current plan")
+            return
+        self._count_replan(reason)
         self._swap(execution, now_s, reason, plan)
-        self._start_search(replace(remaining, warm_start=plan))
-        return plan
+
+    def _worker(self) -> ThreadPoolExecutor:
+        if self._searcher is None:
+            self._searcher = ThreadPoolExecutor(1, thread_name_prefix="photond-replan")
+        return self._searcher
 
     def _remaining(self, execution: Execution, now_s: float, warm_start: Plan) -> Remaining:
         return Remaining(
@@ -179,11 +221,9 @@ class ClosedLoop:
         if len(remaining.tasks) < 2:
             self._search = None
             return
-        if self._searcher is None:
-            self._searcher = ThreadPoolExecutor(1, thread_name_prefix="photond-replan-search")
         # A search still running for an older plan finishes at its budget; its result is
         # dropped because `_search` no longer points at it.
-        self._search = self._searcher.submit(
+        self._search = self._worker().submit(
             improve, remaining, self.lanes, self.estimate, self.config.replan_budget_s
         )
 
@@ -205,9 +245,8 @@ class ClosedLoop:
         remaining = self._remaining(execution, now_s, found)
         plan = replan(remaining, self.lanes, self.estimate)
         gain_s = current.makespan_s - plan.makespan_s
-        within = (
-            plan.predicted_peak_temperature_c <= remaining.limit_c + 1e-9
-            and plan.predicted_peak_gradient_c_per_mm <= remaining.max_gradient_c_per_mm + 1e-9
+        within = remaining.within_limits(
+            plan.predicted_peak_temperature_c, plan.predicted_peak_gradient_c_per_mm
         )
         if gain_s <= 1e-9 or not within:
             return
@@ -223,6 +262,7 @@ class ClosedLoop:
         self._execution = execution
         self._forecast = None
         self._search = None
+        self._retime = None
         self._plan = execution.record.plan
         self._last_forecast = -(10**9)
         self._reference_trace(execution, now_s)

@@ -93,6 +93,11 @@ class JobForecast:
             np.zeros(0) if drift_limit_k is None else drift_limit_k[task_of, heater].copy()
         )
 
+    @property
+    def holds_drift(self) -> bool:
+        """Whether some task of the job limits its drift (the re-time then plays it per period)."""
+        return bool(self.drift_ptr[-1] > 0)
+
     def base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(x0, constant modal input, constant feedthrough) from the estimated state.
 

@@ -74,6 +74,13 @@ class Remaining:
     limit_c: float
     max_gradient_c_per_mm: float
 
+    def within_limits(self, peak_c: float, gradient_c_per_mm: float) -> bool:
+        """Whether a re-time's peaks keep to the limits (a task that waited `_MAX_WAIT_S` for
+        room was placed anyway, and its peak says so)."""
+        return (
+            peak_c <= self.limit_c + 1e-9 and gradient_c_per_mm <= self.max_gradient_c_per_mm + 1e-9
+        )
+
 
 class RemainingProblem:
     """The remaining tasks as the re-time kernel takes them; rows follow the warm start."""
@@ -193,11 +200,6 @@ class RemainingProblem:
             return start, 0.0, 0.0
         return start, float(peak), float(gradient)
 
-    def within_limits(self, peak_c: float, gradient_c_per_mm: float) -> bool:
-        """Whether a re-time's peaks keep to the limits (a task that waited `_MAX_WAIT_S` for
-        room was placed anyway, and its peak says so)."""
-        return peak_c <= self.limit_c + 1e-9 and gradient_c_per_mm <= self.max_gradient + 1e-9
-
     def span(self, start: IntArray) -> int:
         """Periods from now until the last row ends."""
         return int((start + self.duration).max(initial=0))
@@ -295,7 +297,7 @@ def improve(
             cand_order = np.concatenate((order[:j], order[i : i + 1], order[j:i], order[i + 1 :]))
         cand_start, cand_peak, cand_gradient = problem.retime(cand_order, cand_lane)
         cand_span = problem.span(cand_start)
-        if not problem.within_limits(cand_peak, cand_gradient) or cand_span > span:
+        if not remaining.within_limits(cand_peak, cand_gradient) or cand_span > span:
             continue
         if cand_order is not order:
             position[cand_order] = np.arange(n)
