@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from photond.model.loop_model import FORECAST_MODES, Estimate, LoopModel
 from photond.planning.graph import CheckedGraph
+from photond.planning.plan import Plan
 from photond.planning.retime import forecast_peak
 from photond.planning.superposition import task_tables
 
@@ -32,6 +33,15 @@ class Forecast:
     peak_c: float
     peak_in_s: float
     trace_c: FloatArray
+
+
+@dataclass(frozen=True)
+class PlanRows:
+    """A plan's tasks as table rows (`JobForecast.plan_rows`)."""
+
+    rows: IntArray
+    start_s: FloatArray
+    lane: IntArray
 
 
 class JobForecast:
@@ -92,6 +102,27 @@ class JobForecast:
         self.drift_limit_k = (
             np.zeros(0) if drift_limit_k is None else drift_limit_k[task_of, heater].copy()
         )
+
+        self._placed: tuple[Plan, tuple[str, ...], PlanRows] | None = None
+
+    def plan_rows(self, plan: Plan, lanes: tuple[str, ...]) -> PlanRows:
+        """`plan`'s tasks as rows of the tables, their starts and their lanes (indices into
+        `lanes`), in the plan's order. The last plan's are kept: the loop re-plans from the same
+        plan pass after pass, and gathering a thousand tasks by id costs a millisecond.
+        """
+        placed = self._placed
+        if placed is not None and placed[0] is plan and placed[1] == lanes:
+            return placed[2]
+        lane_pos = {lane: k for k, lane in enumerate(lanes)}
+        index = self.index
+        tasks = plan.tasks
+        rows = PlanRows(
+            rows=np.fromiter((index[p.task_id] for p in tasks), np.int64, len(tasks)),
+            start_s=np.fromiter((p.start_s for p in tasks), np.float64, len(tasks)),
+            lane=np.fromiter((lane_pos[p.lane_id] for p in tasks), np.int64, len(tasks)),
+        )
+        self._placed = (plan, lanes, rows)
+        return rows
 
     @property
     def holds_drift(self) -> bool:

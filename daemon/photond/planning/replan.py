@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from itertools import repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,18 +97,17 @@ class RemainingProblem:
         self.now_k = round(remaining.elapsed_s / dt)
         index = fc.index
         left = np.zeros(len(fc.id_array), dtype=bool)
-        left[[index[t] for t in remaining.tasks]] = True
-        warm = remaining.warm_start.tasks
-        warm_rows = np.array([index[p.task_id] for p in warm], dtype=np.int64)
-        kept = left[warm_rows]
-        warm_rows = warm_rows[kept]
+        left[np.fromiter(map(index.__getitem__, remaining.tasks), np.int64)] = True
+        warm = fc.plan_rows(remaining.warm_start, lanes)
+        kept = left[warm.rows]
+        warm_rows = warm.rows[kept]
         if warm_rows.shape[0] != len(remaining.tasks):
             placed = set(warm_rows.tolist())
             missing = sorted(t for t in remaining.tasks if index[t] not in placed)
             raise ValueError(f"the current plan does not place tasks {missing[:5]}")
         lane_pos = {lane: k for k, lane in enumerate(lanes)}
-        warm_start_s = np.array([p.start_s for p in warm])[kept]
-        warm_lane = np.array([lane_pos[p.lane_id] for p in warm], dtype=np.int64)[kept]
+        warm_start_s = warm.start_s[kept]
+        warm_lane = warm.lane[kept]
         by_start = np.lexsort((fc.id_rank[warm_rows], warm_start_s))
         self.rows = rows = warm_rows[by_start]
         self.lane = warm_lane[by_start]
@@ -221,7 +221,8 @@ class RemainingProblem:
         # Object-array gathers and tuple.__new__ through map: no Python frame per task.
         planned = tuple(
             map(
-                PlannedTask._make,
+                tuple.__new__,
+                repeat(PlannedTask),
                 zip(
                     fc.id_array[self.rows[by_start]].tolist(),
                     self._lane_ids[lane[by_start]].tolist(),
