@@ -186,3 +186,26 @@ def test_jobs_are_listed_newest_first(daemon: RunningDaemon) -> None:
         jobs = client.list_jobs(limit=5)
     assert jobs[0].id == job.id and jobs[0].name == "listed"
     assert len(jobs) <= 5
+
+
+def test_a_retried_submission_returns_the_first_job(daemon: RunningDaemon) -> None:
+    from photon_sdk import AlreadyExists, InvalidArgument
+
+    graph = TaskGraph()
+    graph.add_task("only", duration_s=0.05, heater_power_mw={"h00": 5.0})
+    with Client(daemon.target) as client:
+        first = client.submit_job(graph, name="retried")
+        assert len(first.request_id) == 32  # the SDK's own key, a UUID
+        again = client.submit_job(graph, name="retried", request_id=first.request_id)
+        assert again.id == first.id
+        # Another job under the same key is refused, naming the key and the first job.
+        other = TaskGraph()
+        other.add_task("else", duration_s=0.05)
+        with pytest.raises(AlreadyExists, match=first.id) as conflict:
+            client.submit_job(other, request_id=first.request_id)
+        assert [v.field for v in conflict.value.field_violations] == ["request_id"]
+        with pytest.raises(InvalidArgument) as bad:
+            client.submit_job(graph, request_id="has a space")
+        assert [v.field for v in bad.value.field_violations] == ["request_id"]
+        assert client.wait_job(first.id).state == JobState.COMPLETED
+        assert sum(1 for j in client.list_jobs() if j.name == "retried") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 
@@ -199,7 +200,7 @@ def test_journaled_jobs_survive_a_restart() -> None:
         with Client(first.target) as client:
             running = client.submit_job(graph, name="running at shutdown")
             client_events = client.watch_job(running.id)
-            next(e for e in client_events if e.kind == "task_started")
+            history = list(itertools.takewhile(lambda e: e.kind != "task_started", client_events))
             queued = client.submit_job(graph, name="queued at shutdown")
     finally:
         assert first.stop() == 0
@@ -210,6 +211,17 @@ def test_journaled_jobs_survive_a_restart() -> None:
             assert jobs[running.id].state == JobState.FAILED
             assert "shut down" in jobs[running.id].failure_reason
             assert jobs[queued.id].state in (JobState.QUEUED, JobState.RUNNING)
+            # The history replays with the numbers it had, then goes on where it stopped.
+            replayed = list(client.watch_job(running.id))
+            before = [(e.sequence, e.kind) for e in history]
+            assert [(e.sequence, e.kind) for e in replayed[: len(before)]] == before
+            assert [e.sequence for e in replayed] == list(range(1, len(replayed) + 1))
+            assert replayed[-1].kind == "failed"
+            # A late retry of the queued job's submission finds it: no second job.
+            retried = client.submit_job(
+                graph, name="queued at shutdown", request_id=queued.request_id
+            )
+            assert retried.id == queued.id
             client.cancel_job(queued.id)
     finally:
         cleanup(second)

@@ -7,6 +7,7 @@ telemetry streams them: each builds its messages here, so a field added to the p
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from typing import Protocol
@@ -30,6 +31,16 @@ class Sample(Protocol):
     def temperature_c(self) -> Sequence[float]: ...
     @property
     def total_heater_power_mw(self) -> float: ...
+
+
+def request_digest(request: job_pb2.SubmitJobRequest) -> str:
+    """SHA-256 (hex) of what a submission asks for, its idempotency key left out: a retry
+    carries the same digest, another request under the same key does not. Deterministic
+    serialisation orders map entries (heater powers), so equal requests hash equally."""
+    copy = job_pb2.SubmitJobRequest()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
 def timestamp(wall_s: float) -> timestamp_pb2.Timestamp:

@@ -7,6 +7,7 @@ asyncio), so they cannot drift apart in what they send or how they read the answ
 from __future__ import annotations
 
 import math
+import uuid
 
 from photon.v1 import job_pb2, telemetry_pb2
 
@@ -43,12 +44,16 @@ class BaseClient:
 
     @staticmethod
     def _submit_request(
-        graph: TaskGraph, device_id: str, name: str, validate: bool
+        graph: TaskGraph, device_id: str, name: str, validate: bool, request_id: str | None
     ) -> job_pb2.SubmitJobRequest:
         if validate:
             graph.validate()
         return job_pb2.SubmitJobRequest(
-            device_id=device_id, graph=_graph_proto(graph), name=name or graph.name
+            device_id=device_id,
+            graph=_graph_proto(graph),
+            name=name or graph.name,
+            # A fresh idempotency key per submission; a retry passes the same one again.
+            request_id=uuid.uuid4().hex if request_id is None else request_id,
         )
 
     @staticmethod

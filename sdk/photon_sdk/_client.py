@@ -84,7 +84,13 @@ class Client(BaseClient):
         return device_state_from_proto(self._call(self._devices.GetDeviceState, request))
 
     def submit_job(
-        self, graph: TaskGraph, *, device_id: str = "", name: str = "", validate: bool = True
+        self,
+        graph: TaskGraph,
+        *,
+        device_id: str = "",
+        name: str = "",
+        validate: bool = True,
+        request_id: str | None = None,
     ) -> Job:
         """Submit a task graph; return the job once the daemon has journaled it.
 
@@ -95,7 +101,7 @@ class Client(BaseClient):
         Raises:
             GraphError: the graph is invalid (only with ``validate=True``).
         """
-        request = self._submit_request(graph, device_id, name, validate)
+        request = self._submit_request(graph, device_id, name, validate, request_id)
         return job_from_proto(self._call(self._jobs.SubmitJob, request))
 
     def get_job(self, job_id: str) -> Job:

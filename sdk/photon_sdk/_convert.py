@@ -202,6 +202,7 @@ def job_from_proto(m: job_pb2.Job) -> Job:
         schedule=schedule_from_proto(m.schedule) if m.HasField("schedule") else None,
         result=_result(m.result) if m.HasField("result") else None,
         failure_reason=m.failure_reason,
+        request_id=m.request_id,
     )
 
 

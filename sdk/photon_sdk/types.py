@@ -227,6 +227,8 @@ class Job:
     schedule: Schedule | None
     result: JobResult | None
     failure_reason: str
+    # The idempotency key it was submitted with ("" for none): pass it again to retry.
+    request_id: str = ""
 
     @property
     def is_terminal(self) -> bool:

@@ -1,9 +1,15 @@
 """Jobs in memory and on disk: their messages, event logs and state changes.
 
-Every state change goes through `JobBook`, which rewrites the journal entry before anyone can
-observe the new state, and appends a numbered event that WatchJob streams replay from the
-start. Events live in memory; the journal holds what must survive a restart (the job, its plan
-and its result).
+Every state change goes through `JobBook`, which journals the new job message and appends a
+numbered event that WatchJob streams replay from the start; events are journaled too, so a
+job's history replays with the same numbers after a restart.
+
+A submission is the one change that waits for the disk: `submit` journals the job and its first
+event, then queues it, then returns, in one call that a cancelled RPC cannot split, so a job
+is either acknowledged, journaled and queued, or absent. Its `request_id` (the client's
+idempotency key) maps a retried submission to the job the first one made. Every other change
+is journaled by the journal's writer thread without the caller waiting: the device loops call
+these, and the loop must keep its period.
 """
 
 from __future__ import annotations
@@ -12,11 +18,11 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from photon.v1 import job_pb2
-from photond.jobs.journal import Journal
+from photond.jobs.journal import Journal, JournaledJob
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
 from photond.wakeup import Wakeup
@@ -37,6 +43,8 @@ class JobRecord:
     events: list[job_pb2.JobEvent] = field(default_factory=list)
     wakeup: Wakeup = field(default_factory=Wakeup)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    # Digest of the SubmitJobRequest (request_id aside): a retry must ask for the same thing.
+    request_digest: str = ""
 
     @property
     def id(self) -> str:
@@ -45,6 +53,17 @@ class JobRecord:
     @property
     def terminal(self) -> bool:
         return self.job.state in TERMINAL_STATES
+
+
+class RequestConflict(Exception):
+    """A submission's request_id names a job that was submitted with a different request."""
+
+    def __init__(self, request_id: str, job_id: str) -> None:
+        super().__init__(
+            f"request_id {request_id[:64]!r} was used for job {job_id} with a different "
+            "request; use a new request_id for a new job"
+        )
+        self.job_id = job_id
 
 
 def new_job_id() -> str:
@@ -59,12 +78,30 @@ class JobBook:
         self._journal = journal
         self._lock = threading.RLock()
         self._records: dict[str, JobRecord] = {}
+        self._by_request: dict[str, JobRecord] = {}
+        # Held across a submission's journal write (the book's lock is not: the device loops
+        # take that one), so two submissions of one request_id cannot both be created.
+        self._submit_lock = threading.Lock()
 
     # -- lookup -------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
             return self._records.get(job_id)
+
+    def submitted(self, request_id: str, request_digest: str) -> JobRecord | None:
+        """The job a submission with this idempotency key made, if any ("" names none).
+
+        Raises:
+            RequestConflict: the key was used with a different request.
+        """
+        if not request_id:
+            return None
+        with self._lock:
+            record = self._by_request.get(request_id)
+        if record is not None and record.request_digest != request_digest:
+            raise RequestConflict(request_id, record.id)
+        return record
 
     def snapshot(self, record: JobRecord) -> job_pb2.Job:
         """A copy of the job message that later changes cannot tear."""
@@ -107,21 +144,54 @@ class JobBook:
 
     # -- state changes (each journaled before it is visible) ------------------------------------
 
-    def submit(self, record: JobRecord, device_time_s: float) -> None:
-        with self._lock:
+    def submit(
+        self,
+        record: JobRecord,
+        device_time_s: float,
+        enqueue: Callable[[JobRecord], None] | None = None,
+    ) -> JobRecord:
+        """Journal a new job and its first event, wait until they are on disk, then `enqueue`
+        it; returns the job that stands (an earlier one when its request_id was submitted
+        already). Runs to the end once begun: call it from a worker thread, not the event loop.
+        Without `enqueue` the caller runs the job itself (tests and benchmarks do).
+
+        Raises:
+            RequestConflict: the request_id was used with a different request.
+        """
+        with self._submit_lock:
+            earlier = self.submitted(record.job.request_id, record.request_digest)
+            if earlier is not None:
+                return earlier
             record.job.state = job_pb2.JOB_STATE_QUEUED
-            self._journal.save(record.job)
-            self._records[record.id] = record
-            self._event(
+            first = self._new_event(
                 record, device_time_s, planned=job_pb2.JobPlanned(schedule=record.job.schedule)
             )
+            self._journal.save(record.job, record.request_digest)
+            # Written in order: once the event is on disk, so is the job.
+            self._journal.append_event(first).result()
+            with self._lock:
+                self._records[record.id] = record
+                if record.job.request_id:
+                    self._by_request[record.job.request_id] = record
+                record.events.append(first)
+            if enqueue is not None:
+                enqueue(record)
+            return record
 
-    def restore(self, job: job_pb2.Job) -> JobRecord:
-        """Take a journaled job back after a restart; the caller decides whether it runs."""
-        record = JobRecord(job=job, graph=None, plan=None)
+    def restore(self, journaled: JournaledJob) -> JobRecord:
+        """Take a journaled job back after a restart, with its history; the caller decides
+        whether it runs."""
+        job = journaled.job
+        record = JobRecord(job=job, graph=None, plan=None, request_digest=journaled.request_digest)
+        record.events.extend(journaled.events)
         with self._lock:
             self._records[record.id] = record
-            self._event(record, 0.0, planned=job_pb2.JobPlanned(schedule=job.schedule))
+            if job.request_id:
+                self._by_request[job.request_id] = record
+            if not record.events:
+                # Journaled before events were (or its first event lost with a failed disk):
+                # the history starts from the schedule the job holds.
+                self._event(record, 0.0, planned=job_pb2.JobPlanned(schedule=job.schedule))
         return record
 
     def start(self, record: JobRecord, device_time_s: float) -> None:
@@ -129,7 +199,7 @@ class JobBook:
             record.job.state = job_pb2.JOB_STATE_RUNNING
             record.job.started_at.CopyFrom(timestamp(time.time()))
             record.job.device_start_time_s = device_time_s
-            self._journal.save(record.job)
+            self._journal.save(record.job)  # not waited for: see the module docstring
             self._event(record, device_time_s, job_started=job_pb2.JobStarted())
 
     def task_started(
@@ -218,15 +288,20 @@ class JobBook:
         self._journal.save(record.job)
 
     def _event(self, record: JobRecord, device_time_s: float, **kind: object) -> None:
-        event = job_pb2.JobEvent(
+        event = self._new_event(record, device_time_s, **kind)
+        self._journal.append_event(event)
+        record.events.append(event)
+        record.wakeup.notify()
+
+    @staticmethod
+    def _new_event(record: JobRecord, device_time_s: float, **kind: object) -> job_pb2.JobEvent:
+        return job_pb2.JobEvent(
             job_id=record.id,
             sequence=len(record.events) + 1,
             device_time_s=device_time_s,
             time=timestamp(time.time()),
             **kind,  # type: ignore[arg-type]
         )
-        record.events.append(event)
-        record.wakeup.notify()
 
     # -- watching ------------------------------------------------------------------------------
 

@@ -1,18 +1,30 @@
-"""The job journal: every job is in SQLite (WAL) before its submission is acknowledged.
+"""The job journal: every job, and every event of it, in SQLite (WAL), written by one thread.
 
-A job is stored as its whole `photon.v1.Job` message plus the columns needed to find it, and
-rewritten at every state change, so a crash or restart loses no acknowledged job. On start the
-daemon reads the journal back: queued jobs queue again, a job that was running when the daemon
-died is failed with that reason (its device state is unknown, so it is not silently re-run).
+A job is stored as its whole `photon.v1.Job` message plus the columns needed to find it (its
+submission's idempotency key and a digest of the request among them), and rewritten at every
+state change; each `JobEvent` is a row of its own, keyed by (job, sequence). On start the
+daemon reads the journal back, so a job's history replays with the numbers it had.
+
+Writes go through one writer thread in the order they were asked for, a batch per transaction:
+the device loops record task events and state changes without waiting for the disk (the loop
+is the safety path), and SubmitJob waits for its own write (`save(...).result()`) before the
+job is queued and acknowledged. What a crash can lose is the tail of writes not yet committed,
+never an acknowledged submission.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import sqlite3
 import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from photon.v1 import job_pb2
+
+log = logging.getLogger("photond.journal")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -23,7 +35,29 @@ CREATE TABLE IF NOT EXISTS jobs (
     job BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (submitted_at_unix_s);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (job_id, sequence)
+) WITHOUT ROWID;
 """
+# Columns added after the first release: journals written before them gain them on open.
+_ADDED_COLUMNS = (
+    ("request_id", "TEXT NOT NULL DEFAULT ''"),
+    ("request_digest", "TEXT NOT NULL DEFAULT ''"),
+)
+# Most writes one transaction takes: a burst of task events commits in a few batches.
+_BATCH = 4096
+
+
+@dataclass
+class JournaledJob:
+    """A job as read back at start: its message, its events in order, its request's digest."""
+
+    job: job_pb2.Job
+    events: list[job_pb2.JobEvent] = field(default_factory=list)
+    request_digest: str = ""
 
 
 class Journal:
@@ -32,43 +66,127 @@ class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # One connection behind a lock: writes are a few per job, never on a hot path.
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+        self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="journal", daemon=True)
+        self._writer.start()
 
-    def save(self, job: job_pb2.Job) -> None:
-        """Insert or replace a job; returns once it is on disk."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO jobs (id, device_id, state, submitted_at_unix_s, job) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                "state = excluded.state, job = excluded.job",
-                (
-                    job.id,
-                    job.device_id,
-                    int(job.state),
-                    job.submitted_at.ToNanoseconds() / 1e9,
-                    job.SerializeToString(),
-                ),
-            )
+    # -- writes (in order, by the writer thread) --------------------------------------------
 
-    def load_all(self) -> list[job_pb2.Job]:
-        """Every journaled job, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT job FROM jobs ORDER BY submitted_at_unix_s, rowid"
-            ).fetchall()
-        jobs = []
-        for (blob,) in rows:
+    def save(self, job: job_pb2.Job, request_digest: str = "") -> Future[None]:
+        """Insert or replace a job (its message copied now); the future is done once it is on
+        disk. `request_digest` is stored with a new job only."""
+        row = (
+            job.id,
+            job.device_id,
+            int(job.state),
+            job.submitted_at.ToNanoseconds() / 1e9,
+            job.SerializeToString(),
+            job.request_id,
+            request_digest,
+        )
+        return self._put(_Write(_SAVE_JOB, row))
+
+    def append_event(self, event: job_pb2.JobEvent) -> Future[None]:
+        """Store one event of a job; the future is done once it is on disk."""
+        return self._put(
+            _Write(_SAVE_EVENT, (event.job_id, event.sequence, event.SerializeToString()))
+        )
+
+    def flush(self) -> None:
+        """Wait until every write asked for so far is on disk."""
+        self._put(_Write("", ())).result()
+
+    def _put(self, write: _Write) -> Future[None]:
+        if self._closed:
+            # A device loop recording a late event during shutdown must not raise: say so.
+            log.warning("journal closed; a write was dropped")
+            write.done.set_exception(RuntimeError("the journal is closed"))
+            return write.done
+        self._writes.put(write)
+        return write.done
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._writes.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < _BATCH:
+                try:
+                    item = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._writes.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            try:
+                self._db.execute("BEGIN")
+                for write in batch:
+                    if write.sql:
+                        self._db.execute(write.sql, write.row)
+                self._db.execute("COMMIT")
+            except Exception as exc:  # disk full, I/O error: the writers must hear of it
+                log.exception("journal write failed")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                for write in batch:
+                    write.done.set_exception(exc)
+                continue
+            for write in batch:
+                write.done.set_result(None)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def load_all(self) -> list[JournaledJob]:
+        """Every journaled job with its events, oldest job first."""
+        self.flush()
+        rows = self._db.execute(
+            "SELECT id, job, request_digest FROM jobs ORDER BY submitted_at_unix_s, rowid"
+        ).fetchall()
+        jobs: dict[str, JournaledJob] = {}
+        for job_id, blob, digest in rows:
             job = job_pb2.Job()
             job.ParseFromString(blob)
-            jobs.append(job)
-        return jobs
+            jobs[job_id] = JournaledJob(job, request_digest=digest)
+        for job_id, blob in self._db.execute(
+            "SELECT job_id, event FROM events ORDER BY job_id, sequence"
+        ):
+            event = job_pb2.JobEvent()
+            event.ParseFromString(blob)
+            if job_id in jobs:
+                jobs[job_id].events.append(event)
+        return list(jobs.values())
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        """Write what is queued, then close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writes.put(None)
+        self._writer.join()
+        self._db.close()
+
+
+_SAVE_JOB = (
+    "INSERT INTO jobs (id, device_id, state, submitted_at_unix_s, job, request_id, "
+    "request_digest) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+    "state = excluded.state, job = excluded.job"
+)
+_SAVE_EVENT = "INSERT OR REPLACE INTO events (job_id, sequence, event) VALUES (?, ?, ?)"
+
+
+@dataclass
+class _Write:
+    sql: str
+    row: tuple[object, ...]
+    done: Future[None] = field(default_factory=Future)

@@ -160,8 +160,9 @@ class Daemon:
         return f"{host}:{port}"
 
     def _restore_jobs(self) -> None:
-        for job in self.journal.load_all():
-            record = self.book.restore(job)
+        for journaled in self.journal.load_all():
+            job = journaled.job
+            record = self.book.restore(journaled)
             if record.terminal:
                 continue
             if job.state == job_pb2.JOB_STATE_RUNNING:

@@ -25,13 +25,14 @@ from photon.v1 import (
     telemetry_pb2,
     telemetry_pb2_grpc,
 )
-from photond.jobs.book import JobBook, JobRecord, new_job_id
+from photond.jobs.book import JobBook, JobRecord, RequestConflict, new_job_id
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import DEFAULT_MARGIN_C, Plan
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import (
     RequestError,
+    already_exists,
     failed_precondition,
     invalid_argument,
     not_found,
@@ -41,7 +42,7 @@ from photond.rpc.status import (
 )
 from photond.rpc.validation import check_graph
 from photond.tracing import tracer
-from photond.wire import frame_to_proto, plan_to_proto
+from photond.wire import frame_to_proto, plan_to_proto, request_digest
 
 log = logging.getLogger("photond.rpc")
 
@@ -49,6 +50,7 @@ DEFAULT_SAMPLE_INTERVAL_S = 0.1
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
 CANCEL_WAIT_S = 10.0
+MAX_REQUEST_ID_CHARS = 128
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -219,6 +221,12 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     async def SubmitJob(self, request: job_pb2.SubmitJobRequest, context: Any) -> job_pb2.Job:
         if not self.accepting:
             raise unavailable("photond is shutting down and accepts no new jobs")
+        _check_request_id(request.request_id)
+        digest = request_digest(request)
+        # A retry of a submission that was journaled: answer with that job, without planning.
+        earlier = self._submitted(request.request_id, digest)
+        if earlier is not None:
+            return self._book.snapshot(earlier)
         device = self._devices.for_request(request.device_id)
         if request.validation_level not in job_pb2.ValidationLevel.values():
             raise invalid_argument(
@@ -233,15 +241,38 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             device_id=device.id,
             graph=request.graph,
             schedule=plan_to_proto(plan),
+            request_id=request.request_id,
         )
         job.submitted_at.FromNanoseconds(time.time_ns())
-        record = JobRecord(job=job, graph=checked, plan=plan)
-        await asyncio.to_thread(self._book.submit, record, device.runtime.driver.clock.now_s())
-        device.runtime.enqueue(record)
-        log.info(
-            "job submitted", extra={"job": job.id, "device": device.id, "tasks": len(checked.tasks)}
-        )
-        return self._book.snapshot(record)
+        record = JobRecord(job=job, graph=checked, plan=plan, request_digest=digest)
+        remaining_s = context.time_remaining()
+        if context.cancelled() or (remaining_s is not None and remaining_s <= 0):
+            # The client has gone (deadline or cancel): create nothing it was not told about.
+            raise RequestError(grpc.StatusCode.CANCELLED, "the call ended before the job was made")
+        # Journal, queue and answer: one call in a worker thread, which completes even if this
+        # handler is cancelled meanwhile (the job is then journaled and queued, and a retry
+        # with the same request_id finds it).
+        try:
+            stood = await asyncio.to_thread(
+                self._book.submit,
+                record,
+                device.runtime.driver.clock.now_s(),
+                device.runtime.enqueue,
+            )
+        except RequestConflict as conflict:
+            raise already_exists("request_id", str(conflict)) from None
+        if stood is record:
+            log.info(
+                "job submitted",
+                extra={"job": job.id, "device": device.id, "tasks": len(checked.tasks)},
+            )
+        return self._book.snapshot(stood)
+
+    def _submitted(self, request_id: str, digest: str) -> JobRecord | None:
+        try:
+            return self._book.submitted(request_id, digest)
+        except RequestConflict as conflict:
+            raise already_exists("request_id", str(conflict)) from None
 
     def _record(self, job_id: str) -> JobRecord:
         if not job_id:
@@ -298,6 +329,15 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         if request.device_id:
             self._devices.for_request(request.device_id)
         return self._book.stats(request.device_id)
+
+
+def _check_request_id(request_id: str) -> None:
+    if len(request_id) > MAX_REQUEST_ID_CHARS:
+        raise invalid_argument(
+            "request_id", f"at most {MAX_REQUEST_ID_CHARS} characters, got {len(request_id)}"
+        )
+    if not all(" " < c <= "~" for c in request_id):
+        raise invalid_argument("request_id", "printable ASCII without spaces only (a UUID fits)")
 
 
 class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):

@@ -49,6 +49,10 @@ def unavailable(description: str) -> RequestError:
     return RequestError(grpc.StatusCode.UNAVAILABLE, description)
 
 
+def already_exists(field: str, description: str) -> RequestError:
+    return RequestError(grpc.StatusCode.ALREADY_EXISTS, f"{field}: {description}", field)
+
+
 def to_grpc_status(error: RequestError) -> grpc.Status:
     """The wire form of an error: code, message and, when a field is named, a BadRequest."""
     status = status_pb2.Status(code=_RPC_CODES[error.code], message=error.message)
@@ -72,6 +76,8 @@ _RPC_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
     grpc.StatusCode.NOT_FOUND: code_pb2.NOT_FOUND,
     grpc.StatusCode.FAILED_PRECONDITION: code_pb2.FAILED_PRECONDITION,
+    grpc.StatusCode.ALREADY_EXISTS: code_pb2.ALREADY_EXISTS,
+    grpc.StatusCode.CANCELLED: code_pb2.CANCELLED,
     grpc.StatusCode.UNIMPLEMENTED: code_pb2.UNIMPLEMENTED,
     grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
     grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,

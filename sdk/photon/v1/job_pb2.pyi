@@ -249,6 +249,7 @@ class SubmitJobRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     OPTIMIZATION_LEVEL_FIELD_NUMBER: _builtins.int
     VALIDATION_LEVEL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     """Device to run on; empty picks the daemon's only device (an error when it has several)."""
     name: _builtins.str
@@ -257,6 +258,13 @@ class SubmitJobRequest(_message.Message):
     """Unset means the daemon's default (BALANCED once the optimizer lands; list scheduling today)."""
     validation_level: Global___ValidationLevel.ValueType
     """Unset means STRICT."""
+    request_id: _builtins.str
+    """Client-chosen idempotency key (at most 128 printable ASCII characters; empty means none).
+    A submit whose request_id names a journaled job returns that job instead of creating a
+    second one, so a retry after a lost answer cannot run the graph twice; the same
+    request_id with a different request is refused with ALREADY_EXISTS. The SDK sends a UUID
+    and reuses it on retries.
+    """
     @_builtins.property
     def graph(self) -> Global___TaskGraph: ...
     def __init__(
@@ -267,10 +275,11 @@ class SubmitJobRequest(_message.Message):
         name: _builtins.str = ...,
         optimization_level: Global___OptimizationLevel.ValueType = ...,
         validation_level: Global___ValidationLevel.ValueType = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "graph", b"graph", "name", b"name", "optimization_level", b"optimization_level", "validation_level", b"validation_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "graph", b"graph", "name", b"name", "optimization_level", b"optimization_level", "request_id", b"request_id", "validation_level", b"validation_level"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -639,6 +648,7 @@ class Job(_message.Message):
     SCHEDULE_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     device_id: _builtins.str
@@ -649,6 +659,8 @@ class Job(_message.Message):
     """The device clock when the job ended."""
     failure_reason: _builtins.str
     """Why the job failed; empty unless state is FAILED."""
+    request_id: _builtins.str
+    """The SubmitJobRequest.request_id the job was submitted with ("" when none)."""
     @_builtins.property
     def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -677,10 +689,11 @@ class Job(_message.Message):
         schedule: Global___Schedule | None = ...,
         result: Global___JobResult | None = ...,
         failure_reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "graph", b"graph", "result", b"result", "schedule", b"schedule", "started_at", b"started_at", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_end_time_s", b"device_end_time_s", "device_id", b"device_id", "device_start_time_s", b"device_start_time_s", "failure_reason", b"failure_reason", "finished_at", b"finished_at", "graph", b"graph", "id", b"id", "name", b"name", "result", b"result", "schedule", b"schedule", "started_at", b"started_at", "state", b"state", "submitted_at", b"submitted_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_end_time_s", b"device_end_time_s", "device_id", b"device_id", "device_start_time_s", b"device_start_time_s", "failure_reason", b"failure_reason", "finished_at", b"finished_at", "graph", b"graph", "id", b"id", "name", b"name", "request_id", b"request_id", "result", b"result", "schedule", b"schedule", "started_at", b"started_at", "state", b"state", "submitted_at", b"submitted_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

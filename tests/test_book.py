@@ -1,0 +1,158 @@
+"""The job book: submissions made once whatever the retries, histories that survive a restart.
+
+Every test uses a real SQLite journal in a temporary folder and reopens it the way a restarted
+daemon does.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from photon.v1 import job_pb2
+from photond.jobs.book import JobBook, JobRecord, RequestConflict
+from photond.jobs.journal import Journal
+
+
+def record(job_id: str, request_id: str = "", digest: str = "d1") -> JobRecord:
+    job = job_pb2.Job(id=job_id, device_id="sim0", request_id=request_id)
+    job.submitted_at.FromNanoseconds(1_000_000_000 + len(job_id))
+    return JobRecord(job=job, graph=None, plan=None, request_digest=digest)
+
+
+def reopen(path: Path) -> tuple[Journal, JobBook]:
+    journal = Journal(path)
+    book = JobBook(journal)
+    for journaled in journal.load_all():
+        book.restore(journaled)
+    return journal, book
+
+
+def test_a_submission_is_on_disk_and_queued_when_submit_returns(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    queued: list[str] = []
+    stood = JobBook(journal).submit(record("job-a"), 0.0, lambda r: queued.append(r.id))
+    assert stood.id == "job-a" and queued == ["job-a"]
+    # A second connection sees it without the first one flushing or closing.
+    other = Journal(tmp_path / "jobs.sqlite3")
+    (journaled,) = other.load_all()
+    assert journaled.job.state == job_pb2.JOB_STATE_QUEUED
+    assert [e.sequence for e in journaled.events] == [1]
+    assert journaled.events[0].WhichOneof("kind") == "planned"
+    other.close()
+    journal.close()
+
+
+def test_a_retried_request_id_returns_the_first_job_and_queues_nothing_more(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    queued: list[str] = []
+    first = book.submit(record("job-a", "key-1"), 0.0, lambda r: queued.append(r.id))
+    again = book.submit(record("job-b", "key-1"), 0.0, lambda r: queued.append(r.id))
+    assert again is first and queued == ["job-a"]
+    assert book.submitted("key-1", "d1") is first
+    assert book.get("job-b") is None
+    journal.close()
+    assert [j.job.id for j in Journal(tmp_path / "jobs.sqlite3").load_all()] == ["job-a"]
+
+
+def test_the_same_request_id_with_another_request_is_a_conflict(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    book.submit(record("job-a", "key-1", digest="d1"), 0.0)
+    with pytest.raises(RequestConflict, match="job-a"):
+        book.submit(record("job-b", "key-1", digest="d2"), 0.0)
+    with pytest.raises(RequestConflict):
+        book.submitted("key-1", "d2")
+    # Without a key, two identical submissions are two jobs: the client asked for no dedup.
+    book.submit(record("job-c"), 0.0)
+    book.submit(record("job-d"), 0.0)
+    assert {j.id for j in book.list("", 10)} == {"job-a", "job-c", "job-d"}
+    journal.close()
+
+
+def test_concurrent_submissions_of_one_request_id_make_one_job(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    results: list[JobRecord] = []
+    lock = threading.Lock()
+
+    def submit(i: int) -> None:
+        stood = book.submit(record(f"job-{i}", "key-1"), 0.0)
+        with lock:
+            results.append(stood)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.id for r in results}) == 1
+    journal.close()
+    assert len(Journal(tmp_path / "jobs.sqlite3").load_all()) == 1
+
+
+def test_a_jobs_history_replays_with_its_numbers_after_a_restart_and_goes_on_from_there(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    journal = Journal(path)
+    book = JobBook(journal)
+    job = book.submit(record("job-a", "key-1"), 0.0)
+    book.start(job, 1.0)
+    book.task_started(job, 1.0, "t0", "wl0")
+    book.task_finished(job, 1.5, "t0", "wl0")
+    before = [(e.sequence, e.WhichOneof("kind")) for e in job.events]
+    journal.close()
+
+    journal, book = reopen(path)
+    restored = book.get("job-a")
+    assert restored is not None
+    assert [(e.sequence, e.WhichOneof("kind")) for e in restored.events] == before
+    assert restored.job.state == job_pb2.JOB_STATE_RUNNING
+    book.fail(restored, 0.0, "stopped while it ran")
+    assert [e.sequence for e in restored.events] == [1, 2, 3, 4, 5]
+    # The key still finds the job after the restart: a late retry makes no second one.
+    assert book.submit(record("job-b", "key-1"), 0.0) is restored
+    journal.close()
+
+    journal, book = reopen(path)
+    again = book.get("job-a")
+    assert again is not None and again.job.state == job_pb2.JOB_STATE_FAILED
+    assert again.events[-1].WhichOneof("kind") == "failed"
+    journal.close()
+
+
+def test_a_journal_from_before_events_gains_the_columns_and_a_first_event(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "jobs.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, device_id TEXT NOT NULL, state INTEGER NOT NULL,"
+        " submitted_at_unix_s REAL NOT NULL, job BLOB NOT NULL);"
+    )
+    job = job_pb2.Job(id="job-old", device_id="sim0", state=job_pb2.JOB_STATE_QUEUED)
+    old.execute(
+        "INSERT INTO jobs VALUES (?, ?, ?, ?, ?)", (job.id, "sim0", 2, 1.0, job.SerializeToString())
+    )
+    old.commit()
+    old.close()
+    journal, book = reopen(path)
+    restored = book.get("job-old")
+    assert restored is not None
+    assert [e.WhichOneof("kind") for e in restored.events] == ["planned"]
+    journal.close()
+
+
+def test_changes_after_close_are_dropped_not_raised(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    job = book.submit(record("job-a"), 0.0)
+    journal.close()
+    book.task_started(job, 1.0, "t0", "wl0")  # a device loop late in shutdown: no exception
+    assert job.events[-1].WhichOneof("kind") == "task_started"
