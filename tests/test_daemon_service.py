@@ -5,6 +5,11 @@ from __future__ import annotations
 import itertools
 import math
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -257,3 +262,62 @@ def test_a_deadband_with_sample_mode_is_refused_by_name(daemon: RunningDaemon) -
             next(iter(stub.Subscribe(request, timeout=10)))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "deadband_c" in (info.value.details() or "")
+
+
+def run_photond(*args: str) -> subprocess.CompletedProcess[str]:
+    """photond run to its end (a start that must fail), its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "photond", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_second_daemon_on_the_same_state_directory_refuses_to_start(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    second = run_photond(
+        "--listen", f"unix:{tmp_path}/p.sock", "--state-dir", str(daemon.state_dir)
+    )
+    assert second.returncode == 1
+    assert f"PID {daemon.process.pid}" in second.stderr
+
+
+def test_a_second_daemon_on_a_live_socket_refuses_and_leaves_it_alone(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    socket_path = daemon.target[len("unix:") :]
+    second = run_photond("--listen", f"unix:{socket_path}", "--state-dir", str(tmp_path))
+    assert second.returncode == 1
+    assert "another daemon is serving" in second.stderr
+    with Client(daemon.target) as client:
+        assert [d.id for d in client.list_devices()] == ["sim0"]
+
+
+def test_sighup_keeps_photond_running_and_sigusr1_parks_it_and_fails_the_running_job() -> None:
+    running = start_daemon()
+    try:
+        graph = TaskGraph()
+        graph.add_task("hold", duration_s=600.0, heater_power_mw={"h00": 10.0})
+        with Client(running.target) as client:
+            job = client.submit_job(graph)
+            events = client.watch_job(job.id)
+            next(e for e in events if e.kind == "task_started")
+            running.process.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            assert client.get_job(job.id).state == JobState.RUNNING
+            running.process.send_signal(signal.SIGUSR1)
+            assert running.process.wait(30) == 0
+        assert "received SIGHUP" in running.log()
+        assert "received SIGUSR1" in running.log()
+        # The next daemon on the folder finds the job failed with the reason, not RUNNING.
+        again = start_daemon(running.state_dir)
+        try:
+            with Client(again.target) as client:
+                ended = client.get_job(job.id)
+            assert ended.state == JobState.FAILED and "shut down" in ended.failure_reason
+        finally:
+            cleanup(again)
+    finally:
+        cleanup(running)

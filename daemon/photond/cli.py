@@ -19,6 +19,10 @@ from photond.tracing import configure_tracing
 
 log = logging.getLogger("photond")
 
+# Signals whose default action ends the process: each parks the devices and journals before
+# photond exits. SIGHUP is the reload signal of service managers: it must never kill photond.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -82,18 +86,33 @@ def print_banner(addresses: list[str], config: DaemonConfig) -> None:
 
 
 async def serve(config: DaemonConfig) -> None:
-    daemon = Daemon(config)
-    addresses = await daemon.start()
-    log.info("ready", extra={"listen": ",".join(addresses)})
-    print_banner(addresses, config)
+    # Handlers first: a signal during the minutes of a cold start must stop photond cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, _stop_on, sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, _hangup)
+    daemon = Daemon(config)
+    try:
+        addresses = await daemon.start()
+    except BaseException:
+        await daemon.stop()
+        raise
+    log.info("ready", extra={"listen": ",".join(addresses)})
+    print_banner(addresses, config)
     await stop.wait()
     log.info("stopping: no new jobs, parking devices")
     await daemon.stop()
     log.info("stopped")
+
+
+def _stop_on(sig: signal.Signals, stop: asyncio.Event) -> None:
+    log.info("received %s", sig.name)
+    stop.set()
+
+
+def _hangup() -> None:
+    log.warning("received SIGHUP: reloading the configuration is not supported yet; running on")
 
 
 def main(argv: list[str] | None = None) -> int:

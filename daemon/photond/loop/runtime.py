@@ -171,7 +171,8 @@ class DeviceRuntime:
         """Stop the loop, then park: heaters off, a running job failed with the reason."""
         self._stopping.set()
         self._wake.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # a start-up that failed never started the loop
+            self._thread.join()
         self.control.close()
         now_s = self.driver.clock.now_s()
         execution, self._execution = self._execution, None

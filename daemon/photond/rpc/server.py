@@ -10,15 +10,23 @@ device also has its own health service name, `photon.v1.Device/<device_id>`, whi
 the device's serving status (its circuit breaker and its last error) as DeviceState does.
 Options named `breaker_*` in a device's config configure its breaker and never reach the
 driver.
+
+One daemon per state directory and per socket: the directory is locked (`StateLock`) before the
+journal opens, a Unix socket path a live daemon answers on is refused rather than unlinked, and
+TCP ports are bound without SO_REUSEPORT, so a second daemon fails to start instead of running
+the same queued jobs or splitting the clients.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import functools
 import logging
 import os
+import socket
 from pathlib import Path
 
 import grpc
@@ -56,7 +64,54 @@ SERVICE_NAMES = (
     telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name,
 )
 SHUTDOWN_GRACE_S = 2.0
+# Largest request body: room for `max_tasks_per_job` tasks of every heater (a task with 64
+# heater powers encodes to ~1 KiB), so the configured maximum is reachable and no more.
+BYTES_PER_TASK = 2048
+MIN_MESSAGE_BYTES = 4 * 1024 * 1024
 DEVICE_HEALTH_PREFIX = "photon.v1.Device/"
+
+
+class StateLock:
+    """An exclusive lock on the state directory, held for the daemon's lifetime.
+
+    `flock` rather than a PID file alone: the kernel drops the lock when the process dies
+    however it dies (kill -9 included), so a stale file never blocks a restart. The file names
+    the holder's PID for the refusal message.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "photond.lock"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            raise RuntimeError(
+                f"state directory {state_dir} is in use by another photond (PID {holder})"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def _unix_socket_is_live(path: Path) -> bool:
+    """Whether a process accepts connections on the Unix socket at `path`."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            return False
+        raise
+    finally:
+        probe.close()
+    return True
 
 
 def device_health_name(device_id: str) -> str:
@@ -67,6 +122,13 @@ def device_health_name(device_id: str) -> str:
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
+        self.lock = StateLock(config.state_dir)
+        # Refused now, not after minutes of compiling: `_bind` checks again as it binds.
+        for address in config.listen:
+            path = Path(address[len("unix:") :])
+            if address.startswith("unix:") and path.is_socket() and _unix_socket_is_live(path):
+                self.lock.release()
+                raise RuntimeError(f"another daemon is serving on {address}")
         self.journal = Journal(config.state_dir / "jobs.sqlite3")
         self.book = JobBook(self.journal)
         clock = ScaledClock(config.time_scale)
@@ -90,15 +152,24 @@ class Daemon:
             planning_margin_c=config.closed_loop.planning_margin_c,
         )
         self.health = HealthServicer()
-        self.server = grpc.aio.server()
+        message_bytes = max(MIN_MESSAGE_BYTES, config.max_tasks_per_job * BYTES_PER_TASK)
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", message_bytes),
+                ("grpc.max_send_message_length", message_bytes),
+            ]
+        )
         self.addresses: list[str] = []
 
     async def start(self) -> list[str]:
         """Warm the planner, restore jobs, start the device loops, listen; returns addresses."""
         # Compile the planner's kernels and build each device's model before anyone can submit:
         # a cold numba compile takes tens of seconds (cached on disk afterwards).
+        log.info("compiling the planner's kernels (a cold start takes minutes, a warm one seconds)")
         for profile, period_s in {(d.profile, d.runtime.period_s) for d in self.devices}:
             await asyncio.to_thread(warm_up, profile, period_s)
+        log.info("kernels ready")
         self._restore_jobs()
         loop = asyncio.get_running_loop()
         for device in self.devices:
@@ -149,9 +220,11 @@ class Daemon:
         if address.startswith("unix:"):
             path = Path(address[len("unix:") :])
             path.parent.mkdir(parents=True, exist_ok=True)
-            # A socket file left by a daemon that died; a live daemon would still hold the port.
-            with contextlib.suppress(FileNotFoundError):
-                if path.is_socket():
+            if path.is_socket():
+                if _unix_socket_is_live(path):
+                    raise RuntimeError(f"another daemon is serving on unix:{path}")
+                # Left by a daemon that died: nobody answers on it.
+                with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             self.server.add_insecure_port(f"unix:{path}")
             return f"unix:{path}"
@@ -189,3 +262,4 @@ class Daemon:
             if address.startswith("unix:"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(address[len("unix:") :])
+        self.lock.release()
