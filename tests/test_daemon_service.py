@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon_process import RunningDaemon, cleanup, start_daemon
-from photon.v1 import job_pb2, job_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
+from photon.v1 import device_pb2, job_pb2, job_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
 from photon_sdk import Client, FailedPrecondition, InvalidArgument, JobState, NotFound, TaskGraph
 
 pytestmark = pytest.mark.integration
@@ -321,3 +321,60 @@ def test_sighup_keeps_photond_running_and_sigusr1_parks_it_and_fails_the_running
             cleanup(again)
     finally:
         cleanup(running)
+
+
+# Every RPC of the three services, with whether it streams its answer. EmergencyStop and Resume
+# are left to the undecodable bodies below: a body that happens to decode would park sim0.
+RPCS = [
+    (f"/{service.full_name}/{method.name}", method.server_streaming)
+    for module in (device_pb2, job_pb2, telemetry_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for method in service.methods
+]
+# A tag whose wire type is "length-delimited" with a length running past the end never decodes.
+UNDECODABLE = b"\x0a\xff\xff\xff\x0f"
+
+
+def call_raw(channel: grpc.Channel, path: str, streams: bool, body: bytes) -> grpc.StatusCode:
+    """Send `body` as the request of `path`; the status it ends with (OK when it answered)."""
+    try:
+        if streams:
+            replies = channel.unary_stream(path)(body, timeout=5)
+            next(iter(replies), None)
+            replies.cancel()
+        else:
+            channel.unary_unary(path)(body, timeout=5)
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_a_body_that_does_not_decode_is_invalid_argument_and_logged_without_a_traceback(
+    daemon: RunningDaemon,
+) -> None:
+    started = time.monotonic()
+    with grpc.insecure_channel(daemon.target) as channel:
+        for path, streams in RPCS:
+            assert call_raw(channel, path, streams, UNDECODABLE) == (
+                grpc.StatusCode.INVALID_ARGUMENT
+            ), path
+    elapsed_s = time.monotonic() - started
+    log = daemon.log()
+    assert "Traceback" not in log
+    # Rate-limited: one warning per 10 s at most, whatever the number of bad bodies.
+    assert log.count("does not decode") <= 1 + elapsed_s / 10
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rpc=st.sampled_from([r for r in RPCS if not r[0].endswith(("EmergencyStop", "Resume"))]),
+    body=st.binary(max_size=64),
+)
+def test_no_body_gets_unknown_or_internal(
+    daemon: RunningDaemon, rpc: tuple[str, bool], body: bytes
+) -> None:
+    with grpc.insecure_channel(daemon.target) as channel:
+        code = call_raw(channel, *rpc, body)
+    assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (rpc, body)

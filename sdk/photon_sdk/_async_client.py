@@ -24,7 +24,7 @@ from photon.v1 import (
 )
 
 from . import _health
-from ._base import BaseClient, TelemetryDecoder
+from ._base import CHANNEL_OPTIONS, BaseClient, TelemetryDecoder
 from ._convert import (
     device_from_proto,
     device_state_from_proto,
@@ -64,7 +64,7 @@ class AsyncClient(BaseClient):
 
     def __init__(self, target: str | None = None, *, timeout_s: float = 10.0) -> None:
         super().__init__(target, timeout_s=timeout_s)
-        self._channel = grpc.aio.insecure_channel(self._target)
+        self._channel = grpc.aio.insecure_channel(self._target, options=CHANNEL_OPTIONS)
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)

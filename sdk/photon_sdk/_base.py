@@ -20,6 +20,11 @@ from .types import TelemetryFrame
 __all__ = ["BaseClient", "TelemetryDecoder"]
 
 
+# A job's answer carries its graph and schedule: a 100,000-task job is tens of MiB, beyond
+# gRPC's default 4 MiB receive limit. The daemon bounds what it sends (by max_tasks_per_job).
+CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1),)
+
+
 class BaseClient:
     """Holds the target and timeout and builds the requests both clients send."""
 

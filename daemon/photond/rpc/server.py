@@ -36,11 +36,8 @@ from grpc_reflection.v1alpha import reflection
 
 from photon.v1 import (
     device_pb2,
-    device_pb2_grpc,
     job_pb2,
-    job_pb2_grpc,
     telemetry_pb2,
-    telemetry_pb2_grpc,
 )
 from photon_drivers.breaker import BreakerConfig
 from photon_drivers.clock import ScaledClock
@@ -51,6 +48,7 @@ from photond.jobs.journal import Journal
 from photond.loop.runtime import DeviceRuntime
 from photond.planning.device_plan import warm_up
 from photond.rpc.devices import DeviceTable, ManagedDevice
+from photond.rpc.handlers import add_servicer
 from photond.rpc.services import DeviceService, JobService, TelemetryService
 from photond.rpc.status import RequestError
 from photond.rpc.validation import check_graph
@@ -177,13 +175,13 @@ class Daemon:
                 self._serving_changed, loop, device
             )
             device.runtime.start()
-        device_pb2_grpc.add_DeviceServiceServicer_to_server(
-            DeviceService(self.devices), self.server
-        )
-        job_pb2_grpc.add_JobServiceServicer_to_server(self.jobs, self.server)
-        telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(
-            TelemetryService(self.devices), self.server
-        )
+        services = {
+            "DeviceService": (device_pb2, DeviceService(self.devices)),
+            "JobService": (job_pb2, self.jobs),
+            "TelemetryService": (telemetry_pb2, TelemetryService(self.devices)),
+        }
+        for name, (module, servicer) in services.items():
+            add_servicer(self.server, module.DESCRIPTOR.services_by_name[name], servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (

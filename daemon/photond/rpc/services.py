@@ -29,6 +29,7 @@ from photond.jobs.book import JobBook, JobRecord, RequestConflict, new_job_id
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import DEFAULT_MARGIN_C, Plan
 from photond.rpc.devices import DeviceTable, ManagedDevice
+from photond.rpc.handlers import Undecodable, note_undecodable
 from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import (
     RequestError,
@@ -61,6 +62,16 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: RequestErro
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+def _refuse_undecodable(method: str, request: object) -> None:
+    if isinstance(request, Undecodable):
+        note_undecodable(method, request)
+        raise invalid_argument(
+            "request",
+            f"the {request.size_bytes}-byte body does not decode as {request.type_name} "
+            f"({request.error})",
+        )
+
+
 def unary(
     handler: Callable[[Any, Request, grpc.aio.ServicerContext[Any, Any]], Awaitable[Response]],
 ) -> Callable[[Any, Request, grpc.aio.ServicerContext[Any, Any]], Awaitable[Response]]:
@@ -71,6 +82,7 @@ def unary(
         self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Response:
         try:
+            _refuse_undecodable(handler.__name__, request)
             return await handler(self, request, context)
         except RequestError as error:
             await _abort(context, error)
@@ -96,6 +108,7 @@ def streaming(
         self: Any, request: Request, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Response]:
         try:
+            _refuse_undecodable(handler.__name__, request)
             async for item in handler(self, request, context):
                 yield item
         except RequestError as error:
