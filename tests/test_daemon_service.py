@@ -378,3 +378,17 @@ def test_no_body_gets_unknown_or_internal(
     with grpc.insecure_channel(daemon.target) as channel:
         code = call_raw(channel, *rpc, body)
     assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (rpc, body)
+
+
+def test_a_huge_name_is_refused_and_a_huge_id_is_quoted_short(daemon: RunningDaemon) -> None:
+    graph = TaskGraph()
+    graph.add_task("a", duration_s=0.05)
+    with Client(daemon.target) as client:
+        with pytest.raises(InvalidArgument) as named:
+            client.submit_job(graph, name="n" * 2_500_000)
+        assert [v.field for v in named.value.field_violations] == ["name"]
+        with pytest.raises(NotFound) as missing:
+            client.get_job("j" * 100_000)
+        assert len(missing.value.message) < 300
+        # Listings still work for everyone afterwards.
+        assert all(len(job.name) <= 1024 for job in client.list_jobs())

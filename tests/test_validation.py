@@ -10,7 +10,7 @@ import pytest
 from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.rpc.status import RequestError
-from photond.rpc.validation import check_graph
+from photond.rpc.validation import MAX_ID_CHARS, MAX_TIME_S, check_graph
 
 PROFILE = load_profile()
 
@@ -70,10 +70,30 @@ def test_valid_graph_resolves_zone_power_to_heaters() -> None:
         (job_pb2.Task(id="a", depends_on=["ghost"]), "graph.tasks[0].depends_on[0]"),
         (job_pb2.Task(id="a", release_time_s=-1), "graph.tasks[0].release_time_s"),
         (job_pb2.Task(id="a", duration_s=2, deadline_s=1), "graph.tasks[0].deadline_s"),
+        # Beyond the longest time a task may name (the planner allocates per control period).
+        (job_pb2.Task(id="a", duration_s=1e300), "graph.tasks[0].duration_s"),
+        (job_pb2.Task(id="a", duration_s=20_000), "graph.tasks[0].duration_s"),
+        (job_pb2.Task(id="a", release_time_s=1e15), "graph.tasks[0].release_time_s"),
+        (job_pb2.Task(id="a", deadline_s=MAX_TIME_S + 1), "graph.tasks[0].deadline_s"),
+        (job_pb2.Task(id="a" * (MAX_ID_CHARS + 1)), "graph.tasks[0].id"),
     ],
 )
 def test_bad_value_names_its_field(task: job_pb2.Task, field: str) -> None:
     assert refused(graph(task)).field == field
+
+
+def test_the_longest_time_and_id_are_accepted() -> None:
+    checked = check_graph(
+        graph(job_pb2.Task(id="a" * MAX_ID_CHARS, duration_s=MAX_TIME_S)), PROFILE, 10
+    )
+    assert checked.tasks[0].duration_s == MAX_TIME_S
+
+
+def test_a_message_quotes_a_bounded_prefix_of_a_long_value() -> None:
+    ghost = "g" * 100_000
+    error = refused(graph(job_pb2.Task(id="a", depends_on=[ghost])))
+    assert error.field == "graph.tasks[0].depends_on[0]"
+    assert len(error.message) < 300 and "100000 characters" in error.message
 
 
 def test_heater_and_zone_power_add_up_against_the_heater_maximum() -> None:

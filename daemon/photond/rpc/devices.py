@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from photon.v1 import device_pb2
 from photon_drivers.profile import DeviceProfile
 from photond.loop.runtime import DeviceRuntime
-from photond.rpc.status import RequestError, invalid_argument, not_found
+from photond.rpc.status import RequestError, invalid_argument, not_found, quoted
 from photond.wire import describe_profile, timestamp
 
 
@@ -93,5 +93,5 @@ class DeviceTable:
         device = self._devices.get(device_id)
         if device is None:
             known = ", ".join(sorted(self._devices))
-            raise error(field, f"no device {device_id!r} (devices: {known})")
+            raise error(field, f"no device {quoted(device_id)} (devices: {known})")
         return device

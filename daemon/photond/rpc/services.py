@@ -37,6 +37,7 @@ from photond.rpc.status import (
     failed_precondition,
     invalid_argument,
     not_found,
+    quoted,
     to_grpc_status,
     unavailable,
     unimplemented,
@@ -52,6 +53,9 @@ DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
 CANCEL_WAIT_S = 10.0
 MAX_REQUEST_ID_CHARS = 128
+# A job's name is shown in listings: a few lines at most (two 2.5 MB names once made ListJobs
+# exceed the message limit for every client).
+MAX_NAME_CHARS = 1024
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -224,7 +228,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             index = next(i for i, t in enumerate(graph.tasks) if t.id == task_id)
             raise RequestError(
                 grpc.StatusCode.FAILED_PRECONDITION,
-                f"graph.tasks[{index}].deadline_s: task {task_id!r} cannot finish before its "
+                f"graph.tasks[{index}].deadline_s: task {quoted(task_id)} cannot finish before its "
                 f"deadline {deadline_s:g} s (earliest planned end {end_s:g} s)",
                 f"graph.tasks[{index}].deadline_s",
             )
@@ -235,6 +239,10 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         if not self.accepting:
             raise unavailable("photond is shutting down and accepts no new jobs")
         _check_request_id(request.request_id)
+        if len(request.name) > MAX_NAME_CHARS:
+            raise invalid_argument(
+                "name", f"at most {MAX_NAME_CHARS} characters, got {len(request.name)}"
+            )
         digest = request_digest(request)
         # A retry of a submission that was journaled: answer with that job, without planning.
         earlier = self._submitted(request.request_id, digest)
@@ -292,7 +300,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             raise invalid_argument("job_id", "must not be empty")
         record = self._book.get(job_id)
         if record is None:
-            raise not_found("job_id", f"no job {job_id!r}")
+            raise not_found("job_id", f"no job {quoted(job_id)}")
         return record
 
     @unary

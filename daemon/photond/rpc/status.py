@@ -11,6 +11,17 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+# Longest part of a client's value an error message quotes: a 100 KiB id echoed whole would
+# overflow the client's metadata limit (status messages travel in trailers).
+QUOTE_CHARS = 64
+
+
+def quoted(value: str) -> str:
+    """`value` as an error message shows it: repr'd, cut to `QUOTE_CHARS` with its length."""
+    if len(value) <= QUOTE_CHARS:
+        return repr(value)
+    return f"{value[:QUOTE_CHARS]!r}… ({len(value)} characters)"
+
 
 class RequestError(Exception):
     """A request the daemon refuses; raised anywhere, turned into a status at the servicer.

@@ -15,12 +15,20 @@ from typing import TYPE_CHECKING
 
 from photon_drivers.profile import DeviceProfile
 from photond.planning.graph import CheckedGraph, CheckedTask
-from photond.rpc.status import RequestError, invalid_argument
+from photond.rpc.status import RequestError, invalid_argument, quoted
 
 if TYPE_CHECKING:
     # Annotations only: the optimiser (and its benchmarks) use this module without the
     # generated wire code, e.g. beside OR-Tools, whose protobuf is older than our gencode.
     from photon.v1 import job_pb2
+
+
+# The longest time a task field may name (duration, release time, deadline): the planner's
+# arrays are indexed by control period, so an absurd duration is an absurd allocation. An hour
+# is 360,000 periods at the default 10 ms; longer experiments are several jobs.
+MAX_TIME_S = 3600.0
+# Longest id (task, heater, zone, lane, dependency) a graph may use, in characters.
+MAX_ID_CHARS = 256
 
 
 def check_graph(
@@ -43,9 +51,10 @@ def check_graph(
         where = f"{field}.tasks[{i}].id"
         if not task.id:
             raise invalid_argument(where, "a task id must not be empty")
+        _short_id(task.id, where)
         if task.id in ids:
             raise invalid_argument(
-                where, f"duplicate task id {task.id!r} (also tasks[{ids[task.id]}])"
+                where, f"duplicate task id {quoted(task.id)} (also tasks[{ids[task.id]}])"
             )
         ids[task.id] = i
     heater_max = {h.id: h.max_power_mw for h in profile.heaters}
@@ -71,9 +80,9 @@ def _check_task(
     zones: dict[str, tuple[str, ...]],
     lanes: set[str],
 ) -> CheckedTask:
-    duration_s = _non_negative(task.duration_s, f"{where}.duration_s")
-    release_s = _non_negative(task.release_time_s, f"{where}.release_time_s")
-    deadline_s = _non_negative(task.deadline_s, f"{where}.deadline_s")
+    duration_s = _time_s(task.duration_s, f"{where}.duration_s")
+    release_s = _time_s(task.release_time_s, f"{where}.release_time_s")
+    deadline_s = _time_s(task.deadline_s, f"{where}.deadline_s")
     drift_tolerance_rad = _non_negative(task.drift_tolerance_rad, f"{where}.drift_tolerance_rad")
     if deadline_s and deadline_s < release_s + duration_s:
         raise invalid_argument(
@@ -85,9 +94,11 @@ def _check_task(
     for j, hp in enumerate(task.heater_powers):
         at = f"{where}.heater_powers[{j}]"
         if hp.heater_id not in heater_max:
-            raise invalid_argument(f"{at}.heater_id", f"the device has no heater {hp.heater_id!r}")
+            raise invalid_argument(
+                f"{at}.heater_id", f"the device has no heater {quoted(hp.heater_id)}"
+            )
         if hp.heater_id in powers:
-            raise invalid_argument(f"{at}.heater_id", f"heater {hp.heater_id!r} listed twice")
+            raise invalid_argument(f"{at}.heater_id", f"heater {quoted(hp.heater_id)} listed twice")
         powers[hp.heater_id] = _non_negative(hp.power_mw, f"{at}.power_mw")
         _at_most(powers[hp.heater_id], heater_max[hp.heater_id], f"{at}.power_mw", hp.heater_id)
         density_cap.check(powers[hp.heater_id], f"{at}.power_mw", hp.heater_id)
@@ -95,9 +106,9 @@ def _check_task(
     for j, zp in enumerate(task.zone_powers):
         at = f"{where}.zone_powers[{j}]"
         if zp.zone_id not in zones:
-            raise invalid_argument(f"{at}.zone_id", f"the device has no zone {zp.zone_id!r}")
+            raise invalid_argument(f"{at}.zone_id", f"the device has no zone {quoted(zp.zone_id)}")
         if zp.zone_id in seen_zones:
-            raise invalid_argument(f"{at}.zone_id", f"zone {zp.zone_id!r} listed twice")
+            raise invalid_argument(f"{at}.zone_id", f"zone {quoted(zp.zone_id)} listed twice")
         seen_zones.add(zp.zone_id)
         share_mw = _non_negative(zp.power_mw, f"{at}.power_mw") / len(zones[zp.zone_id])
         for heater_id in zones[zp.zone_id]:
@@ -107,14 +118,14 @@ def _check_task(
     for j, lane in enumerate(task.allowed_lanes):
         if lane not in lanes:
             raise invalid_argument(
-                f"{where}.allowed_lanes[{j}]", f"the device has no lane {lane!r}"
+                f"{where}.allowed_lanes[{j}]", f"the device has no lane {quoted(lane)}"
             )
     for j, dep in enumerate(task.depends_on):
         at = f"{where}.depends_on[{j}]"
         if dep == task.id:
-            raise invalid_argument(at, f"task {task.id!r} depends on itself")
+            raise invalid_argument(at, f"task {quoted(task.id)} depends on itself")
         if dep not in ids:
-            raise invalid_argument(at, f"unknown task id {dep!r}")
+            raise invalid_argument(at, f"unknown task id {quoted(dep)}")
     return CheckedTask(
         id=task.id,
         duration_s=duration_s,
@@ -126,6 +137,18 @@ def _check_task(
         priority=task.priority,
         drift_tolerance_rad=drift_tolerance_rad,
     )
+
+
+def _time_s(value: float, field: str) -> float:
+    _non_negative(value, field)
+    if value > MAX_TIME_S:
+        raise invalid_argument(field, f"at most {MAX_TIME_S:g} s, got {value:g}")
+    return value
+
+
+def _short_id(value: str, field: str) -> None:
+    if len(value) > MAX_ID_CHARS:
+        raise invalid_argument(field, f"at most {MAX_ID_CHARS} characters, got {len(value)}")
 
 
 def _non_negative(value: float, field: str) -> float:
@@ -198,10 +221,11 @@ def _check_acyclic(tasks: Sequence[CheckedTask], field: str) -> None:
         path.append(i)
         on_path.add(i)
         i = next(index[d] for d in tasks[i].depends_on if indegree[index[d]] > 0)
-    cycle = [tasks[k].id for k in path[path.index(i) :]]
+    cycle = [quoted(tasks[k].id) for k in path[path.index(i) :]]
+    shown = " -> ".join([*cycle, cycle[0]]) if len(cycle) <= 8 else " -> ".join(cycle[:8])
+    more = "" if len(cycle) <= 8 else f" -> … ({len(cycle)} tasks)"
     raise invalid_argument(
-        f"{field}.tasks[{i}].depends_on",
-        "dependencies form a cycle: " + " -> ".join([*cycle, cycle[0]]),
+        f"{field}.tasks[{i}].depends_on", f"dependencies form a cycle: {shown}{more}"
     )
 
 
