@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
+import shutil
+import tempfile
 import threading
-from collections import defaultdict
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 
-from daemon_process import RunningDaemon
+from daemon_process import RunningDaemon, cleanup, start_daemon
 from photon_sdk import AsyncClient, Client, JobEvent, JobState, TaskGraph, TelemetryFrame
 
 pytestmark = pytest.mark.integration
@@ -209,3 +215,57 @@ def test_a_retried_submission_returns_the_first_job(daemon: RunningDaemon) -> No
         assert [v.field for v in bad.value.field_violations] == ["request_id"]
         assert client.wait_job(first.id).state == JobState.COMPLETED
         assert sum(1 for j in client.list_jobs() if j.name == "retried") == 1
+
+
+def test_kill_9_at_random_moments_loses_duplicates_and_strands_no_job() -> None:
+    """A client submits with idempotency keys while photond is SIGKILLed and restarted; then
+    it retries every key. Each key names exactly one job, every job ends, and each history
+    replays numbered 1..n without a gap."""
+    from photon_sdk import PhotonError
+
+    rng = random.Random(11)
+    state_dir = Path(tempfile.mkdtemp(prefix="pd-crash-"))
+    graph = TaskGraph()
+    graph.add_task("a", duration_s=0.3, heater_power_mw={"h00": 10.0})
+    graph.add_task("b", duration_s=0.3, depends_on=["a"])
+    keys = [uuid.uuid4().hex for _ in range(30)]
+    acknowledged: dict[str, str] = {}
+    daemons = [start_daemon(state_dir)]
+    try:
+        for _ in range(3):
+            daemon = daemons[-1]
+
+            def submit(target: str = daemon.target) -> None:
+                with Client(target, timeout_s=5.0) as client:
+                    for key in keys:
+                        if key in acknowledged:
+                            continue
+                        try:
+                            acknowledged[key] = client.submit_job(graph, request_id=key).id
+                        except PhotonError:
+                            return  # the daemon is gone: the next round retries
+
+            submitter = threading.Thread(target=submit)
+            submitter.start()
+            time.sleep(rng.uniform(0.05, 0.6))
+            daemon.process.kill()
+            daemon.process.wait()
+            submitter.join(30)
+            daemons.append(start_daemon(state_dir))
+        with Client(daemons[-1].target) as client:
+            for key in keys:
+                job = client.submit_job(graph, request_id=key)
+                assert acknowledged.setdefault(key, job.id) == job.id, "a retry made a second job"
+            jobs = client.list_jobs(limit=1000)
+            per_key = Counter(job.request_id for job in jobs)
+            assert all(per_key[key] == 1 for key in keys), per_key
+            for job in jobs:
+                ended = client.wait_job(job.id)
+                assert ended.is_terminal
+                sequences = [event.sequence for event in client.watch_job(job.id)]
+                assert sequences == list(range(1, len(sequences) + 1)), (job.id, sequences)
+    finally:
+        for daemon in daemons:
+            if daemon.process.poll() is None:
+                cleanup(daemon)
+        shutil.rmtree(state_dir, ignore_errors=True)
