@@ -197,7 +197,7 @@ def main() -> None:
             "numpy": np.__version__,
             "numba": numba.__version__,
             "numba_threads": numba.get_num_threads(),
-            "numba_threading_layer": numba.threading_layer(),
+            "numba_threading_layer": numba.threading_layer(),  # type: ignore[attr-defined]
         },
         "replicas": args.replicas,
         "repeats": args.repeats,

@@ -78,7 +78,9 @@ def measure(target: str, call_factory: str, calls: int, warmup: int) -> list[flo
             def call() -> object:
                 return stub.GetDevice(request, timeout=5)
         else:
-            echo = channel.unary_unary(ECHO_METHOD)
+            echo = channel.unary_unary(
+                ECHO_METHOD, request_serializer=None, response_deserializer=None
+            )
 
             def call() -> object:
                 return echo(b"sim0", timeout=5)

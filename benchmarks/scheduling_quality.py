@@ -113,10 +113,10 @@ def instances(args: argparse.Namespace) -> list[tuple[str, Instance, int, int]]:
     for procs in args.procs:
         optima = read_stg_optima(args.opt_dir, procs)
         for path in sorted(glob.glob(args.stg)):
-            key = optimum_key(path)
-            if key in optima:
-                lb, ub = optima[key]
-                out.append((f"{key}@{procs}", read_stg(path, procs), ub, lb))
+            stg_key = optimum_key(path)
+            if stg_key in optima:
+                lb, ub = optima[stg_key]
+                out.append((f"{stg_key}@{procs}", read_stg(path, procs), ub, lb))
     return out
 
 
@@ -146,7 +146,7 @@ def main() -> None:
         parser.error("--stg needs --opt-dir")
     if args.opt_is_optimal is None:
         args.opt_is_optimal = bool(args.opt) and "opt" in Path(args.opt).name
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     # Compile (or load) the kernels first: a cold compile would eat the first instance's limit.
     warm_up()
     rows = []

@@ -101,7 +101,7 @@ def start_emulator(case: Case, directory: Path) -> tuple[subprocess.Popen[str], 
     return process, process.stdout.readline().strip()
 
 
-def measure(step: Callable[[], None], seconds: float) -> list[float]:
+def measure(step: Callable[[], object], seconds: float) -> list[float]:
     for _ in range(20):
         step()  # warm up
     latencies_s: list[float] = []

@@ -37,7 +37,7 @@ def import_graph(found: dict[str, Path]) -> dict[str, set[str]]:
     """Every import (TYPE_CHECKING ones too: a circle of types is still a circle)."""
     graph: dict[str, set[str]] = {}
     for name, path in found.items():
-        deps = set()
+        deps: set[str] = set()
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or node.level):

@@ -15,6 +15,12 @@ class FakeMonotonic:
         return self.now_s
 
 
+def state_of(breaker: CircuitBreaker) -> BreakerState:
+    """The breaker's state read afresh: mypy would otherwise keep an earlier assert's narrowing
+    across the calls that change it."""
+    return breaker.state
+
+
 def make(
     failures: int = 3, reset_s: float = 2.0, probes: int = 1
 ) -> tuple[CircuitBreaker, FakeMonotonic, list[tuple[BreakerState, BreakerState]]]:
@@ -37,7 +43,7 @@ def test_breaker_opens_after_consecutive_failures_only() -> None:
     breaker.record_failure()
     assert breaker.state is BreakerState.CLOSED and breaker.allow_request()
     breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN and breaker.opened_count == 1
+    assert state_of(breaker) is BreakerState.OPEN and breaker.opened_count == 1
     assert changes == [(BreakerState.CLOSED, BreakerState.OPEN)]
 
 
@@ -59,7 +65,7 @@ def test_breaker_closes_after_enough_good_probes() -> None:
     breaker.record_success()
     assert breaker.state is BreakerState.HALF_OPEN
     breaker.record_success()
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
     assert [new for _, new in changes] == [
         BreakerState.OPEN,
         BreakerState.HALF_OPEN,

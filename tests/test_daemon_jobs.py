@@ -130,6 +130,7 @@ def test_job_runs_to_completion_and_matches_telemetry(daemon: RunningDaemon) -> 
     seen_max_c = max(f.max_temperature_c for f in during)
     assert done.result.peak_temperature_c >= seen_max_c - resolution_c
     assert done.result.peak_temperature_c > device.ambient_c + 1.0, "the job heated the chip"
+    assert done.schedule is not None
     assert done.result.makespan_s >= done.schedule.lower_bound_s - 1e-6
     stats = done.schedule.statistics
     assert stats is not None and stats.optimization_level, "plan statistics reach the client"

@@ -63,7 +63,7 @@ class Rig:
     def health(self) -> int:
         with grpc.insecure_channel(self.daemon.target) as channel:
             request = health_pb2.HealthCheckRequest(service=DEVICE_HEALTH)
-            return health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status
+            return int(health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> float:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -180,7 +181,7 @@ def test_malformed_graphs_are_invalid_argument(
             stub.SubmitJob(job_pb2.SubmitJobRequest(graph=graph), timeout=10)
     error = info.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
-    status = rpc_status.from_call(error)
+    status = rpc_status.from_call(cast(grpc.Call, error))
     assert status is not None and status.details, "a field violation is attached"
     violation = error_details_pb2.BadRequest()
     status.details[0].Unpack(violation)
@@ -339,13 +340,13 @@ def call_raw(channel: grpc.Channel, path: str, streams: bool, body: bytes) -> gr
     """Send `body` as the request of `path`; the status it ends with (OK when it answered)."""
     try:
         if streams:
-            replies = channel.unary_stream(path)(body, timeout=5)
+            replies = channel.unary_stream(path, None, None)(body, timeout=5)
             next(iter(replies), None)
-            replies.cancel()
+            replies.cancel()  # type: ignore[no-untyped-call]
         else:
-            channel.unary_unary(path)(body, timeout=5)
+            channel.unary_unary(path, None, None)(body, timeout=5)
     except grpc.RpcError as error:
-        return error.code()  # type: ignore[no-any-return]
+        return error.code()
     return grpc.StatusCode.OK
 
 

@@ -17,7 +17,8 @@ POWER = np.linspace(0.0, 25.0, MODEL.heaters)
 def _steady_c(model_modes: int, inputs: np.ndarray) -> np.ndarray:
     model = MODEL.truncated(model_modes)
     out, feed = model.limit_readout()
-    return model.ambient_c + out @ model.steady_modes(inputs) + feed @ inputs
+    steady: np.ndarray = model.ambient_c + out @ model.steady_modes(inputs) + feed @ inputs
+    return steady
 
 
 def test_heaters_alone_it_is_the_compact_model() -> None:

@@ -63,7 +63,7 @@ ROUND_INSTANCES = {
 def test_parallel_and_serial_rounds_are_bit_identical(name: str) -> None:
     if name != "thermal" and not BENCH.is_dir():
         pytest.skip(f"benchmark instances not found at {BENCH}")
-    inst = ROUND_INSTANCES[name]()
+    inst = ROUND_INSTANCES[name]()  # type: ignore[no-untyped-call]
     problem = RoundProblem.of(inst)
     start = lft_population(inst, problem, replicas=8, seed=11)
     parallel, serial = start.copy(), start.copy()

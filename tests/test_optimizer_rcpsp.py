@@ -78,7 +78,8 @@ def test_search_gives_the_same_plan_on_one_and_two_threads() -> None:
     before = numba.get_num_threads()
     try:
         results = []
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        most = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+        for threads in (1, min(2, most)):
             numba.set_num_threads(threads)
             results.append(optimize(inst, Level.BALANCED, max_rounds=3, seed=5))
     finally:

@@ -67,7 +67,7 @@ _UNARY: dict[str, Callable[[bytes, grpc.ServicerContext], bytes]] = {
 }
 
 
-class _Handler(grpc.GenericRpcHandler):
+class _Handler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     """Answers the methods above with raw bytes; everything else is UNIMPLEMENTED."""
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:

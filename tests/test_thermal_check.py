@@ -73,4 +73,5 @@ def test_the_first_violating_period_is_the_one_playing_every_period_finds(
         np.zeros(0),
     )
     event("violates" if found >= 0 else "within the limits")
-    assert found == _first_violation_by_playing(th, ends, s, int(inst.duration[i]), i)
+    playing = _first_violation_by_playing(th, ends, s, int(inst.duration[i]), i)  # type: ignore[no-untyped-call]
+    assert found == playing
