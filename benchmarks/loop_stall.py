@@ -1,0 +1,255 @@
+"""Does the control loop keep its period while clients submit large jobs?
+
+A real photond runs as a subprocess at real time. A probe process (not this one, so the
+submitter's own work cannot delay its readings) subscribes to telemetry at the control period
+and calls GetDeviceState every 10 ms. The script then runs scenarios one after another:
+
+* idle: nothing else happens;
+* one large submit: a SubmitJob of `--tasks` tasks (default 100,000), measured from the call
+  until `--settle-s` after its answer, which covers the job starting on the device;
+* concurrent submits: `--clients` SubmitJobs of 2,000 tasks at once (RESOURCE_EXHAUSTED
+  answers are counted; the daemon bounds its planning queue).
+
+Per scenario: the largest gap between consecutive telemetry frames (the loop stamps each frame
+with its device time, so a gap is a loop pass that came late) and GetDeviceState latency
+percentiles. Targets (issue "Robustness"): during the 100k-task submit, largest frame gap
+≤ 2 control periods and GetDeviceState p99 ≤ 20 ms.
+
+    .venv/bin/python benchmarks/loop_stall.py [--tasks 100000] [--clients 50] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import multiprocessing as mp
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from photon_sdk import Client, DeadlineExceeded, PhotonError, ResourceExhausted, TaskGraph
+
+PERIOD_S = 0.01
+POLL_S = 0.01
+
+
+def start(state_dir: Path, socket_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "photond",
+                "--listen",
+                f"unix:{socket_path}",
+                "--state-dir",
+                str(state_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"photond exited with {process.returncode}; see {log_path}")
+        try:
+            with Client(f"unix:{socket_path}", timeout_s=1.0) as client:
+                client.list_devices()
+            return process
+        except PhotonError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"photond did not answer within 600 s; see {log_path}")
+
+
+def probe(target: str, pipe: Connection) -> None:
+    """Child process: record frame times and GetDeviceState latencies until told to stop.
+
+    The parent sends a scenario name to start a window and "stop" to end the probe; each
+    window's readings go back when the next command arrives.
+    """
+    frames: list[tuple[float, float]] = []
+    latencies: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def subscribe() -> None:
+        with Client(target, timeout_s=24 * 3600.0) as client:
+            stream = client.subscribe(sample_interval_s=PERIOD_S)
+            for frame in stream:
+                frames.append((time.monotonic(), frame.device_time_s))
+                if done.is_set():
+                    stream.close()
+                    return
+
+    def poll() -> None:
+        with Client(target, timeout_s=5.0) as client:
+            while not done.is_set():
+                t0 = time.perf_counter()
+                # A deadline is counted at the deadline: the answer was at least that late.
+                with contextlib.suppress(DeadlineExceeded):
+                    client.get_device_state("sim0")
+                latencies.append((time.monotonic(), time.perf_counter() - t0))
+                time.sleep(POLL_S)
+
+    threads = [threading.Thread(target=subscribe), threading.Thread(target=poll)]
+    for thread in threads:
+        thread.start()
+    while True:
+        command = pipe.recv()
+        if command == "stop":
+            done.set()
+            break
+        start_s, end_s = command
+        pipe.send(window(frames, latencies, start_s, end_s))
+    for thread in threads:
+        thread.join(10)
+
+
+def window(
+    frames: list[tuple[float, float]],
+    latencies: list[tuple[float, float]],
+    start_s: float,
+    end_s: float,
+) -> dict[str, float]:
+    """Figures for the readings between two monotonic instants of the probe's host."""
+    # A frame's gap is measured in the device time the loop stamped on it, between frames that
+    # arrived in the window (the first one's predecessor included).
+    arrived = [i for i, (t, _) in enumerate(frames) if start_s <= t <= end_s]
+    first = max(0, arrived[0] - 1) if arrived else 0
+    times = [d for _, d in frames[first : arrived[-1] + 1]] if arrived else []
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    lat_ms = sorted(1e3 * dt for t, dt in latencies if start_s <= t <= end_s)
+
+    def pct(q: float) -> float:
+        return lat_ms[min(len(lat_ms) - 1, int(q * len(lat_ms)))] if lat_ms else float("nan")
+
+    return {
+        "frames": float(len(times)),
+        "max_frame_gap_ms": 1e3 * max(gaps, default=float("nan")),
+        "state_calls": float(len(lat_ms)),
+        "state_p50_ms": pct(0.5),
+        "state_p99_ms": pct(0.99),
+        "state_max_ms": lat_ms[-1] if lat_ms else float("nan"),
+    }
+
+
+def graph(tasks: int, prefix: str = "t") -> TaskGraph:
+    """`tasks` short zone-0 tasks at 10 mW per heater; every 5th follows the one 7 before."""
+    g = TaskGraph(name=f"{tasks}-task stall probe")
+    for i in range(tasks):
+        deps = [f"{prefix}{i - 7}"] if i >= 7 and i % 5 == 0 else []
+        g.add_task(
+            f"{prefix}{i}",
+            duration_s=0.01,
+            heater_power_mw={"h00": 10.0},
+            depends_on=deps,
+        )
+    return g
+
+
+class Session:
+    """The probe process and its command pipe: one measurement window at a time."""
+
+    def __init__(self, target: str) -> None:
+        self._pipe, child = mp.Pipe()
+        self._process = mp.get_context("spawn").Process(target=probe, args=(target, child))
+        self._process.start()
+
+    def measure(self, start_s: float, end_s: float) -> dict[str, float]:
+        self._pipe.send((start_s, end_s))
+        result: dict[str, float] = self._pipe.recv()
+        return result
+
+    def close(self) -> None:
+        self._pipe.send("stop")
+        self._process.join(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--settle-s", type=float, default=3.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pd-stall-"))
+    socket_path = work / "p.sock"
+    target = f"unix:{socket_path}"
+    process = start(work / "state", socket_path, work / "photond.log")
+    big = graph(args.tasks)
+    small = [graph(2_000, prefix=f"c{k}_") for k in range(args.clients)]
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        with Client(target, timeout_s=600.0) as client:
+            # Warm the planner on a small job so the scenarios time planning, not compiling.
+            client.wait_job(client.submit_job(graph(50)).id)
+            session = Session(target)
+            time.sleep(3.0)
+            t0 = time.monotonic()
+            time.sleep(5.0)
+            rows["idle 5 s"] = session.measure(t0, time.monotonic())
+
+            t0 = time.monotonic()
+            job = client.submit_job(big)
+            t1 = time.monotonic()
+            time.sleep(args.settle_s)
+            name = f"submit {args.tasks} tasks"
+            rows[name] = session.measure(t0, t1) | {"submit_s": t1 - t0}
+            rows[f"{name}: job starts"] = session.measure(t1, time.monotonic())
+            client.cancel_job(job.id)
+
+            t0 = time.monotonic()
+            refused = 0
+
+            def submit(g: TaskGraph) -> str:
+                nonlocal refused
+                try:
+                    return client.submit_job(g).id
+                except ResourceExhausted:
+                    refused += 1
+                    return ""
+
+            with ThreadPoolExecutor(args.clients) as pool:
+                ids = [i for i in pool.map(submit, small) if i]
+            t1 = time.monotonic()
+            time.sleep(args.settle_s)
+            name = f"{args.clients} x 2000 tasks"
+            rows[name] = session.measure(t0, t1) | {"submit_s": t1 - t0, "refused": refused}
+            rows[f"{name}: first starts"] = session.measure(t1, time.monotonic())
+            for job_id in ids:
+                with contextlib.suppress(PhotonError):
+                    client.cancel_job(job_id)
+            session.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    print(f"control period {1e3 * PERIOD_S:g} ms; target: frame gap ≤ 20 ms, state p99 ≤ 20 ms")
+    header = ("scenario", "max gap ms", "state p50", "p99", "max", "calls", "answer s", "refused")
+    print("  ".join(f"{h:>12}" for h in header))
+    for name, row in rows.items():
+        cells = [
+            name,
+            f"{row['max_frame_gap_ms']:.1f}",
+            f"{row['state_p50_ms']:.1f}",
+            f"{row['state_p99_ms']:.1f}",
+            f"{row['state_max_ms']:.1f}",
+            f"{row['state_calls']:.0f}",
+            f"{row.get('submit_s', float('nan')):.2f}",
+            f"{row.get('refused', 0)}",
+        ]
+        print("  ".join(f"{c:>12}" for c in cells))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
