@@ -22,7 +22,7 @@ from photond.planning.decoder import PARALLEL_ABOVE_TASKS, decode, problem_args,
 from photond.planning.device_plan import device_thermal, graph_instance
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.instance import Instance, ThermalTables, build_instance
-from photond.planning.parallel_sgs import parallel_thermal_kernel
+from photond.planning.parallel_sgs import demand_classes, parallel_thermal_kernel
 from photond.planning.thermal_check import INFEASIBLE, infeasible_task
 from photond.planning.thermal_tables import trace_figures
 from photond.planning.validator import validate_schedule
@@ -499,3 +499,37 @@ def test_a_task_too_hot_to_run_even_alone_is_named_by_the_result() -> None:
         result, _, _ = _run(inst, np.array(order))
         assert result < INFEASIBLE
         assert infeasible_task(result) == 1
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 3), st.integers(1, 2)), max_size=3, unique_by=lambda d: d[0]
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_tasks_share_a_demand_class_exactly_when_their_demands_are_equal(
+    rows: list[list[tuple[int, int]]],
+) -> None:
+    ptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int64)
+    res = np.asarray([r for row in rows for r, _ in row], dtype=np.int64)
+    amt = np.asarray([a for row in rows for _, a in row], dtype=np.int64)
+    cls, classes = demand_classes(ptr, res, amt, len(rows))
+    assert classes == len({tuple(row) for row in rows})
+    for i, a in enumerate(rows):
+        for j, b in enumerate(rows):
+            assert (cls[i] == cls[j]) == (a == b)
+
+
+def test_tasks_that_share_one_heater_run_one_after_another_without_gaps() -> None:
+    # Every task drives h00, so one runs at a time; the scan at each start ends at the first
+    # that does not fit rather than walking the other eligible tasks (which was quadratic).
+    tasks: list[tuple[dict[str, float], int, tuple[int, ...]]] = [
+        ({"h00": 10.0}, 1, (i - 7,) if i >= 7 and i % 5 == 0 else ()) for i in range(3000)
+    ]
+    inst = graph_instance(_checked(tasks), DEVICE, margin_c=2.0).instance
+    result, start, _ = _run(inst)
+    assert result == inst.n
+    assert sorted(start.tolist()) == list(range(inst.n))
