@@ -26,6 +26,15 @@ def test_flags_override_environment_which_overrides_the_file(tmp_path: Path) -> 
     assert config.log_level == "DEBUG"  # the file
 
 
+def test_planning_settings_come_from_the_file_the_environment_and_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, "planning_workers = 2\nplanning_queue_limit = 3\n")
+    config = load_config(path, {}, {})
+    assert (config.planning_workers, config.planning_queue_limit) == (2, 3)
+    env = {"PHOTON_PLANNING_WORKERS": "4", "PHOTON_PLANNING_QUEUE_LIMIT": "5"}
+    config = load_config(path, env, {"planning_queue_limit": 6})
+    assert (config.planning_workers, config.planning_queue_limit) == (4, 6)
+
+
 def test_closed_loop_table_reaches_the_control_settings(tmp_path: Path) -> None:
     path = write(tmp_path, "[closed_loop]\nmode = 'reactive'\nreplan_budget_s = 0.2\n")
     config = load_config(path, {}, {})
@@ -45,6 +54,9 @@ def test_closed_loop_table_reaches_the_control_settings(tmp_path: Path) -> None:
         ("[closed_loop]\nreplan_budget_s = -1.0\n", "replan_budget_s"),
         ("[closed_loop]\nturbo = true\n", "turbo"),
         ("max_tasks_per_job = 0\n", "max_tasks_per_job"),
+        ("planning_workers = 0\n", "planning_workers"),
+        ("planning_workers = 65\n", "planning_workers"),
+        ("planning_queue_limit = 0\n", "planning_queue_limit"),
     ],
 )
 def test_a_bad_setting_is_refused_by_name(tmp_path: Path, text: str, named: str) -> None:

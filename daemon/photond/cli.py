@@ -48,6 +48,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--control-period-s", type=float, help="sensor sampling period (default 0.01 s)"
     )
     parser.add_argument("--max-tasks-per-job", type=int, help="largest task graph accepted")
+    parser.add_argument(
+        "--planning-workers", type=int, help="processes that plan submitted graphs (default 1)"
+    )
+    parser.add_argument(
+        "--planning-queue-limit",
+        type=int,
+        help="plans running or waiting before submits are refused (default 8)",
+    )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return parser.parse_args(argv)
 
@@ -59,6 +67,8 @@ def build_config(args: argparse.Namespace) -> DaemonConfig:
         "time_scale": args.time_scale,
         "control_period_s": args.control_period_s,
         "max_tasks_per_job": args.max_tasks_per_job,
+        "planning_workers": args.planning_workers,
+        "planning_queue_limit": args.planning_queue_limit,
         "log_level": args.log_level,
     }
     return load_config(args.config or env_config_path(), os.environ, overrides)

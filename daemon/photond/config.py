@@ -45,6 +45,10 @@ class DaemonConfig:
     # Device seconds between sensor samples of the control loop.
     control_period_s: float = 0.01
     max_tasks_per_job: int = 100_000
+    # Processes that check and plan submitted graphs (photond.rpc.planning_pool), and how many
+    # plans they take at once, running or waiting, before refusing with RESOURCE_EXHAUSTED.
+    planning_workers: int = 1
+    planning_queue_limit: int = 8
     log_level: str = "INFO"
     devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
     # The closed loop's settings (TOML table [closed_loop]; see photond.loop.closed_loop).
@@ -61,6 +65,12 @@ class DaemonConfig:
             raise ConfigError(f"control_period_s must be in (0, 1], got {self.control_period_s}")
         if self.max_tasks_per_job < 1:
             raise ConfigError(f"max_tasks_per_job must be at least 1, got {self.max_tasks_per_job}")
+        if not 1 <= self.planning_workers <= 64:
+            raise ConfigError(f"planning_workers must be in [1, 64], got {self.planning_workers}")
+        if self.planning_queue_limit < 1:
+            raise ConfigError(
+                f"planning_queue_limit must be at least 1, got {self.planning_queue_limit}"
+            )
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(
                 f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
@@ -145,6 +155,8 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "time_scale",
         "control_period_s",
         "max_tasks_per_job",
+        "planning_workers",
+        "planning_queue_limit",
         "log_level",
         "devices",
         "closed_loop",
@@ -161,8 +173,9 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         for key in ("time_scale", "control_period_s"):
             if key in data:
                 values[key] = float(data[key])
-        if "max_tasks_per_job" in data:
-            values["max_tasks_per_job"] = int(data["max_tasks_per_job"])
+        for key in ("max_tasks_per_job", "planning_workers", "planning_queue_limit"):
+            if key in data:
+                values[key] = int(data[key])
         if "log_level" in data:
             values["log_level"] = str(data["log_level"])
         if "devices" in data:
@@ -212,8 +225,9 @@ def _apply_env(config: DaemonConfig, env: Mapping[str, str]) -> DaemonConfig:
             values["time_scale"] = float(env["PHOTON_TIME_SCALE"])
         if "PHOTON_CONTROL_PERIOD_S" in env:
             values["control_period_s"] = float(env["PHOTON_CONTROL_PERIOD_S"])
-        if "PHOTON_MAX_TASKS_PER_JOB" in env:
-            values["max_tasks_per_job"] = int(env["PHOTON_MAX_TASKS_PER_JOB"])
+        for key in ("max_tasks_per_job", "planning_workers", "planning_queue_limit"):
+            if f"PHOTON_{key.upper()}" in env:
+                values[key] = int(env[f"PHOTON_{key.upper()}"])
         if "PHOTON_LOG_LEVEL" in env:
             values["log_level"] = env["PHOTON_LOG_LEVEL"]
     except ValueError as exc:

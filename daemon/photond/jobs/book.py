@@ -103,6 +103,11 @@ class JobBook:
             raise RequestConflict(request_id, record.id)
         return record
 
+    def submitted_any(self, request_id: str) -> bool:
+        """Whether some journaled job was submitted with this idempotency key."""
+        with self._lock:
+            return bool(request_id) and request_id in self._by_request
+
     def snapshot(self, record: JobRecord) -> job_pb2.Job:
         """A copy of the job message that later changes cannot tear."""
         with self._lock:
@@ -149,11 +154,13 @@ class JobBook:
         record: JobRecord,
         device_time_s: float,
         enqueue: Callable[[JobRecord], None] | None = None,
+        blob: bytes | None = None,
     ) -> JobRecord:
         """Journal a new job and its first event, wait until they are on disk, then `enqueue`
         it; returns the job that stands (an earlier one when its request_id was submitted
         already). Runs to the end once begun: call it from a worker thread, not the event loop.
-        Without `enqueue` the caller runs the job itself (tests and benchmarks do).
+        Without `enqueue` the caller runs the job itself (tests and benchmarks do). `blob`, when
+        given, is the job's message already serialised (by the planning pool), stored as is.
 
         Raises:
             RequestConflict: the request_id was used with a different request.
@@ -166,7 +173,7 @@ class JobBook:
             first = self._new_event(
                 record, device_time_s, planned=job_pb2.JobPlanned(schedule=record.job.schedule)
             )
-            self._journal.save(record.job, record.request_digest)
+            self._journal.save(record.job, record.request_digest, blob)
             # Written in order: once the event is on disk, so is the job.
             self._journal.append_event(first).result()
             with self._lock:

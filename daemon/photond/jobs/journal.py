@@ -81,15 +81,18 @@ class Journal:
 
     # -- writes (in order, by the writer thread) --------------------------------------------
 
-    def save(self, job: job_pb2.Job, request_digest: str = "") -> Future[None]:
-        """Insert or replace a job (its message copied now); the future is done once it is on
-        disk. `request_digest` is stored with a new job only."""
+    def save(
+        self, job: job_pb2.Job, request_digest: str = "", blob: bytes | None = None
+    ) -> Future[None]:
+        """Insert or replace a job (its message copied now, or `blob`: the same message already
+        serialised); the future is done once it is on disk. `request_digest` is stored with a
+        new job only."""
         row = (
             job.id,
             job.device_id,
             int(job.state),
             job.submitted_at.ToNanoseconds() / 1e9,
-            job.SerializeToString(),
+            job.SerializeToString() if blob is None else blob,
             job.request_id,
             request_digest,
         )

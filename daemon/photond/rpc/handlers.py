@@ -6,6 +6,11 @@ that raises, grpcio answers UNKNOWN and logs a traceback at error level for ever
 descriptor with a decoder that returns an `Undecodable` instead of raising; the servicers'
 wrappers (`services.unary`, `services.streaming`) answer it with INVALID_ARGUMENT, and
 `note_undecodable` logs it at warning level, without a traceback, at most once per interval.
+
+Methods that carry a task graph can be registered `raw`: their handler gets a `RawRequest`, the
+body as received and its small fields read by a header class (`planning_pool.header_class`),
+and the graph is parsed where it is planned, in a worker process. A handler may answer with
+bytes already serialised (the planner's fragments); they go out as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,14 +42,35 @@ class Undecodable:
     error: str
 
 
-def _decoder(cls: type[Message]) -> Callable[[bytes], Message | Undecodable]:
-    def decode(body: bytes) -> Message | Undecodable:
+@dataclass(frozen=True)
+class RawRequest:
+    """A request whose graph is left unparsed: the body, and its other fields in `header`."""
+
+    body: bytes
+    header: Any
+
+
+def _decoder(
+    cls: type[Message], header: type[Message] | None = None
+) -> Callable[[bytes], Message | RawRequest | Undecodable]:
+    def decode(body: bytes) -> Message | RawRequest | Undecodable:
         try:
+            if header is not None:
+                return RawRequest(body, header.FromString(body))
             return cls.FromString(body)
         except (DecodeError, RecursionError, ValueError) as exc:
             return Undecodable(cls.DESCRIPTOR.full_name, len(body), str(exc)[:200])
 
     return decode
+
+
+def _encoder(cls: type[Message]) -> Callable[[Message | bytes], bytes]:
+    def encode(response: Message | bytes) -> bytes:
+        if isinstance(response, bytes):
+            return response
+        return cls.SerializeToString(response)
+
+    return encode
 
 
 _KINDS = {
@@ -55,8 +81,14 @@ _KINDS = {
 }
 
 
-def add_servicer(server: grpc.aio.Server, service: ServiceDescriptor, servicer: object) -> None:
-    """Register every method of `service` on `server`, served by `servicer`'s methods."""
+def add_servicer(
+    server: grpc.aio.Server,
+    service: ServiceDescriptor,
+    servicer: object,
+    raw: Mapping[str, type[Message]] | None = None,
+) -> None:
+    """Register every method of `service` on `server`, served by `servicer`'s methods; those
+    named in `raw` get a `RawRequest` read with the header class given."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
@@ -64,8 +96,8 @@ def add_servicer(server: grpc.aio.Server, service: ServiceDescriptor, servicer: 
         make: Any = _KINDS[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = make(
             getattr(servicer, method.name),
-            request_deserializer=_decoder(request_cls),
-            response_serializer=response_cls.SerializeToString,
+            request_deserializer=_decoder(request_cls, (raw or {}).get(method.name)),
+            response_serializer=_encoder(response_cls),
         )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)

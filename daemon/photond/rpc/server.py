@@ -49,6 +49,7 @@ from photond.loop.runtime import DeviceRuntime
 from photond.planning.device_plan import warm_up
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import add_servicer
+from photond.rpc.planning_pool import PlanJobHeader, PlanningPool, SubmitJobHeader
 from photond.rpc.services import DeviceService, JobService, TelemetryService
 from photond.rpc.status import RequestError
 from photond.rpc.validation import check_graph
@@ -67,6 +68,8 @@ SHUTDOWN_GRACE_S = 2.0
 BYTES_PER_TASK = 2048
 MIN_MESSAGE_BYTES = 4 * 1024 * 1024
 DEVICE_HEALTH_PREFIX = "photon.v1.Device/"
+# Methods whose graph is parsed in the planning pool, not here (see rpc.handlers).
+RAW_METHODS = {"SubmitJob": SubmitJobHeader, "PlanJob": PlanJobHeader}
 
 
 class StateLock:
@@ -143,10 +146,16 @@ class Daemon:
             )
             managed.append(ManagedDevice(id=d.id, driver_name=d.driver, runtime=runtime))
         self.devices = DeviceTable(managed)
+        self.planner = PlanningPool(
+            {d.id: (d.profile, d.runtime.period_s) for d in self.devices},
+            config.max_tasks_per_job,
+            config.planning_workers,
+            config.planning_queue_limit,
+        )
         self.jobs = JobService(
             self.devices,
             self.book,
-            config.max_tasks_per_job,
+            self.planner,
             planning_margin_c=config.closed_loop.planning_margin_c,
         )
         self.health = HealthServicer()
@@ -165,9 +174,15 @@ class Daemon:
         # Compile the planner's kernels and build each device's model before anyone can submit:
         # a cold numba compile takes tens of seconds (cached on disk afterwards).
         log.info("compiling the planner's kernels (a cold start takes minutes, a warm one seconds)")
-        for profile, period_s in {(d.profile, d.runtime.period_s) for d in self.devices}:
-            await asyncio.to_thread(warm_up, profile, period_s)
-        log.info("kernels ready")
+        # The planning processes warm theirs meanwhile (the device loops' re-plans run here).
+        await asyncio.gather(
+            self.planner.start(),
+            *(
+                asyncio.to_thread(warm_up, profile, period_s)
+                for profile, period_s in {(d.profile, d.runtime.period_s) for d in self.devices}
+            ),
+        )
+        log.info("kernels ready", extra={"planning_workers": self.planner.workers})
         self._restore_jobs()
         loop = asyncio.get_running_loop()
         for device in self.devices:
@@ -181,7 +196,9 @@ class Daemon:
             "TelemetryService": (telemetry_pb2, TelemetryService(self.devices)),
         }
         for name, (module, servicer) in services.items():
-            add_servicer(self.server, module.DESCRIPTOR.services_by_name[name], servicer)
+            add_servicer(
+                self.server, module.DESCRIPTOR.services_by_name[name], servicer, RAW_METHODS
+            )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (
@@ -255,6 +272,7 @@ class Daemon:
         for device in self.devices:
             await asyncio.to_thread(device.runtime.stop)
         await self.server.stop(SHUTDOWN_GRACE_S)
+        self.planner.close()
         self.journal.close()
         for address in self.addresses:
             if address.startswith("unix:"):

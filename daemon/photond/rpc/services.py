@@ -26,11 +26,10 @@ from photon.v1 import (
     telemetry_pb2_grpc,
 )
 from photond.jobs.book import JobBook, JobRecord, RequestConflict, new_job_id
-from photond.planning.graph import CheckedGraph
-from photond.planning.plan import DEFAULT_MARGIN_C, Plan
+from photond.planning.plan import DEFAULT_MARGIN_C
 from photond.rpc.devices import DeviceTable, ManagedDevice
-from photond.rpc.handlers import Undecodable, note_undecodable
-from photond.rpc.plan_policy import check_plan
+from photond.rpc.handlers import RawRequest, Undecodable, note_undecodable
+from photond.rpc.planning_pool import Planned, PlanningPool
 from photond.rpc.status import (
     RequestError,
     already_exists,
@@ -42,9 +41,8 @@ from photond.rpc.status import (
     unavailable,
     unimplemented,
 )
-from photond.rpc.validation import check_graph
 from photond.tracing import tracer
-from photond.wire import frame_to_proto, plan_to_proto, request_digest
+from photond.wire import frame_to_proto, request_digest
 
 log = logging.getLogger("photond.rpc")
 
@@ -180,92 +178,75 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         self,
         devices: DeviceTable,
         book: JobBook,
-        max_tasks_per_job: int,
+        planner: PlanningPool,
         *,
         planning_margin_c: float = DEFAULT_MARGIN_C,
     ) -> None:
         self._devices = devices
         self._book = book
-        self._max_tasks = max_tasks_per_job
+        self._planner = planner
         # Plans peak this far below max temperature (the closed loop's margin: see control).
         self._planning_margin_c = planning_margin_c
         self.accepting = True
 
-    async def _checked_plan(
-        self,
-        device: ManagedDevice,
-        graph: job_pb2.TaskGraph,
-        level: int,
-        validation: int = job_pb2.VALIDATION_LEVEL_STRICT,
-    ) -> tuple[CheckedGraph, Plan]:
+    async def _planned(self, device: ManagedDevice, request: RawRequest, submit: bool) -> Planned:
+        """The request planned in the planning pool, off this process's interpreter."""
+        level = request.header.optimization_level
         if level not in job_pb2.OptimizationLevel.values():
             raise invalid_argument("optimization_level", f"unknown optimization level {level}")
-        profile = device.profile
-
-        def work() -> tuple[CheckedGraph, Plan]:
-            with tracer.start_as_current_span(
-                "photond.plan",
-                attributes={"photond.device_id": device.id, "photond.tasks": len(graph.tasks)},
-            ) as span:
-                checked = check_graph(graph, profile, self._max_tasks)
-                plan = check_plan(
-                    checked,
-                    profile,
-                    level,
-                    validation,
-                    margin_c=self._planning_margin_c,
-                    period_s=device.runtime.period_s,
-                )
-                span.set_attribute("photond.makespan_s", plan.makespan_s)
-                span.set_attribute("photond.planning.plan", plan.planner)
-                return checked, plan
-
-        # Off the event loop: a large graph must not delay telemetry or other clients.
-        checked, plan = await asyncio.to_thread(work)
-        missed = plan.missed_deadlines(checked)
-        if missed:
-            task_id, end_s, deadline_s = missed[0]
-            index = next(i for i, t in enumerate(graph.tasks) if t.id == task_id)
-            raise RequestError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"graph.tasks[{index}].deadline_s: task {quoted(task_id)} cannot finish before its "
-                f"deadline {deadline_s:g} s (earliest planned end {end_s:g} s)",
-                f"graph.tasks[{index}].deadline_s",
+        with tracer.start_as_current_span(
+            "photond.plan",
+            attributes={"photond.device_id": device.id, "photond.request_bytes": len(request.body)},
+        ) as span:
+            planned = await self._planner.plan(
+                submit, request.body, device.id, self._planning_margin_c
             )
-        return checked, plan
+            span.set_attribute("photond.tasks", len(planned.graph.tasks))
+            span.set_attribute("photond.makespan_s", planned.plan.makespan_s)
+            span.set_attribute("photond.planning.plan", planned.plan.planner)
+        return planned
 
+    # SubmitJob and PlanJob are registered raw (server.RAW_METHODS): they take the body with
+    # its small fields read, and may answer with bytes, unlike the generated signatures.
     @unary
-    async def SubmitJob(self, request: job_pb2.SubmitJobRequest, context: Any) -> job_pb2.Job:
+    async def SubmitJob(  # type: ignore[override]
+        self, request: RawRequest, context: Any
+    ) -> job_pb2.Job | bytes:
         if not self.accepting:
             raise unavailable("photond is shutting down and accepts no new jobs")
-        _check_request_id(request.request_id)
-        if len(request.name) > MAX_NAME_CHARS:
+        header = request.header
+        _check_request_id(header.request_id)
+        if len(header.name) > MAX_NAME_CHARS:
             raise invalid_argument(
-                "name", f"at most {MAX_NAME_CHARS} characters, got {len(request.name)}"
+                "name", f"at most {MAX_NAME_CHARS} characters, got {len(header.name)}"
             )
-        digest = request_digest(request)
         # A retry of a submission that was journaled: answer with that job, without planning.
-        earlier = self._submitted(request.request_id, digest)
-        if earlier is not None:
-            return self._book.snapshot(earlier)
-        device = self._devices.for_request(request.device_id)
-        if request.validation_level not in job_pb2.ValidationLevel.values():
+        if header.request_id and self._book.submitted_any(header.request_id):
+            digest = await asyncio.to_thread(_digest, request.body)
+            earlier = self._submitted(header.request_id, digest)
+            if earlier is not None:
+                return self._book.snapshot(earlier)
+        device = self._devices.for_request(header.device_id)
+        if header.validation_level not in job_pb2.ValidationLevel.values():
             raise invalid_argument(
-                "validation_level", f"unknown validation level {request.validation_level}"
+                "validation_level", f"unknown validation level {header.validation_level}"
             )
-        checked, plan = await self._checked_plan(
-            device, request.graph, request.optimization_level, request.validation_level
-        )
-        job = job_pb2.Job(
+        planned = await self._planned(device, request, submit=True)
+        job_header = job_pb2.Job(
             id=new_job_id(),
-            name=request.name,
+            name=header.name,
             device_id=device.id,
-            graph=request.graph,
-            schedule=plan_to_proto(plan),
-            request_id=request.request_id,
+            state=job_pb2.JOB_STATE_QUEUED,
+            request_id=header.request_id,
         )
-        job.submitted_at.FromNanoseconds(time.time_ns())
-        record = JobRecord(job=job, graph=checked, plan=plan, request_digest=digest)
+        job_header.submitted_at.FromNanoseconds(time.time_ns())
+        # The job's message is its header and the planner's fragments, end to end: the
+        # journal stores those bytes and the answer is them, neither serialised again here.
+        blob = job_header.SerializeToString() + b"".join(planned.fragments)
+        job = await asyncio.to_thread(_merged, job_header, planned.fragments)
+        record = JobRecord(
+            job=job, graph=planned.graph, plan=planned.plan, request_digest=planned.digest
+        )
         remaining_s = context.time_remaining()
         if context.cancelled() or (remaining_s is not None and remaining_s <= 0):
             # The client has gone (deadline or cancel): create nothing it was not told about.
@@ -279,15 +260,17 @@ class JobService(job_pb2_grpc.JobServiceServicer):
                 record,
                 device.runtime.driver.clock.now_s(),
                 device.runtime.enqueue,
+                blob,
             )
         except RequestConflict as conflict:
             raise already_exists("request_id", str(conflict)) from None
-        if stood is record:
-            log.info(
-                "job submitted",
-                extra={"job": job.id, "device": device.id, "tasks": len(checked.tasks)},
-            )
-        return self._book.snapshot(stood)
+        if stood is not record:
+            return self._book.snapshot(stood)
+        log.info(
+            "job submitted",
+            extra={"job": job.id, "device": device.id, "tasks": len(planned.graph.tasks)},
+        )
+        return blob
 
     def _submitted(self, request_id: str, digest: str) -> JobRecord | None:
         try:
@@ -337,10 +320,10 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return job_pb2.ListJobsResponse(jobs=self._book.list(request.device_id, limit))
 
     @unary
-    async def PlanJob(self, request: job_pb2.PlanJobRequest, context: Any) -> job_pb2.Schedule:
-        device = self._devices.for_request(request.device_id)
-        _, plan = await self._checked_plan(device, request.graph, request.optimization_level)
-        return plan_to_proto(plan)
+    async def PlanJob(self, request: RawRequest, context: Any) -> bytes:  # type: ignore[override]
+        device = self._devices.for_request(request.header.device_id)
+        planned = await self._planned(device, request, submit=False)
+        return planned.fragments[0]
 
     @unary
     async def GetJobStats(
@@ -350,6 +333,20 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         if request.device_id:
             self._devices.for_request(request.device_id)
         return self._book.stats(request.device_id)
+
+
+def _digest(body: bytes) -> str:
+    return request_digest(job_pb2.SubmitJobRequest.FromString(body))
+
+
+def _merged(header: job_pb2.Job, fragments: tuple[bytes, ...]) -> job_pb2.Job:
+    """The job message from its header and the planner's fragments, a fragment per call (each
+    parses in well under a millisecond, so the device loop gets the interpreter between)."""
+    job = job_pb2.Job()
+    job.CopyFrom(header)
+    for fragment in fragments:
+        job.MergeFromString(fragment)
+    return job
 
 
 def _check_request_id(request_id: str) -> None:

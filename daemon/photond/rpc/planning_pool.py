@@ -1,0 +1,322 @@
+"""Planning in worker processes, so that a large graph never holds the daemon's interpreter.
+
+A 100k-task SubmitJob spends seconds checking the graph, planning it and building its wire
+messages. In the daemon's own process that work holds the GIL, in numba kernels and in single
+protobuf and pickle calls of tens to hundreds of milliseconds, and the device loop (the safety
+path) misses its periods meanwhile. Here it runs in `workers` spawned processes, each warmed
+(model built, kernels loaded) before the daemon reports ready.
+
+What crosses, both ways, is bytes cut small: in, the request body as gRPC received it (the
+daemon parses only its small fields: `header_class`); out, the checked graph and the plan as
+pickles of a few hundred tasks each and the job's graph and schedule as wire fragments of the
+same size. The daemon rebuilds them one slice at a time in a thread, so no single call holds
+the GIL for more than a few milliseconds; concatenated, the fragments are the job's message,
+which is what the journal stores and SubmitJob answers, without serialising it again.
+
+At most `queue_limit` plans are in the pool, running or waiting; one more is refused with
+RESOURCE_EXHAUSTED. A call whose client has gone gives up its place if its plan has not
+started. A worker that dies (killed, out of memory) breaks the pool: the calls in it are
+answered UNAVAILABLE and the pool is rebuilt; one that died while idle costs nobody a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import DecodeError, Message
+
+from photon.v1 import job_pb2
+from photon_drivers.profile import DeviceProfile
+from photond.planning.device_plan import warm_up
+from photond.planning.graph import CheckedGraph, CheckedTask
+from photond.planning.plan import Plan, PlannedTask
+from photond.rpc.plan_policy import check_plan
+from photond.rpc.status import RequestError, quoted
+from photond.rpc.validation import check_graph
+from photond.wire import plan_to_proto, request_digest
+
+log = logging.getLogger("photond.planning_pool")
+
+# Tasks per slice: a slice's pickle loads, and its wire fragment parses, in well under 5 ms.
+SLICE_TASKS = 500
+_PARENT_POLL_S = 1.0
+_GRAPH_FIELD = 2  # `graph` in SubmitJobRequest and PlanJobRequest alike
+
+
+def header_class(request: Descriptor) -> type[Message]:
+    """A message class that reads `request` without its graph.
+
+    Same fields and numbers minus `graph`: parsing a body with it skips the graph's bytes
+    (kept as an unknown field, a copy), so the daemon reads the small fields of a 100k-task
+    request in a millisecond instead of building the graph.
+    """
+    proto = descriptor_pb2.DescriptorProto()
+    request.CopyToProto(proto)
+    kept = [f for f in proto.field if f.number != _GRAPH_FIELD]
+    del proto.field[:]
+    proto.field.extend(kept)
+    proto.name = f"{request.name}Header"
+    file = descriptor_pb2.FileDescriptorProto(
+        name=f"photond/internal/{proto.name}.proto",
+        package="photond.internal",
+        syntax="proto3",
+        dependency=[request.file.name],
+    )
+    file.message_type.add().CopyFrom(proto)
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindFileByName(file.name)
+    except KeyError:
+        pool.Add(file)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName(f"photond.internal.{proto.name}")
+    )
+
+
+SubmitJobHeader = header_class(job_pb2.SubmitJobRequest.DESCRIPTOR)
+PlanJobHeader = header_class(job_pb2.PlanJobRequest.DESCRIPTOR)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A planned request, rebuilt in the daemon."""
+
+    graph: CheckedGraph
+    plan: Plan
+    # SHA-256 of the request without its request_id (see wire.request_digest); "" for PlanJob.
+    digest: str
+    # Wire fragments whose concatenation is Job{graph, schedule} (SubmitJob) or Schedule
+    # (PlanJob); prefix the job's other fields to have the whole message.
+    fragments: tuple[bytes, ...]
+
+
+# -- in the worker ---------------------------------------------------------------------------
+
+_devices: dict[str, tuple[DeviceProfile, float]] = {}
+_max_tasks = 0
+
+
+def _start_worker(devices: dict[str, tuple[DeviceProfile, float]], max_tasks: int) -> None:
+    global _max_tasks
+    # Ctrl-C and SIGHUP are the daemon's to handle (it stops or reloads, then closes the pool);
+    # a worker whose daemon died without closing it exits rather than linger.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+    _devices.update(devices)
+    _max_tasks = max_tasks
+    for profile, period_s in set(devices.values()):
+        warm_up(profile, period_s)
+
+
+def _exit_with(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)
+
+
+def _ready() -> bool:
+    return True
+
+
+def _slices(items: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    return [items[k : k + SLICE_TASKS] for k in range(0, len(items), SLICE_TASKS)] or [()]
+
+
+def _plan_in_worker(submit: bool, body: bytes, device_id: str, margin_c: float) -> tuple[str, Any]:
+    """("ok", (digest, graph pickles, plan pickle, plan task pickles, fragments)) or
+    ("error", (status code name, message, field)): exceptions of ours do not cross."""
+    try:
+        return "ok", _plan(submit, body, device_id, margin_c)
+    except RequestError as error:
+        return "error", (error.code.name, error.message, error.field)
+
+
+def _plan(
+    submit: bool, body: bytes, device_id: str, margin_c: float
+) -> tuple[str, list[bytes], bytes, list[bytes], list[bytes]]:
+    request: job_pb2.SubmitJobRequest | job_pb2.PlanJobRequest
+    request = job_pb2.SubmitJobRequest() if submit else job_pb2.PlanJobRequest()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, RecursionError, ValueError) as exc:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"graph: the {len(body)}-byte body does not decode ({str(exc)[:200]})",
+            "graph",
+        ) from None
+    profile, period_s = _devices[device_id]
+    validation = request.validation_level if isinstance(request, job_pb2.SubmitJobRequest) else 0
+    checked = check_graph(request.graph, profile, _max_tasks)
+    plan = check_plan(
+        checked,
+        profile,
+        request.optimization_level,
+        validation,
+        margin_c=margin_c,
+        period_s=period_s,
+    )
+    missed = plan.missed_deadlines(checked)
+    if missed:
+        task_id, end_s, deadline_s = missed[0]
+        index = next(i for i, t in enumerate(request.graph.tasks) if t.id == task_id)
+        raise RequestError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"graph.tasks[{index}].deadline_s: task {quoted(task_id)} cannot finish before its "
+            f"deadline {deadline_s:g} s (earliest planned end {end_s:g} s)",
+            f"graph.tasks[{index}].deadline_s",
+        )
+    schedule = plan_to_proto(plan)
+    if not isinstance(request, job_pb2.SubmitJobRequest):
+        return "", [], b"", [], [schedule.SerializeToString()]
+    tasks = request.graph.tasks
+    fragments = [
+        job_pb2.Job(graph=job_pb2.TaskGraph(tasks=tasks[k : k + SLICE_TASKS])).SerializeToString()
+        for k in range(0, len(tasks), SLICE_TASKS)
+    ]
+    scheduled = schedule.tasks
+    fragments += [
+        job_pb2.Job(
+            schedule=job_pb2.Schedule(tasks=scheduled[k : k + SLICE_TASKS])
+        ).SerializeToString()
+        for k in range(0, len(scheduled), SLICE_TASKS)
+    ]
+    del schedule.tasks[:]
+    fragments.append(job_pb2.Job(schedule=schedule).SerializeToString())  # its figures
+    return (
+        request_digest(request),
+        [pickle.dumps(s, protocol=5) for s in _slices(checked.tasks)],
+        pickle.dumps(replace(plan, tasks=()), protocol=5),
+        [pickle.dumps(s, protocol=5) for s in _slices(plan.tasks)],
+        fragments,
+    )
+
+
+# -- in the daemon ---------------------------------------------------------------------------
+
+
+def _rebuild(answer: tuple[str, list[bytes], bytes, list[bytes], list[bytes]]) -> Planned:
+    digest, graph_pickles, plan_pickle, plan_task_pickles, fragments = answer
+    tasks: list[CheckedTask] = []
+    for blob in graph_pickles:
+        tasks.extend(pickle.loads(blob))
+    planned: list[PlannedTask] = []
+    for blob in plan_task_pickles:
+        planned.extend(pickle.loads(blob))
+    plan: Plan = pickle.loads(plan_pickle) if plan_pickle else Plan((), 0.0, 0.0, "", 0.0)
+    return Planned(
+        CheckedGraph(tuple(tasks)), replace(plan, tasks=tuple(planned)), digest, tuple(fragments)
+    )
+
+
+class PlanningPool:
+    """The daemon's planning processes; see the module docstring."""
+
+    def __init__(
+        self,
+        devices: Mapping[str, tuple[DeviceProfile, float]],
+        max_tasks: int,
+        workers: int = 1,
+        queue_limit: int = 8,
+    ) -> None:
+        self._devices = dict(devices)
+        self._max_tasks = max_tasks
+        self.workers = workers
+        self.queue_limit = queue_limit
+        self._lock = threading.Lock()
+        self._in_pool = 0
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self._devices, self._max_tasks),
+            )
+        return self._executor
+
+    async def start(self) -> None:
+        """Start every worker and wait until each has warmed its kernels."""
+        pool = self._pool()
+        # One call per worker at once: the pool spawns a worker for each call it cannot place.
+        await asyncio.gather(
+            *(asyncio.wrap_future(pool.submit(_ready)) for _ in range(self.workers))
+        )
+
+    async def plan(self, submit: bool, body: bytes, device_id: str, margin_c: float) -> Planned:
+        """Check and plan a SubmitJob (`submit`) or PlanJob request body for a device.
+
+        Raises:
+            RequestError: the request's own faults (INVALID_ARGUMENT, FAILED_PRECONDITION), a
+                full pool (RESOURCE_EXHAUSTED) or a worker that died (UNAVAILABLE).
+        """
+        with self._lock:
+            if self._in_pool >= self.queue_limit:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"{self._in_pool} plans are running or waiting, the most this daemon takes "
+                    f"(planning_queue_limit = {self.queue_limit}); retry later",
+                )
+            self._in_pool += 1
+        try:
+            future = self._submit(submit, body, device_id, margin_c)
+        except BrokenProcessPool:
+            self._release(None)
+            raise self._broken() from None
+        future.add_done_callback(self._release)
+        try:
+            status, value = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()  # gives the place back if the plan has not started
+            raise
+        except BrokenProcessPool:
+            raise self._broken() from None
+        if status == "error":
+            code, message, field = value
+            raise RequestError(grpc.StatusCode[code], message, field)
+        return await asyncio.to_thread(_rebuild, value)
+
+    def _submit(
+        self, submit: bool, body: bytes, device_id: str, margin_c: float
+    ) -> Future[tuple[str, Any]]:
+        try:
+            return self._pool().submit(_plan_in_worker, submit, body, device_id, margin_c)
+        except BrokenProcessPool:
+            # A worker died while idle (nothing of this call ran): a new pool, one more try.
+            self._broken()
+            return self._pool().submit(_plan_in_worker, submit, body, device_id, margin_c)
+
+    def _release(self, _: object) -> None:
+        with self._lock:
+            self._in_pool -= 1
+
+    def _broken(self) -> RequestError:
+        log.error("a planning process died; starting new ones")
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+        return RequestError(
+            grpc.StatusCode.UNAVAILABLE, "the planning process died while planning; retry"
+        )
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,169 @@
+"""The planning pool (`rpc.planning_pool`): requests planned in worker processes, a bounded
+queue, and a worker that dies costing at most the calls it held."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from daemon_process import RunningDaemon, cleanup, start_daemon
+from photon.v1 import job_pb2, job_pb2_grpc
+from photon_sdk import Client, JobState, TaskGraph
+from photond.rpc.planning_pool import SubmitJobHeader
+
+
+def test_the_header_class_reads_every_field_but_the_graph() -> None:
+    request = job_pb2.SubmitJobRequest(
+        device_id="sim0",
+        name="n",
+        optimization_level=job_pb2.OPTIMIZATION_LEVEL_QUALITY,
+        validation_level=job_pb2.VALIDATION_LEVEL_PARANOID,
+        request_id="r1",
+        graph=job_pb2.TaskGraph(tasks=[job_pb2.Task(id=f"t{i}") for i in range(100)]),
+    )
+    header: Any = SubmitJobHeader.FromString(request.SerializeToString())
+    assert (header.device_id, header.name, header.request_id) == ("sim0", "n", "r1")
+    assert header.optimization_level == job_pb2.OPTIMIZATION_LEVEL_QUALITY
+    assert header.validation_level == job_pb2.VALIDATION_LEVEL_PARANOID
+    assert "graph" not in SubmitJobHeader.DESCRIPTOR.fields_by_name
+
+
+def _workers(daemon: RunningDaemon) -> list[int]:
+    """PIDs of the daemon's planning processes (its spawned children)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == daemon.process.pid and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _slow_submit(target: str, graph: TaskGraph, answers: list[object]) -> threading.Thread:
+    """Submit at QUALITY (a 5 s planning budget) from a thread, retrying while the queue is
+    full; the answer or another error lands in `answers`."""
+
+    def run() -> None:
+        with grpc.insecure_channel(target) as channel:
+            stub = job_pb2_grpc.JobServiceStub(channel)
+            request = job_pb2.SubmitJobRequest(
+                graph=graph.to_proto(),
+                optimization_level=job_pb2.OPTIMIZATION_LEVEL_QUALITY,
+                request_id="slow",
+            )
+            while True:
+                try:
+                    answers.append(stub.SubmitJob(request, timeout=300))
+                    return
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        answers.append(error)
+                        return
+                time.sleep(0.05)  # a probe held the one place: as a client would, retry
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _hard_graph() -> TaskGraph:
+    """60 tasks on pairs of heaters with precedence: the seed plan is not provably optimal, so
+    QUALITY searches for its whole 5 s budget."""
+    rng = random.Random(7)
+    graph = TaskGraph()
+    for i in range(60):
+        deps = [f"t{j}" for j in rng.sample(range(i), 2)] if i > 3 else []
+        heaters = rng.sample(["h00", "h01", "h02", "h03", "h10", "h11"], 2)
+        graph.add_task(
+            f"t{i}",
+            duration_s=rng.choice([0.02, 0.05, 0.13, 0.31]),
+            heater_power_mw=dict.fromkeys(heaters, 5.0),
+            depends_on=deps,
+        )
+    return graph
+
+
+def _graph(tasks: int) -> TaskGraph:
+    graph = TaskGraph()
+    for i in range(tasks):
+        graph.add_task(f"t{i}", duration_s=0.02, heater_power_mw={f"h0{i % 4}": 5.0})
+    return graph
+
+
+@pytest.fixture
+def one_place() -> Iterator[RunningDaemon]:
+    daemon = start_daemon(None, "--planning-workers", "1", "--planning-queue-limit", "1")
+    yield daemon
+    cleanup(daemon)
+
+
+@pytest.mark.integration
+def test_a_full_planning_queue_refuses_with_resource_exhausted_and_loses_nothing(
+    one_place: RunningDaemon,
+) -> None:
+    answers: list[object] = []
+    slow = _slow_submit(one_place.target, _hard_graph(), answers)
+    refused: list[grpc.RpcError] = []
+    with grpc.insecure_channel(one_place.target) as channel:
+        stub = job_pb2_grpc.JobServiceStub(channel)
+        probe = job_pb2.SubmitJobRequest(graph=_graph(1).to_proto())
+        while slow.is_alive() and not refused:
+            try:
+                stub.SubmitJob(probe, timeout=60)
+            except grpc.RpcError as error:
+                refused.append(error)
+            time.sleep(0.2)
+    slow.join()
+    assert refused, "no submit was refused while the slow one was planned"
+    assert refused[0].code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "planning_queue_limit = 1" in (refused[0].details() or "")
+    [job] = answers
+    assert isinstance(job, job_pb2.Job)
+    with Client(one_place.target) as client:
+        assert client.wait_job(job.id).state == JobState.COMPLETED
+        # The place is free again.
+        assert client.wait_job(client.submit_job(_graph(2)).id).state == JobState.COMPLETED
+
+
+@pytest.mark.integration
+def test_a_worker_killed_mid_plan_fails_that_call_with_unavailable_and_the_next_one_plans(
+    one_place: RunningDaemon,
+) -> None:
+    [worker] = _workers(one_place)
+    answers: list[object] = []
+    slow = _slow_submit(one_place.target, _hard_graph(), answers)
+    time.sleep(1.5)  # inside the 5 s budget, however loaded the machine: the call is planning
+    os.kill(worker, signal.SIGKILL)
+    slow.join()
+    [error] = answers
+    assert isinstance(error, grpc.RpcError)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    with Client(one_place.target) as client:
+        job = client.submit_job(_graph(3))
+        assert client.wait_job(job.id).state == JobState.COMPLETED
+        assert one_place.process.poll() is None
+    assert _workers(one_place) and worker not in _workers(one_place)
+
+
+@pytest.mark.integration
+def test_the_daemon_runs_as_many_planning_processes_as_configured() -> None:
+    daemon = start_daemon(None, "--planning-workers", "2")
+    try:
+        assert len(_workers(daemon)) == 2
+    finally:
+        cleanup(daemon)
