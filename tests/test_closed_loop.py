@@ -34,7 +34,7 @@ from photond.loop.execution import Execution
 from photond.planning.device_plan import plan_graph
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.optimize import Level
-from photond.planning.plan import Plan
+from photond.planning.plan import Plan, PlannedTask
 from photond.wire import plan_to_proto
 
 TASKS = 400
@@ -122,3 +122,43 @@ def test_a_job_with_drift_tolerant_tasks_is_re_timed_off_the_loop_thread(
         assert [e.replanned.reason for e in record.events if e.HasField("replanned")] == ["test"]
     finally:
         loop.close()
+
+
+def test_the_forecast_sees_a_pending_task_only_once_it_is_within_the_horizon(
+    tmp_path: Path,
+) -> None:
+    # Beyond the horizon the estimate's error has decayed away: the far task's heat is the
+    # plan's to predict, and the forecast (a walk over the tasks it takes) stays bounded.
+    profile = load_profile()
+    driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
+    book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    far_s = loop.forecast_horizon_s + 10.0
+    hot = {h.id: 0.9 * h.max_power_mw for h in profile.heaters[:8]}
+    graph = CheckedGraph(
+        (
+            CheckedTask("cool", 1.0, {}, (), (), 0.0, 0.0, 0),
+            CheckedTask("hot", 5.0, hot, (), (), 0.0, 0.0, 0),
+        )
+    )
+    lane = profile.lanes[0].id
+    plan = Plan(
+        (PlannedTask("cool", lane, 0.0, 1.0), PlannedTask("hot", lane, far_s, far_s + 5.0)),
+        far_s + 5.0,
+        0.0,
+        "test",
+        0.0,
+    )
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    book.submit(record, 0.0)
+    execution = Execution(record, driver, book, 0.0)
+    assert [p.task_id for p in execution.pending_before(far_s)] == ["cool"]
+    sample = driver.read_sensors()
+    try:
+        loop.may_start(execution, 0.0, sample)
+        early_c = loop.stats.forecast_peak_c
+        loop.may_start(execution, far_s - 5.0, sample)
+        late_c = loop.stats.forecast_peak_c
+    finally:
+        loop.close()
+    assert late_c > early_c + 1.0

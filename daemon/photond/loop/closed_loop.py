@@ -6,7 +6,12 @@ default mode, ``closed``:
 
 - every sample goes through the observer (a Kalman filter, `observer`);
 - every `forecast_every_periods` periods the rest of the plan (running tasks to their end,
-  pending ones at their planned periods) is forecast from the estimate (`job_forecast`);
+  pending ones at their planned periods) is forecast from the estimate (`job_forecast`), as
+  far as `FORECAST_HORIZON_TAUS` of the model's slowest time constant ahead. Beyond that the
+  estimate's error has decayed below a thousandth, so the plan's own prediction stands for
+  those tasks, and they are forecast as they come within the horizon. Without the bound a
+  100k-task job cost each forecast a walk over every pending task (a quarter of a second on
+  the loop thread, every tenth period);
 - the tasks not yet started are re-planned (`replan.replan`) when the forecast's hottest spot
   exceeds max temperature - `margin_c`, or when the estimated hottest spot has drifted more
   than `drift_threshold_c` from the trace the current plan was expected to follow. A new plan
@@ -51,6 +56,8 @@ log = logging.getLogger("photond.loop")
 
 # Longest planned trace kept for the drift check (periods beyond it are not compared).
 _TRACE_LIMIT_S = 300.0
+# How far ahead the forecast looks, in the slowest mode's time constants: e^-7 < 0.001.
+FORECAST_HORIZON_TAUS = 7.0
 
 
 @dataclass
@@ -81,6 +88,9 @@ class ClosedLoop:
         self.max_c = profile.limits.max_device_temperature_c
         self.max_gradient_c_per_mm = profile.limits.max_thermal_gradient_c_per_mm
         self.heater_ids = self.observer.model.heater_ids
+        self.forecast_horizon_s = FORECAST_HORIZON_TAUS * float(
+            self.observer.model.time_constants_s.max()
+        )
         self.estimate: Estimate = self.observer.estimate()
         self.stats = LoopStats()
         self._book = book
@@ -282,11 +292,15 @@ class ClosedLoop:
     def _forecast_rest(
         self, execution: Execution, now_s: float, trace_periods: int = 0
     ) -> Forecast:
+        """Forecast the running tasks and the pending ones that start within the horizon (or
+        within the trace asked for, if that is longer)."""
         fc = self._job_forecast(execution)
         k = self._period_of(execution, now_s)
         dt = self._period_s
+        ahead_s = max(self.forecast_horizon_s, trace_periods * dt)
         tasks = [
-            (fc.index[p.task_id], max(0, round(p.start_s / dt) - k)) for p in execution.pending
+            (fc.index[p.task_id], max(0, round(p.start_s / dt) - k))
+            for p in execution.pending_before(now_s - execution.start_s + ahead_s)
         ]
         running = []
         for p, started_s in execution.running:

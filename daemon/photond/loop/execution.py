@@ -16,6 +16,7 @@ again from their start) and forbid starts for a while (`step(..., may_start=Fals
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 
@@ -70,6 +71,11 @@ class Execution:
     def pending(self) -> tuple[PlannedTask, ...]:
         """Tasks not yet started, in planned order."""
         return tuple(self._pending)
+
+    def pending_before(self, start_s: float) -> list[PlannedTask]:
+        """Tasks not yet started whose planned start (job-relative) is before `start_s`."""
+        end = bisect.bisect_left(self._pending, start_s, key=lambda p: p.start_s)
+        return self._pending[:end]
 
     @property
     def running(self) -> tuple[tuple[PlannedTask, float], ...]:
