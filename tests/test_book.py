@@ -156,3 +156,43 @@ def test_changes_after_close_are_dropped_not_raised(tmp_path: Path) -> None:
     journal.close()
     book.task_started(job, 1.0, "t0", "wl0")  # a device loop late in shutdown: no exception
     assert job.events[-1].WhichOneof("kind") == "task_started"
+
+
+def test_a_state_change_rewrites_only_what_changed_and_reads_back_whole(tmp_path: Path) -> None:
+    # The device loop records starts and ends: the graph and schedule (megabytes for a large
+    # job) are written once, at submission, and the job reads back with both and its result.
+    import sqlite3
+
+    path = tmp_path / "jobs.sqlite3"
+    journal = Journal(path)
+    book = JobBook(journal)
+    job = record("job-a")
+    job.job.graph.tasks.add(id="t0", duration_s=0.5)
+    job.job.schedule.tasks.add(task_id="t0", lane_id="wl0", start_s=0.0, end_s=0.5)
+    book.submit(job, 0.0)
+    journal.flush()
+
+    def stored() -> bytes:
+        with sqlite3.connect(path) as db:
+            blob: bytes = db.execute("SELECT job FROM jobs").fetchone()[0]
+        return blob
+
+    submitted = stored()
+    book.start(job, 1.0)
+    result = job_pb2.JobResult(makespan_s=0.5, peak_temperature_c=31.0)
+    result.tasks.add(task_id="t0", lane_id="wl0", start_s=0.0, end_s=0.5)
+    book.complete(job, 1.5, result)
+    journal.flush()
+    assert stored() == submitted
+    journal.close()
+
+    journal, book = reopen(path)
+    again = book.get("job-a")
+    assert again is not None
+    assert again.job.state == job_pb2.JOB_STATE_COMPLETED
+    assert again.job.HasField("started_at") and again.job.HasField("finished_at")
+    assert (again.job.device_start_time_s, again.job.device_end_time_s) == (1.0, 1.5)
+    assert again.job.result == result
+    assert [t.id for t in again.job.graph.tasks] == ["t0"]
+    assert [t.task_id for t in again.job.schedule.tasks] == ["t0"]
+    journal.close()

@@ -206,7 +206,7 @@ class JobBook:
             record.job.state = job_pb2.JOB_STATE_RUNNING
             record.job.started_at.CopyFrom(timestamp(time.time()))
             record.job.device_start_time_s = device_time_s
-            self._journal.save(record.job)  # not waited for: see the module docstring
+            self._journal.save_state(record.job)  # not waited for: see the module docstring
             self._event(record, device_time_s, job_started=job_pb2.JobStarted())
 
     def task_started(
@@ -292,7 +292,7 @@ class JobBook:
             record.job.device_end_time_s = device_time_s
         if result is not None:
             record.job.result.CopyFrom(result)
-        self._journal.save(record.job)
+        self._journal.save_state(record.job)
 
     def _event(self, record: JobRecord, device_time_s: float, **kind: object) -> None:
         event = self._new_event(record, device_time_s, **kind)

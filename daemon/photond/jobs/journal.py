@@ -2,7 +2,10 @@
 
 A job is stored as its whole `photon.v1.Job` message plus the columns needed to find it (its
 submission's idempotency key and a digest of the request among them), and rewritten at every
-state change; each `JobEvent` is a row of its own, keyed by (job, sequence). On start the
+state change. A state change of a job already stored writes only what changes (`save_state`:
+the job without its graph and schedule, merged over the stored message when read back), so a
+device loop that starts or ends a 100k-task job does not serialise megabytes on its thread.
+Each `JobEvent` is a row of its own, keyed by (job, sequence). On start the
 daemon reads the journal back, so a job's history replays with the numbers it had.
 
 Writes go through one writer thread in the order they were asked for, a batch per transaction:
@@ -46,7 +49,11 @@ CREATE TABLE IF NOT EXISTS events (
 _ADDED_COLUMNS = (
     ("request_id", "TEXT NOT NULL DEFAULT ''"),
     ("request_digest", "TEXT NOT NULL DEFAULT ''"),
+    ("progress", "BLOB NOT NULL DEFAULT x''"),
 )
+# The scalar fields of a job that change after it is submitted (`save_state`; its messages
+# started_at, finished_at and result too).
+_PROGRESS_SCALARS = ("state", "device_start_time_s", "device_end_time_s", "failure_reason")
 # Most writes one transaction takes: a burst of task events commits in a few batches.
 _BATCH = 4096
 
@@ -97,6 +104,21 @@ class Journal:
             request_digest,
         )
         return self._put(_Write(_SAVE_JOB, row))
+
+    def save_state(self, job: job_pb2.Job) -> Future[None]:
+        """Store what changed of a job saved before: its state, times, result and failure
+        reason (copied now), not its graph and schedule."""
+        progress = job_pb2.Job()
+        for name in _PROGRESS_SCALARS:
+            setattr(progress, name, getattr(job, name))
+        if job.HasField("started_at"):
+            progress.started_at.CopyFrom(job.started_at)
+        if job.HasField("finished_at"):
+            progress.finished_at.CopyFrom(job.finished_at)
+        if job.HasField("result"):
+            progress.result.CopyFrom(job.result)
+        row = (int(job.state), progress.SerializeToString(), job.id)
+        return self._put(_Write(_SAVE_STATE, row))
 
     def append_event(self, event: job_pb2.JobEvent) -> Future[None]:
         """Store one event of a job; the future is done once it is on disk."""
@@ -154,12 +176,13 @@ class Journal:
         """Every journaled job with its events, oldest job first."""
         self.flush()
         rows = self._db.execute(
-            "SELECT id, job, request_digest FROM jobs ORDER BY submitted_at_unix_s, rowid"
+            "SELECT id, job, progress, request_digest FROM jobs ORDER BY submitted_at_unix_s, rowid"
         ).fetchall()
         jobs: dict[str, JournaledJob] = {}
-        for job_id, blob, digest in rows:
+        for job_id, blob, progress, digest in rows:
             job = job_pb2.Job()
             job.ParseFromString(blob)
+            job.MergeFromString(progress)
             jobs[job_id] = JournaledJob(job, request_digest=digest)
         for job_id, blob in self._db.execute(
             "SELECT job_id, event FROM events ORDER BY job_id, sequence"
@@ -183,8 +206,9 @@ class Journal:
 _SAVE_JOB = (
     "INSERT INTO jobs (id, device_id, state, submitted_at_unix_s, job, request_id, "
     "request_digest) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-    "state = excluded.state, job = excluded.job"
+    "state = excluded.state, job = excluded.job, progress = x''"
 )
+_SAVE_STATE = "UPDATE jobs SET state = ?, progress = ? WHERE id = ?"
 _SAVE_EVENT = "INSERT OR REPLACE INTO events (job_id, sequence, event) VALUES (?, ?, ?)"
 
 
