@@ -196,3 +196,36 @@ def test_a_state_change_rewrites_only_what_changed_and_reads_back_whole(tmp_path
     assert [t.id for t in again.job.graph.tasks] == ["t0"]
     assert [t.task_id for t in again.job.schedule.tasks] == ["t0"]
     journal.close()
+
+
+def _finished(book: JobBook, job_id: str, finished_s: float, request_id: str = "") -> JobRecord:
+    job = book.submit(record(job_id, request_id), 0.0)
+    book.complete(job, 1.0, job_pb2.JobResult())
+    job.job.finished_at.FromNanoseconds(int(finished_s * 1e9))
+    return job
+
+
+def test_retention_forgets_finished_jobs_beyond_the_count_or_the_age_never_live_ones(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    journal = Journal(path)
+    book = JobBook(journal)
+    for k, finished_s in enumerate((100.0, 200.0, 300.0, 400.0)):
+        _finished(book, f"done-{k}", finished_s, request_id=f"key-{k}")
+    queued = book.submit(record("queued"), 0.0)
+    running = book.submit(record("running"), 0.0)
+    book.start(running, 0.0)
+    # The newest three finished stay by count; of those, one finished too long ago.
+    assert sorted(book.prune(keep=3, max_age_s=150.0, now_wall_s=450.0)) == ["done-0", "done-1"]
+    assert book.get("done-0") is None and book.get("done-2") is not None
+    assert book.get(queued.id) is queued and book.get(running.id) is running
+    # A forgotten job's key finds nothing any more; a kept one's still does.
+    assert book.submitted("key-0", "d1") is None
+    assert book.submitted("key-3", "d1") is not None
+    assert book.prune(keep=0, max_age_s=1e9, now_wall_s=450.0) == ["done-3", "done-2"]
+    journal.close()
+
+    journal, book = reopen(path)
+    assert {j.id for j in book.list("", 100)} == {"queued", "running"}
+    journal.close()

@@ -35,6 +35,15 @@ def test_planning_settings_come_from_the_file_the_environment_and_flags(tmp_path
     assert (config.planning_workers, config.planning_queue_limit) == (4, 6)
 
 
+def test_retention_settings_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "retain_finished_jobs = 5\nretain_finished_s = 60\n")
+    config = load_config(path, {}, {})
+    assert (config.retain_finished_jobs, config.retain_finished_s) == (5, 60.0)
+    env = {"PHOTON_RETAIN_FINISHED_JOBS": "7", "PHOTON_RETAIN_FINISHED_S": "1.5"}
+    config = load_config(path, env, {})
+    assert (config.retain_finished_jobs, config.retain_finished_s) == (7, 1.5)
+
+
 def test_closed_loop_table_reaches_the_control_settings(tmp_path: Path) -> None:
     path = write(tmp_path, "[closed_loop]\nmode = 'reactive'\nreplan_budget_s = 0.2\n")
     config = load_config(path, {}, {})
@@ -57,6 +66,8 @@ def test_closed_loop_table_reaches_the_control_settings(tmp_path: Path) -> None:
         ("planning_workers = 0\n", "planning_workers"),
         ("planning_workers = 65\n", "planning_workers"),
         ("planning_queue_limit = 0\n", "planning_queue_limit"),
+        ("retain_finished_jobs = -1\n", "retain_finished_jobs"),
+        ("retain_finished_s = 0\n", "retain_finished_s"),
     ],
 )
 def test_a_bad_setting_is_refused_by_name(tmp_path: Path, text: str, named: str) -> None:

@@ -270,3 +270,25 @@ def test_kill_9_at_random_moments_loses_duplicates_and_strands_no_job() -> None:
             if daemon.process.poll() is None:
                 cleanup(daemon)
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def test_finished_jobs_beyond_the_retention_count_are_forgotten(tmp_path: Path) -> None:
+    from photon_sdk import NotFound
+
+    config = tmp_path / "photond.toml"
+    config.write_text("retain_finished_jobs = 1\n")
+    daemon = start_daemon(None, "--config", str(config))
+    try:
+        graph = TaskGraph()
+        graph.add_task("only", duration_s=0.05, heater_power_mw={"h00": 5.0})
+        with Client(daemon.target) as client:
+            first = client.wait_job(client.submit_job(graph, name="first").id)
+            second = client.wait_job(client.submit_job(graph, name="second").id)
+            deadline = time.monotonic() + 60.0
+            while time.monotonic() < deadline and len(client.list_jobs()) > 1:
+                time.sleep(0.5)
+            assert [j.id for j in client.list_jobs()] == [second.id]
+            with pytest.raises(NotFound):
+                client.get_job(first.id)
+    finally:
+        cleanup(daemon)

@@ -49,6 +49,10 @@ class DaemonConfig:
     # plans they take at once, running or waiting, before refusing with RESOURCE_EXHAUSTED.
     planning_workers: int = 1
     planning_queue_limit: int = 8
+    # Finished jobs (completed, failed, cancelled) kept in the journal: the newest this many,
+    # none older than this (seconds since they finished). Queued and running jobs always stay.
+    retain_finished_jobs: int = 10_000
+    retain_finished_s: float = 30 * 86_400.0
     log_level: str = "INFO"
     devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
     # The closed loop's settings (TOML table [closed_loop]; see photond.loop.closed_loop).
@@ -70,6 +74,14 @@ class DaemonConfig:
         if self.planning_queue_limit < 1:
             raise ConfigError(
                 f"planning_queue_limit must be at least 1, got {self.planning_queue_limit}"
+            )
+        if self.retain_finished_jobs < 0:
+            raise ConfigError(
+                f"retain_finished_jobs must be at least 0, got {self.retain_finished_jobs}"
+            )
+        if not (math.isfinite(self.retain_finished_s) and self.retain_finished_s > 0):
+            raise ConfigError(
+                f"retain_finished_s must be a positive number, got {self.retain_finished_s}"
             )
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(
@@ -157,6 +169,8 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "max_tasks_per_job",
         "planning_workers",
         "planning_queue_limit",
+        "retain_finished_jobs",
+        "retain_finished_s",
         "log_level",
         "devices",
         "closed_loop",
@@ -170,10 +184,15 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
             values["listen"] = tuple(str(a) for a in data["listen"])
         if "state_dir" in data:
             values["state_dir"] = Path(data["state_dir"])
-        for key in ("time_scale", "control_period_s"):
+        for key in ("time_scale", "control_period_s", "retain_finished_s"):
             if key in data:
                 values[key] = float(data[key])
-        for key in ("max_tasks_per_job", "planning_workers", "planning_queue_limit"):
+        for key in (
+            "max_tasks_per_job",
+            "planning_workers",
+            "planning_queue_limit",
+            "retain_finished_jobs",
+        ):
             if key in data:
                 values[key] = int(data[key])
         if "log_level" in data:
@@ -225,9 +244,16 @@ def _apply_env(config: DaemonConfig, env: Mapping[str, str]) -> DaemonConfig:
             values["time_scale"] = float(env["PHOTON_TIME_SCALE"])
         if "PHOTON_CONTROL_PERIOD_S" in env:
             values["control_period_s"] = float(env["PHOTON_CONTROL_PERIOD_S"])
-        for key in ("max_tasks_per_job", "planning_workers", "planning_queue_limit"):
+        for key in (
+            "max_tasks_per_job",
+            "planning_workers",
+            "planning_queue_limit",
+            "retain_finished_jobs",
+        ):
             if f"PHOTON_{key.upper()}" in env:
                 values[key] = int(env[f"PHOTON_{key.upper()}"])
+        if "PHOTON_RETAIN_FINISHED_S" in env:
+            values["retain_finished_s"] = float(env["PHOTON_RETAIN_FINISHED_S"])
         if "PHOTON_LOG_LEVEL" in env:
             values["log_level"] = env["PHOTON_LOG_LEVEL"]
     except ValueError as exc:

@@ -83,6 +83,33 @@ class JobBook:
         # take that one), so two submissions of one request_id cannot both be created.
         self._submit_lock = threading.Lock()
 
+    # -- retention ----------------------------------------------------------------------------
+
+    def prune(self, keep: int, max_age_s: float, now_wall_s: float) -> list[str]:
+        """Forget finished jobs (completed, failed, cancelled) beyond the newest `keep`, or that
+        finished more than `max_age_s` ago; returns their ids. Queued and running jobs are
+        never forgotten. A forgotten job's request_id no longer finds it: a retry that late
+        makes a new job.
+        """
+        with self._lock:
+            finished = sorted(
+                (r for r in self._records.values() if r.terminal),
+                key=lambda r: r.job.finished_at.ToNanoseconds(),
+                reverse=True,
+            )
+            cutoff_ns = int((now_wall_s - max_age_s) * 1e9)
+            gone = [
+                r
+                for k, r in enumerate(finished)
+                if k >= keep or r.job.finished_at.ToNanoseconds() < cutoff_ns
+            ]
+            for record in gone:
+                del self._records[record.id]
+                if self._by_request.get(record.job.request_id) is record:
+                    del self._by_request[record.job.request_id]
+                self._journal.forget(record.id)
+        return [r.id for r in gone]
+
     # -- lookup -------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:

@@ -120,6 +120,11 @@ class Journal:
         row = (int(job.state), progress.SerializeToString(), job.id)
         return self._put(_Write(_SAVE_STATE, row))
 
+    def forget(self, job_id: str) -> Future[None]:
+        """Delete a job and its events (retention)."""
+        self._put(_Write(_FORGET_EVENTS, (job_id,)))
+        return self._put(_Write(_FORGET_JOB, (job_id,)))
+
     def append_event(self, event: job_pb2.JobEvent) -> Future[None]:
         """Store one event of a job; the future is done once it is on disk."""
         return self._put(
@@ -209,6 +214,8 @@ _SAVE_JOB = (
     "state = excluded.state, job = excluded.job, progress = x''"
 )
 _SAVE_STATE = "UPDATE jobs SET state = ?, progress = ? WHERE id = ?"
+_FORGET_EVENTS = "DELETE FROM events WHERE job_id = ?"
+_FORGET_JOB = "DELETE FROM jobs WHERE id = ?"
 _SAVE_EVENT = "INSERT OR REPLACE INTO events (job_id, sequence, event) VALUES (?, ?, ?)"
 
 

@@ -27,6 +27,7 @@ import functools
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 
 import grpc
@@ -69,6 +70,8 @@ BYTES_PER_TASK = 2048
 MIN_MESSAGE_BYTES = 4 * 1024 * 1024
 DEVICE_HEALTH_PREFIX = "photon.v1.Device/"
 # Methods whose graph is parsed in the planning pool, not here (see rpc.handlers).
+# Seconds between passes of the retention of finished jobs (config retain_finished_*).
+PRUNE_INTERVAL_S = 10.0
 RAW_METHODS = {"SubmitJob": SubmitJobHeader, "PlanJob": PlanJobHeader}
 
 
@@ -168,6 +171,7 @@ class Daemon:
             ]
         )
         self.addresses: list[str] = []
+        self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> list[str]:
         """Warm the planner, restore jobs, start the device loops, listen; returns addresses."""
@@ -184,6 +188,8 @@ class Daemon:
         )
         log.info("kernels ready", extra={"planning_workers": self.planner.workers})
         self._restore_jobs()
+        self._prune()
+        self._pruner = asyncio.create_task(self._prune_every(PRUNE_INTERVAL_S))
         loop = asyncio.get_running_loop()
         for device in self.devices:
             device.runtime.on_serving_change = functools.partial(
@@ -266,7 +272,24 @@ class Daemon:
             device.runtime.enqueue(record)
             log.info("job requeued after restart", extra={"job": job.id})
 
+    def _prune(self) -> None:
+        gone = self.book.prune(
+            self.config.retain_finished_jobs, self.config.retain_finished_s, time.time()
+        )
+        if gone:
+            log.info("finished jobs forgotten (retention)", extra={"jobs": len(gone)})
+
+    async def _prune_every(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.to_thread(self._prune)
+            except Exception:  # retention must never take the daemon down
+                log.exception("retention pass failed")
+
     async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
         self.jobs.accepting = False
         await self.health.enter_graceful_shutdown()
         for device in self.devices:
