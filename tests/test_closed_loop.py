@@ -162,3 +162,24 @@ def test_the_forecast_sees_a_pending_task_only_once_it_is_within_the_horizon(
     finally:
         loop.close()
     assert late_c > early_c + 1.0
+
+
+def test_a_prepared_job_starts_on_the_forecast_tables_built_before_it_was_queued(
+    tmp_path: Path,
+) -> None:
+    profile = load_profile()
+    driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
+    book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    graph = CheckedGraph((CheckedTask("t0", 0.5, {"h00": 10.0}, (), (), 0.0, 0.0, 0),))
+    plan = plan_graph(graph, profile, Level.FAST)
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    book.submit(record, 0.0)
+    loop.prepare(record)
+    prepared = loop._prepared["job"]
+    try:
+        loop.may_start(Execution(record, driver, book, 0.0), 0.0, driver.read_sensors())
+        assert loop._forecast is prepared
+        assert "job" not in loop._prepared
+    finally:
+        loop.close()

@@ -11,7 +11,8 @@ default mode, ``closed``:
   estimate's error has decayed below a thousandth, so the plan's own prediction stands for
   those tasks, and they are forecast as they come within the horizon. Without the bound a
   100k-task job cost each forecast a walk over every pending task (a quarter of a second on
-  the loop thread, every tenth period);
+  the loop thread, every tenth period). The trace the drift check compares with reaches as
+  far, and is forecast again from the estimate when the loop reaches its end;
 - the tasks not yet started are re-planned (`replan.replan`) when the forecast's hottest spot
   exceeds max temperature - `margin_c`, or when the estimated hottest spot has drifted more
   than `drift_threshold_c` from the trace the current plan was expected to follow. A new plan
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,12 +42,14 @@ import numpy as np
 
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
-from photond.jobs.book import JobBook
+from photond import heap
+from photond.jobs.book import JobBook, JobRecord
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
 from photond.loop.observer import Observer
 from photond.model.loop_model import Estimate
 from photond.planning.drift import drift_limits_k
+from photond.planning.graph import CheckedGraph
 from photond.planning.job_tables import Forecast, JobForecast
 from photond.planning.plan import Plan
 from photond.planning.replan import Remaining, RunningTask, improve, replan
@@ -54,8 +58,6 @@ from photond.tracing import tracer
 
 log = logging.getLogger("photond.loop")
 
-# Longest planned trace kept for the drift check (periods beyond it are not compared).
-_TRACE_LIMIT_S = 300.0
 # How far ahead the forecast looks, in the slowest mode's time constants: e^-7 < 0.001.
 FORECAST_HORIZON_TAUS = 7.0
 
@@ -97,6 +99,9 @@ class ClosedLoop:
         self._period_s = period_s
         self._execution: Execution | None = None
         self._forecast: JobForecast | None = None
+        # Forecast tables built ahead for queued jobs (`prepare`), by job id.
+        self._prepared: dict[str, JobForecast] = {}
+        self._prepared_lock = threading.Lock()
         self._plan: Plan | None = None
         self._trace_c = np.zeros(0)
         self._trace_from = 0
@@ -277,13 +282,34 @@ class ClosedLoop:
         self._last_forecast = -(10**9)
         self._reference_trace(execution, now_s)
 
+    def prepare(self, record: JobRecord) -> None:
+        """Build a queued job's forecast tables now, on the caller's thread (a submission's
+        worker), so that its start does not build them on the loop thread: for a 100k-task job
+        they take about a second of Python."""
+        if self.config.mode != "closed" or record.graph is None:
+            return
+        with heap.building():  # ~10 objects a task: no full collections meanwhile
+            forecast = self._build_forecast(record.graph)
+        with self._prepared_lock:
+            self._prepared[record.id] = forecast
+
+    def forget(self, record: JobRecord) -> None:
+        """Drop what `prepare` built for a job that will not start (cancelled while queued)."""
+        with self._prepared_lock:
+            self._prepared.pop(record.id, None)
+
+    def _build_forecast(self, graph: CheckedGraph) -> JobForecast:
+        model = self.observer.model
+        return JobForecast(graph, model, drift_limits_k(graph, self.profile, model.heater_ids))
+
     def _job_forecast(self, execution: Execution) -> JobForecast:
         if self._forecast is None:
-            assert execution.record.graph is not None
-            graph = execution.record.graph
-            model = self.observer.model
-            drift = drift_limits_k(graph, self.profile, model.heater_ids)
-            self._forecast = JobForecast(graph, model, drift)
+            with self._prepared_lock:
+                prepared = self._prepared.pop(execution.record.id, None)
+            if prepared is None:
+                assert execution.record.graph is not None
+                prepared = self._build_forecast(execution.record.graph)
+            self._forecast = prepared
         return self._forecast
 
     def _period_of(self, execution: Execution, now_s: float) -> int:
@@ -298,20 +324,38 @@ class ClosedLoop:
         k = self._period_of(execution, now_s)
         dt = self._period_s
         ahead_s = max(self.forecast_horizon_s, trace_periods * dt)
-        tasks = [
-            (fc.index[p.task_id], max(0, round(p.start_s / dt) - k))
-            for p in execution.pending_before(now_s - execution.start_s + ahead_s)
-        ]
-        running = []
-        for p, started_s in execution.running:
-            left_s = started_s + execution.tasks[p.task_id].duration_s - now_s
-            running.append((fc.index[p.task_id], max(0, math.ceil(left_s / dt - 1e-9))))
-        return fc.forecast(self.estimate, tasks, running, trace_periods)
+        pending = execution.pending_before(now_s - execution.start_s + ahead_s)
+        running = execution.running
+        # Arrays, not a tuple per task: thousands of tasks lie within the horizon of a large
+        # job, and this runs on the loop thread every `forecast_every_periods`.
+        index = fc.index
+        rows = np.fromiter((index[p.task_id] for p, _ in running), np.int64, len(running))
+        task_rows = np.fromiter((index[p.task_id] for p in pending), np.int64, len(pending))
+        start_s = np.fromiter((p.start_s for p in pending), np.float64, len(pending))
+        task_start = np.maximum(0, np.rint(start_s / dt).astype(np.int64) - k)
+        left_s = np.fromiter(
+            (started_s + execution.tasks[p.task_id].duration_s - now_s for p, started_s in running),
+            np.float64,
+            len(running),
+        )
+        run_end = np.maximum(0, np.ceil(left_s / dt - 1e-9).astype(np.int64))
+        return fc.forecast_rows(
+            self.estimate,
+            np.concatenate((rows, task_rows)),
+            np.concatenate((np.zeros(len(running), np.int64), task_start)),
+            np.concatenate((run_end, task_start + fc.duration[task_rows])),
+            trace_periods,
+        )
 
     def _reference_trace(self, execution: Execution, now_s: float) -> None:
-        """Remember the hottest-spot trace the current plan is expected to follow."""
-        plan_end_s = max((p.end_s for p in execution.pending), default=0.0)
-        rest_s = min(max(plan_end_s - (now_s - execution.start_s), 0.0), _TRACE_LIMIT_S)
+        """Remember the hottest-spot trace the current plan is expected to follow, as far as
+        the forecast horizon (re-anchored from the estimate when the loop reaches its end)."""
+        elapsed_s = now_s - execution.start_s
+        ahead = execution.pending_before(elapsed_s + self.forecast_horizon_s)
+        rest_s = self.forecast_horizon_s
+        if len(ahead) == execution.pending_count:
+            plan_end_s = max((p.end_s for p in ahead), default=0.0)
+            rest_s = min(max(plan_end_s - elapsed_s, 0.0), rest_s)
         result = self._forecast_rest(execution, now_s, round(rest_s / self._period_s) + 1)
         self._trace_c = result.trace_c
         self._trace_from = self._period_of(execution, now_s)
@@ -328,7 +372,9 @@ class ClosedLoop:
                 f"{trigger_c:g} °C (max temperature - margin)"
             )
         i = k - self._trace_from - 1
-        if 0 <= i < len(self._trace_c):
+        if i >= len(self._trace_c) > 0:
+            self._reference_trace(execution, now_s)
+        elif 0 <= i < len(self._trace_c):
             drift = self.estimate.hottest_c - float(self._trace_c[i])
             if abs(drift) > self.config.drift_threshold_c:
                 return (

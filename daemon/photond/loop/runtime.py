@@ -46,7 +46,7 @@ from photon_drivers.interface import Driver, SensorSample
 from photond.jobs.book import JobBook, JobRecord
 from photond.loop.closed_loop import ClosedLoop
 from photond.loop.control_config import ControlConfig
-from photond.loop.execution import Execution
+from photond.loop.execution import Execution, ExecutionTables, execution_tables
 from photond.loop.interlock import Interlock
 from photond.loop.telemetry import Frame, TelemetryHub
 
@@ -82,6 +82,8 @@ class DeviceRuntime:
         self.hub = TelemetryHub()
         self._book = book
         self._queue: deque[JobRecord] = deque()
+        # Queued jobs' execution tables, built by `enqueue` (off the loop thread), by job id.
+        self._tables: dict[str, ExecutionTables] = {}
         self._queue_lock = threading.Lock()
         self._execution: Execution | None = None
         self._wake = threading.Event()
@@ -105,7 +107,12 @@ class DeviceRuntime:
     # -- called from RPC handlers ---------------------------------------------------------------
 
     def enqueue(self, record: JobRecord) -> None:
+        """Queue a job. Called from a submission's worker thread: what the job's start would
+        otherwise build on the loop thread is built here first."""
+        self.control.prepare(record)
+        tables = execution_tables(record)
         with self._queue_lock:
+            self._tables[record.id] = tables
             self._queue.append(record)
         self._wake.set()
 
@@ -114,6 +121,8 @@ class DeviceRuntime:
         with self._queue_lock:
             if record in self._queue:
                 self._queue.remove(record)
+                self._tables.pop(record.id, None)
+                self.control.forget(record)
                 self._book.cancel(record, self.driver.clock.now_s())
                 return
         record.cancel_requested.set()
@@ -343,9 +352,10 @@ class DeviceRuntime:
     def _next_execution(self, now_s: float) -> Execution | None:
         with self._queue_lock:
             record = self._queue.popleft() if self._queue else None
+            tables = self._tables.pop(record.id, None) if record is not None else None
         if record is None:
             return None
-        self._execution = Execution(record, self.driver, self._book, now_s)
+        self._execution = Execution(record, self.driver, self._book, now_s, tables)
         log.info("job started", extra={"job": record.id, "device": self.device_id})
         return self._execution
 

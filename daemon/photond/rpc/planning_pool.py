@@ -42,6 +42,7 @@ from google.protobuf.message import DecodeError, Message
 
 from photon.v1 import job_pb2
 from photon_drivers.profile import DeviceProfile
+from photond import heap
 from photond.planning.device_plan import warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask
@@ -212,16 +213,22 @@ def _plan(
 
 def _rebuild(answer: tuple[str, list[bytes], bytes, list[bytes], list[bytes]]) -> Planned:
     digest, graph_pickles, plan_pickle, plan_task_pickles, fragments = answer
-    tasks: list[CheckedTask] = []
-    for blob in graph_pickles:
-        tasks.extend(pickle.loads(blob))
-    planned: list[PlannedTask] = []
-    for blob in plan_task_pickles:
-        planned.extend(pickle.loads(blob))
-    plan: Plan = pickle.loads(plan_pickle) if plan_pickle else Plan((), 0.0, 0.0, "", 0.0)
-    return Planned(
-        CheckedGraph(tuple(tasks)), replace(plan, tasks=tuple(planned)), digest, tuple(fragments)
-    )
+    # Hundreds of thousands of new objects: without `building` they trigger full collections
+    # of the whole heap (~140 ms each with a large job in memory), each a stalled device loop.
+    with heap.building():
+        tasks: list[CheckedTask] = []
+        for blob in graph_pickles:
+            tasks.extend(pickle.loads(blob))
+        planned: list[PlannedTask] = []
+        for blob in plan_task_pickles:
+            planned.extend(pickle.loads(blob))
+        plan: Plan = pickle.loads(plan_pickle) if plan_pickle else Plan((), 0.0, 0.0, "", 0.0)
+        return Planned(
+            CheckedGraph(tuple(tasks)),
+            replace(plan, tasks=tuple(planned)),
+            digest,
+            tuple(fragments),
+        )
 
 
 class PlanningPool:

@@ -43,6 +43,7 @@ from photon.v1 import (
 from photon_drivers.breaker import BreakerConfig
 from photon_drivers.clock import ScaledClock
 from photon_drivers.registry import open_driver
+from photond import heap
 from photond.config import DaemonConfig
 from photond.jobs.book import JobBook
 from photond.jobs.journal import Journal
@@ -187,6 +188,9 @@ class Daemon:
             ),
         )
         log.info("kernels ready", extra={"planning_workers": self.planner.workers})
+        # What warming built (numba's compiled state above all) lives as long as the daemon:
+        # out of the collector's walks, which would otherwise pause the device loops.
+        heap.freeze()
         self._restore_jobs()
         self._prune()
         self._pruner = asyncio.create_task(self._prune_every(PRUNE_INTERVAL_S))
