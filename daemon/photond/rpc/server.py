@@ -27,6 +27,7 @@ import functools
 import logging
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -71,6 +72,7 @@ BYTES_PER_TASK = 2048
 MIN_MESSAGE_BYTES = 4 * 1024 * 1024
 DEVICE_HEALTH_PREFIX = "photon.v1.Device/"
 # Methods whose graph is parsed in the planning pool, not here (see rpc.handlers).
+SWITCH_INTERVAL_S = 0.001
 # Seconds between passes of the retention of finished jobs (config retain_finished_*).
 PRUNE_INTERVAL_S = 10.0
 RAW_METHODS = {"SubmitJob": SubmitJobHeader, "PlanJob": PlanJobHeader}
@@ -191,6 +193,9 @@ class Daemon:
         # What warming built (numba's compiled state above all) lives as long as the daemon:
         # out of the collector's walks, which would otherwise pause the device loops.
         heap.freeze()
+        # A thread waiting for the interpreter asks the holder to drop it after this long (5 ms
+        # by default): the device loop asks many times a pass while RPC threads build jobs.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._restore_jobs()
         self._prune()
         self._pruner = asyncio.create_task(self._prune_every(PRUNE_INTERVAL_S))
