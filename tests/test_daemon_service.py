@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import shutil
@@ -14,6 +15,9 @@ from typing import cast
 
 import grpc
 import pytest
+from google.protobuf import message_factory
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -379,6 +383,110 @@ def test_no_body_gets_unknown_or_internal(
     with grpc.insecure_channel(daemon.target) as channel:
         code = call_raw(channel, *rpc, body)
     assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (rpc, body)
+
+
+# Values a hostile or broken client puts in fields: edges of every type, and the ordinary.
+_TEXT = st.one_of(
+    st.sampled_from(["", "sim0", "h00", "wl0", "t0", " ", "\x00", "é" * 300, "x" * 5000]),
+    st.text(max_size=40),
+)
+_FLOAT = st.one_of(
+    st.sampled_from([0.0, -0.0, -1.0, 1e-300, 1e300, 1e15, math.nan, math.inf, -math.inf]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+_INT = st.sampled_from([0, 1, -1, 7, 2**31 - 1, -(2**31), 10**6])
+_SCALARS = {
+    FieldDescriptor.TYPE_STRING: _TEXT,
+    FieldDescriptor.TYPE_BYTES: st.binary(max_size=40),
+    FieldDescriptor.TYPE_DOUBLE: _FLOAT,
+    FieldDescriptor.TYPE_FLOAT: _FLOAT.map(
+        lambda v: v if abs(v) < 3e38 or not math.isfinite(v) else 0.0
+    ),
+    FieldDescriptor.TYPE_BOOL: st.booleans(),
+    FieldDescriptor.TYPE_ENUM: _INT,
+    FieldDescriptor.TYPE_INT32: _INT,
+    FieldDescriptor.TYPE_SINT32: _INT,
+    FieldDescriptor.TYPE_INT64: _INT,
+    FieldDescriptor.TYPE_SINT64: _INT,
+    FieldDescriptor.TYPE_UINT32: _INT.map(abs),
+    FieldDescriptor.TYPE_UINT64: _INT.map(abs),
+}
+
+
+def _fill(draw: st.DrawFn, message: Message, depth: int) -> None:
+    """Set a random subset of `message`'s fields, recursively, to hostile or ordinary values."""
+    for f in message.DESCRIPTOR.fields:
+        if not draw(st.booleans()):
+            continue
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            target = getattr(message, f.name)
+            value_field = f.message_type.fields_by_name["value"]
+            for _ in range(draw(st.integers(0, 3))):
+                key = draw(_TEXT)
+                if value_field.message_type is None:
+                    target[key] = draw(_SCALARS[value_field.type])
+            continue
+        repeats = draw(st.integers(0, 3)) if f.is_repeated else 1
+        for _ in range(repeats):
+            if f.message_type is not None:
+                if depth == 0:
+                    break
+                child = getattr(message, f.name)
+                item = child.add() if f.is_repeated else child
+                _fill(draw, item, depth - 1)
+                if not f.is_repeated:
+                    item.SetInParent()
+            elif f.is_repeated:
+                getattr(message, f.name).append(draw(_SCALARS[f.type]))
+            else:
+                setattr(message, f.name, draw(_SCALARS[f.type]))
+
+
+_METHODS = {
+    f"/{service.full_name}/{method.name}": (method.input_type, method.server_streaming)
+    for module in (device_pb2, job_pb2, telemetry_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+    for method in service.methods
+    if method.name not in ("EmergencyStop", "Resume")  # would park sim0 for the next tests
+}
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> tuple[str, bool, bytes]:
+    path = draw(st.sampled_from(sorted(_METHODS)))
+    descriptor, streams = _METHODS[path]
+    message = message_factory.GetMessageClass(descriptor)()
+    _fill(draw, message, depth=3)
+    return path, streams, message.SerializeToString()
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(request=requests())
+def test_no_request_of_any_fields_gets_unknown_or_internal(
+    daemon: RunningDaemon, request: tuple[str, bool, bytes]
+) -> None:
+    with grpc.insecure_channel(daemon.target) as channel:
+        code = call_raw(channel, *request)
+    assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), request
+
+
+def test_after_the_field_campaign_the_daemon_is_healthy_and_a_valid_job_completes(
+    daemon: RunningDaemon,
+) -> None:
+    # Runs after the campaign above (same module daemon): whatever it submitted is cancelled,
+    # then an ordinary job must still run to the end.
+    graph = TaskGraph()
+    graph.add_task("after", duration_s=0.05, heater_power_mw={"h00": 5.0})
+    with Client(daemon.target) as client:
+        for job in client.list_jobs(limit=10_000):
+            if job.state in (JobState.QUEUED, JobState.RUNNING):
+                with contextlib.suppress(FailedPrecondition):
+                    client.cancel_job(job.id)
+        assert client.wait_job(client.submit_job(graph).id).state == JobState.COMPLETED
+    assert daemon.process.poll() is None
+    assert "Traceback" not in daemon.log()
 
 
 def test_a_huge_name_is_refused_and_a_huge_id_is_quoted_short(daemon: RunningDaemon) -> None:
