@@ -91,18 +91,22 @@ class JobBook:
         never forgotten. A forgotten job's request_id no longer finds it: a retry that late
         makes a new job.
         """
+        # Chosen outside the lock, which the device loops take for every event: only the
+        # copy of the list and the removals hold it. A finished job does not change.
         with self._lock:
-            finished = sorted(
-                (r for r in self._records.values() if r.terminal),
-                key=lambda r: r.job.finished_at.ToNanoseconds(),
-                reverse=True,
-            )
-            cutoff_ns = int((now_wall_s - max_age_s) * 1e9)
-            gone = [
-                r
-                for k, r in enumerate(finished)
-                if k >= keep or r.job.finished_at.ToNanoseconds() < cutoff_ns
-            ]
+            records = list(self._records.values())
+        finished = sorted(
+            (r for r in records if r.terminal),
+            key=lambda r: r.job.finished_at.ToNanoseconds(),
+            reverse=True,
+        )
+        cutoff_ns = int((now_wall_s - max_age_s) * 1e9)
+        gone = [
+            r
+            for k, r in enumerate(finished)
+            if k >= keep or r.job.finished_at.ToNanoseconds() < cutoff_ns
+        ]
+        with self._lock:
             for record in gone:
                 del self._records[record.id]
                 if self._by_request.get(record.job.request_id) is record:
