@@ -261,11 +261,11 @@ class PlanningPool:
 
     async def start(self) -> None:
         """Start every worker and wait until each has warmed its kernels."""
-        pool = self._pool()
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warm(self._pool())))
+
+    def _warm(self, pool: ProcessPoolExecutor) -> list[Future[bool]]:
         # One call per worker at once: the pool spawns a worker for each call it cannot place.
-        await asyncio.gather(
-            *(asyncio.wrap_future(pool.submit(_ready)) for _ in range(self.workers))
-        )
+        return [pool.submit(_ready) for _ in range(self.workers)]
 
     async def plan(self, submit: bool, body: bytes, device_id: str, margin_c: float) -> Planned:
         """Check and plan a SubmitJob (`submit`) or PlanJob request body for a device.
@@ -283,10 +283,10 @@ class PlanningPool:
                 )
             self._in_pool += 1
         try:
-            future = self._submit(submit, body, device_id, margin_c)
+            pool, future = self._submit(submit, body, device_id, margin_c)
         except BrokenProcessPool:
             self._release(None)
-            raise self._broken() from None
+            raise self._unavailable() from None
         future.add_done_callback(self._release)
         try:
             status, value = await asyncio.wrap_future(future)
@@ -294,7 +294,8 @@ class PlanningPool:
             future.cancel()  # gives the place back if the plan has not started
             raise
         except BrokenProcessPool:
-            raise self._broken() from None
+            self._replace(pool)
+            raise self._unavailable() from None
         if status == "error":
             code, message, field = value
             raise RequestError(grpc.StatusCode[code], message, field)
@@ -302,23 +303,33 @@ class PlanningPool:
 
     def _submit(
         self, submit: bool, body: bytes, device_id: str, margin_c: float
-    ) -> Future[tuple[str, Any]]:
+    ) -> tuple[ProcessPoolExecutor, Future[tuple[str, Any]]]:
+        pool = self._pool()
         try:
-            return self._pool().submit(_plan_in_worker, submit, body, device_id, margin_c)
+            return pool, pool.submit(_plan_in_worker, submit, body, device_id, margin_c)
         except BrokenProcessPool:
             # A worker died while idle (nothing of this call ran): a new pool, one more try.
-            self._broken()
-            return self._pool().submit(_plan_in_worker, submit, body, device_id, margin_c)
+            pool = self._replace(pool)
+            return pool, pool.submit(_plan_in_worker, submit, body, device_id, margin_c)
 
     def _release(self, _: object) -> None:
         with self._lock:
             self._in_pool -= 1
 
-    def _broken(self) -> RequestError:
-        log.error("a planning process died; starting new ones")
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """A new pool for `broken`, once: every call that was in a broken pool learns of it,
+        and only the first may replace it (the others would shut down its replacement)."""
+        if self._executor is broken:
+            log.error("a planning process died; starting new ones")
+            self._executor = None
+            broken.shutdown(wait=False, cancel_futures=True)
+            # Warm the replacements now, not on the next call: a worker's warm-up takes
+            # seconds, which the next client would otherwise spend of its deadline.
+            self._warm(self._pool())
+        return self._pool()
+
+    @staticmethod
+    def _unavailable() -> RequestError:
         return RequestError(
             grpc.StatusCode.UNAVAILABLE, "the planning process died while planning; retry"
         )
