@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import replace
 
 import grpc
@@ -311,3 +313,53 @@ def test_every_start_falls_on_the_control_period_grid(period_s: float) -> None:
     assert max(p.start_s for p in plan.tasks) == pytest.approx(
         5 * period_s * math.ceil(0.013 / period_s)
     )
+
+
+# Run in a fresh interpreter: this process's kernels have long been compiled by other tests.
+_WARM_UP_CHECK = """
+import sys
+from numba.core.dispatcher import Dispatcher
+from photon_drivers.profile import load_profile
+from photond.planning.device_plan import plan_graph, warm_up
+from photond.planning.graph import CheckedGraph, CheckedTask
+from photond.planning.optimize import Level
+
+def compiled():
+    return sum(
+        len(value.signatures)
+        for name, module in list(sys.modules.items()) if name.startswith("photond.")
+        for value in vars(module).values() if isinstance(value, Dispatcher)
+    )
+
+profile = load_profile()
+warm_up(profile, 0.01)
+after_warm_up = compiled()
+zones = [z.heater_ids for z in profile.zones]
+graphs = [
+    CheckedGraph(tuple(
+        CheckedTask(f"z{k}-{i}", 1.5, dict.fromkeys(group, 20.0), (), (), 0.0, 0.0, 0,
+                    drift_tolerance_rad=0.3 if (k, i) == (1, 0) else 0.0)
+        for k, group in enumerate(zones) for i in range(3)
+    )),
+    CheckedGraph(tuple(
+        CheckedTask(f"c{i}", 0.2, {profile.heaters[i].id: 2.0}, (), (), 0.0, 0.0, 0)
+        for i in range(20)
+    )),
+]
+for graph in graphs:
+    for level in Level:
+        plan_graph(graph, profile, level, time_limit_s=0.5, period_s=0.01)
+print(after_warm_up, compiled())
+"""
+
+
+def test_warm_up_compiles_every_kernel_a_plan_needs() -> None:
+    """A kernel first compiled after warm-up would stall the first real plan for seconds (or
+    minutes cold): plans where heat binds and where it does not, at every level, compile
+    nothing new."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WARM_UP_CHECK], capture_output=True, text=True, check=True
+    )
+    after_warm_up, after_plans = map(int, done.stdout.split())
+    assert after_warm_up > 0
+    assert after_plans == after_warm_up

@@ -182,6 +182,7 @@ def plan_graph(
     *,
     time_limit_s: float | None = None,
     max_rounds: int | None = None,
+    moves_per_round: int = 0,
     seed: int = 0,
     thermal: bool = True,
     state: ModelState | None = None,
@@ -193,6 +194,7 @@ def plan_graph(
     `period_s` is the device loop's control period: every start falls on its grid.
 
     `time_limit_s` (or the level's budget) covers the whole call, conversion included.
+    `max_rounds` and `moves_per_round` (0: the search's default) bound the search instead.
 
     Raises:
         ThermallyInfeasible: a task breaks a limit even alone from ambient.
@@ -210,6 +212,7 @@ def plan_graph(
         level,
         time_limit_s=max(0.0, budget_s - 2 * converted_s),
         max_rounds=max_rounds,
+        moves_per_round=moves_per_round,
         seed=seed,
     )
     if built.pooled:
@@ -313,4 +316,8 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
     for checked in (hot, cool):
         for level in Level:
             with contextlib.suppress(ThermallyInfeasible):
-                plan_graph(checked, profile, level, max_rounds=1, period_s=period_s)
+                # One move a round runs every kernel as a full round would, in a fraction
+                # of the time: the daemon reports READY (and starts) that much sooner.
+                plan_graph(
+                    checked, profile, level, max_rounds=1, moves_per_round=1, period_s=period_s
+                )

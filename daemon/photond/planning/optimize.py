@@ -81,11 +81,13 @@ def optimize(
     *,
     time_limit_s: float | None = None,
     max_rounds: int | None = None,
+    moves_per_round: int = 0,
     seed: int = 0,
     replicas: int = REPLICAS,
     lower_bound: int | None = None,
 ) -> Solution:
     """Plan `inst` at `level`; `time_limit_s` / `max_rounds` override the level's budget.
+    `moves_per_round` (0: `search.default_moves`) is the search's moves per replica and round.
 
     Raises:
         ThermallyInfeasible: the decoder found a task that can never run within the limits.
@@ -105,6 +107,7 @@ def optimize(
                 level,
                 time_limit_s=time_limit_s,
                 max_rounds=max_rounds,
+                moves_per_round=moves_per_round,
                 seed=seed,
                 replicas=replicas,
                 lower_bound=lower_bound,
@@ -141,6 +144,7 @@ def optimize(
             lower_bound_ticks=bound,
             deadline_s=started + limit_s,
             max_rounds=rounds,
+            moves_per_round=moves_per_round,
             replicas=replicas,
             seed=seed,
             gate_first_round=max_rounds is None,
