@@ -10,6 +10,10 @@ is either acknowledged, journaled and queued, or absent. Its `request_id` (the c
 idempotency key) maps a retried submission to the job the first one made. Every other change
 is journaled by the journal's writer thread without the caller waiting: the device loops call
 these, and the loop must keep its period.
+
+A job journaled as running when photond stopped is either failed at start-up or resumed (the
+setting `running_jobs_on_restart`): `resumption` reads from its events what it had done, and
+`restarted` records that it went back on its device, its history going on with the next number.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from photon.v1 import job_pb2
 from photond.jobs.journal import Journal, JournaledJob
 from photond.planning.graph import CheckedGraph
-from photond.planning.plan import Plan
+from photond.planning.plan import Plan, PlannedTask
 from photond.wakeup import Wakeup
-from photond.wire import plan_to_proto, timestamp
+from photond.wire import plan_from_proto, plan_to_proto, timestamp
 
 TERMINAL_STATES = frozenset(
     {job_pb2.JOB_STATE_COMPLETED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
@@ -35,7 +39,8 @@ TERMINAL_STATES = frozenset(
 
 @dataclass
 class JobRecord:
-    """One job: its wire message (the truth), the checked graph and plan the runtime uses."""
+    """One job: its wire message (the truth), the checked graph and plan the runtime uses
+    (until the job finishes)."""
 
     job: job_pb2.Job
     graph: CheckedGraph | None
@@ -45,6 +50,8 @@ class JobRecord:
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     # Digest of the SubmitJobRequest (request_id aside): a retry must ask for the same thing.
     request_digest: str = ""
+    # Set when the job was running when photond stopped and is queued to resume.
+    resumption: Resumption | None = None
 
     @property
     def id(self) -> str:
@@ -53,6 +60,28 @@ class JobRecord:
     @property
     def terminal(self) -> bool:
         return self.job.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """What a job running when photond stopped had done, as its journaled events say.
+
+    Attributes:
+        elapsed_s: the latest job-relative time its task events name (a start or a finish):
+            its job time goes on from here after the restart. The time from then until the
+            restart, and the outage itself, are not counted: the device clock restarts with
+            photond, so they cannot be measured on it.
+        done: the tasks whose finish is journaled, as they ran (job-relative start and end).
+        cut_off: the tasks started but not finished: their heaters went off with photond, so
+            each runs again from its start.
+        plan: the plan the job last followed, every task in it: its schedule, with the new
+            times of each re-plan laid over it (as `Execution.swap_plan` did while it ran).
+    """
+
+    elapsed_s: float
+    done: tuple[PlannedTask, ...]
+    cut_off: tuple[str, ...]
+    plan: Plan
 
 
 class RequestConflict(Exception):
@@ -232,6 +261,40 @@ class JobBook:
                 self._event(record, 0.0, planned=job_pb2.JobPlanned(schedule=job.schedule))
         return record
 
+    def resumption(self, record: JobRecord) -> Resumption:
+        """What a job journaled as running had done when photond stopped (see `Resumption`)."""
+        with self._lock:
+            events = list(record.events)
+            schedule = record.job.schedule
+        followed = plan_from_proto(schedule)
+        planned = {p.task_id: p for p in followed.tasks}
+        started: dict[str, float] = {}
+        done: dict[str, PlannedTask] = {}
+        elapsed_s = 0.0
+        for event in events:
+            kind = event.WhichOneof("kind")
+            if kind == "replanned":
+                planned.update(
+                    (p.task_id, p) for p in plan_from_proto(event.replanned.schedule).tasks
+                )
+            elif kind == "task_started":
+                begun = event.task_started
+                started[begun.task_id] = begun.start_s  # the latest run counts (holds re-run)
+                elapsed_s = max(elapsed_s, begun.start_s)
+            elif kind == "task_finished":
+                ended = event.task_finished
+                start_s = started.get(ended.task_id, ended.end_s)
+                done[ended.task_id] = PlannedTask(
+                    ended.task_id, ended.lane_id, start_s, ended.end_s
+                )
+                elapsed_s = max(elapsed_s, ended.end_s)
+        return Resumption(
+            elapsed_s=elapsed_s,
+            done=tuple(done.values()),
+            cut_off=tuple(t for t in started if t not in done),
+            plan=replace(followed, tasks=tuple(planned.values())),
+        )
+
     def start(self, record: JobRecord, device_time_s: float) -> None:
         with self._lock:
             record.job.state = job_pb2.JOB_STATE_RUNNING
@@ -239,6 +302,35 @@ class JobBook:
             record.job.device_start_time_s = device_time_s
             self._journal.save_state(record.job)  # not waited for: see the module docstring
             self._event(record, device_time_s, job_started=job_pb2.JobStarted())
+
+    def restarted(
+        self, record: JobRecord, device_time_s: float, device_start_time_s: float
+    ) -> None:
+        """Record that a job running when photond stopped is back on its device after the
+        restart (`record.resumption`), its unfinished tasks re-planned: a `resumed` event
+        naming what was done and what runs again. `device_start_time_s` puts its job time on
+        this daemon's device clock, going on from `resumption.elapsed_s`; events journaled
+        before the restart keep the device times of the clock they were taken on."""
+        resumption = record.resumption
+        assert resumption is not None, "only a job queued to resume is restarted"
+        done = len(resumption.done)
+        rerun = len(record.job.graph.tasks) - done
+        cut_off = len(resumption.cut_off)
+        resumed = job_pb2.JobResumed(
+            reason=(
+                f"photond restarted while the job ran; resumed from the device's state: {done} "
+                f"task(s) that had finished stay done, {rerun} run now ({cut_off} of them cut "
+                "off mid-run by the restart, run again from their start)"
+            ),
+            after_restart=True,
+            tasks_done=done,
+            tasks_rerun=rerun,
+            tasks_cut_off=cut_off,
+        )
+        with self._lock:
+            record.job.device_start_time_s = device_start_time_s
+            self._journal.save_state(record.job)  # not waited for: see the module docstring
+            self._event(record, device_time_s, resumed=resumed)
 
     def task_started(
         self, record: JobRecord, device_time_s: float, task_id: str, lane_id: str
@@ -318,6 +410,12 @@ class JobBook:
         self, record: JobRecord, device_time_s: float, state: int, result: job_pb2.JobResult | None
     ) -> None:
         record.job.state = state  # type: ignore[assignment]
+        # The runtime's inputs, tens of MB for a large job: nothing runs from them any more,
+        # and the message keeps the graph and schedule for readers. Kept, every finished job
+        # the retention holds would keep them too.
+        record.graph = None
+        record.plan = None
+        record.resumption = None
         record.job.finished_at.CopyFrom(timestamp(time.time()))
         if record.job.HasField("started_at"):
             record.job.device_end_time_s = device_time_s
