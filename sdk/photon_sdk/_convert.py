@@ -263,7 +263,17 @@ def job_event_from_proto(m: job_pb2.JobEvent) -> JobEvent | None:
     if kind == "held":
         return event(kind="held", reason=m.held.reason)
     if kind == "resumed":
-        return event(kind="resumed", reason=m.resumed.reason)
+        resumed = m.resumed
+        if not resumed.after_restart:
+            return event(kind="resumed", reason=resumed.reason)
+        return event(
+            kind="resumed",
+            reason=resumed.reason,
+            after_restart=True,
+            tasks_done=resumed.tasks_done,
+            tasks_rerun=resumed.tasks_rerun,
+            tasks_cut_off=resumed.tasks_cut_off,
+        )
     return None
 
 

@@ -279,7 +279,10 @@ class JobEvent:
     ``job_time_s`` (seconds after the job's start: start for task_started, end for
     task_finished) for task events; ``schedule`` for planned and replanned (for replanned:
     the tasks not yet started); ``result`` for completed; ``reason`` for failed, replanned,
-    held and resumed; ``predicted_peak_temperature_c`` for replanned.
+    held and resumed; ``predicted_peak_temperature_c`` for replanned. A resumed event with
+    ``after_restart`` says the job was running when photond stopped and went on after its
+    restart: ``tasks_done`` tasks had finished and stay done, ``tasks_rerun`` run from then on
+    (of which ``tasks_cut_off`` had started and run again from their start).
     """
 
     job_id: str
@@ -294,6 +297,10 @@ class JobEvent:
     schedule: Schedule | None = None
     result: JobResult | None = None
     predicted_peak_temperature_c: float | None = None
+    after_restart: bool = False
+    tasks_done: int | None = None
+    tasks_rerun: int | None = None
+    tasks_cut_off: int | None = None
 
     @property
     def is_terminal(self) -> bool:

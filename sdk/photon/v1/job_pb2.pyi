@@ -973,20 +973,42 @@ Global___JobHeld: _TypeAlias = JobHeld  # noqa: Y015
 
 @_typing.final
 class JobResumed(_message.Message):
-    """Dispatch resumed after a hold."""
+    """Dispatch resumed after a hold; or, with after_restart, a job photond was running when it
+    stopped went back on its device after photond started again (the daemon setting
+    running_jobs_on_restart = "resume"): the tasks whose finish was journaled stay done, every
+    other task is re-planned from the device's state and runs.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     REASON_FIELD_NUMBER: _builtins.int
+    AFTER_RESTART_FIELD_NUMBER: _builtins.int
+    TASKS_DONE_FIELD_NUMBER: _builtins.int
+    TASKS_RERUN_FIELD_NUMBER: _builtins.int
+    TASKS_CUT_OFF_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
+    after_restart: _builtins.bool
+    """The job was running when photond stopped, and is resumed after its restart."""
+    tasks_done: _builtins.int
+    """After a restart: tasks whose finish was journaled before it; they do not run again."""
+    tasks_rerun: _builtins.int
+    """After a restart: every other task; they run from now on."""
+    tasks_cut_off: _builtins.int
+    """After a restart: of tasks_rerun, those that had started but not finished (their heaters
+    went off when photond stopped); each runs again from its start.
+    """
     def __init__(
         self,
         *,
         reason: _builtins.str = ...,
+        after_restart: _builtins.bool = ...,
+        tasks_done: _builtins.int = ...,
+        tasks_rerun: _builtins.int = ...,
+        tasks_cut_off: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_restart", b"after_restart", "reason", b"reason", "tasks_cut_off", b"tasks_cut_off", "tasks_done", b"tasks_done", "tasks_rerun", b"tasks_rerun"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
