@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from photond.cli import build_config, parse_args
 from photond.config import ConfigError, DaemonConfig, DeviceConfig, load_config
 
 
@@ -42,6 +43,39 @@ def test_retention_settings_come_from_the_file_and_the_environment(tmp_path: Pat
     env = {"PHOTON_RETAIN_FINISHED_JOBS": "7", "PHOTON_RETAIN_FINISHED_S": "1.5"}
     config = load_config(path, env, {})
     assert (config.retain_finished_jobs, config.retain_finished_s) == (7, 1.5)
+
+
+def test_running_jobs_on_restart_comes_from_the_file_the_environment_and_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_config(None, {}, {}).running_jobs_on_restart == "fail"
+    path = write(tmp_path, "running_jobs_on_restart = 'resume'\n")
+    assert load_config(path, {}, {}).running_jobs_on_restart == "resume"
+    env = {"PHOTON_RUNNING_JOBS_ON_RESTART": "fail"}
+    assert load_config(path, env, {}).running_jobs_on_restart == "fail"
+    # The flag, through the command line's own parser, over the environment and the file.
+    monkeypatch.setenv("PHOTON_RUNNING_JOBS_ON_RESTART", "fail")
+    args = parse_args(["--config", str(path), "--running-jobs-on-restart", "resume"])
+    assert build_config(args).running_jobs_on_restart == "resume"
+    assert build_config(parse_args(["--config", str(path)])).running_jobs_on_restart == "fail"
+
+
+@pytest.mark.parametrize(
+    ("path_text", "env", "flag"),
+    [
+        ("running_jobs_on_restart = 'retry'\n", {}, None),
+        ("", {"PHOTON_RUNNING_JOBS_ON_RESTART": "Resume"}, None),
+        ("", {}, ""),
+    ],
+)
+def test_a_bad_running_jobs_on_restart_names_the_key_and_the_values(
+    tmp_path: Path, path_text: str, env: dict[str, str], flag: str | None
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(write(tmp_path, path_text), env, {"running_jobs_on_restart": flag})
+    message = str(refused.value)
+    assert "running_jobs_on_restart" in message
+    assert "'fail'" in message and "'resume'" in message
 
 
 def test_closed_loop_table_reaches_the_control_settings(tmp_path: Path) -> None:

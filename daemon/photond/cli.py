@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="plans running or waiting before submits are refused (default 8)",
     )
+    parser.add_argument(
+        "--running-jobs-on-restart",
+        help="what start-up does with a job photond was running when it stopped: "
+        "fail (default) or resume it from the device's state",
+    )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     return parser.parse_args(argv)
 
@@ -69,6 +74,7 @@ def build_config(args: argparse.Namespace) -> DaemonConfig:
         "max_tasks_per_job": args.max_tasks_per_job,
         "planning_workers": args.planning_workers,
         "planning_queue_limit": args.planning_queue_limit,
+        "running_jobs_on_restart": args.running_jobs_on_restart,
         "log_level": args.log_level,
     }
     return load_config(args.config or env_config_path(), os.environ, overrides)

@@ -19,6 +19,9 @@ from photon_drivers.registry import DriverRegistryError, load_driver_class
 from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
 from photond.loop.control_config import ControlConfig
 
+# The accepted values of running_jobs_on_restart, the default first.
+RUNNING_JOBS_ON_RESTART = ("fail", "resume")
+
 
 class ConfigError(ValueError):
     """A setting is invalid; the message says which and where it came from."""
@@ -53,6 +56,9 @@ class DaemonConfig:
     # none older than this (seconds since they finished). Queued and running jobs always stay.
     retain_finished_jobs: int = 10_000
     retain_finished_s: float = 30 * 86_400.0
+    # What start-up does with a job journaled as running (photond stopped while it ran): "fail"
+    # it with the reason, or "resume" it from the device's state (photond.rpc.server).
+    running_jobs_on_restart: str = "fail"
     log_level: str = "INFO"
     devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
     # The closed loop's settings (TOML table [closed_loop]; see photond.loop.closed_loop).
@@ -82,6 +88,12 @@ class DaemonConfig:
         if not (math.isfinite(self.retain_finished_s) and self.retain_finished_s > 0):
             raise ConfigError(
                 f"retain_finished_s must be a positive number, got {self.retain_finished_s}"
+            )
+        if self.running_jobs_on_restart not in RUNNING_JOBS_ON_RESTART:
+            raise ConfigError(
+                "running_jobs_on_restart must be "
+                + " or ".join(repr(v) for v in RUNNING_JOBS_ON_RESTART)
+                + f", got {self.running_jobs_on_restart!r}"
             )
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(
@@ -171,6 +183,7 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "planning_queue_limit",
         "retain_finished_jobs",
         "retain_finished_s",
+        "running_jobs_on_restart",
         "log_level",
         "devices",
         "closed_loop",
@@ -195,8 +208,9 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         ):
             if key in data:
                 values[key] = int(data[key])
-        if "log_level" in data:
-            values["log_level"] = str(data["log_level"])
+        for key in ("running_jobs_on_restart", "log_level"):
+            if key in data:
+                values[key] = str(data[key])
         if "devices" in data:
             values["devices"] = tuple(
                 DeviceConfig(
@@ -254,8 +268,9 @@ def _apply_env(config: DaemonConfig, env: Mapping[str, str]) -> DaemonConfig:
                 values[key] = int(env[f"PHOTON_{key.upper()}"])
         if "PHOTON_RETAIN_FINISHED_S" in env:
             values["retain_finished_s"] = float(env["PHOTON_RETAIN_FINISHED_S"])
-        if "PHOTON_LOG_LEVEL" in env:
-            values["log_level"] = env["PHOTON_LOG_LEVEL"]
+        for key in ("running_jobs_on_restart", "log_level"):
+            if f"PHOTON_{key.upper()}" in env:
+                values[key] = env[f"PHOTON_{key.upper()}"]
     except ValueError as exc:
         raise ConfigError(f"environment: {exc}") from exc
     return replace(config, **values)

@@ -23,6 +23,13 @@ default mode, ``closed``:
   thread within `replan_budget_s`; its plan is swapped in at a later pass only if, re-timed
   from the state at that pass, it still ends sooner and stays within the limit.
 
+A job that photond was running when it stopped, resumed after the restart (the daemon setting
+`running_jobs_on_restart = "resume"`), starts with the same re-time: every task it had not
+finished is pending, none runs, and `resume_plan` re-times them from the estimate in the order
+of the plan the job last followed, held to the limit new plans are held to
+(`planning_margin_c`); a re-time that cannot keep it refuses the resume (`ResumeRefused`). This
+happens in every mode: the plan from before the restart is on a clock that no longer runs.
+
 Two weaker modes exist for comparison (benchmarks/closed_loop.py) and for a lab that wants
 them: ``reactive`` only stops starting tasks while a measured temperature is above
 max - margin, and ``open`` executes the plan as it was made.
@@ -60,6 +67,15 @@ log = logging.getLogger("photond.loop")
 
 # How far ahead the forecast looks, in the slowest mode's time constants: e^-7 < 0.001.
 FORECAST_HORIZON_TAUS = 7.0
+# The `replanned` event of a job resumed after a restart.
+RESUME_REASON = (
+    "photond restarted while the job ran: its unfinished tasks re-planned from the device's state"
+)
+
+
+class ResumeRefused(Exception):
+    """A job resumed after a restart cannot be re-planned from the device's state; the message
+    says why."""
 
 
 @dataclass
@@ -178,6 +194,71 @@ class ClosedLoop:
         self._swap(execution, now_s, reason, plan)
         self._start_search(replace(remaining, warm_start=plan))
 
+    def resume_plan(self, execution: Execution, now_s: float) -> Plan:
+        """The plan of a job resumed after a restart (`JobRecord.resumption`): its tasks not
+        finished, all pending in `execution`, re-timed from the estimate now in the order and
+        on the lanes of the plan it last followed (`replan.replan`, as every re-plan). Runs on
+        the loop thread even for drift-tolerant tasks: nothing of the job runs yet and its
+        heaters are off, so a long re-time delays no task. Nothing is recorded: the caller
+        records the resumption, then `follow_resumed`.
+
+        Raises:
+            ResumeRefused: the re-time breaks the limit new plans keep (a task found no room
+                within the re-time's longest wait), or the plan the job followed does not
+                place its tasks.
+        """
+        self._adopt(execution)
+        warm = execution.record.plan
+        assert warm is not None, "a job runs only once it has a plan"
+        try:
+            # New plans aim `planning_margin_c` below the maximum in every mode: so does this.
+            remaining = replace(
+                self._remaining(execution, now_s, warm),
+                limit_c=self.max_c - self.config.planning_margin_c,
+            )
+            attributes: dict[str, str | int | float] = {
+                "photond.job_id": execution.record.id,
+                "photond.planning.replan.reason": RESUME_REASON,
+                "photond.tasks_remaining": len(remaining.tasks),
+                "photond.device_time_s": now_s,
+            }
+            plan = self._timed_replan(remaining, attributes)
+        except ValueError as exc:
+            self._drop(execution)
+            raise ResumeRefused(str(exc)) from exc
+        peak_c = plan.predicted_peak_temperature_c
+        gradient = plan.predicted_peak_gradient_c_per_mm
+        if not remaining.within_limits(peak_c, gradient):
+            self._drop(execution)
+            broken = []
+            if peak_c > remaining.limit_c + 1e-9:
+                broken.append(
+                    f"{peak_c:.2f} °C, above {remaining.limit_c:g} °C "
+                    "(max temperature - planning margin)"
+                )
+            if gradient > remaining.max_gradient_c_per_mm + 1e-9:
+                broken.append(
+                    f"a gradient of {gradient:.2f} °C/mm, above "
+                    f"{remaining.max_gradient_c_per_mm:g} °C/mm"
+                )
+            raise ResumeRefused(
+                f"re-timed from the device's state now, its {len(remaining.tasks)} unfinished "
+                f"task(s) would reach {' and '.join(broken)}"
+            )
+        return plan
+
+    def follow_resumed(self, execution: Execution, now_s: float, plan: Plan) -> None:
+        """Swap in `resume_plan`'s plan and tell watchers (a `replanned` event); in closed mode
+        the loop goes on from it as from any re-plan (forecasts, search)."""
+        self._count_replan(RESUME_REASON)
+        if self.config.mode == "closed":
+            self._swap(execution, now_s, RESUME_REASON, plan)
+            self._start_search(self._remaining(execution, now_s, plan))
+            return
+        execution.swap_plan(plan.tasks)
+        self._book.replanned(execution.record, now_s, RESUME_REASON, plan)
+        self._drop(execution)  # nothing forecasts in this mode
+
     def _timed_replan(self, remaining: Remaining, attributes: dict[str, str | int | float]) -> Plan:
         started = time.perf_counter()
         with tracer.start_as_current_span("photond.planning.replan", attributes=attributes) as span:
@@ -274,20 +355,35 @@ class ClosedLoop:
         self._swap(execution, now_s, reason, plan)
 
     def _begin(self, execution: Execution, now_s: float) -> None:
+        self._adopt(execution)
+        self._reference_trace(execution, now_s)
+
+    def _adopt(self, execution: Execution) -> None:
+        """Make `execution` the job whose tables, plan and searches this loop keeps."""
         self._execution = execution
         self._forecast = None
         self._search = None
         self._retime = None
         self._plan = execution.record.plan
         self._last_forecast = -(10**9)
-        self._reference_trace(execution, now_s)
+
+    def _drop(self, execution: Execution) -> None:
+        """Let go of a job this loop will not follow (its tables are large)."""
+        if self._execution is execution:
+            self._execution = None
+            self._forecast = None
+            self._plan = None
 
     def prepare(self, record: JobRecord) -> None:
         """Build a queued job's forecast tables now, on the caller's thread (a submission's
         worker), so that its start does not build them on the loop thread: for a 100k-task job
-        they take about a second of Python."""
-        if self.config.mode != "closed" or record.graph is None:
+        they take about a second of Python. A job resumed after a restart needs them in every
+        mode (`resume_plan`), and the re-time's kernels too."""
+        resuming = record.resumption is not None
+        if (self.config.mode != "closed" and not resuming) or record.graph is None:
             return
+        if resuming and self.config.mode != "closed":
+            warm_up()  # compiled (or loaded from the cache) here, not on the loop thread
         with heap.building():  # ~10 objects a task: no full collections meanwhile
             forecast = self._build_forecast(record.graph)
         with self._prepared_lock:

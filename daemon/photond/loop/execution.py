@@ -32,8 +32,14 @@ ExecutionTables = tuple[dict[str, CheckedTask], list[PlannedTask]]
 
 
 def execution_tables(record: JobRecord) -> ExecutionTables:
+    """The job's tasks by id and its plan by start; a job resumed after a restart leaves out
+    the tasks it had finished (`JobRecord.resumption`)."""
     assert record.graph is not None and record.plan is not None
-    return record.graph.by_id(), sorted(record.plan.tasks, key=lambda p: p.start_s)
+    planned = record.plan.tasks
+    if record.resumption is not None:
+        done = {p.task_id for p in record.resumption.done}
+        planned = tuple(p for p in planned if p.task_id not in done)
+    return record.graph.by_id(), sorted(planned, key=lambda p: p.start_s)
 
 
 class Execution:
@@ -47,13 +53,22 @@ class Execution:
         start_s: float,
         tables: ExecutionTables | None = None,
     ) -> None:
-        """`tables`: the job's `execution_tables`, built ahead off the loop thread (for a
-        100k-task job they take ~90 ms); built here when not given."""
+        """`start_s`: the device time the job starts (or resumes) at. `tables`: the job's
+        `execution_tables`, built ahead off the loop thread (for a 100k-task job they take
+        ~90 ms); built here when not given.
+
+        A job resumed after a restart (`record.resumption`) goes on from where its journaled
+        task events stopped: its job-relative time `elapsed_s` falls at `start_s` (so
+        `self.start_s` lies that much earlier), the tasks it had finished count as finished
+        (for dependencies and the result) and their energy as spent. The book is not told
+        here: the runtime records the resumption once the job's re-plan stands.
+        """
         self.record = record
         self._driver = driver
         self._book = book
         self._tasks, self._pending = tables or execution_tables(record)
         self._running: dict[str, tuple[PlannedTask, float]] = {}
+        # Task id -> (lane, device start, device end).
         self._finished: dict[str, tuple[str, float, float]] = {}
         self.start_s = start_s
         self._last_step_s = start_s
@@ -62,7 +77,20 @@ class Execution:
         self._news: list[tuple[Callable[[JobRecord, float, str, str], None], PlannedTask]] = []
         self.energy_mj = 0.0
         self.peak_temperature_c = -math.inf
-        book.start(record, start_s)
+        resumption = record.resumption
+        if resumption is None:
+            book.start(record, start_s)
+            return
+        self.start_s = start_s - resumption.elapsed_s
+        for done in resumption.done:
+            self._finished[done.task_id] = (
+                done.lane_id,
+                self.start_s + done.start_s,
+                self.start_s + done.end_s,
+            )
+            # A task's heaters hold constant powers while it runs: exact, as it ran.
+            power_mw = sum(self._tasks[done.task_id].heater_power_mw.values())
+            self.energy_mj += power_mw * (done.end_s - done.start_s)
 
     @property
     def running_task_ids(self) -> tuple[str, ...]:
@@ -166,7 +194,17 @@ class Execution:
         self._power_mw = 0.0
 
     def result(self, now_s: float) -> job_pb2.JobResult:
-        """What ran, job-relative, in start order: the job's result as the book records it."""
+        """What ran, job-relative, in start order: the job's result as the book records it.
+
+        For a job resumed after a restart, the tasks are those that finished before it (as
+        journaled) and after it; job time stops from the last journaled task event before the
+        restart to the resume (the device clock restarts with photond, so that gap cannot be
+        measured on it), so the makespan is the job's running time without the outage. A task
+        cut off by the restart appears once, as it ran again. The energy is that of the
+        finished tasks before the restart plus what was measured since (the cut-off runs'
+        energy is not known); the peak temperature is the highest reading since the resume
+        (earlier readings are not journaled).
+        """
         ran = sorted(self._finished.items(), key=lambda item: (item[1][1], item[0]))
         return job_result(
             [

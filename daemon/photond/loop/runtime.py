@@ -26,6 +26,12 @@ Half-open, it probes with a ping followed by the safe state, so that the device 
 before any dispatch resumes. A job whose device failed is not resumed: its tasks were cut off
 mid-run and the heaters went off, so its thermal plan no longer describes the device. Queued
 jobs wait and start once the breaker has closed.
+
+A job photond was running when it stopped, queued again at start-up to be resumed
+(`JobRecord.resumption`, the setting `running_jobs_on_restart = "resume"`), starts like any
+job but with a re-plan of its unfinished tasks from the estimate at that moment
+(`ClosedLoop.resume_plan`); if that fails the job fails with the reason, and the loop takes the
+next job.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from photon.v1 import job_pb2
 from photon_drivers.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from photon_drivers.interface import Driver, SensorSample
 from photond.jobs.book import JobBook, JobRecord
-from photond.loop.closed_loop import ClosedLoop
+from photond.loop.closed_loop import ClosedLoop, ResumeRefused
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution, ExecutionTables, execution_tables
 from photond.loop.interlock import Interlock
@@ -355,9 +361,36 @@ class DeviceRuntime:
             tables = self._tables.pop(record.id, None) if record is not None else None
         if record is None:
             return None
-        self._execution = Execution(record, self.driver, self._book, now_s, tables)
-        log.info("job started", extra={"job": record.id, "device": self.device_id})
-        return self._execution
+        execution = Execution(record, self.driver, self._book, now_s, tables)
+        if record.resumption is not None:
+            if not self._resume_after_restart(execution, now_s):
+                return None
+            log.info("job resumed after a restart", extra={"job": record.id})
+        else:
+            log.info("job started", extra={"job": record.id, "device": self.device_id})
+        self._execution = execution
+        return execution
+
+    def _resume_after_restart(self, execution: Execution, now_s: float) -> bool:
+        """Re-plan a job resumed after a restart from the estimate now and record that it goes
+        on (a `resumed` event, then the re-plan's `replanned`); or fail it with the reason.
+        False when it failed."""
+        record = execution.record
+        try:
+            plan = self.control.resume_plan(execution, now_s)
+            self._book.restarted(record, now_s, execution.start_s)
+            self.control.follow_resumed(execution, now_s, plan)
+        except Exception as exc:  # a fault here fails this job, never the device loop
+            if not isinstance(exc, ResumeRefused):
+                log.exception("resuming a job after the restart failed", extra={"job": record.id})
+            self._book.fail(
+                record,
+                now_s,
+                f"photond restarted while the job ran and could not resume it: {exc}",
+                execution.result(now_s),
+            )
+            return False
+        return True
 
     def _end(self, execution: Execution, now_s: float, cancelled: bool = False) -> None:
         self._execution = None

@@ -263,23 +263,46 @@ class Daemon:
         return f"{host}:{port}"
 
     def _restore_jobs(self) -> None:
-        for journaled in self.journal.load_all():
+        """Take the journal's jobs back: queued ones are queued again, in submission order.
+
+        A job journaled as running (photond stopped while it ran) is failed with the reason,
+        or with `running_jobs_on_restart = "resume"` queued first on its device to resume: the
+        tasks whose finish is journaled stay done, and the loop re-plans the rest from the
+        device's state when the job starts (`DeviceRuntime`, `ClosedLoop.resume_plan`). A job
+        whose graph no longer checks against its device's profile is failed, saying why.
+        """
+        resume = self.config.running_jobs_on_restart == "resume"
+        # A job that ran goes on before any queued job starts (stable: otherwise as submitted).
+        journaled_jobs = sorted(
+            self.journal.load_all(), key=lambda j: j.job.state != job_pb2.JOB_STATE_RUNNING
+        )
+        for journaled in journaled_jobs:
             job = journaled.job
             record = self.book.restore(journaled)
             if record.terminal:
                 continue
-            if job.state == job_pb2.JOB_STATE_RUNNING:
-                self.book.fail(record, 0.0, "photond stopped while the job ran; it was not resumed")
+            running = job.state == job_pb2.JOB_STATE_RUNNING
+            if running and not resume:
+                self.book.fail(
+                    record,
+                    0.0,
+                    "photond stopped while the job ran; it was not resumed "
+                    '(running_jobs_on_restart = "fail")',
+                )
                 continue
             try:
                 device = self.devices.get(job.device_id)
                 record.graph = check_graph(job.graph, device.profile, self.config.max_tasks_per_job)
-                record.plan = plan_from_proto(job.schedule)
             except RequestError as exc:
                 self.book.fail(record, 0.0, f"cannot resume after restart: {exc}")
                 continue
+            if running:
+                record.resumption = self.book.resumption(record)
+                record.plan = record.resumption.plan
+            else:
+                record.plan = plan_from_proto(job.schedule)
             device.runtime.enqueue(record)
-            log.info("job requeued after restart", extra={"job": job.id})
+            log.info("job requeued after restart", extra={"job": job.id, "running": running})
 
     def _prune(self) -> None:
         gone = self.book.prune(
