@@ -9,7 +9,10 @@ from photon_sdk import AsyncClient, Client
 
 EXPECTED = [
     "DEFAULT_TCP_PORT",
+    "DEFAULT_TIMEOUTS_S",
     "RETRYABLE_CODES",
+    "RETRY_POLICY",
+    "SYSTEM_SOCKET_PATH",
     "AlreadyExists",
     "AsyncClient",
     "AsyncTelemetryStream",
@@ -34,6 +37,7 @@ EXPECTED = [
     "Layer",
     "Limits",
     "NotFound",
+    "OptimizationLevel",
     "PermissionDenied",
     "PhotonError",
     "PlanStatistics",
@@ -50,10 +54,12 @@ EXPECTED = [
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
+    "ValidationLevel",
     "Zone",
     "default_socket_path",
     "default_target",
     "map_rpc_error",
+    "socket_search_path",
 ]
 
 

@@ -15,6 +15,8 @@ exceptions of ``photon_sdk._errors`` (tree in that module's docstring).
 
 from ._async_client import AsyncClient as AsyncClient
 from ._async_client import AsyncTelemetryStream as AsyncTelemetryStream
+from ._channel import DEFAULT_TIMEOUTS_S as DEFAULT_TIMEOUTS_S
+from ._channel import RETRY_POLICY as RETRY_POLICY
 from ._client import Client as Client
 from ._client import TelemetryStream as TelemetryStream
 from ._errors import RETRYABLE_CODES as RETRYABLE_CODES
@@ -37,8 +39,10 @@ from ._errors import Unavailable as Unavailable
 from ._errors import Unimplemented as Unimplemented
 from ._errors import map_rpc_error as map_rpc_error
 from ._target import DEFAULT_TCP_PORT as DEFAULT_TCP_PORT
+from ._target import SYSTEM_SOCKET_PATH as SYSTEM_SOCKET_PATH
 from ._target import default_socket_path as default_socket_path
 from ._target import default_target as default_target
+from ._target import socket_search_path as socket_search_path
 from .graph import Task as Task
 from .graph import TaskGraph as TaskGraph
 from .types import Device as Device
@@ -53,16 +57,21 @@ from .types import JobStats as JobStats
 from .types import Lane as Lane
 from .types import Layer as Layer
 from .types import Limits as Limits
+from .types import OptimizationLevel as OptimizationLevel
 from .types import PlanStatistics as PlanStatistics
 from .types import Schedule as Schedule
 from .types import ScheduledTask as ScheduledTask
 from .types import Sensor as Sensor
 from .types import TelemetryFrame as TelemetryFrame
+from .types import ValidationLevel as ValidationLevel
 from .types import Zone as Zone
 
 __all__ = [
     "DEFAULT_TCP_PORT",
+    "DEFAULT_TIMEOUTS_S",
     "RETRYABLE_CODES",
+    "RETRY_POLICY",
+    "SYSTEM_SOCKET_PATH",
     "AlreadyExists",
     "AsyncClient",
     "AsyncTelemetryStream",
@@ -87,6 +96,7 @@ __all__ = [
     "Layer",
     "Limits",
     "NotFound",
+    "OptimizationLevel",
     "PermissionDenied",
     "PhotonError",
     "PlanStatistics",
@@ -103,8 +113,10 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",
+    "ValidationLevel",
     "Zone",
     "default_socket_path",
     "default_target",
     "map_rpc_error",
+    "socket_search_path",
 ]

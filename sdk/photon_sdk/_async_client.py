@@ -24,18 +24,32 @@ from photon.v1 import (
 )
 
 from . import _health
-from ._base import CHANNEL_OPTIONS, BaseClient, TelemetryDecoder
+from ._base import BaseClient, TelemetryDecoder
+from ._channel import CHANNEL_OPTIONS
 from ._convert import (
     device_from_proto,
     device_state_from_proto,
+    history_from_proto,
     job_event_from_proto,
     job_from_proto,
     job_stats_from_proto,
+    limits_from_proto,
     schedule_from_proto,
 )
 from ._errors import map_rpc_error
 from .graph import TaskGraph
-from .types import Device, DeviceState, Job, JobEvent, JobStats, Schedule, TelemetryFrame
+from .types import (
+    Device,
+    DeviceState,
+    Job,
+    JobEvent,
+    JobStats,
+    Limits,
+    OptimizationLevel,
+    Schedule,
+    TelemetryFrame,
+    ValidationLevel,
+)
 
 __all__ = ["AsyncClient", "AsyncTelemetryStream"]
 
@@ -54,7 +68,10 @@ class AsyncClient(BaseClient):
     Args:
         target: a gRPC target (``unix:/path/photond.sock``, ``host:port``); None picks
             :func:`~photon_sdk.default_target`.
-        timeout_s: deadline of every unary call. Streams have no deadline; close them instead.
+        timeout_s: deadline of every unary call, in seconds; None (the default) gives each
+            call its own (:data:`~photon_sdk.DEFAULT_TIMEOUTS_S`). Streams have no deadline.
+
+    UNAVAILABLE is retried by gRPC with backoff as in :class:`Client`.
 
     Raises (from every method): a subclass of :class:`~photon_sdk.RpcError` for a non-OK
     status, e.g. :class:`~photon_sdk.Unavailable` when no daemon answers at ``target``.
@@ -62,7 +79,7 @@ class AsyncClient(BaseClient):
     Use as an async context manager, or await :meth:`close`, to release the channel.
     """
 
-    def __init__(self, target: str | None = None, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, target: str | None = None, *, timeout_s: float | None = None) -> None:
         super().__init__(target, timeout_s=timeout_s)
         self._channel = grpc.aio.insecure_channel(self._target, options=CHANNEL_OPTIONS)
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
@@ -70,27 +87,50 @@ class AsyncClient(BaseClient):
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
 
     async def _call(
-        self, method: grpc.aio.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req
+        self, rpc: str, method: grpc.aio.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req
     ) -> _Resp:
         try:
-            return await method(request, timeout=self._timeout_s)
+            return await method(request, timeout=self._deadline_s(rpc))
         except grpc.RpcError as exc:
             raise map_rpc_error(exc) from exc
 
     async def list_devices(self) -> list[Device]:
         """Return every device the daemon owns."""
-        response = await self._call(self._devices.ListDevices, device_pb2.ListDevicesRequest())
+        request = device_pb2.ListDevicesRequest()
+        response = await self._call("ListDevices", self._devices.ListDevices, request)
         return [device_from_proto(d) for d in response.devices]
 
     async def get_device(self, device_id: str) -> Device:
         """Return one device's description (layout, heaters, lanes, sensors, limits)."""
         request = device_pb2.GetDeviceRequest(device_id=device_id)
-        return device_from_proto(await self._call(self._devices.GetDevice, request))
+        return device_from_proto(await self._call("GetDevice", self._devices.GetDevice, request))
 
     async def get_device_state(self, device_id: str) -> DeviceState:
-        """Return a device's live state: serving, temperatures, power, what is running."""
+        """Return a device's live state: serving, temperatures (°C), power (mW), what runs."""
         request = device_pb2.GetDeviceStateRequest(device_id=device_id)
-        return device_state_from_proto(await self._call(self._devices.GetDeviceState, request))
+        response = await self._call("GetDeviceState", self._devices.GetDeviceState, request)
+        return device_state_from_proto(response)
+
+    async def update_limits(self, device_id: str, limits: Limits) -> Limits:
+        """Replace a device's operating limits; see :meth:`Client.update_limits`.
+
+        Raises:
+            Unimplemented: the daemon does not offer this yet (limits come from its profile).
+        """
+        request = self._update_limits_request(device_id, limits)
+        response = await self._call("UpdateLimits", self._devices.UpdateLimits, request)
+        return limits_from_proto(response)
+
+    async def emergency_stop(self, device_id: str, reason: str = "") -> DeviceState:
+        """Put a device in its safe state now; see :meth:`Client.emergency_stop`."""
+        request = self._emergency_stop_request(device_id, reason)
+        response = await self._call("EmergencyStop", self._devices.EmergencyStop, request)
+        return device_state_from_proto(response)
+
+    async def resume(self, device_id: str) -> DeviceState:
+        """Leave an emergency stop and resume dispatch; see :meth:`Client.resume`."""
+        request = self._resume_request(device_id)
+        return device_state_from_proto(await self._call("Resume", self._devices.Resume, request))
 
     async def submit_job(
         self,
@@ -98,28 +138,35 @@ class AsyncClient(BaseClient):
         *,
         device_id: str = "",
         name: str = "",
+        level: OptimizationLevel | None = None,
+        validation: ValidationLevel | None = None,
         validate: bool = True,
         request_id: str | None = None,
     ) -> Job:
         """Submit a task graph; return the job once the daemon has journaled it.
 
-        See :meth:`Client.submit_job`.
+        See :meth:`Client.submit_job`: the same levels, and the same ``request_id`` resent on
+        every retry.
 
         Raises:
             GraphError: the graph is invalid (only with ``validate=True``).
         """
-        request = self._submit_request(graph, device_id, name, validate, request_id)
-        return job_from_proto(await self._call(self._jobs.SubmitJob, request))
+        request = self._submit_request(
+            graph, device_id, name, level, validation, validate, request_id
+        )
+        return job_from_proto(await self._call("SubmitJob", self._jobs.SubmitJob, request))
 
     async def get_job(self, job_id: str) -> Job:
-        """Return a job's current state, schedule and result."""
+        """Return a job's current state, schedule and result (times in s, °C, mJ)."""
         request = job_pb2.GetJobRequest(job_id=job_id)
-        return job_from_proto(await self._call(self._jobs.GetJob, request))
+        return job_from_proto(await self._call("GetJob", self._jobs.GetJob, request))
 
     async def watch_job(self, job_id: str) -> AsyncGenerator[JobEvent, None]:
         """Yield a job's events from its submission on, then live, until the daemon ends it.
 
-        ``aclose()`` on the generator (or cancelling the task iterating it) cancels the call.
+        Works on a job already running: its history first, then each new event (see
+        :meth:`Client.watch_job`). ``aclose()`` on the generator (or cancelling the task
+        iterating it) cancels the call.
         """
         call = self._jobs.WatchJob(job_pb2.WatchJobRequest(job_id=job_id))
         try:
@@ -155,20 +202,25 @@ class AsyncClient(BaseClient):
     async def cancel_job(self, job_id: str) -> Job:
         """Cancel a job: queued tasks never start, running ones stop, heaters go off."""
         request = job_pb2.CancelJobRequest(job_id=job_id)
-        return job_from_proto(await self._call(self._jobs.CancelJob, request))
+        return job_from_proto(await self._call("CancelJob", self._jobs.CancelJob, request))
 
     async def list_jobs(self, device_id: str = "", limit: int = 100) -> list[Job]:
         """Return jobs, newest first; ``device_id`` "" means every device."""
         request = self._list_jobs_request(device_id, limit)
-        response = await self._call(self._jobs.ListJobs, request)
+        response = await self._call("ListJobs", self._jobs.ListJobs, request)
         return [job_from_proto(j) for j in response.jobs]
 
     async def plan_job(
-        self, graph: TaskGraph, *, device_id: str = "", validate: bool = True
+        self,
+        graph: TaskGraph,
+        *,
+        device_id: str = "",
+        level: OptimizationLevel | None = None,
+        validate: bool = True,
     ) -> Schedule:
-        """Plan a task graph without running it (a dry run) and return the schedule."""
-        request = self._plan_request(graph, device_id, validate)
-        return schedule_from_proto(await self._call(self._jobs.PlanJob, request))
+        """Plan a task graph without running it (a dry run); see :meth:`Client.plan_job`."""
+        request = self._plan_request(graph, device_id, level, validate)
+        return schedule_from_proto(await self._call("PlanJob", self._jobs.PlanJob, request))
 
     async def get_job_stats(self, device_id: str | None = None) -> JobStats:
         """Return counts over the daemon's journaled jobs; ``device_id`` None means every device.
@@ -176,7 +228,8 @@ class AsyncClient(BaseClient):
         See :meth:`Client.get_job_stats`.
         """
         request = self._job_stats_request(device_id)
-        return job_stats_from_proto(await self._call(self._jobs.GetJobStats, request))
+        response = await self._call("GetJobStats", self._jobs.GetJobStats, request)
+        return job_stats_from_proto(response)
 
     def subscribe(
         self, device_id: str = "", sample_interval_s: float = 0.1
@@ -189,13 +242,27 @@ class AsyncClient(BaseClient):
         request = self._subscribe_request(device_id, sample_interval_s)
         return AsyncTelemetryStream(self._telemetry.Subscribe(request))
 
+    async def get_history(
+        self, device_id: str, start_device_time_s: float, end_device_time_s: float
+    ) -> list[TelemetryFrame]:
+        """Return a device's recorded frames between two device-clock times (s), oldest first.
+
+        Raises:
+            Unimplemented: the daemon does not record telemetry yet.
+        """
+        request = self._history_request(device_id, start_device_time_s, end_device_time_s)
+        response = await self._call("GetHistory", self._telemetry.GetHistory, request)
+        if not response.frames:
+            return []
+        return history_from_proto(response, await self.get_device(device_id))
+
     async def check_health(self, service: str = "") -> bool:
         """Ask the standard ``grpc.health.v1`` service; True when it answers SERVING.
 
         See :meth:`Client.check_health`.
         """
         method = self._channel.unary_unary(_health.CHECK_METHOD, None, None)
-        response = await self._call(method, _health.encode_request(service))
+        response = await self._call("Check", method, _health.encode_request(service))
         return _health.decode_response(cast(bytes, response)) == _health.SERVING
 
     async def close(self) -> None:

@@ -9,27 +9,34 @@ from __future__ import annotations
 import math
 import uuid
 
-from photon.v1 import job_pb2, telemetry_pb2
+from photon.v1 import device_pb2, job_pb2, telemetry_pb2
 
+from ._channel import default_timeout_s
 from ._convert import telemetry_frame_from_proto
 from ._errors import GraphError, ProtocolError
 from ._target import default_target
 from .graph import TaskGraph
-from .types import TelemetryFrame
+from .types import Limits, OptimizationLevel, TelemetryFrame, ValidationLevel
 
 __all__ = ["BaseClient", "TelemetryDecoder"]
 
-
-# A job's answer carries its graph and schedule: a 100,000-task job is tens of MiB, beyond
-# gRPC's default 4 MiB receive limit. The daemon bounds what it sends (by max_tasks_per_job).
-CHANNEL_OPTIONS = (("grpc.max_receive_message_length", -1),)
+_OPTIMIZATION_LEVELS = {
+    OptimizationLevel.FAST: job_pb2.OPTIMIZATION_LEVEL_FAST,
+    OptimizationLevel.BALANCED: job_pb2.OPTIMIZATION_LEVEL_BALANCED,
+    OptimizationLevel.QUALITY: job_pb2.OPTIMIZATION_LEVEL_QUALITY,
+}
+_VALIDATION_LEVELS = {
+    ValidationLevel.BASIC: job_pb2.VALIDATION_LEVEL_BASIC,
+    ValidationLevel.STRICT: job_pb2.VALIDATION_LEVEL_STRICT,
+    ValidationLevel.PARANOID: job_pb2.VALIDATION_LEVEL_PARANOID,
+}
 
 
 class BaseClient:
-    """Holds the target and timeout and builds the requests both clients send."""
+    """Holds the target and deadlines and builds the requests both clients send."""
 
-    def __init__(self, target: str | None = None, *, timeout_s: float = 10.0) -> None:
-        if not (math.isfinite(timeout_s) and timeout_s > 0):
+    def __init__(self, target: str | None = None, *, timeout_s: float | None = None) -> None:
+        if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
         self._target = target if target is not None else default_target()
         self._timeout_s = timeout_s
@@ -40,16 +47,30 @@ class BaseClient:
         return self._target
 
     @property
-    def timeout_s(self) -> float:
-        """Deadline of every unary call; streams (watch, subscribe) have none."""
+    def timeout_s(self) -> float | None:
+        """Deadline of every unary call in seconds, or None for each call's own default.
+
+        The defaults are :data:`photon_sdk.DEFAULT_TIMEOUTS_S` (5 s for state reads and stops,
+        60 s for SubmitJob and PlanJob, ...). Streams (watch, subscribe) have no deadline.
+        """
         return self._timeout_s
+
+    def _deadline_s(self, rpc: str) -> float:
+        """The deadline of one call of ``rpc`` (its method name, e.g. ``"SubmitJob"``)."""
+        return self._timeout_s if self._timeout_s is not None else default_timeout_s(rpc)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(target={self._target!r}, timeout_s={self._timeout_s})"
 
     @staticmethod
     def _submit_request(
-        graph: TaskGraph, device_id: str, name: str, validate: bool, request_id: str | None
+        graph: TaskGraph,
+        device_id: str,
+        name: str,
+        level: OptimizationLevel | None,
+        validation: ValidationLevel | None,
+        validate: bool,
+        request_id: str | None,
     ) -> job_pb2.SubmitJobRequest:
         if validate:
             graph.validate()
@@ -57,15 +78,65 @@ class BaseClient:
             device_id=device_id,
             graph=_graph_proto(graph),
             name=name or graph.name,
-            # A fresh idempotency key per submission; a retry passes the same one again.
+            optimization_level=_optimization_level(level),
+            validation_level=_validation_level(validation),
+            # A fresh idempotency key per submission. gRPC's retries resend this very message,
+            # so every attempt of one call carries the same key; a caller retrying by hand
+            # passes the job's request_id again.
             request_id=uuid.uuid4().hex if request_id is None else request_id,
         )
 
     @staticmethod
-    def _plan_request(graph: TaskGraph, device_id: str, validate: bool) -> job_pb2.PlanJobRequest:
+    def _plan_request(
+        graph: TaskGraph, device_id: str, level: OptimizationLevel | None, validate: bool
+    ) -> job_pb2.PlanJobRequest:
         if validate:
             graph.validate()
-        return job_pb2.PlanJobRequest(device_id=device_id, graph=_graph_proto(graph))
+        return job_pb2.PlanJobRequest(
+            device_id=device_id,
+            graph=_graph_proto(graph),
+            optimization_level=_optimization_level(level),
+        )
+
+    @staticmethod
+    def _emergency_stop_request(device_id: str, reason: str) -> device_pb2.EmergencyStopRequest:
+        return device_pb2.EmergencyStopRequest(device_id=device_id, reason=reason)
+
+    @staticmethod
+    def _resume_request(device_id: str) -> device_pb2.ResumeRequest:
+        return device_pb2.ResumeRequest(device_id=device_id)
+
+    @staticmethod
+    def _update_limits_request(device_id: str, limits: Limits) -> device_pb2.UpdateLimitsRequest:
+        return device_pb2.UpdateLimitsRequest(
+            device_id=device_id,
+            limits=device_pb2.Limits(
+                max_device_temperature_c=limits.max_device_temperature_c,
+                max_thermal_gradient_c_per_mm=limits.max_thermal_gradient_c_per_mm,
+                max_power_density_mw_per_mm2=limits.max_power_density_mw_per_mm2,
+                interlock_temperature_c=limits.interlock_temperature_c,
+                interlock_hysteresis_c=limits.interlock_hysteresis_c,
+            ),
+        )
+
+    @staticmethod
+    def _history_request(
+        device_id: str, start_device_time_s: float, end_device_time_s: float
+    ) -> telemetry_pb2.GetHistoryRequest:
+        if not (
+            math.isfinite(start_device_time_s)
+            and math.isfinite(end_device_time_s)
+            and start_device_time_s <= end_device_time_s
+        ):
+            raise ValueError(
+                "need finite start_device_time_s <= end_device_time_s, got "
+                f"{start_device_time_s!r}, {end_device_time_s!r}"
+            )
+        return telemetry_pb2.GetHistoryRequest(
+            device_id=device_id,
+            start_device_time_s=start_device_time_s,
+            end_device_time_s=end_device_time_s,
+        )
 
     @staticmethod
     def _list_jobs_request(device_id: str, limit: int) -> job_pb2.ListJobsRequest:
@@ -89,6 +160,21 @@ class BaseClient:
             mode=telemetry_pb2.SUBSCRIPTION_MODE_SAMPLE,
             sample_interval_s=sample_interval_s,
         )
+
+
+def _optimization_level(level: OptimizationLevel | None) -> job_pb2.OptimizationLevel.ValueType:
+    # None leaves the field unset: the daemon's default (BALANCED). A plain string such as
+    # "fast" is accepted too, for callers that took it from a command line or a config file.
+    if level is None:
+        return job_pb2.OPTIMIZATION_LEVEL_UNSPECIFIED
+    return _OPTIMIZATION_LEVELS[OptimizationLevel(level)]
+
+
+def _validation_level(level: ValidationLevel | None) -> job_pb2.ValidationLevel.ValueType:
+    # None leaves the field unset: the daemon's default (STRICT).
+    if level is None:
+        return job_pb2.VALIDATION_LEVEL_UNSPECIFIED
+    return _VALIDATION_LEVELS[ValidationLevel(level)]
 
 
 def _graph_proto(graph: TaskGraph) -> job_pb2.TaskGraph:

@@ -22,18 +22,32 @@ from photon.v1 import (
 )
 
 from . import _health
-from ._base import CHANNEL_OPTIONS, BaseClient, TelemetryDecoder
+from ._base import BaseClient, TelemetryDecoder
+from ._channel import CHANNEL_OPTIONS
 from ._convert import (
     device_from_proto,
     device_state_from_proto,
+    history_from_proto,
     job_event_from_proto,
     job_from_proto,
     job_stats_from_proto,
+    limits_from_proto,
     schedule_from_proto,
 )
 from ._errors import map_rpc_error
 from .graph import TaskGraph
-from .types import Device, DeviceState, Job, JobEvent, JobStats, Schedule, TelemetryFrame
+from .types import (
+    Device,
+    DeviceState,
+    Job,
+    JobEvent,
+    JobStats,
+    Limits,
+    OptimizationLevel,
+    Schedule,
+    TelemetryFrame,
+    ValidationLevel,
+)
 
 __all__ = ["Client", "TelemetryStream"]
 
@@ -47,7 +61,14 @@ class Client(BaseClient):
     Args:
         target: a gRPC target (``unix:/path/photond.sock``, ``host:port``); None picks
             :func:`~photon_sdk.default_target`.
-        timeout_s: deadline of every unary call. Streams have no deadline; close them instead.
+        timeout_s: deadline of every unary call, in seconds; None (the default) gives each
+            call its own (:data:`~photon_sdk.DEFAULT_TIMEOUTS_S`: 5 s for state reads and
+            stops, 60 s for submit and plan). Streams have no deadline; close them instead.
+
+    A call that ends UNAVAILABLE (no daemon yet, a restart, a connection lost before the
+    answer) is retried by gRPC with backoff, up to 5 attempts within its deadline (see
+    :data:`~photon_sdk.RETRY_POLICY`); only then does it raise
+    :class:`~photon_sdk.Unavailable`.
 
     Raises (from every method): a subclass of :class:`~photon_sdk.RpcError` for a non-OK
     status, e.g. :class:`~photon_sdk.Unavailable` when no daemon answers at ``target``.
@@ -55,33 +76,68 @@ class Client(BaseClient):
     Use as a context manager, or call :meth:`close`, to release the channel.
     """
 
-    def __init__(self, target: str | None = None, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, target: str | None = None, *, timeout_s: float | None = None) -> None:
         super().__init__(target, timeout_s=timeout_s)
         self._channel = grpc.insecure_channel(self._target, options=CHANNEL_OPTIONS)
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
 
-    def _call(self, method: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req) -> _Resp:
+    def _call(
+        self, rpc: str, method: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req
+    ) -> _Resp:
         try:
-            return method(request, timeout=self._timeout_s)
+            return method(request, timeout=self._deadline_s(rpc))
         except grpc.RpcError as exc:
             raise map_rpc_error(exc) from exc
 
     def list_devices(self) -> list[Device]:
         """Return every device the daemon owns."""
-        response = self._call(self._devices.ListDevices, device_pb2.ListDevicesRequest())
+        request = device_pb2.ListDevicesRequest()
+        response = self._call("ListDevices", self._devices.ListDevices, request)
         return [device_from_proto(d) for d in response.devices]
 
     def get_device(self, device_id: str) -> Device:
         """Return one device's description (layout, heaters, lanes, sensors, limits)."""
         request = device_pb2.GetDeviceRequest(device_id=device_id)
-        return device_from_proto(self._call(self._devices.GetDevice, request))
+        return device_from_proto(self._call("GetDevice", self._devices.GetDevice, request))
 
     def get_device_state(self, device_id: str) -> DeviceState:
-        """Return a device's live state: serving, temperatures, power, what is running."""
+        """Return a device's live state: serving, temperatures (°C), power (mW), what runs."""
         request = device_pb2.GetDeviceStateRequest(device_id=device_id)
-        return device_state_from_proto(self._call(self._devices.GetDeviceState, request))
+        response = self._call("GetDeviceState", self._devices.GetDeviceState, request)
+        return device_state_from_proto(response)
+
+    def update_limits(self, device_id: str, limits: Limits) -> Limits:
+        """Replace a device's operating limits (°C, °C/mm, mW/mm²); return the limits now set.
+
+        The daemon may only tighten them below the profile's hard limits.
+
+        Raises:
+            Unimplemented: the daemon does not offer this yet (limits come from its profile).
+        """
+        request = self._update_limits_request(device_id, limits)
+        return limits_from_proto(self._call("UpdateLimits", self._devices.UpdateLimits, request))
+
+    def emergency_stop(self, device_id: str, reason: str = "") -> DeviceState:
+        """Put a device in its safe state now: heaters off, dispatch paused, running job held.
+
+        The held job fails if the stop outlasts the daemon's hold timeout; :meth:`resume`
+        continues it. ``reason`` is recorded with the stop and shown as the device's
+        ``not_serving_reason``. Returns the device's state after the stop.
+        """
+        request = self._emergency_stop_request(device_id, reason)
+        response = self._call("EmergencyStop", self._devices.EmergencyStop, request)
+        return device_state_from_proto(response)
+
+    def resume(self, device_id: str) -> DeviceState:
+        """Leave an emergency stop and resume dispatch; return the device's state after it.
+
+        After an interlock trip, dispatch resumes only once the die has cooled below the
+        interlock temperature minus its hysteresis (°C).
+        """
+        request = self._resume_request(device_id)
+        return device_state_from_proto(self._call("Resume", self._devices.Resume, request))
 
     def submit_job(
         self,
@@ -89,31 +145,46 @@ class Client(BaseClient):
         *,
         device_id: str = "",
         name: str = "",
+        level: OptimizationLevel | None = None,
+        validation: ValidationLevel | None = None,
         validate: bool = True,
         request_id: str | None = None,
     ) -> Job:
         """Submit a task graph; return the job once the daemon has journaled it.
 
         ``device_id`` "" lets the daemon pick its only device; ``name`` "" uses
-        ``graph.name``. ``validate=False`` skips the client-side checks (the daemon checks
-        anyway), which is how tests reach the daemon's own validation.
+        ``graph.name``. ``level`` sets how hard the planner searches and ``validation`` how
+        much the daemon checks the plan (None: the daemon's defaults, BALANCED and STRICT).
+        ``validate=False`` skips the client-side checks (the daemon checks anyway), which is
+        how tests reach the daemon's own validation.
+
+        ``request_id`` is the idempotency key; None sends a fresh UUID. Every retry of this
+        call resends it, so a submission whose answer was lost is not run twice. To retry by
+        hand after an error, pass the same ``request_id`` again.
 
         Raises:
             GraphError: the graph is invalid (only with ``validate=True``).
+            FailedPrecondition: the graph cannot run within the device's limits.
+            AlreadyExists: ``request_id`` was used before for a different request.
         """
-        request = self._submit_request(graph, device_id, name, validate, request_id)
-        return job_from_proto(self._call(self._jobs.SubmitJob, request))
+        request = self._submit_request(
+            graph, device_id, name, level, validation, validate, request_id
+        )
+        return job_from_proto(self._call("SubmitJob", self._jobs.SubmitJob, request))
 
     def get_job(self, job_id: str) -> Job:
-        """Return a job's current state, schedule and result."""
-        return job_from_proto(self._call(self._jobs.GetJob, job_pb2.GetJobRequest(job_id=job_id)))
+        """Return a job's current state, schedule and result (times in s, °C, mJ)."""
+        request = job_pb2.GetJobRequest(job_id=job_id)
+        return job_from_proto(self._call("GetJob", self._jobs.GetJob, request))
 
     def watch_job(self, job_id: str) -> Generator[JobEvent, None, None]:
         """Yield a job's events from its submission on, then live, until the daemon ends it.
 
-        The daemon replays past events first, so watching a finished job yields its whole
-        history. Closing the generator (or leaving a ``for`` loop and dropping it) cancels
-        the call.
+        Works on any job, whoever submitted it and however far it has got: the daemon replays
+        the job's history first (numbered from 1), then follows it live, so watching a running
+        job yields what already happened and then each new event; watching a finished job
+        yields its whole history. Closing the generator (or leaving a ``for`` loop and
+        dropping it) cancels the call.
         """
         call = self._jobs.WatchJob(job_pb2.WatchJobRequest(job_id=job_id))
         try:
@@ -143,17 +214,34 @@ class Client(BaseClient):
     def cancel_job(self, job_id: str) -> Job:
         """Cancel a job: queued tasks never start, running ones stop, heaters go off."""
         request = job_pb2.CancelJobRequest(job_id=job_id)
-        return job_from_proto(self._call(self._jobs.CancelJob, request))
+        return job_from_proto(self._call("CancelJob", self._jobs.CancelJob, request))
 
     def list_jobs(self, device_id: str = "", limit: int = 100) -> list[Job]:
         """Return jobs, newest first; ``device_id`` "" means every device."""
         request = self._list_jobs_request(device_id, limit)
-        return [job_from_proto(j) for j in self._call(self._jobs.ListJobs, request).jobs]
+        response = self._call("ListJobs", self._jobs.ListJobs, request)
+        return [job_from_proto(j) for j in response.jobs]
 
-    def plan_job(self, graph: TaskGraph, *, device_id: str = "", validate: bool = True) -> Schedule:
-        """Plan a task graph without running it (a dry run) and return the schedule."""
-        request = self._plan_request(graph, device_id, validate)
-        return schedule_from_proto(self._call(self._jobs.PlanJob, request))
+    def plan_job(
+        self,
+        graph: TaskGraph,
+        *,
+        device_id: str = "",
+        level: OptimizationLevel | None = None,
+        validate: bool = True,
+    ) -> Schedule:
+        """Plan a task graph without running it (a dry run) and return the schedule.
+
+        The same checks and planner as :meth:`submit_job`, nothing journaled or run. The
+        schedule carries the makespan (s), its ``lower_bound_s`` and ``gap_to_bound`` (the
+        fraction above the bound), and the predicted peak temperature (°C).
+
+        Raises:
+            GraphError: the graph is invalid (only with ``validate=True``).
+            FailedPrecondition: the graph cannot run within the device's limits.
+        """
+        request = self._plan_request(graph, device_id, level, validate)
+        return schedule_from_proto(self._call("PlanJob", self._jobs.PlanJob, request))
 
     def get_job_stats(self, device_id: str | None = None) -> JobStats:
         """Return counts over the daemon's journaled jobs; ``device_id`` None means every device.
@@ -163,7 +251,7 @@ class Client(BaseClient):
                 ``device_id``).
         """
         request = self._job_stats_request(device_id)
-        return job_stats_from_proto(self._call(self._jobs.GetJobStats, request))
+        return job_stats_from_proto(self._call("GetJobStats", self._jobs.GetJobStats, request))
 
     def subscribe(self, device_id: str = "", sample_interval_s: float = 0.1) -> TelemetryStream:
         """Stream a device's sensor frames every ``sample_interval_s`` of device time.
@@ -175,19 +263,33 @@ class Client(BaseClient):
         request = self._subscribe_request(device_id, sample_interval_s)
         return TelemetryStream(self._telemetry.Subscribe(request))
 
+    def get_history(
+        self, device_id: str, start_device_time_s: float, end_device_time_s: float
+    ) -> list[TelemetryFrame]:
+        """Return a device's recorded frames between two device-clock times (s), oldest first.
+
+        Raises:
+            Unimplemented: the daemon does not record telemetry yet.
+        """
+        request = self._history_request(device_id, start_device_time_s, end_device_time_s)
+        response = self._call("GetHistory", self._telemetry.GetHistory, request)
+        if not response.frames:
+            return []
+        return history_from_proto(response, self.get_device(device_id))
+
     def check_health(self, service: str = "") -> bool:
         """Ask the standard ``grpc.health.v1`` service; True when it answers SERVING.
 
         ``service`` "" asks about the daemon as a whole, or name one, e.g.
-        ``"photon.v1.JobService"``. Needs no grpcio-health-checking: the two tiny messages
-        are declared in the SDK.
+        ``"photon.v1.JobService"`` or ``"photon.v1.Device/sim0"``. Needs no
+        grpcio-health-checking: the two tiny messages are declared in the SDK.
 
         Raises:
             NotFound: the daemon does not know ``service``.
             Unimplemented: the daemon does not run the health service.
         """
         method = self._channel.unary_unary(_health.CHECK_METHOD, None, None)
-        response: bytes = self._call(method, _health.encode_request(service))
+        response: bytes = self._call("Check", method, _health.encode_request(service))
         return _health.decode_response(response) == _health.SERVING
 
     def close(self) -> None:

@@ -39,9 +39,11 @@ from .types import (
 __all__ = [
     "device_from_proto",
     "device_state_from_proto",
+    "history_from_proto",
     "job_event_from_proto",
     "job_from_proto",
     "job_stats_from_proto",
+    "limits_from_proto",
     "schedule_from_proto",
     "telemetry_frame_from_proto",
 ]
@@ -64,9 +66,19 @@ def _optional_time(parent: Message, name: str) -> datetime | None:
     return _time(getattr(parent, name)) if parent.HasField(name) else None
 
 
+def limits_from_proto(m: device_pb2.Limits) -> Limits:
+    """Convert a Limits message."""
+    return Limits(
+        max_device_temperature_c=m.max_device_temperature_c,
+        max_thermal_gradient_c_per_mm=m.max_thermal_gradient_c_per_mm,
+        max_power_density_mw_per_mm2=m.max_power_density_mw_per_mm2,
+        interlock_temperature_c=m.interlock_temperature_c,
+        interlock_hysteresis_c=m.interlock_hysteresis_c,
+    )
+
+
 def device_from_proto(m: device_pb2.Device) -> Device:
     """Convert a Device message."""
-    limits = m.limits
     return Device(
         id=m.id,
         model=m.model,
@@ -112,13 +124,7 @@ def device_from_proto(m: device_pb2.Device) -> Device:
             )
             for s in m.sensors
         ),
-        limits=Limits(
-            max_device_temperature_c=limits.max_device_temperature_c,
-            max_thermal_gradient_c_per_mm=limits.max_thermal_gradient_c_per_mm,
-            max_power_density_mw_per_mm2=limits.max_power_density_mw_per_mm2,
-            interlock_temperature_c=limits.interlock_temperature_c,
-            interlock_hysteresis_c=limits.interlock_hysteresis_c,
-        ),
+        limits=limits_from_proto(m.limits),
         max_optical_power_mw=m.max_optical_power_mw,
     )
 
@@ -291,3 +297,13 @@ def telemetry_frame_from_proto(
         temperature_c=dict(zip(sensor_ids, m.temperature_c, strict=True)),
         total_heater_power_mw=m.total_heater_power_mw,
     )
+
+
+def history_from_proto(m: telemetry_pb2.GetHistoryResponse, device: Device) -> list[TelemetryFrame]:
+    """Convert recorded frames of ``device``.
+
+    A GetHistory answer carries no sensor layout: its readings are taken to be in the order
+    of the device's sensors, the order a Subscribe stream's layout lists them in.
+    """
+    sensor_ids = tuple(sensor.id for sensor in device.sensors)
+    return [telemetry_frame_from_proto(frame, sensor_ids) for frame in m.frames]

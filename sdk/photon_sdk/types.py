@@ -5,14 +5,20 @@ these frozen dataclasses are the stable public surface. Units are in field names
 degrees Celsius, ``_mm`` millimetres, ``_mw`` milliwatts, ``_mj`` millijoules, ``_s`` seconds,
 ``_nm`` nanometres). Wall-clock times are timezone-aware UTC datetimes; ``device_time_s`` is
 the device clock, which jobs and telemetry share. Conversions live in ``_convert``.
+
+Every type has ``to_dict()``: a JSON-ready dict keyed by the field names (so the units stay in
+the keys), times as ISO 8601 strings, enums as their values, a job's graph in the task-graph
+file format, and non-finite numbers as None (JSON has no NaN).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from .graph import TaskGraph
 
@@ -29,17 +35,72 @@ __all__ = [
     "Lane",
     "Layer",
     "Limits",
+    "OptimizationLevel",
     "PlanStatistics",
     "Schedule",
     "ScheduledTask",
     "Sensor",
     "TelemetryFrame",
+    "ValidationLevel",
     "Zone",
 ]
 
 
+def _plain(value: object) -> Any:
+    """``value`` as JSON-ready data (see the module docstring)."""
+    if isinstance(value, _Record):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, TaskGraph):
+        return value.to_dict()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value
+
+
+class _Record:
+    """What the SDK's dataclasses share: a JSON-ready ``to_dict()``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as JSON-ready data, keyed by field name (units in the keys)."""
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]  # every subclass is one
+        return {f.name: _plain(getattr(self, f.name)) for f in fields}
+
+
+class OptimizationLevel(enum.StrEnum):
+    """How hard the planner searches before answering a submit or a plan.
+
+    FAST takes the first feasible schedule (no search); BALANCED searches about 1 s (the
+    daemon's default); QUALITY about 5 s, for a shorter makespan.
+    """
+
+    FAST = "fast"
+    BALANCED = "balanced"
+    QUALITY = "quality"
+
+
+class ValidationLevel(enum.StrEnum):
+    """How much the daemon checks a plan before running it.
+
+    BASIC checks the graph's structure only; STRICT (the daemon's default) also re-reads the
+    thermal model's prediction of the plan against the limits; PARANOID also runs the
+    independent validator on every plan.
+    """
+
+    BASIC = "basic"
+    STRICT = "strict"
+    PARANOID = "paranoid"
+
+
 @dataclass(frozen=True)
-class Heater:
+class Heater(_Record):
     """A thermo-optic phase shifter; position is its centre from the die's lower-left corner."""
 
     id: str
@@ -53,7 +114,7 @@ class Heater:
 
 
 @dataclass(frozen=True)
-class Zone:
+class Zone(_Record):
     """Heaters a task drives together; a zone's power is split evenly among them."""
 
     id: str
@@ -61,7 +122,7 @@ class Zone:
 
 
 @dataclass(frozen=True)
-class Lane:
+class Lane(_Record):
     """Something that runs one task at a time; ``wavelength_nm`` is 0 for non-wavelength."""
 
     id: str
@@ -70,7 +131,7 @@ class Lane:
 
 
 @dataclass(frozen=True)
-class Sensor:
+class Sensor(_Record):
     """An on-die temperature sensor."""
 
     id: str
@@ -82,7 +143,7 @@ class Sensor:
 
 
 @dataclass(frozen=True)
-class Layer:
+class Layer(_Record):
     """One layer of the die's vertical stack, top (heaters) first."""
 
     name: str
@@ -92,7 +153,7 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class Limits:
+class Limits(_Record):
     """Operating limits every plan respects; the interlock is the hard stop beyond them."""
 
     max_device_temperature_c: float
@@ -103,7 +164,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Device:
+class Device(_Record):
     """A full description of one chip, as the daemon's profile gives it."""
 
     id: str
@@ -123,7 +184,7 @@ class Device:
 
 
 @dataclass(frozen=True)
-class DeviceState:
+class DeviceState(_Record):
     """A device's live state at ``read_at``; ``not_serving_reason`` is empty while serving."""
 
     device_id: str
@@ -157,7 +218,7 @@ class JobState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ScheduledTask:
+class ScheduledTask(_Record):
     """When and on which lane a task runs (planned) or ran (actual), after the job's start."""
 
     task_id: str
@@ -167,7 +228,7 @@ class ScheduledTask:
 
 
 @dataclass(frozen=True)
-class PlanStatistics:
+class PlanStatistics(_Record):
     """What a plan's search cost (the optimizer's parallel tempering)."""
 
     optimization_level: str
@@ -179,7 +240,7 @@ class PlanStatistics:
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(_Record):
     """A plan, with what the planner predicts of it.
 
     ``predicted_peak_temperature_c`` is 0 when the planner made no prediction;
@@ -200,7 +261,7 @@ class Schedule:
 
 
 @dataclass(frozen=True)
-class JobResult:
+class JobResult(_Record):
     """What happened when a job ran: actual task times, peak sensor reading, heater energy."""
 
     tasks: tuple[ScheduledTask, ...]
@@ -210,7 +271,7 @@ class JobResult:
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(_Record):
     """A submitted job. Times the job has not reached yet are None; so are a missing
     schedule and result."""
 
@@ -237,7 +298,7 @@ class Job:
 
 
 @dataclass(frozen=True)
-class JobStats:
+class JobStats(_Record):
     """Counts over the jobs a daemon has journaled (one device's or every device's).
 
     ``submitted`` counts every journaled job whatever its state; the jobs still queued or
@@ -272,7 +333,7 @@ _TERMINAL_KINDS = frozenset({"completed", "failed", "cancelled"})
 
 
 @dataclass(frozen=True)
-class JobEvent:
+class JobEvent(_Record):
     """One thing that happened to a job; a job's events are numbered from 1 without gaps.
 
     Fields that do not apply to ``kind`` are empty (``""``/None): ``task_id``, ``lane_id`` and
@@ -309,7 +370,7 @@ class JobEvent:
 
 
 @dataclass(frozen=True)
-class TelemetryFrame:
+class TelemetryFrame(_Record):
     """Every sensor's reading at one instant; ``temperature_c`` is in sensor-layout order."""
 
     device_time_s: float
