@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
 from photon.v1 import job_pb2
-from photond.jobs.journal import Journal, JournaledJob
+from photond.jobs.journal import EventLog, Journal, JournaledJob
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan, PlannedTask
 from photond.wakeup import Wakeup
@@ -45,7 +45,7 @@ class JobRecord:
     job: job_pb2.Job
     graph: CheckedGraph | None
     plan: Plan | None
-    events: list[job_pb2.JobEvent] = field(default_factory=list)
+    events: EventLog = field(default_factory=EventLog)
     wakeup: Wakeup = field(default_factory=Wakeup)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     # Digest of the SubmitJobRequest (request_id aside): a retry must ask for the same thing.
@@ -235,12 +235,13 @@ class JobBook:
             )
             self._journal.save(record.job, record.request_digest, blob)
             # Written in order: once the event is on disk, so is the job.
-            self._journal.append_event(first).result()
+            first_blob = first.SerializeToString()
+            self._journal.append_event(record.id, first.sequence, first_blob).result()
             with self._lock:
                 self._records[record.id] = record
                 if record.job.request_id:
                     self._by_request[record.job.request_id] = record
-                record.events.append(first)
+                record.events.append(first_blob)
             if enqueue is not None:
                 enqueue(record)
             return record
@@ -250,7 +251,7 @@ class JobBook:
         whether it runs."""
         job = journaled.job
         record = JobRecord(job=job, graph=None, plan=None, request_digest=journaled.request_digest)
-        record.events.extend(journaled.events)
+        record.events.extend(journaled.events.raw_since(0))
         with self._lock:
             self._records[record.id] = record
             if job.request_id:
@@ -425,8 +426,9 @@ class JobBook:
 
     def _event(self, record: JobRecord, device_time_s: float, **kind: object) -> None:
         event = self._new_event(record, device_time_s, **kind)
-        self._journal.append_event(event)
-        record.events.append(event)
+        blob = event.SerializeToString()
+        self._journal.append_event(record.id, event.sequence, blob)
+        record.events.append(blob)
         record.wakeup.notify()
 
     @staticmethod
@@ -441,14 +443,15 @@ class JobBook:
 
     # -- watching ------------------------------------------------------------------------------
 
-    async def follow(self, record: JobRecord) -> AsyncIterator[job_pb2.JobEvent]:
-        """Every event of the job from the first, then live ones, until its terminal event."""
+    async def follow(self, record: JobRecord) -> AsyncIterator[bytes]:
+        """Every event of the job from the first, then live ones, until its terminal event;
+        serialized, as WatchJob sends them."""
         event = record.wakeup.register()
         sent = 0
         try:
             while True:
                 with self._lock:
-                    fresh = record.events[sent:]
+                    fresh = record.events.raw_since(sent)
                     ended = record.terminal
                 for item in fresh:
                     yield item

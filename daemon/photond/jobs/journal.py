@@ -21,9 +21,11 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from photon.v1 import job_pb2
 
@@ -58,12 +60,51 @@ _PROGRESS_SCALARS = ("state", "device_start_time_s", "device_end_time_s", "failu
 _BATCH = 4096
 
 
+class EventLog(Sequence[job_pb2.JobEvent]):
+    """A job's events in order, each kept serialized: as the journal stores it and as WatchJob
+    sends it.
+
+    A message object costs about a kilobyte of memory where its bytes cost tens, and a job
+    records two events a task: kept as messages, the history of a 100k-task job held some
+    200 MB, and every finished job the retention keeps held its history too. Reading an item
+    parses it; `raw_since` hands the bytes on unparsed.
+    """
+
+    def __init__(self, blobs: Iterable[bytes] = ()) -> None:
+        self._blobs = list(blobs)
+
+    def append(self, blob: bytes) -> None:
+        self._blobs.append(blob)
+
+    def extend(self, blobs: Iterable[bytes]) -> None:
+        self._blobs.extend(blobs)
+
+    def raw_since(self, start: int) -> list[bytes]:
+        """The serialized events from index `start` on."""
+        return self._blobs[start:]
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    @overload
+    def __getitem__(self, index: int) -> job_pb2.JobEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[job_pb2.JobEvent]: ...
+    def __getitem__(self, index: int | slice) -> job_pb2.JobEvent | list[job_pb2.JobEvent]:
+        if isinstance(index, slice):
+            return [job_pb2.JobEvent.FromString(b) for b in self._blobs[index]]
+        return job_pb2.JobEvent.FromString(self._blobs[index])
+
+    def __iter__(self) -> Iterator[job_pb2.JobEvent]:
+        return (job_pb2.JobEvent.FromString(b) for b in list(self._blobs))
+
+
 @dataclass
 class JournaledJob:
     """A job as read back at start: its message, its events in order, its request's digest."""
 
     job: job_pb2.Job
-    events: list[job_pb2.JobEvent] = field(default_factory=list)
+    events: EventLog = field(default_factory=EventLog)
     request_digest: str = ""
 
 
@@ -125,11 +166,9 @@ class Journal:
         self._put(_Write(_FORGET_EVENTS, (job_id,)))
         return self._put(_Write(_FORGET_JOB, (job_id,)))
 
-    def append_event(self, event: job_pb2.JobEvent) -> Future[None]:
-        """Store one event of a job; the future is done once it is on disk."""
-        return self._put(
-            _Write(_SAVE_EVENT, (event.job_id, event.sequence, event.SerializeToString()))
-        )
+    def append_event(self, job_id: str, sequence: int, blob: bytes) -> Future[None]:
+        """Store one event of a job, serialized; the future is done once it is on disk."""
+        return self._put(_Write(_SAVE_EVENT, (job_id, sequence, blob)))
 
     def flush(self) -> None:
         """Wait until every write asked for so far is on disk."""
@@ -192,10 +231,8 @@ class Journal:
         for job_id, blob in self._db.execute(
             "SELECT job_id, event FROM events ORDER BY job_id, sequence"
         ):
-            event = job_pb2.JobEvent()
-            event.ParseFromString(blob)
             if job_id in jobs:
-                jobs[job_id].events.append(event)
+                jobs[job_id].events.append(blob)
         return list(jobs.values())
 
     def close(self) -> None:

@@ -291,9 +291,10 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return self._book.snapshot(self._record(request.job_id))
 
     @streaming
-    async def WatchJob(
+    async def WatchJob(  # type: ignore[override]
         self, request: job_pb2.WatchJobRequest, context: Any
-    ) -> AsyncIterator[job_pb2.JobEvent]:
+    ) -> AsyncIterator[bytes]:
+        # Serialized events, sent as they are (the method's encoder passes bytes through).
         async for event in self._book.follow(self._record(request.job_id)):
             yield event
 
