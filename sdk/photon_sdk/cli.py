@@ -1,31 +1,65 @@
-"""``photonctl``: operate photond from a shell — devices, status, jobs, live temperatures.
+"""``photonctl``: operate photond from a shell — devices, status, jobs, stops, live temperatures.
 
 Talks to the daemon only through :class:`~photon_sdk.Client`, so the CLI is also a working
-example of the SDK. Errors go to stderr as ``photonctl: <CODE>: <message>`` and exit 1.
+example of the SDK. Every command takes ``--json`` (output built from the SDK types'
+``to_dict()``); errors go to stderr as ``photonctl: <CODE>: <message>``, and the exit status
+says what kind of failure it was (:data:`EXIT_CODES`, also in ``photonctl --help``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
+from ._cli_show import (
+    job_lines,
+    job_outcome,
+    plan_summary,
+    print_event,
+    schedule_lines,
+    state_line,
+)
 from ._client import Client
 from ._errors import GraphError, PhotonError, RpcError, Unavailable
 from ._table import format_kv, format_table, num, when
 from ._target import default_target
 from .graph import TaskGraph
-from .types import Job, JobEvent, JobState, Schedule
+from .types import Job, JobState, OptimizationLevel, ValidationLevel
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_REFUSED = 4
+EXIT_INTERRUPTED = 130
+
+#: What each exit status means; the ``--help`` epilog and README.md show this table.
+EXIT_CODES = {
+    EXIT_OK: "ok",
+    EXIT_JOB_FAILED: "the job failed or was cancelled (submit --wait, job --follow); "
+    "health: not serving",
+    EXIT_USAGE: "usage error: bad arguments, or a task graph file missing or invalid",
+    EXIT_UNREACHABLE: "the daemon is unreachable (UNAVAILABLE, after gRPC's retries)",
+    EXIT_REFUSED: "the daemon refused the request: any other gRPC error (INVALID_ARGUMENT, "
+    "NOT_FOUND, FAILED_PRECONDITION, DEADLINE_EXCEEDED, ...)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 _Command = Callable[[Client, argparse.Namespace, TextIO], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``photonctl`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)  # exits 2 on a usage error
+    if args.command is _submit and args.plan_only and (args.wait or args.validation):
+        parser.error("--plan-only cannot be combined with --wait or --validation")
     target = args.target or default_target()
     command: _Command = args.command
     try:
@@ -38,15 +72,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "choose another with --target or PHOTON_TARGET",
             file=sys.stderr,
         )
+        return EXIT_UNREACHABLE
     except RpcError as exc:
         _report(exc)
+        return EXIT_REFUSED
     except GraphError as exc:
         print(f"photonctl: invalid task graph: {exc}", file=sys.stderr)
-    except (PhotonError, OSError) as exc:
+        return EXIT_USAGE
+    except OSError as exc:  # the graph file could not be read
         print(f"photonctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PhotonError as exc:  # a ProtocolError: an answer this SDK cannot read
+        print(f"photonctl: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except KeyboardInterrupt:
-        return 130
-    return 1
+        return EXIT_INTERRUPTED
 
 
 def _report(exc: RpcError) -> None:
@@ -55,49 +95,168 @@ def _report(exc: RpcError) -> None:
         print(f"  {violation.field}: {violation.description}", file=sys.stderr)
 
 
+def _epilog_exit_codes() -> str:
+    lines = [f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()]
+    return "exit status:\n" + "\n".join(
+        textwrap.fill(line, 96, subsequent_indent=" " * 7) for line in lines
+    )
+
+
+_MAIN_EXAMPLES = """\
+examples:
+  photonctl devices
+  photonctl submit examples/mesh_calibration.json --wait --level quality
+  photonctl --target 127.0.0.1:7451 status --json
+
+Every command takes --json: one JSON document, or for streams (watch, job --follow) one JSON
+object per line. Keys carry their units (_s, _c, _mw, ...). `photonctl COMMAND --help` shows
+an example of each command.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="photonctl", description="Operate a photond daemon: devices, jobs, telemetry."
+        prog="photonctl",
+        description="Operate a photond daemon: devices, jobs, stops, telemetry.",
+        epilog=_MAIN_EXAMPLES + "\n" + _epilog_exit_codes(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--target",
-        help="gRPC target of the daemon (default: $PHOTON_TARGET, else its Unix socket if it "
-        "exists, else 127.0.0.1:7451)",
+        help="gRPC target of the daemon (default: $PHOTON_TARGET, else the first Unix socket "
+        "found of $XDG_RUNTIME_DIR/photond/photond.sock, ./run/photond.sock and "
+        "/run/photond/photond.sock, else 127.0.0.1:7451)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="S", help="per-call timeout (10 s)"
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="deadline of every call in seconds (default: each call's own, e.g. 5 s for "
+        "status, 60 s for submit)",
     )
     commands = parser.add_subparsers(metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", help="print JSON (keys carry units) instead of text"
+    )
 
-    def command(name: str, run: _Command, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
+    def command(name: str, run: _Command, help: str, *examples: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            parents=[common],
+            epilog="example:\n" + "\n".join(f"  {e}" for e in examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.set_defaults(command=run)
         return sub
 
-    command("devices", _devices, "list devices with their layout and limits")
-    command("status", _status, "show live device state").add_argument("--device", default="")
-    submit = command("submit", _submit, "submit a task graph JSON file")
+    command("devices", _devices, "list devices with their layout and limits", "photonctl devices")
+    status = command("status", _status, "show live device state", "photonctl status --device sim0")
+    status.add_argument("--device", default="", help="one device (default: every device)")
+
+    submit = command(
+        "submit",
+        _submit,
+        "submit a task graph JSON file (or only plan it, with --plan-only)",
+        "photonctl submit examples/mesh_calibration.json --wait --level quality",
+        "photonctl submit examples/mesh_calibration.json --plan-only --level fast",
+    )
     submit.add_argument("file", metavar="FILE")
     submit.add_argument("--device", default="", help="device to run on (the only one if unset)")
-    submit.add_argument("--name", default="", help="job name (default: the file's name)")
+    submit.add_argument("--name", default="", help="job name (default: the graph's name)")
     submit.add_argument("--wait", action="store_true", help="follow the job until it ends")
-    watch = command("watch", _watch, "print live temperatures, one line per frame")
+    submit.add_argument(
+        "--level",
+        choices=[str(level) for level in OptimizationLevel],
+        help="how hard the planner searches (daemon default: balanced)",
+    )
+    submit.add_argument(
+        "--validation",
+        choices=[str(level) for level in ValidationLevel],
+        help="how much the daemon checks the plan (daemon default: strict)",
+    )
+    submit.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="plan without running (PlanJob): print the schedule, its lower bound and gap",
+    )
+
+    watch = command(
+        "watch",
+        _watch,
+        "print live temperatures, one line per frame",
+        "photonctl watch --interval 1 --count 10",
+    )
     watch.add_argument("--device", default="")
     watch.add_argument("--interval", type=float, default=0.5, metavar="S", help="(0.5 s)")
     watch.add_argument("--count", type=int, default=0, metavar="N", help="stop after N frames")
-    jobs = command("jobs", _jobs, "list jobs, newest first")
+
+    jobs = command("jobs", _jobs, "list jobs, newest first", "photonctl jobs --limit 5")
     jobs.add_argument("--device", default="")
     jobs.add_argument("--limit", type=int, default=20, metavar="N", help="(20)")
-    command("job", _job, "show a job and its schedule").add_argument("job_id", metavar="ID")
-    command("cancel", _cancel, "cancel a job").add_argument("job_id", metavar="ID")
-    stats = command("stats", _stats, "count jobs by outcome and total planning time")
+    job = command(
+        "job",
+        _job,
+        "show a job and its schedule; --follow prints its events until it ends",
+        "photonctl job job-20261204-184300-dadb630c --follow",
+    )
+    job.add_argument("job_id", metavar="JOB_ID")
+    job.add_argument(
+        "--follow",
+        action="store_true",
+        help="print the job's events so far, then live ones, until it ends",
+    )
+    cancel = command(
+        "cancel", _cancel, "cancel a job", "photonctl cancel job-20261204-184300-dadb630c"
+    )
+    cancel.add_argument("job_id", metavar="JOB_ID")
+
+    estop = command(
+        "estop",
+        _estop,
+        "emergency stop: heaters off, dispatch paused, the running job held",
+        'photonctl estop sim0 --reason "fibre swap"',
+    )
+    estop.add_argument("device", metavar="DEVICE")
+    estop.add_argument("--reason", default="", help="recorded with the stop")
+    resume = command(
+        "resume", _resume, "leave an emergency stop and resume dispatch", "photonctl resume sim0"
+    )
+    resume.add_argument("device", metavar="DEVICE")
+
+    stats = command(
+        "stats",
+        _stats,
+        "count jobs by outcome and total planning time",
+        "photonctl stats --device sim0",
+    )
     stats.add_argument("--device", default="", help="one device (default: every device)")
-    health = command("health", _health, "check the daemon's gRPC health service")
+    health = command(
+        "health",
+        _health,
+        "check the daemon's gRPC health service",
+        "photonctl health --service photon.v1.Device/sim0",
+    )
     health.add_argument("--service", default="", help="one service (default: the daemon)")
     return parser
 
 
+def _print_json(document: object, out: TextIO) -> None:
+    print(json.dumps(document, indent=2, allow_nan=False), file=out)
+
+
+def _print_json_line(document: object, out: TextIO) -> None:
+    print(json.dumps(document, allow_nan=False), file=out, flush=True)
+
+
 def _devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    devices = client.list_devices()
+    if args.json:
+        _print_json({"devices": [d.to_dict() for d in devices]}, out)
+        return EXIT_OK
     rows = [
         [
             d.id,
@@ -111,17 +270,20 @@ def _devices(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             num(d.limits.max_thermal_gradient_c_per_mm, 1),
             num(d.limits.max_power_density_mw_per_mm2, 1),
         ]
-        for d in client.list_devices()
+        for d in devices
     ]
     headers = ["ID", "MODEL", "DRIVER", "HEATERS", "LANES", "SENSORS"]
     headers += ["MAX_C", "INTERLOCK_C", "GRADIENT_C/MM", "DENSITY_MW/MM2"]
     print(format_table(headers, rows, "lllrrrrrrr"), file=out)
-    return 0
+    return EXIT_OK
 
 
 def _status(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     ids = [args.device] if args.device else [d.id for d in client.list_devices()]
     states = [client.get_device_state(device_id) for device_id in ids]
+    if args.json:
+        _print_json({"states": [s.to_dict() for s in states]}, out)
+        return EXIT_OK
     rows = [
         [
             s.device_id,
@@ -139,77 +301,74 @@ def _status(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     print(format_table([*headers, "DEVICE_TIME_S"], rows, "llrrrlrr"), file=out)
     for s in states:
         if not s.serving:
-            reason = s.not_serving_reason or "no reason given"
-            print(f"{s.device_id}: not serving: {reason}", file=out)
-    return 0
+            print(state_line(s), file=out)
+    return EXIT_OK
 
 
 def _submit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     graph = TaskGraph.load(args.file)
-    job = client.submit_job(graph, device_id=args.device, name=args.name or graph.name)
-    print(f"submitted job {job.id} on {job.device_id} ({job.state})", file=out)
-    if job.schedule is not None:
-        print(f"planned: {_plan_summary(job.schedule)}", file=out)
-    if not args.wait:
-        return 0
-    job = client.wait_job(job.id, on_event=lambda event: _print_event(event, out))
-    return _print_outcome(job, out)
+    level = OptimizationLevel(args.level) if args.level else None
+    if args.plan_only:
+        schedule = client.plan_job(graph, device_id=args.device, level=level)
+        if args.json:
+            _print_json(schedule.to_dict(), out)
+        else:
+            _print_lines(schedule_lines(schedule), out)
+        return EXIT_OK
+    validation = ValidationLevel(args.validation) if args.validation else None
+    job = client.submit_job(
+        graph,
+        device_id=args.device,
+        name=args.name or graph.name,
+        level=level,
+        validation=validation,
+    )
+    if not args.json:
+        print(f"submitted job {job.id} on {job.device_id} ({job.state})", file=out)
+        if job.schedule is not None and not args.wait:  # else the planned event shows it
+            print(f"planned: {plan_summary(job.schedule)}", file=out)
+    if args.wait:
+        on_event = None if args.json else (lambda event: print_event(event, out))
+        job = client.wait_job(job.id, on_event=on_event)
+    if args.json:
+        _print_json(job.to_dict(), out)
+    elif args.wait:
+        print(job_outcome(job), file=out)
+    return _job_status(job) if args.wait else EXIT_OK
 
 
-def _print_event(event: JobEvent, out: TextIO) -> None:
-    if event.kind in ("task_started", "task_finished"):
-        what = "start" if event.kind == "task_started" else "end"
-        at = num(event.job_time_s or 0.0, 3)
-        print(f"  {at:>10} s  {what:<5}  {event.task_id}  on {event.lane_id}", file=out)
-    elif event.kind == "job_started":
-        print(f"job started at device time {num(event.device_time_s, 3)} s", file=out)
-    out.flush()
-
-
-def _print_outcome(job: Job, out: TextIO) -> int:
-    if job.state is JobState.COMPLETED and job.result is not None:
-        result = job.result
-        print(
-            f"job {job.id} completed: makespan {num(result.makespan_s, 3)} s, "
-            f"peak temperature {num(result.peak_temperature_c)} C, "
-            f"energy {num(result.energy_mj, 1)} mJ",
-            file=out,
-        )
-        return 0
-    reason = f": {job.failure_reason}" if job.failure_reason else ""
-    print(f"job {job.id} {job.state}{reason}", file=out)
-    return 0 if job.state is JobState.COMPLETED else 1
-
-
-def _plan_summary(schedule: Schedule) -> str:
-    peak = schedule.predicted_peak_temperature_c
-    text = f"makespan {num(schedule.makespan_s, 3)} s"
-    text += f", predicted peak {num(peak)} C" if peak else ", no thermal prediction"
-    if schedule.lower_bound_s:
-        text += f", {num(100 * schedule.gap_to_bound, 1)}% above bound"
-    return text + (f" ({schedule.planner})" if schedule.planner else "")
+def _job_status(job: Job) -> int:
+    return EXIT_OK if job.state is JobState.COMPLETED else EXIT_JOB_FAILED
 
 
 def _watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    header = f"{'DEVICE_TIME_S':>13}  {'MAX_C':>7}  {'MEAN_C':>7}  {'HOTTEST':<8}"
-    print(f"{header}  {'POWER_MW':>9}  {'DROPPED':>7}", file=out)
+    if not args.json:
+        header = f"{'DEVICE_TIME_S':>13}  {'MAX_C':>7}  {'MEAN_C':>7}  {'HOTTEST':<8}"
+        print(f"{header}  {'POWER_MW':>9}  {'DROPPED':>7}", file=out)
     with client.subscribe(args.device, sample_interval_s=args.interval) as frames:
         for shown, frame in enumerate(frames, start=1):
-            print(
-                f"{num(frame.device_time_s, 3):>13}  {num(frame.max_temperature_c):>7}  "
-                f"{num(frame.mean_temperature_c):>7}  {frame.hottest_sensor_id:<8}  "
-                f"{num(frame.total_heater_power_mw, 1):>9}  {frames.dropped_frames:>7}",
-                file=out,
-                flush=True,
-            )
+            if args.json:
+                _print_json_line({**frame.to_dict(), "dropped_frames": frames.dropped_frames}, out)
+            else:
+                print(
+                    f"{num(frame.device_time_s, 3):>13}  {num(frame.max_temperature_c):>7}  "
+                    f"{num(frame.mean_temperature_c):>7}  {frame.hottest_sensor_id:<8}  "
+                    f"{num(frame.total_heater_power_mw, 1):>9}  {frames.dropped_frames:>7}",
+                    file=out,
+                    flush=True,
+                )
             if shown == args.count:
                 break
-    return 0
+    return EXIT_OK
 
 
 def _jobs(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    jobs = client.list_jobs(args.device, limit=args.limit)
+    if args.json:
+        _print_json({"jobs": [j.to_dict() for j in jobs]}, out)
+        return EXIT_OK
     rows = []
-    for job in client.list_jobs(args.device, limit=args.limit):
+    for job in jobs:
         done = job.result.makespan_s if job.result else None
         planned = job.schedule.makespan_s if job.schedule else None
         makespan = done if done is not None else planned
@@ -226,45 +385,67 @@ def _jobs(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         )
     headers = ["ID", "NAME", "DEVICE", "STATE", "TASKS", "SUBMITTED", "MAKESPAN_S"]
     print(format_table(headers, rows, "llllrlr"), file=out)
-    return 0
+    return EXIT_OK
 
 
 def _job(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    if args.follow:
+        return _follow(client, args.job_id, args.json, out)
     job = client.get_job(args.job_id)
-    pairs = [("id", job.id), ("name", job.name or "-"), ("device", job.device_id)]
-    pairs += [("state", str(job.state)), ("tasks", str(len(job.graph)))]
-    pairs += [("submitted", when(job.submitted_at)), ("started", when(job.started_at))]
-    pairs += [("finished", when(job.finished_at))]
-    if job.failure_reason:
-        pairs.append(("failure", job.failure_reason))
-    if job.schedule is not None:
-        pairs.append(("plan", _plan_summary(job.schedule)))
-    if job.result is not None:
-        result = job.result
-        pairs.append(("makespan", f"{num(result.makespan_s, 3)} s"))
-        pairs.append(("peak temperature", f"{num(result.peak_temperature_c)} C"))
-        pairs.append(("energy", f"{num(result.energy_mj, 1)} mJ"))
-    print(format_kv(pairs), file=out)
-    if job.schedule is not None:
-        actual = {t.task_id: t for t in job.result.tasks} if job.result else {}
-        rows = []
-        for t in sorted(job.schedule.tasks, key=lambda t: (t.start_s, t.task_id)):
-            ran = actual.get(t.task_id)
-            ran_cells = [num(ran.start_s, 3), num(ran.end_s, 3)] if ran else ["-", "-"]
-            rows.append([t.task_id, t.lane_id, num(t.start_s, 3), num(t.end_s, 3), *ran_cells])
-        headers = ["TASK", "LANE", "PLAN_START_S", "PLAN_END_S", "START_S", "END_S"]
-        print("\n" + format_table(headers, rows, "llrrrr"), file=out)
-    return 0
+    if args.json:
+        _print_json(job.to_dict(), out)
+    else:
+        _print_lines(job_lines(job), out)
+    return EXIT_OK
+
+
+def _follow(client: Client, job_id: str, as_json: bool, out: TextIO) -> int:
+    """Print a job's events (history, then live) until it ends; exit by its outcome."""
+    for event in client.watch_job(job_id):
+        if as_json:
+            _print_json_line(event.to_dict(), out)
+        else:
+            print_event(event, out)
+        if event.is_terminal:
+            break
+    job = client.get_job(job_id)
+    if not as_json:
+        print(job_outcome(job), file=out)
+    return _job_status(job)
 
 
 def _cancel(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     job = client.cancel_job(args.job_id)
-    print(f"job {job.id}: {job.state}", file=out)
-    return 0
+    if args.json:
+        _print_json(job.to_dict(), out)
+    else:
+        print(f"job {job.id}: {job.state}", file=out)
+    return EXIT_OK
+
+
+def _estop(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    state = client.emergency_stop(args.device, args.reason)
+    if args.json:
+        _print_json(state.to_dict(), out)
+    else:
+        print(state_line(state), file=out)
+    return EXIT_OK
+
+
+def _resume(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    state = client.resume(args.device)
+    if args.json:
+        _print_json(state.to_dict(), out)
+    else:
+        print(state_line(state), file=out)
+    return EXIT_OK
 
 
 def _stats(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     stats = client.get_job_stats(args.device or None)
+    if args.json:
+        _print_json({"device_id": args.device, **stats.to_dict()}, out)
+        return EXIT_OK
     ended = stats.completed + stats.failed + stats.cancelled
     pairs = [("device", args.device or "all"), ("submitted", str(stats.submitted))]
     pairs += [("completed", str(stats.completed)), ("failed", str(stats.failed))]
@@ -272,13 +453,20 @@ def _stats(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     pairs += [("queued or running", str(stats.submitted - ended))]
     pairs += [("planning time", f"{num(stats.planning_time_total_s, 3)} s")]
     print(format_kv(pairs), file=out)
-    return 0
+    return EXIT_OK
 
 
 def _health(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     serving = client.check_health(args.service)
-    print("SERVING" if serving else "NOT_SERVING", file=out)
-    return 0 if serving else 1
+    if args.json:
+        _print_json({"service": args.service, "serving": serving}, out)
+    else:
+        print("SERVING" if serving else "NOT_SERVING", file=out)
+    return EXIT_OK if serving else EXIT_JOB_FAILED
+
+
+def _print_lines(lines: Iterable[str], out: TextIO) -> None:
+    print("\n".join(lines), file=out)
 
 
 if __name__ == "__main__":
