@@ -106,14 +106,16 @@ def test_a_resubmitted_request_id_returns_the_same_job(daemon: RunningDaemon) ->
     assert again.id == first.id and again.request_id == key
 
 
-def test_limits_and_history_reach_the_daemon(daemon: RunningDaemon) -> None:
-    # The daemon answers UNIMPLEMENTED to both for now: the point is that the SDK reaches them.
+def test_limits_history_and_on_change_reach_the_daemon(daemon: RunningDaemon) -> None:
+    # The daemon answers UNIMPLEMENTED to these for now: the point is that the SDK reaches them.
     with Client(daemon.target) as client:
         limits = client.get_device("sim0").limits
         with pytest.raises(Unimplemented):
             client.update_limits("sim0", limits)
         with pytest.raises(Unimplemented):
             client.get_history("sim0", 0.0, 1.0)
+        with pytest.raises(Unimplemented), client.subscribe("sim0", deadband_c=0.5) as stream:
+            next(stream)
 
     async def run() -> None:
         async with AsyncClient(daemon.target) as client:
@@ -121,6 +123,9 @@ def test_limits_and_history_reach_the_daemon(daemon: RunningDaemon) -> None:
                 await client.update_limits("sim0", limits)
             with pytest.raises(Unimplemented):
                 await client.get_history("sim0", 0.0, 1.0)
+            with pytest.raises(Unimplemented):
+                async with client.subscribe("sim0", deadband_c=0.5) as stream:
+                    await anext(stream)
 
     asyncio.run(run())
 

@@ -232,14 +232,19 @@ class AsyncClient(BaseClient):
         return job_stats_from_proto(response)
 
     def subscribe(
-        self, device_id: str = "", sample_interval_s: float = 0.1
+        self,
+        device_id: str = "",
+        sample_interval_s: float = 0.1,
+        *,
+        deadband_c: float | None = None,
     ) -> AsyncTelemetryStream:
         """Stream a device's sensor frames every ``sample_interval_s`` of device time.
 
         Not a coroutine: iterate the result with ``async for``; ``await stream.aclose()`` (or
-        ``async with``) cancels the subscription. See :meth:`Client.subscribe`.
+        ``async with``) cancels the subscription. ``deadband_c`` asks for ON_CHANGE, as in
+        :meth:`Client.subscribe`.
         """
-        request = self._subscribe_request(device_id, sample_interval_s)
+        request = self._subscribe_request(device_id, sample_interval_s, deadband_c)
         return AsyncTelemetryStream(self._telemetry.Subscribe(request))
 
     async def get_history(

@@ -151,14 +151,23 @@ class BaseClient:
 
     @staticmethod
     def _subscribe_request(
-        device_id: str, sample_interval_s: float
+        device_id: str, sample_interval_s: float, deadband_c: float | None
     ) -> telemetry_pb2.SubscribeRequest:
         if not (math.isfinite(sample_interval_s) and sample_interval_s >= 0):
             raise ValueError(f"sample_interval_s must be >= 0, got {sample_interval_s!r}")
+        if deadband_c is None:
+            return telemetry_pb2.SubscribeRequest(
+                device_id=device_id,
+                mode=telemetry_pb2.SUBSCRIPTION_MODE_SAMPLE,
+                sample_interval_s=sample_interval_s,
+            )
+        if not (math.isfinite(deadband_c) and deadband_c >= 0):
+            raise ValueError(f"deadband_c must be >= 0, got {deadband_c!r}")
         return telemetry_pb2.SubscribeRequest(
             device_id=device_id,
-            mode=telemetry_pb2.SUBSCRIPTION_MODE_SAMPLE,
+            mode=telemetry_pb2.SUBSCRIPTION_MODE_ON_CHANGE,
             sample_interval_s=sample_interval_s,
+            deadband_c=deadband_c,
         )
 
 

@@ -253,14 +253,24 @@ class Client(BaseClient):
         request = self._job_stats_request(device_id)
         return job_stats_from_proto(self._call("GetJobStats", self._jobs.GetJobStats, request))
 
-    def subscribe(self, device_id: str = "", sample_interval_s: float = 0.1) -> TelemetryStream:
+    def subscribe(
+        self,
+        device_id: str = "",
+        sample_interval_s: float = 0.1,
+        *,
+        deadband_c: float | None = None,
+    ) -> TelemetryStream:
         """Stream a device's sensor frames every ``sample_interval_s`` of device time.
 
         ``sample_interval_s`` 0 means the daemon's default. The returned stream iterates
         :class:`~photon_sdk.TelemetryFrame` and reports ``dropped_frames``; close it (or use
         it as a context manager) to cancel the subscription.
+
+        ``deadband_c`` asks for an ON_CHANGE subscription instead: a frame only when a sensor
+        moved by more than that many °C. The daemon answers UNIMPLEMENTED to it for now
+        (raised as :class:`~photon_sdk.Unimplemented` on the first read).
         """
-        request = self._subscribe_request(device_id, sample_interval_s)
+        request = self._subscribe_request(device_id, sample_interval_s, deadband_c)
         return TelemetryStream(self._telemetry.Subscribe(request))
 
     def get_history(

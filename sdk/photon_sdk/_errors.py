@@ -20,9 +20,12 @@ Every exception the SDK raises on purpose derives from :class:`PhotonError`::
         └── Unauthenticated       UNAUTHENTICATED
     Other status codes (UNKNOWN, ABORTED, OUT_OF_RANGE, DATA_LOSS) raise plain RpcError.
 
-Retrying is the caller's decision, but only one kind of failure is safe to retry blindly:
-:data:`RETRYABLE_CODES` is that table, and :attr:`RpcError.retryable` reads it. UNAVAILABLE
-means the call never reached a daemon that acted on it.
+Only one kind of failure is safe to retry blindly: :data:`RETRYABLE_CODES` is that table, and
+:attr:`RpcError.retryable` reads it. UNAVAILABLE means the call never reached a daemon that
+acted on it, or (for SubmitJob) that a retry carries the same ``request_id``. The SDK's
+channels already retry it (gRPC's retry policy, see ``_channel.py``), so an
+:class:`Unavailable` that reaches the caller has outlasted those retries; retrying later is
+still the caller's decision.
 
 :func:`map_rpc_error` is the single choke point: both clients wrap every gRPC call and stream
 read and route ``grpc.RpcError`` (sync) and ``grpc.aio.AioRpcError`` through it, so no gRPC
