@@ -26,7 +26,7 @@ import pytest
 
 from daemon_process import RunningDaemon
 from photon.v1 import job_pb2, job_pb2_grpc
-from photon_sdk import AsyncClient, Client, Job, TaskGraph
+from photon_sdk import AsyncClient, Client, InvalidArgument, Job, TaskGraph
 from photon_sdk._channel import CHANNEL_OPTIONS
 
 pytestmark = pytest.mark.integration
@@ -152,6 +152,25 @@ def test_a_call_whose_first_connection_is_refused_is_retried(
     finally:
         proxy.close()
     assert proxy.connections >= 2
+
+
+def test_a_large_request_is_retried_too(daemon: RunningDaemon, front: Path) -> None:
+    """A submit beyond gRPC's default 256 KiB retry buffer still gets its second attempt."""
+    big = TaskGraph(name="big")
+    for i in range(20_000):
+        big.add_task(f"task-{i:05d}", duration_s=0.01, heater_power_mw={"h00": 1.0})
+    # The daemon refuses it cheaply (no heater h99) rather than planning 20,000 tasks: an answer
+    # from the daemon, not UNAVAILABLE, shows the second attempt carried the whole request.
+    big.add_task("bad", duration_s=0.01, heater_power_mw={"h99": 1.0})
+    assert len(big.to_proto().SerializeToString()) > 2 * 256 * 1024
+    proxy = BreakFirstConnection(daemon_socket(daemon), front, "refuse")
+    try:
+        with Client(f"unix:{front}") as client, pytest.raises(InvalidArgument) as refused:
+            client.submit_job(big)
+    finally:
+        proxy.close()
+    assert proxy.connections >= 2
+    assert any("heater_id" in v.field for v in refused.value.field_violations)
 
 
 def test_a_lost_submit_answer_is_retried_without_a_second_job(

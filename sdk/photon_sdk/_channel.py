@@ -59,10 +59,10 @@ CHANNEL_OPTIONS: tuple[tuple[str, str | int], ...] = (
     ("grpc.enable_retries", 1),
     ("grpc.service_config", _SERVICE_CONFIG),
     # A call is retried only while its request still fits gRPC's retry buffer (256 KiB by
-    # default, about 1,000 tasks); 64 MiB covers the largest graph the daemon accepts by
-    # default, so big submissions are retried too. Memory is held only while a call is open.
+    # default, a few thousand tasks). 64 MiB holds a 100,000-task graph of ordinary tasks
+    # (tens of bytes each), so big submissions are retried too; a request beyond it is sent
+    # once, without retries. The buffer is held only while a call is open.
     ("grpc.per_rpc_retry_buffer_size", 64 * 1024 * 1024),
-    ("grpc.retry_buffer_size", 256 * 1024 * 1024),
     # Reconnect soon after a daemon comes back, so a retry finds the new connection inside
     # its backoff rather than a channel still waiting out gRPC's 1 s first reconnect delay.
     ("grpc.initial_reconnect_backoff_ms", 200),
