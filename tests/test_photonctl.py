@@ -277,3 +277,27 @@ def test_json_states_match_the_sdk(daemon: RunningDaemon) -> None:
     assert job.state is JobState.COMPLETED
     shown = as_json(photonctl(daemon, "job", job.id, "--json"))
     assert shown == json.loads(json.dumps(job.to_dict()))
+
+
+def test_a_reader_that_goes_away_ends_watch_quietly(daemon: RunningDaemon) -> None:
+    # `photonctl watch | head -2`: once the reader closes the pipe, watch stops with status 0.
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "photon_sdk.cli", "watch", "--interval", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PHOTON_TARGET": daemon.target},
+    )
+    try:
+        assert watcher.stdout is not None and watcher.stderr is not None
+        assert watcher.stdout.readline().startswith("DEVICE_TIME_S")
+        watcher.stdout.readline()
+        watcher.stdout.close()
+        assert watcher.wait(timeout=120) == 0
+        assert watcher.stderr.read() == ""
+    finally:
+        watcher.kill()
+        watcher.wait()
+        for pipe in (watcher.stdout, watcher.stderr):
+            if pipe is not None:
+                pipe.close()

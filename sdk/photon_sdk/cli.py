@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
@@ -79,12 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GraphError as exc:
         print(f"photonctl: invalid task graph: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:  # the graph file could not be read
-        print(f"photonctl: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except PhotonError as exc:  # a ProtocolError: an answer this SDK cannot read
         print(f"photonctl: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    except BrokenPipeError:
+        # The reader went away (`photonctl jobs | head -3`): stop quietly, as Unix filters do;
+        # stdout goes to /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -306,7 +309,10 @@ def _status(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _submit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    graph = TaskGraph.load(args.file)
+    try:
+        graph = TaskGraph.load(args.file)
+    except OSError as exc:  # a usage error like a bad graph: exit 2, not a daemon failure
+        raise GraphError("", f"cannot read {args.file}: {exc.strerror or exc}") from exc
     level = OptimizationLevel(args.level) if args.level else None
     if args.plan_only:
         schedule = client.plan_job(graph, device_id=args.device, level=level)
