@@ -189,12 +189,40 @@ def test_a_state_change_rewrites_only_what_changed_and_reads_back_whole(tmp_path
     journal, book = reopen(path)
     again = book.get("job-a")
     assert again is not None
-    assert again.job.state == job_pb2.JOB_STATE_COMPLETED
-    assert again.job.HasField("started_at") and again.job.HasField("finished_at")
-    assert (again.job.device_start_time_s, again.job.device_end_time_s) == (1.0, 1.5)
-    assert again.job.result == result
-    assert [t.id for t in again.job.graph.tasks] == ["t0"]
-    assert [t.task_id for t in again.job.schedule.tasks] == ["t0"]
+    whole = book.snapshot(again)
+    assert whole.state == job_pb2.JOB_STATE_COMPLETED
+    assert whole.HasField("started_at") and whole.HasField("finished_at")
+    assert (whole.device_start_time_s, whole.device_end_time_s) == (1.0, 1.5)
+    assert whole.result == result
+    assert [t.id for t in whole.graph.tasks] == ["t0"]
+    assert [t.task_id for t in whole.schedule.tasks] == ["t0"]
+    journal.close()
+
+
+def test_a_finished_job_keeps_its_tasks_on_disk_only_and_reads_back_whole(
+    tmp_path: Path,
+) -> None:
+    # Thousands of finished jobs stay in the book for retention: their graphs and schedules
+    # (megabytes each for large jobs) stay in the journal, and GetJob still answers whole.
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    job = record("job-a")
+    for i in range(3):
+        job.job.graph.tasks.add(id=f"t{i}", duration_s=0.5)
+        job.job.schedule.tasks.add(task_id=f"t{i}", lane_id="wl0", start_s=i, end_s=i + 0.5)
+    job.job.schedule.planning_time_s = 0.25
+    book.submit(job, 0.0)
+    running = book.snapshot(job)
+    book.start(job, 1.0)
+    assert len(job.job.graph.tasks) == 3  # the loop runs from them
+    book.complete(job, 4.0, job_pb2.JobResult(makespan_s=2.5))
+
+    assert not job.job.graph.tasks and not job.job.schedule.tasks
+    whole = book.snapshot(job)
+    assert whole.graph == running.graph and whole.schedule == running.schedule
+    assert whole.state == job_pb2.JOB_STATE_COMPLETED and whole.result.makespan_s == 2.5
+    assert [j.graph for j in book.list("", 10)] == [running.graph]
+    assert book.stats("").planning_time_total_s == 0.25
     journal.close()
 
 

@@ -50,6 +50,9 @@ class JobRecord:
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     # Digest of the SubmitJobRequest (request_id aside): a retry must ask for the same thing.
     request_digest: str = ""
+    # A finished job's message holds no graph or schedule tasks (`JobBook._shed`): readers
+    # take them from the journal.
+    shed: bool = False
     # Set when the job was running when photond stopped and is queued to resume.
     resumption: Resumption | None = None
 
@@ -169,19 +172,27 @@ class JobBook:
             return bool(request_id) and request_id in self._by_request
 
     def snapshot(self, record: JobRecord) -> job_pb2.Job:
-        """A copy of the job message that later changes cannot tear."""
+        """A copy of the job message that later changes cannot tear, whole: a finished job's
+        graph and schedule tasks come back from the journal (read outside the book's lock,
+        which the device loops take for every event)."""
         with self._lock:
             copy = job_pb2.Job()
             copy.CopyFrom(record.job)
-            return copy
+            shed = record.shed
+        if shed:
+            submitted = self._journal.submitted_job(record.id)
+            if submitted is not None:  # None: forgotten by retention meanwhile
+                copy.graph.CopyFrom(submitted.graph)
+                copy.schedule.tasks.extend(submitted.schedule.tasks)
+        return copy
 
     def list(self, device_id: str, limit: int) -> list[job_pb2.Job]:
         with self._lock:
             records = [
                 r for r in self._records.values() if not device_id or r.job.device_id == device_id
             ]
-            records.sort(key=lambda r: r.job.submitted_at.ToNanoseconds(), reverse=True)
-            return [self.snapshot(r) for r in records[:limit]]
+        records.sort(key=lambda r: r.job.submitted_at.ToNanoseconds(), reverse=True)
+        return [self.snapshot(r) for r in records[:limit]]
 
     def stats(self, device_id: str) -> job_pb2.JobStats:
         """Counts over the journaled jobs of one device ("" for every device).
@@ -260,6 +271,8 @@ class JobBook:
                 # Journaled before events were (or its first event lost with a failed disk):
                 # the history starts from the schedule the job holds.
                 self._event(record, 0.0, planned=job_pb2.JobPlanned(schedule=job.schedule))
+            if record.terminal:
+                self._shed(record)
         return record
 
     def resumption(self, record: JobRecord) -> Resumption:
@@ -423,6 +436,16 @@ class JobBook:
         if result is not None:
             record.job.result.CopyFrom(result)
         self._journal.save_state(record.job)
+        self._shed(record)
+
+    @staticmethod
+    def _shed(record: JobRecord) -> None:
+        """Let go of a finished job's graph and schedule tasks: the journal holds them as
+        submitted, and nothing changes them (re-plans are events). A 20k-task job's message
+        is some 10 MB, and the retention keeps thousands of finished jobs."""
+        record.job.graph.ClearField("tasks")
+        record.job.schedule.ClearField("tasks")
+        record.shed = True
 
     def _event(self, record: JobRecord, device_time_s: float, **kind: object) -> None:
         event = self._new_event(record, device_time_s, **kind)

@@ -122,6 +122,10 @@ class Journal:
         for name, kind in _ADDED_COLUMNS:
             if name not in have:
                 self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+        # Reads of single jobs come from RPC threads while the writer writes: a connection of
+        # their own (WAL lets it read what is committed), one reader at a time.
+        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._read_lock = threading.Lock()
         self._writes: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="journal", daemon=True)
@@ -216,6 +220,16 @@ class Journal:
 
     # -- reads --------------------------------------------------------------------------------
 
+    def submitted_job(self, job_id: str) -> job_pb2.Job | None:
+        """A job as it was submitted (its graph and planned schedule), from disk; None once
+        forgotten. A submission's row is written before it is acknowledged, so every job the
+        book holds has one."""
+        with self._read_lock:
+            if self._closed:
+                return None
+            row = self._reader.execute("SELECT job FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else job_pb2.Job.FromString(row[0])
+
     def load_all(self) -> list[JournaledJob]:
         """Every journaled job with its events, oldest job first."""
         self.flush()
@@ -243,6 +257,8 @@ class Journal:
         self._writes.put(None)
         self._writer.join()
         self._db.close()
+        with self._read_lock:
+            self._reader.close()
 
 
 _SAVE_JOB = (

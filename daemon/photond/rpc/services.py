@@ -288,7 +288,8 @@ class JobService(job_pb2_grpc.JobServiceServicer):
 
     @unary
     async def GetJob(self, request: job_pb2.GetJobRequest, context: Any) -> job_pb2.Job:
-        return self._book.snapshot(self._record(request.job_id))
+        # A finished job's tasks come from the journal: read off the event loop.
+        return await asyncio.to_thread(self._book.snapshot, self._record(request.job_id))
 
     @streaming
     async def WatchJob(  # type: ignore[override]
@@ -318,7 +319,8 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         if request.limit > MAX_LIST_LIMIT:
             raise invalid_argument("limit", f"at most {MAX_LIST_LIMIT}, got {request.limit}")
         limit = request.limit or DEFAULT_LIST_LIMIT
-        return job_pb2.ListJobsResponse(jobs=self._book.list(request.device_id, limit))
+        jobs = await asyncio.to_thread(self._book.list, request.device_id, limit)
+        return job_pb2.ListJobsResponse(jobs=jobs)
 
     @unary
     async def PlanJob(self, request: RawRequest, context: Any) -> bytes:  # type: ignore[override]
