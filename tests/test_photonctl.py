@@ -51,9 +51,10 @@ def json_lines(run: subprocess.CompletedProcess[str]) -> list[Any]:
 
 
 def long_graph_file(tmp_path: Path) -> Path:
-    """A one-task job of 60 device seconds: still running when the test cancels it."""
+    """A one-task job of 600 device seconds (a minute at the tests' time scale): still
+    running when the test cancels it, however loaded the machine."""
     graph = TaskGraph(name="long hold")
-    graph.add_task("hold", duration_s=60.0, heater_power_mw={"h33": 20.0})
+    graph.add_task("hold", duration_s=600.0, heater_power_mw={"h33": 20.0})
     path = tmp_path / "long.json"
     path.write_text(graph.to_json())
     return path
