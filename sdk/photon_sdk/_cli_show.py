@@ -11,8 +11,14 @@ from typing import TextIO
 from ._table import format_kv, format_table, num, when
 from .types import DeviceState, Job, JobEvent, JobState, Schedule
 
-__all__ = ["job_lines", "job_outcome", "plan_summary", "print_event", "schedule_lines"]
-__all__ += ["state_line"]
+__all__ = [
+    "job_lines",
+    "job_outcome",
+    "plan_summary",
+    "print_event",
+    "schedule_lines",
+    "state_line",
+]
 
 
 def plan_summary(schedule: Schedule) -> str:
