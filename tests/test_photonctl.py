@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -302,3 +303,23 @@ def test_a_reader_that_goes_away_ends_watch_quietly(daemon: RunningDaemon) -> No
         for pipe in (watcher.stdout, watcher.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def test_ctrl_c_ends_watch_with_130(daemon: RunningDaemon) -> None:
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "photon_sdk.cli", "watch", "--interval", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PHOTON_TARGET": daemon.target},
+    )
+    try:
+        assert watcher.stdout is not None
+        watcher.stdout.readline()  # the header: photonctl is up
+        watcher.stdout.readline()  # a frame: it is streaming
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=120)
+        assert watcher.returncode == 130, err
+    finally:
+        watcher.kill()
+        watcher.wait()
