@@ -24,6 +24,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from photon.v1 import job_pb2
 from photond.jobs.journal import EventLog, Journal, JournaledJob
@@ -96,6 +100,14 @@ class RequestConflict(Exception):
             "request; use a new request_id for a new job"
         )
         self.job_id = job_id
+
+
+def _set(message: Message, field: FieldDescriptor, value: Any) -> None:
+    """Set one singular field (a scalar or a message) of `message` to `value`."""
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        getattr(message, field.name).CopyFrom(value)
+    else:
+        setattr(message, field.name, value)
 
 
 def new_job_id() -> str:
@@ -442,9 +454,22 @@ class JobBook:
     def _shed(record: JobRecord) -> None:
         """Let go of a finished job's graph and schedule tasks: the journal holds them as
         submitted, and nothing changes them (re-plans are events). A 20k-task job's message
-        is some 10 MB, and the retention keeps thousands of finished jobs."""
-        record.job.graph.ClearField("tasks")
-        record.job.schedule.ClearField("tasks")
+        is some 10 MB, and the retention keeps thousands of finished jobs.
+
+        A new message, not cleared fields: a message's parts live in an arena that clearing
+        does not give back.
+        """
+        light = job_pb2.Job()
+        for described, value in record.job.ListFields():
+            if described.name == "graph":
+                continue
+            if described.name == "schedule":
+                for part, part_value in value.ListFields():
+                    if part.name != "tasks":
+                        _set(light.schedule, part, part_value)
+                continue
+            _set(light, described, value)
+        record.job = light
         record.shed = True
 
     def _event(self, record: JobRecord, device_time_s: float, **kind: object) -> None:
