@@ -73,7 +73,9 @@ def to_grpc_status(error: RequestError) -> grpc.Status:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=error.field, description=error.message
+                        # The message names the field first; the violation names it already.
+                        field=error.field,
+                        description=error.message.removeprefix(f"{error.field}: "),
                     )
                 ]
             )
