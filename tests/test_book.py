@@ -33,7 +33,10 @@ def reopen(path: Path) -> tuple[Journal, JobBook]:
 def test_a_submission_is_on_disk_and_queued_when_submit_returns(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "jobs.sqlite3")
     queued: list[str] = []
-    stood = JobBook(journal).submit(record("job-a"), 0.0, lambda r: queued.append(r.id))
+    submitted = record("job-a")
+    submitted.job.schedule.tasks.add(task_id="t0", lane_id="wl0", start_s=0.0, end_s=0.5)
+    submitted.job.schedule.makespan_s = 0.5
+    stood = JobBook(journal).submit(submitted, 0.0, lambda r: queued.append(r.id))
     assert stood.id == "job-a" and queued == ["job-a"]
     # A second connection sees it without the first one flushing or closing.
     other = Journal(tmp_path / "jobs.sqlite3")
@@ -41,6 +44,7 @@ def test_a_submission_is_on_disk_and_queued_when_submit_returns(tmp_path: Path) 
     assert journaled.job.state == job_pb2.JOB_STATE_QUEUED
     assert [e.sequence for e in journaled.events] == [1]
     assert journaled.events[0].WhichOneof("kind") == "planned"
+    assert journaled.events[0].planned.schedule == stood.job.schedule
     other.close()
     journal.close()
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.loop.telemetry import Frame
 from photond.planning.plan import Plan, PlannedTask, Stats
@@ -13,6 +16,7 @@ from photond.wire import (
     describe_profile,
     frame_to_proto,
     job_result,
+    length_delimited,
     plan_from_proto,
     plan_to_proto,
 )
@@ -64,3 +68,25 @@ def test_a_frame_keeps_its_device_time_and_its_wall_clock_read_time() -> None:
     assert frame.device_time_s == 12.5
     assert list(frame.temperature_c) == [30.0, 31.5]
     assert frame.read_at.ToNanoseconds() == 1_700_000_000_250_000_000
+
+
+@given(
+    tasks=st.sampled_from([0, 1, 2, 5, 6, 127, 128, 3_000]),
+    name=st.text(max_size=200),
+)
+def test_a_field_assembled_from_bytes_parses_as_the_message_protobuf_builds(
+    tasks: int, name: str
+) -> None:
+    # Sizes on both sides of the varint boundaries (1, 2 and 3 length bytes).
+    schedule = job_pb2.Schedule(planner=name, makespan_s=float(tasks))
+    schedule.tasks.extend(
+        job_pb2.ScheduledTask(task_id=f"t{i}", lane_id="wl0", end_s=0.5) for i in range(tasks)
+    )
+    header = job_pb2.JobEvent(job_id="job-a", sequence=1)
+    built = job_pb2.JobEvent(job_id="job-a", sequence=1)
+    built.planned.schedule.CopyFrom(schedule)
+    assembled = header.SerializeToString() + length_delimited(
+        10, length_delimited(1, schedule.SerializeToString())
+    )
+    assert assembled == built.SerializeToString()
+    assert job_pb2.JobEvent.FromString(assembled) == built

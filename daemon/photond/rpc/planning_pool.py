@@ -49,7 +49,7 @@ from photond.planning.plan import Plan, PlannedTask
 from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import RequestError, quoted
 from photond.rpc.validation import check_graph
-from photond.wire import plan_to_proto, request_digest
+from photond.wire import length_delimited, plan_to_proto, request_digest
 
 log = logging.getLogger("photond.planning_pool")
 
@@ -57,6 +57,7 @@ log = logging.getLogger("photond.planning_pool")
 SLICE_TASKS = 500
 _PARENT_POLL_S = 1.0
 _GRAPH_FIELD = 2  # `graph` in SubmitJobRequest and PlanJobRequest alike
+_JOB_SCHEDULE_FIELD = job_pb2.Job.DESCRIPTOR.fields_by_name["schedule"].number
 
 
 def header_class(request: Descriptor) -> type[Message]:
@@ -104,6 +105,8 @@ class Planned:
     # Wire fragments whose concatenation is Job{graph, schedule} (SubmitJob) or Schedule
     # (PlanJob); prefix the job's other fields to have the whole message.
     fragments: tuple[bytes, ...]
+    # The schedule alone, serialized (SubmitJob; what the job's first event carries).
+    schedule_blob: bytes = b""
 
 
 # -- in the worker ---------------------------------------------------------------------------
@@ -140,7 +143,7 @@ def _slices(items: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 
 
 def _plan_in_worker(submit: bool, body: bytes, device_id: str, margin_c: float) -> tuple[str, Any]:
-    """("ok", (digest, graph pickles, plan pickle, plan task pickles, fragments)) or
+    """("ok", (digest, graph pickles, plan pickle, plan task pickles, fragments, schedule)) or
     ("error", (status code name, message, field)): exceptions of ours do not cross."""
     try:
         return "ok", _plan(submit, body, device_id, margin_c)
@@ -150,7 +153,7 @@ def _plan_in_worker(submit: bool, body: bytes, device_id: str, margin_c: float) 
 
 def _plan(
     submit: bool, body: bytes, device_id: str, margin_c: float
-) -> tuple[str, list[bytes], bytes, list[bytes], list[bytes]]:
+) -> tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes]:
     request: job_pb2.SubmitJobRequest | job_pb2.PlanJobRequest
     request = job_pb2.SubmitJobRequest() if submit else job_pb2.PlanJobRequest()
     try:
@@ -184,35 +187,37 @@ def _plan(
         )
     schedule = plan_to_proto(plan)
     if not isinstance(request, job_pb2.SubmitJobRequest):
-        return "", [], b"", [], [schedule.SerializeToString()]
+        return "", [], b"", [], [schedule.SerializeToString()], b""
     tasks = request.graph.tasks
     fragments = [
         job_pb2.Job(graph=job_pb2.TaskGraph(tasks=tasks[k : k + SLICE_TASKS])).SerializeToString()
         for k in range(0, len(tasks), SLICE_TASKS)
     ]
     scheduled = schedule.tasks
-    fragments += [
-        job_pb2.Job(
-            schedule=job_pb2.Schedule(tasks=scheduled[k : k + SLICE_TASKS])
-        ).SerializeToString()
+    schedule_parts = [
+        job_pb2.Schedule(tasks=scheduled[k : k + SLICE_TASKS]).SerializeToString()
         for k in range(0, len(scheduled), SLICE_TASKS)
     ]
     del schedule.tasks[:]
-    fragments.append(job_pb2.Job(schedule=schedule).SerializeToString())  # its figures
+    schedule_parts.append(schedule.SerializeToString())  # its figures
+    fragments += [length_delimited(_JOB_SCHEDULE_FIELD, part) for part in schedule_parts]
     return (
         request_digest(request),
         [pickle.dumps(s, protocol=5) for s in _slices(checked.tasks)],
         pickle.dumps(replace(plan, tasks=()), protocol=5),
         [pickle.dumps(s, protocol=5) for s in _slices(plan.tasks)],
         fragments,
+        b"".join(schedule_parts),
     )
 
 
 # -- in the daemon ---------------------------------------------------------------------------
 
 
-def _rebuild(answer: tuple[str, list[bytes], bytes, list[bytes], list[bytes]]) -> Planned:
-    digest, graph_pickles, plan_pickle, plan_task_pickles, fragments = answer
+def _rebuild(
+    answer: tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes],
+) -> Planned:
+    digest, graph_pickles, plan_pickle, plan_task_pickles, fragments, schedule_blob = answer
     # Hundreds of thousands of new objects: without `building` they trigger full collections
     # of the whole heap (~140 ms each with a large job in memory), each a stalled device loop.
     with heap.building():
@@ -228,6 +233,7 @@ def _rebuild(answer: tuple[str, list[bytes], bytes, list[bytes], list[bytes]]) -
             replace(plan, tasks=tuple(planned)),
             digest,
             tuple(fragments),
+            schedule_blob,
         )
 
 

@@ -261,6 +261,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
                 device.runtime.driver.clock.now_s(),
                 device.runtime.enqueue,
                 blob,
+                planned.schedule_blob,
             )
         except RequestConflict as conflict:
             raise already_exists("request_id", str(conflict)) from None
