@@ -5,7 +5,8 @@ Each start is a real `photond` subprocess on a temporary Unix socket, timed from
 first answered health check (READY: the daemon serves only after its kernels are loaded). A
 cold start uses an empty numba cache directory, a warm one the cache the cold start wrote.
 Idle CPU is the daemon's and its planning workers' CPU time over `--idle-s` wall seconds,
-from /proc; RSS likewise summed over the process tree. The burst submits `--burst` jobs of
+from /proc; RSS likewise summed over the process tree, and PSS beside it (shared pages
+counted once). The burst submits `--burst` jobs of
 `--burst-tasks` tasks, waits until they have been planned and cancels them, then measures RSS
 again after the same idle wait.
 
@@ -66,6 +67,19 @@ def rss_mb(pids: list[int]) -> float:
     return total * PAGE_BYTES / 1e6
 
 
+def pss_mb(pids: list[int]) -> float:
+    """Proportional set size: RSS with each shared page split among the processes sharing it.
+    Summed RSS counts the libraries the daemon and its workers share (numpy, numba's LLVM)
+    once per process; summed PSS counts them once."""
+    total_kb = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+    return total_kb * 1024 / 1e6
+
+
 def start(work: Path, cache: Path) -> tuple[subprocess.Popen[bytes], float, str]:
     work.mkdir(parents=True, exist_ok=True)
     socket_path = work / "p.sock"
@@ -106,14 +120,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(60)
 
 
-def idle(process: subprocess.Popen[bytes], idle_s: float) -> tuple[float, float]:
-    """(CPU % of one core, RSS MB) of the process tree over `idle_s` seconds."""
+def idle(process: subprocess.Popen[bytes], idle_s: float) -> tuple[float, float, float]:
+    """(CPU % of one core, RSS MB, PSS MB) of the process tree over `idle_s` seconds."""
     pids = tree(process.pid)
     before, t0 = cpu_s(pids), time.perf_counter()
     time.sleep(idle_s)
     pids = [p for p in pids if Path(f"/proc/{p}").exists()]
     used = cpu_s(pids) - before
-    return 100.0 * used / (time.perf_counter() - t0), rss_mb(tree(process.pid))
+    now = tree(process.pid)
+    return 100.0 * used / (time.perf_counter() - t0), rss_mb(now), pss_mb(now)
 
 
 def burst(target: str, jobs: int, tasks: int) -> None:
@@ -143,9 +158,12 @@ def main() -> None:
         stop(process)
     process, rows["warm start to READY s"], target = start(work / "warm", cache)
     try:
-        rows["idle CPU % of a core"], rows["idle RSS MB"] = idle(process, args.idle_s)
+        rows["idle CPU % of a core"], rows["idle RSS MB"], rows["idle PSS MB"] = idle(
+            process, args.idle_s
+        )
         burst(target, args.burst, args.burst_tasks)
-        rows["after burst: CPU %"], rows["after burst: RSS MB"] = idle(process, args.idle_s)
+        after = idle(process, args.idle_s)
+        rows["after burst: CPU %"], rows["after burst: RSS MB"], rows["after burst: PSS MB"] = after
         rows["RSS after burst / idle"] = rows["after burst: RSS MB"] / rows["idle RSS MB"]
         rows["processes"] = len(tree(process.pid))
     finally:
