@@ -18,7 +18,7 @@ import pytest
 from daemon_process import RunningDaemon, cleanup, start_daemon
 from photon.v1 import job_pb2, job_pb2_grpc
 from photon_sdk import Client, JobState, TaskGraph
-from photond.rpc.planning_pool import SubmitJobHeader
+from photond.rpc.planning_pool import WORKER_NICE, SubmitJobHeader
 
 
 def test_the_header_class_reads_every_field_but_the_graph() -> None:
@@ -163,10 +163,18 @@ def test_a_worker_killed_mid_plan_fails_that_call_with_unavailable_and_the_next_
     assert _workers(one_place) and worker not in _workers(one_place)
 
 
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
+
+
 @pytest.mark.integration
-def test_the_daemon_runs_as_many_planning_processes_as_configured() -> None:
+def test_the_daemon_runs_as_many_planning_processes_as_configured_below_its_own_priority() -> None:
     daemon = start_daemon(None, "--planning-workers", "2")
     try:
-        assert len(_workers(daemon)) == 2
+        workers = _workers(daemon)
+        assert len(workers) == 2
+        # Planning yields a core to the device loop: the workers run WORKER_NICE lower.
+        expected = min(19, _nice(daemon.process.pid) + WORKER_NICE)
+        assert [_nice(pid) for pid in workers] == [expected, expected]
     finally:
         cleanup(daemon)

@@ -56,6 +56,8 @@ log = logging.getLogger("photond.planning_pool")
 # Tasks per slice: a slice's pickle loads, and its wire fragment parses, in well under 5 ms.
 SLICE_TASKS = 500
 _PARENT_POLL_S = 1.0
+# Added to the workers' nice value (lower CPU priority; see `_start_worker`).
+WORKER_NICE = 10
 _GRAPH_FIELD = 2  # `graph` in SubmitJobRequest and PlanJobRequest alike
 _JOB_SCHEDULE_FIELD = job_pb2.Job.DESCRIPTOR.fields_by_name["schedule"].number
 
@@ -121,6 +123,9 @@ def _start_worker(devices: dict[str, tuple[DeviceProfile, float]], max_tasks: in
     # a worker whose daemon died without closing it exits rather than linger.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Planning is batch work: at a lower CPU priority, the daemon's device loop (the safety
+    # path) and its RPC threads get a core first while plans keep the others busy.
+    os.nice(WORKER_NICE)
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     _devices.update(devices)
     _max_tasks = max_tasks
