@@ -39,6 +39,15 @@ def test_health_reports_serving(daemon: RunningDaemon) -> None:
         assert client.check_health("photon.v1.JobService")
 
 
+def test_the_start_logs_its_warm_up_step_by_step(daemon: RunningDaemon) -> None:
+    # A cold start takes a minute or more before SERVING: the log shows it moving.
+    log = daemon.log()
+    assert "warm-up: device model built" in log
+    for level in ("FAST", "BALANCED", "QUALITY"):
+        assert f'msg="warm-up: kernels ready" graph=heat-bound optimization_level={level}' in log
+    assert log.index("warm-up: device model built") < log.index("msg=ready")
+
+
 def test_reflection_lists_the_services(daemon: RunningDaemon) -> None:
     with grpc.insecure_channel(daemon.target) as channel:
         services = set(ProtoReflectionDescriptorDatabase(channel).get_services())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,8 @@ from photond.planning.optimize import (
 )
 from photond.planning.plan import DEFAULT_MARGIN_C, Plan, PlannedTask
 from photond.planning.thermal_tables import thermal_tables, trace_figures
+
+log = logging.getLogger("photond.planning")
 
 
 @dataclass(frozen=True)
@@ -313,7 +316,11 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
             for i, h in enumerate(list(heaters)[:2] * 6)
         )
     )
-    for checked in (hot, cool):
+    started = time.perf_counter()
+    device_thermal(profile, period_s)
+    # A cold start spends a minute or more here: each step says so in the log as it ends.
+    log.info("warm-up: device model built", extra={"elapsed_s": _since(started)})
+    for name, checked in (("heat-bound", hot), ("heat-free", cool)):
         for level in Level:
             with contextlib.suppress(ThermallyInfeasible):
                 # One move a round runs every kernel as a full round would, in a fraction
@@ -321,3 +328,15 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
                 plan_graph(
                     checked, profile, level, max_rounds=1, moves_per_round=1, period_s=period_s
                 )
+            log.info(
+                "warm-up: kernels ready",
+                extra={
+                    "graph": name,
+                    "optimization_level": level.name,
+                    "elapsed_s": _since(started),
+                },
+            )
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 2)
