@@ -191,8 +191,12 @@ def test_jobs_are_listed_newest_first(daemon: RunningDaemon) -> None:
         job = client.submit_job(graph, name="listed")
         client.wait_job(job.id)
         jobs = client.list_jobs(limit=5)
+        whole = client.get_job(job.id)
     assert jobs[0].id == job.id and jobs[0].name == "listed"
     assert len(jobs) <= 5
+    # A listing counts a job's tasks without carrying them; GetJob has them.
+    assert jobs[0].task_count == 1 and len(jobs[0].graph) == 0
+    assert whole.task_count == 1 and len(whole.graph) == 1
 
 
 def test_a_retried_submission_returns_the_first_job(daemon: RunningDaemon) -> None:

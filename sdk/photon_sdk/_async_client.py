@@ -205,7 +205,8 @@ class AsyncClient(BaseClient):
         return job_from_proto(await self._call("CancelJob", self._jobs.CancelJob, request))
 
     async def list_jobs(self, device_id: str = "", limit: int = 100) -> list[Job]:
-        """Return jobs, newest first; ``device_id`` "" means every device."""
+        """Return jobs, newest first, without their tasks (``task_count`` says how many;
+        :meth:`get_job` has them); ``device_id`` "" means every device."""
         request = self._list_jobs_request(device_id, limit)
         response = await self._call("ListJobs", self._jobs.ListJobs, request)
         return [job_from_proto(j) for j in response.jobs]

@@ -56,7 +56,7 @@ def schedule_lines(schedule: Schedule) -> list[str]:
 def job_lines(job: Job) -> list[str]:
     """A job in full: who, when, how it went, then its tasks planned beside actual."""
     pairs = [("id", job.id), ("name", job.name or "-"), ("device", job.device_id)]
-    pairs += [("state", str(job.state)), ("tasks", str(len(job.graph)))]
+    pairs += [("state", str(job.state)), ("tasks", str(job.task_count))]
     pairs += [("submitted", when(job.submitted_at)), ("started", when(job.started_at))]
     pairs += [("finished", when(job.finished_at))]
     if job.failure_reason:

@@ -209,6 +209,8 @@ def job_from_proto(m: job_pb2.Job) -> Job:
         result=_result(m.result) if m.HasField("result") else None,
         failure_reason=m.failure_reason,
         request_id=m.request_id,
+        # A daemon from before task_count sends whole graphs.
+        task_count=m.task_count or len(m.graph.tasks),
     )
 
 

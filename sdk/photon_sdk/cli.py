@@ -384,7 +384,7 @@ def _jobs(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                 job.name or "-",
                 job.device_id,
                 str(job.state),
-                str(len(job.graph)),
+                str(job.task_count),
                 when(job.submitted_at),
                 "-" if makespan is None else num(makespan, 3),
             ]

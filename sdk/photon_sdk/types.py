@@ -290,6 +290,8 @@ class Job(_Record):
     failure_reason: str
     # The idempotency key it was submitted with ("" for none): pass it again to retry.
     request_id: str = ""
+    # Tasks in its graph; `list_jobs` answers jobs without their tasks but with this count.
+    task_count: int = 0
 
     @property
     def is_terminal(self) -> bool:

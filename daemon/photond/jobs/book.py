@@ -106,6 +106,24 @@ class RequestConflict(Exception):
         self.job_id = job_id
 
 
+def _without_tasks(job: job_pb2.Job) -> job_pb2.Job:
+    """A new message of `job` without the tasks of its graph, schedule and result (its
+    `task_count` still says how many)."""
+    light = job_pb2.Job()
+    for described, value in job.ListFields():
+        if described.name == "graph":
+            continue
+        if described.name in ("schedule", "result"):
+            part_of = getattr(light, described.name)
+            part_of.SetInParent()
+            for part, part_value in value.ListFields():
+                if part.name != "tasks":
+                    _set(part_of, part, part_value)
+            continue
+        _set(light, described, value)
+    return light
+
+
 def _set(message: Message, field: FieldDescriptor, value: Any) -> None:
     """Set one singular field (a scalar or a message) of `message` to `value`."""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
@@ -203,12 +221,15 @@ class JobBook:
         return copy
 
     def list(self, device_id: str, limit: int) -> list[job_pb2.Job]:
+        """The newest `limit` jobs (of one device, or every device for ""), each without the
+        tasks of its graph, schedule and result: whole, two 100k-task jobs would outgrow the
+        message limit, and every later listing with them."""
         with self._lock:
             records = [
                 r for r in self._records.values() if not device_id or r.job.device_id == device_id
             ]
-        records.sort(key=lambda r: r.job.submitted_at.ToNanoseconds(), reverse=True)
-        return [self.snapshot(r) for r in records[:limit]]
+            records.sort(key=lambda r: r.job.submitted_at.ToNanoseconds(), reverse=True)
+            return [_without_tasks(r.job) for r in records[:limit]]
 
     def stats(self, device_id: str) -> job_pb2.JobStats:
         """Counts over the journaled jobs of one device ("" for every device).
@@ -283,6 +304,8 @@ class JobBook:
         """Take a journaled job back after a restart, with its history; the caller decides
         whether it runs."""
         job = journaled.job
+        if not job.task_count:  # journaled before jobs counted their tasks
+            job.task_count = len(job.graph.tasks)
         record = JobRecord(job=job, graph=None, plan=None, request_digest=journaled.request_digest)
         record.events.extend(journaled.events.raw_since(0))
         with self._lock:
@@ -469,16 +492,11 @@ class JobBook:
         A new message, not cleared fields: a message's parts live in an arena that clearing
         does not give back.
         """
-        light = job_pb2.Job()
-        for described, value in record.job.ListFields():
-            if described.name == "graph":
-                continue
-            if described.name == "schedule":
-                for part, part_value in value.ListFields():
-                    if part.name != "tasks":
-                        _set(light.schedule, part, part_value)
-                continue
-            _set(light, described, value)
+        light = _without_tasks(record.job)
+        # Its result's tasks stay in memory: the journal's row of the submission, which
+        # `snapshot` reads back, has none.
+        if record.job.HasField("result"):
+            light.result.CopyFrom(record.job.result)
         record.job = light
         record.shed = True
 

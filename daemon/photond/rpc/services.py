@@ -238,6 +238,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             device_id=device.id,
             state=job_pb2.JOB_STATE_QUEUED,
             request_id=header.request_id,
+            task_count=len(planned.graph.tasks),
         )
         job_header.submitted_at.FromNanoseconds(time.time_ns())
         # The job's message is its header and the planner's fragments, end to end: the

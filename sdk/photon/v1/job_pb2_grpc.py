@@ -105,7 +105,8 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Jobs, newest first.
+        """Jobs, newest first, each without the tasks of its graph, schedule and result (GetJob has
+        them): a listing of large jobs would otherwise outgrow any message limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

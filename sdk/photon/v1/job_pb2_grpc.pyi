@@ -46,7 +46,9 @@ class JobServiceStub:
     CancelJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.CancelJobRequest, _job_pb2.Job]
     """Stop a job: queued tasks never start, running tasks are stopped, heaters go off."""
     ListJobs: _grpc.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]
-    """Jobs, newest first."""
+    """Jobs, newest first, each without the tasks of its graph, schedule and result (GetJob has
+    them): a listing of large jobs would otherwise outgrow any message limit.
+    """
     PlanJob: _grpc.UnaryUnaryMultiCallable[_job_pb2.PlanJobRequest, _job_pb2.Schedule]
     """Plan a task graph without running it (dry run): the same checks and planner as SubmitJob."""
     GetJobStats: _grpc.UnaryUnaryMultiCallable[_job_pb2.GetJobStatsRequest, _job_pb2.JobStats]
@@ -68,7 +70,9 @@ class JobServiceAsyncStub(JobServiceStub):
     CancelJob: _aio.UnaryUnaryMultiCallable[_job_pb2.CancelJobRequest, _job_pb2.Job]  # type: ignore[assignment]
     """Stop a job: queued tasks never start, running tasks are stopped, heaters go off."""
     ListJobs: _aio.UnaryUnaryMultiCallable[_job_pb2.ListJobsRequest, _job_pb2.ListJobsResponse]  # type: ignore[assignment]
-    """Jobs, newest first."""
+    """Jobs, newest first, each without the tasks of its graph, schedule and result (GetJob has
+    them): a listing of large jobs would otherwise outgrow any message limit.
+    """
     PlanJob: _aio.UnaryUnaryMultiCallable[_job_pb2.PlanJobRequest, _job_pb2.Schedule]  # type: ignore[assignment]
     """Plan a task graph without running it (dry run): the same checks and planner as SubmitJob."""
     GetJobStats: _aio.UnaryUnaryMultiCallable[_job_pb2.GetJobStatsRequest, _job_pb2.JobStats]  # type: ignore[assignment]
@@ -117,7 +121,9 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _job_pb2.ListJobsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_job_pb2.ListJobsResponse, _abc.Awaitable[_job_pb2.ListJobsResponse]]:
-        """Jobs, newest first."""
+        """Jobs, newest first, each without the tasks of its graph, schedule and result (GetJob has
+        them): a listing of large jobs would otherwise outgrow any message limit.
+        """
 
     @_abc_1.abstractmethod
     def PlanJob(
