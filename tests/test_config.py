@@ -36,13 +36,18 @@ def test_planning_settings_come_from_the_file_the_environment_and_flags(tmp_path
     assert (config.planning_workers, config.planning_queue_limit) == (4, 6)
 
 
-def test_retention_settings_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
+def test_retention_settings_come_from_the_file_the_environment_and_flags(tmp_path: Path) -> None:
     path = write(tmp_path, "retain_finished_jobs = 5\nretain_finished_s = 60\n")
     config = load_config(path, {}, {})
     assert (config.retain_finished_jobs, config.retain_finished_s) == (5, 60.0)
     env = {"PHOTON_RETAIN_FINISHED_JOBS": "7", "PHOTON_RETAIN_FINISHED_S": "1.5"}
     config = load_config(path, env, {})
     assert (config.retain_finished_jobs, config.retain_finished_s) == (7, 1.5)
+    args = parse_args(
+        ["--config", str(path), "--retain-finished-jobs", "9", "--retain-finished-s", "2.5"]
+    )
+    config = build_config(args)
+    assert (config.retain_finished_jobs, config.retain_finished_s) == (9, 2.5)
 
 
 def test_running_jobs_on_restart_comes_from_the_file_the_environment_and_flags(

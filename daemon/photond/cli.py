@@ -57,6 +57,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="plans running or waiting before submits are refused (default 8)",
     )
     parser.add_argument(
+        "--retain-finished-jobs",
+        type=int,
+        help="finished jobs kept in the journal, newest first (default 10000)",
+    )
+    parser.add_argument(
+        "--retain-finished-s",
+        type=float,
+        help="seconds a finished job is kept after it finished (default 30 days)",
+    )
+    parser.add_argument(
         "--running-jobs-on-restart",
         help="what start-up does with a job photond was running when it stopped: "
         "fail (default) or resume it from the device's state",
@@ -74,6 +84,8 @@ def build_config(args: argparse.Namespace) -> DaemonConfig:
         "max_tasks_per_job": args.max_tasks_per_job,
         "planning_workers": args.planning_workers,
         "planning_queue_limit": args.planning_queue_limit,
+        "retain_finished_jobs": args.retain_finished_jobs,
+        "retain_finished_s": args.retain_finished_s,
         "running_jobs_on_restart": args.running_jobs_on_restart,
         "log_level": args.log_level,
     }
