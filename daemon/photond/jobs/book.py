@@ -468,20 +468,22 @@ class JobBook:
     def _finish(
         self, record: JobRecord, device_time_s: float, state: int, result: job_pb2.JobResult | None
     ) -> None:
-        record.job.state = state  # type: ignore[assignment]
         # The runtime's inputs, tens of MB for a large job: nothing runs from them any more,
-        # and the message keeps the graph and schedule for readers. Kept, every finished job
+        # and the journal keeps the graph and schedule for readers. Kept, every finished job
         # the retention holds would keep them too.
         record.graph = None
         record.plan = None
         record.resumption = None
+        # Shed first, then set the result once on the light message: this runs on the device
+        # loop's thread, where each copy of a 100k-task result holds the interpreter.
+        self._shed(record)
+        record.job.state = state  # type: ignore[assignment]
         record.job.finished_at.CopyFrom(timestamp(time.time()))
         if record.job.HasField("started_at"):
             record.job.device_end_time_s = device_time_s
         if result is not None:
             record.job.result.CopyFrom(result)
         self._journal.save_state(record.job)
-        self._shed(record)
 
     @staticmethod
     def _shed(record: JobRecord) -> None:
@@ -494,7 +496,8 @@ class JobBook:
         """
         light = _without_tasks(record.job)
         # Its result's tasks stay in memory: the journal's row of the submission, which
-        # `snapshot` reads back, has none.
+        # `snapshot` reads back, has none. (A job restored finished has one; a job finishing
+        # has none yet, so this copies nothing then.)
         if record.job.HasField("result"):
             light.result.CopyFrom(record.job.result)
         record.job = light
