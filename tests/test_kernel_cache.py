@@ -15,17 +15,44 @@ def test_numba_caches_photond_kernels_under_the_source_digest() -> None:
     assert Path(cache_dir).name == kernel_cache.source_digest()
 
 
-def test_an_edit_in_any_module_changes_the_directory(
+def test_an_edit_to_a_kernel_source_changes_the_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "optimizer").mkdir()
-    callee = tmp_path / "optimizer" / "thermal_check.py"
+    (tmp_path / "planning").mkdir()
+    callee = tmp_path / "planning" / "thermal_check.py"
     callee.write_text("LIMIT = 1\n")
-    (tmp_path / "optimizer" / "decoder.py").write_text("from .thermal_check import LIMIT\n")
+    (tmp_path / "planning" / "decoder.py").write_text("from .thermal_check import LIMIT\n")
     monkeypatch.setattr(kernel_cache, "_PACKAGE", tmp_path)
     before = kernel_cache.source_digest()
     callee.write_text("LIMIT = 2\n")
     assert kernel_cache.source_digest() != before
+
+
+def test_an_edit_outside_the_kernel_sources_keeps_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "planning").mkdir()
+    (tmp_path / "planning" / "decoder.py").write_text("LIMIT = 1\n")
+    (tmp_path / "rpc").mkdir()
+    handlers = tmp_path / "rpc" / "handlers.py"
+    handlers.write_text("A = 1\n")
+    monkeypatch.setattr(kernel_cache, "_PACKAGE", tmp_path)
+    before = kernel_cache.source_digest()
+    handlers.write_text("A = 2\n")
+    assert kernel_cache.source_digest() == before
+
+
+def test_every_kernel_lives_in_the_hashed_sources() -> None:
+    # The narrowed hash is only sound while no @njit function lives elsewhere.
+    package = Path(kernel_cache.__file__).parent
+    hashed = {p.resolve() for p in kernel_cache._kernel_source_files()}
+    with_kernels = {
+        p.resolve()
+        for p in package.rglob("*.py")
+        if "@njit" in p.read_text() or "numba.njit" in p.read_text()
+    }
+    assert with_kernels
+    assert with_kernels <= hashed, sorted(str(p) for p in with_kernels - hashed)
 
 
 @pytest.mark.parametrize(
