@@ -484,6 +484,7 @@ class DeviceState(_message.Message):
     INTERLOCK_TRIPPED_FIELD_NUMBER: _builtins.int
     EMERGENCY_STOPPED_FIELD_NUMBER: _builtins.int
     NOT_SERVING_REASON_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     serving_status: Global___ServingStatus.ValueType
     device_time_s: _builtins.float
@@ -512,6 +513,10 @@ class DeviceState(_message.Message):
     def running_task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tasks running now."""
 
+    @_builtins.property
+    def health(self) -> Global___DeviceHealth:
+        """How well the device is doing (sensors, breaker, headroom, loop timing)."""
+
     def __init__(
         self,
         *,
@@ -528,11 +533,44 @@ class DeviceState(_message.Message):
         interlock_tripped: _builtins.bool = ...,
         emergency_stopped: _builtins.bool = ...,
         not_serving_reason: _builtins.str = ...,
+        health: Global___DeviceHealth | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["read_at", b"read_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health", "read_at", b"read_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_job_id", b"active_job_id", "device_id", b"device_id", "device_time_s", b"device_time_s", "emergency_stopped", b"emergency_stopped", "interlock_tripped", b"interlock_tripped", "max_temperature_c", b"max_temperature_c", "mean_temperature_c", b"mean_temperature_c", "not_serving_reason", b"not_serving_reason", "queued_jobs", b"queued_jobs", "read_at", b"read_at", "running_task_ids", b"running_task_ids", "serving_status", b"serving_status", "total_heater_power_mw", b"total_heater_power_mw"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_job_id", b"active_job_id", "device_id", b"device_id", "device_time_s", b"device_time_s", "emergency_stopped", b"emergency_stopped", "health", b"health", "interlock_tripped", b"interlock_tripped", "max_temperature_c", b"max_temperature_c", "mean_temperature_c", b"mean_temperature_c", "not_serving_reason", b"not_serving_reason", "queued_jobs", b"queued_jobs", "read_at", b"read_at", "running_task_ids", b"running_task_ids", "serving_status", b"serving_status", "total_heater_power_mw", b"total_heater_power_mw"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeviceState: _TypeAlias = DeviceState  # noqa: Y015
+
+@_typing.final
+class DeviceHealth(_message.Message):
+    """A score in [0, 1] (1: nothing wrong) and what lowered it. The score is the product of one
+    factor per concern: sensors (the fraction trusted), the circuit breaker (open 0, half-open
+    0.5), the interlock (tripped 0), thermal headroom (the estimated hottest spot's distance
+    to max_device_temperature_c, over 10 °C, at most 1), and control-loop lateness (1 within
+    half a period, falling to 0.5 at two periods late).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCORE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    score: _builtins.float
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One line per factor below 1, e.g. "sensor s05 distrusted: stuck: 31.20 °C for 25 samples"."""
+
+    def __init__(
+        self,
+        *,
+        score: _builtins.float = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reasons", b"reasons", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeviceHealth: _TypeAlias = DeviceHealth  # noqa: Y015

@@ -4,7 +4,12 @@ isort:skip_file
 Telemetry: live and recorded sensor temperatures.
 
 Follows gNMI's subscription semantics: the stream opens with the sensor layout and a
-snapshot, then a sync marker, then updates. Units are in field names.
+snapshot, then a sync marker, then updates. Modes STREAM (the default), ONCE and POLL
+(the Poll RPC); per stream SAMPLE at an interval or ON_CHANGE with a deadband, with
+heartbeats, suppression of redundant samples and a selection of sensors. Each subscriber has
+a bounded queue that coalesces per sensor (the newest reading wins) when the client reads
+too slowly, and counts what it coalesced; a subscriber that takes nothing for the daemon's
+telemetry_stall_timeout_s is closed with RESOURCE_EXHAUSTED. Units are in field names.
 """
 
 from collections import abc as _abc
@@ -13,6 +18,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from photon.v1 import device_pb2 as _device_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -34,8 +40,8 @@ class _SubscriptionModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Subs
     SUBSCRIPTION_MODE_SAMPLE: _SubscriptionMode.ValueType  # 1
     """A frame every sample_interval_s (the default)."""
     SUBSCRIPTION_MODE_ON_CHANGE: _SubscriptionMode.ValueType  # 2
-    """A frame only when a sensor moved by more than deadband_c.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Only the sensors whose reading moved by more than deadband_c since it was last sent,
+    checked every sample_interval_s (0: every sample the control loop takes).
     """
 
 class SubscriptionMode(_SubscriptionMode, metaclass=_SubscriptionModeEnumTypeWrapper):
@@ -45,10 +51,66 @@ SUBSCRIPTION_MODE_UNSPECIFIED: SubscriptionMode.ValueType  # 0
 SUBSCRIPTION_MODE_SAMPLE: SubscriptionMode.ValueType  # 1
 """A frame every sample_interval_s (the default)."""
 SUBSCRIPTION_MODE_ON_CHANGE: SubscriptionMode.ValueType  # 2
-"""A frame only when a sensor moved by more than deadband_c.
-Implemented in a later issue; answers UNIMPLEMENTED today.
+"""Only the sensors whose reading moved by more than deadband_c since it was last sent,
+checked every sample_interval_s (0: every sample the control loop takes).
 """
 Global___SubscriptionMode: _TypeAlias = SubscriptionMode  # noqa: Y015
+
+class _ListMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ListModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ListMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LIST_MODE_UNSPECIFIED: _ListMode.ValueType  # 0
+    """STREAM."""
+    LIST_MODE_STREAM: _ListMode.ValueType  # 1
+    """Layout, snapshot, sync marker, then updates until the client cancels."""
+    LIST_MODE_ONCE: _ListMode.ValueType  # 2
+    """Layout, snapshot, sync marker, and the stream ends."""
+    LIST_MODE_POLL: _ListMode.ValueType  # 3
+    """A snapshot for every poll the client sends: the Poll RPC only."""
+
+class ListMode(_ListMode, metaclass=_ListModeEnumTypeWrapper):
+    """How long a subscription lasts (gNMI's SubscriptionList.mode)."""
+
+LIST_MODE_UNSPECIFIED: ListMode.ValueType  # 0
+"""STREAM."""
+LIST_MODE_STREAM: ListMode.ValueType  # 1
+"""Layout, snapshot, sync marker, then updates until the client cancels."""
+LIST_MODE_ONCE: ListMode.ValueType  # 2
+"""Layout, snapshot, sync marker, and the stream ends."""
+LIST_MODE_POLL: ListMode.ValueType  # 3
+"""A snapshot for every poll the client sends: the Poll RPC only."""
+Global___ListMode: _TypeAlias = ListMode  # noqa: Y015
+
+class _SensorState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SensorStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SensorState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SENSOR_STATE_UNSPECIFIED: _SensorState.ValueType  # 0
+    SENSOR_STATE_OK: _SensorState.ValueType  # 1
+    SENSOR_STATE_DISTRUSTED: _SensorState.ValueType  # 2
+    """The reading is a number, but the observer rejected it (out of range, stuck, a jump
+    faster than physics); the reason says which. The estimate does not use it.
+    """
+    SENSOR_STATE_FAILED: _SensorState.ValueType  # 3
+    """No reading: the sensor reports not-a-number."""
+
+class SensorState(_SensorState, metaclass=_SensorStateEnumTypeWrapper):
+    """Whether the daemon trusts a sensor's reading."""
+
+SENSOR_STATE_UNSPECIFIED: SensorState.ValueType  # 0
+SENSOR_STATE_OK: SensorState.ValueType  # 1
+SENSOR_STATE_DISTRUSTED: SensorState.ValueType  # 2
+"""The reading is a number, but the observer rejected it (out of range, stuck, a jump
+faster than physics); the reason says which. The estimate does not use it.
+"""
+SENSOR_STATE_FAILED: SensorState.ValueType  # 3
+"""No reading: the sensor reports not-a-number."""
+Global___SensorState: _TypeAlias = SensorState  # noqa: Y015
 
 @_typing.final
 class SubscribeRequest(_message.Message):
@@ -58,14 +120,36 @@ class SubscribeRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     SAMPLE_INTERVAL_S_FIELD_NUMBER: _builtins.int
     DEADBAND_C_FIELD_NUMBER: _builtins.int
+    LIST_MODE_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _builtins.int
+    SUPPRESS_REDUNDANT_FIELD_NUMBER: _builtins.int
+    UPDATES_ONLY_FIELD_NUMBER: _builtins.int
+    SENSOR_IDS_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     mode: Global___SubscriptionMode.ValueType
     sample_interval_s: _builtins.float
-    """Device-clock seconds between frames; 0 means the daemon's default (0.1 s). It may not be
-    below the sensors' min_sample_period_s.
+    """Device-clock seconds between frames (SAMPLE) or between checks for change (ON_CHANGE);
+    0 means the fastest the device allows: every sample of the control loop. It may not be
+    below the control period or a selected sensor's min_sample_period_s.
     """
     deadband_c: _builtins.float
-    """ON_CHANGE only: change that counts as a change."""
+    """ON_CHANGE only: a reading is sent when it differs from the one last sent by more than this."""
+    list_mode: Global___ListMode.ValueType
+    """STREAM (unset), ONCE or POLL (Poll RPC only)."""
+    heartbeat_interval_s: _builtins.float
+    """ON_CHANGE, or SAMPLE with suppress_redundant: a sensor's reading is sent at least this
+    often (device seconds) even when it did not change. 0: never without a change.
+    """
+    suppress_redundant: _builtins.bool
+    """SAMPLE only: leave out readings equal to the one last sent (a frame with none is skipped)."""
+    updates_only: _builtins.bool
+    """No initial snapshot: the layout, then the sync marker, then only what comes after."""
+    @_builtins.property
+    def sensor_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The sensors to stream, by id; empty means every sensor. The layout lists these, in this
+        order, and frames carry readings in the layout's order.
+        """
+
     def __init__(
         self,
         *,
@@ -73,14 +157,129 @@ class SubscribeRequest(_message.Message):
         mode: Global___SubscriptionMode.ValueType = ...,
         sample_interval_s: _builtins.float = ...,
         deadband_c: _builtins.float = ...,
+        list_mode: Global___ListMode.ValueType = ...,
+        heartbeat_interval_s: _builtins.float = ...,
+        suppress_redundant: _builtins.bool = ...,
+        updates_only: _builtins.bool = ...,
+        sensor_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadband_c", b"deadband_c", "device_id", b"device_id", "mode", b"mode", "sample_interval_s", b"sample_interval_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadband_c", b"deadband_c", "device_id", b"device_id", "heartbeat_interval_s", b"heartbeat_interval_s", "list_mode", b"list_mode", "mode", b"mode", "sample_interval_s", b"sample_interval_s", "sensor_ids", b"sensor_ids", "suppress_redundant", b"suppress_redundant", "updates_only", b"updates_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubscribeRequest: _TypeAlias = SubscribeRequest  # noqa: Y015
+
+@_typing.final
+class PollRequest(_message.Message):
+    """One message of the Poll RPC's client stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIBE_FIELD_NUMBER: _builtins.int
+    POLL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def subscribe(self) -> Global___SubscribeRequest:
+        """The first message: what to poll."""
+
+    @_builtins.property
+    def poll(self) -> Global___Poll:
+        """Every later message: send a snapshot now."""
+
+    def __init__(
+        self,
+        *,
+        subscribe: Global___SubscribeRequest | None = ...,
+        poll: Global___Poll | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "poll", b"poll", "subscribe", b"subscribe"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "poll", b"poll", "subscribe", b"subscribe"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribe", "poll"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___PollRequest: _TypeAlias = PollRequest  # noqa: Y015
+
+@_typing.final
+class Poll(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Poll: _TypeAlias = Poll  # noqa: Y015
+
+@_typing.final
+class SensorStatus(_message.Message):
+    """A sensor that is not OK (sensors not listed in a frame are OK)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENSOR_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    sensor_id: _builtins.str
+    state: Global___SensorState.ValueType
+    reason: _builtins.str
+    """The observer's reason, e.g. "stuck: 31.20 °C for 25 samples"."""
+    def __init__(
+        self,
+        *,
+        sensor_id: _builtins.str = ...,
+        state: Global___SensorState.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "sensor_id", b"sensor_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SensorStatus: _TypeAlias = SensorStatus  # noqa: Y015
+
+@_typing.final
+class JobProgress(_message.Message):
+    """The job running when a frame was taken."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    TASKS_DONE_FIELD_NUMBER: _builtins.int
+    TASKS_TOTAL_FIELD_NUMBER: _builtins.int
+    REPLANS_FIELD_NUMBER: _builtins.int
+    PREDICTED_PEAK_TEMPERATURE_C_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    tasks_done: _builtins.int
+    tasks_total: _builtins.int
+    replans: _builtins.int
+    """Times the closed loop re-planned this job so far."""
+    predicted_peak_temperature_c: _builtins.float
+    """The predicted peak temperature of the plan the job follows now (its latest re-plan's)."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        tasks_done: _builtins.int = ...,
+        tasks_total: _builtins.int = ...,
+        replans: _builtins.int = ...,
+        predicted_peak_temperature_c: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "predicted_peak_temperature_c", b"predicted_peak_temperature_c", "replans", b"replans", "tasks_done", b"tasks_done", "tasks_total", b"tasks_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobProgress: _TypeAlias = JobProgress  # noqa: Y015
 
 @_typing.final
 class TelemetryFrame(_message.Message):
@@ -92,10 +291,20 @@ class TelemetryFrame(_message.Message):
     READ_AT_FIELD_NUMBER: _builtins.int
     TEMPERATURE_C_FIELD_NUMBER: _builtins.int
     TOTAL_HEATER_POWER_MW_FIELD_NUMBER: _builtins.int
+    SENSOR_INDEX_FIELD_NUMBER: _builtins.int
+    COLLECTED_DEVICE_TIME_S_FIELD_NUMBER: _builtins.int
+    SENSOR_STATUS_FIELD_NUMBER: _builtins.int
+    ZONE_POWER_MW_FIELD_NUMBER: _builtins.int
+    ESTIMATED_HEATER_TEMPERATURE_C_FIELD_NUMBER: _builtins.int
+    JOB_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    LOOP_LATENESS_S_FIELD_NUMBER: _builtins.int
     device_time_s: _builtins.float
     """Device clock (seconds since the daemon started the device); jobs use the same clock."""
     total_heater_power_mw: _builtins.float
     """Electrical power applied to all heaters together when the sensors were read."""
+    loop_lateness_s: _builtins.float
+    """How late (device seconds) the control loop's pass that took this frame started."""
     @_builtins.property
     def read_at(self) -> _timestamp_pb2.Timestamp:
         """Host wall clock when the sensors were read."""
@@ -104,6 +313,40 @@ class TelemetryFrame(_message.Message):
     def temperature_c(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """One reading per sensor, in the order of SensorLayout.sensor_ids."""
 
+    @_builtins.property
+    def sensor_index(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Empty: temperature_c holds one reading per layout sensor. Otherwise temperature_c[i] is
+        the reading of the layout's sensor_index[i] (ON_CHANGE, suppress_redundant, coalesced).
+        """
+
+    @_builtins.property
+    def collected_device_time_s(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Empty: every reading was collected at device_time_s. Otherwise one device time per
+        reading: a frame coalesced from several samples keeps each reading's own collection time.
+        """
+
+    @_builtins.property
+    def sensor_status(self) -> _containers.RepeatedCompositeFieldContainer[Global___SensorStatus]:
+        """The sensors (of the layout) that are not OK; the others are."""
+
+    @_builtins.property
+    def zone_power_mw(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Electrical power per zone, in the order of SensorLayout.zone_ids."""
+
+    @_builtins.property
+    def estimated_heater_temperature_c(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """ESTIMATED, not measured: the observer's temperature at each heater's footprint, in the
+        order of SensorLayout.heater_ids (the hot spots no sensor sees).
+        """
+
+    @_builtins.property
+    def job(self) -> Global___JobProgress:
+        """The running job; unset while the device is idle."""
+
+    @_builtins.property
+    def health(self) -> _device_pb2.DeviceHealth:
+        """The device's health when the frame was taken."""
+
     def __init__(
         self,
         *,
@@ -111,10 +354,18 @@ class TelemetryFrame(_message.Message):
         read_at: _timestamp_pb2.Timestamp | None = ...,
         temperature_c: _abc.Iterable[_builtins.float] | None = ...,
         total_heater_power_mw: _builtins.float = ...,
+        sensor_index: _abc.Iterable[_builtins.int] | None = ...,
+        collected_device_time_s: _abc.Iterable[_builtins.float] | None = ...,
+        sensor_status: _abc.Iterable[Global___SensorStatus] | None = ...,
+        zone_power_mw: _abc.Iterable[_builtins.float] | None = ...,
+        estimated_heater_temperature_c: _abc.Iterable[_builtins.float] | None = ...,
+        job: Global___JobProgress | None = ...,
+        health: _device_pb2.DeviceHealth | None = ...,
+        loop_lateness_s: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["read_at", b"read_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health", "job", b"job", "read_at", b"read_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_time_s", b"device_time_s", "read_at", b"read_at", "temperature_c", b"temperature_c", "total_heater_power_mw", b"total_heater_power_mw"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collected_device_time_s", b"collected_device_time_s", "device_time_s", b"device_time_s", "estimated_heater_temperature_c", b"estimated_heater_temperature_c", "health", b"health", "job", b"job", "loop_lateness_s", b"loop_lateness_s", "read_at", b"read_at", "sensor_index", b"sensor_index", "sensor_status", b"sensor_status", "temperature_c", b"temperature_c", "total_heater_power_mw", b"total_heater_power_mw", "zone_power_mw", b"zone_power_mw"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -128,18 +379,28 @@ class SensorLayout(_message.Message):
 
     DEVICE_ID_FIELD_NUMBER: _builtins.int
     SENSOR_IDS_FIELD_NUMBER: _builtins.int
+    ZONE_IDS_FIELD_NUMBER: _builtins.int
+    HEATER_IDS_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     @_builtins.property
     def sensor_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def zone_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The order of TelemetryFrame.zone_power_mw and estimated_heater_temperature_c."""
+
+    @_builtins.property
+    def heater_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
         device_id: _builtins.str = ...,
         sensor_ids: _abc.Iterable[_builtins.str] | None = ...,
+        zone_ids: _abc.Iterable[_builtins.str] | None = ...,
+        heater_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "sensor_ids", b"sensor_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "heater_ids", b"heater_ids", "sensor_ids", b"sensor_ids", "zone_ids", b"zone_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -155,10 +416,17 @@ class TelemetryUpdate(_message.Message):
     BATCH_FIELD_NUMBER: _builtins.int
     SYNC_RESPONSE_FIELD_NUMBER: _builtins.int
     DROPPED_FRAMES_FIELD_NUMBER: _builtins.int
+    COALESCED_SAMPLES_FIELD_NUMBER: _builtins.int
     sync_response: _builtins.bool
     """Marks the end of the initial snapshot."""
     dropped_frames: _builtins.int
-    """Frames this subscriber missed because it read too slowly, since the stream began."""
+    """Frames this subscriber missed because it read too slowly, since the stream began: each
+    was folded into the next (its readings kept unless the next had newer ones).
+    """
+    coalesced_samples: _builtins.int
+    """Readings replaced by a newer reading of the same sensor before this subscriber took
+    them, since the stream began.
+    """
     @_builtins.property
     def layout(self) -> Global___SensorLayout:
         """First message of every stream."""
@@ -174,10 +442,11 @@ class TelemetryUpdate(_message.Message):
         batch: Global___TelemetryBatch | None = ...,
         sync_response: _builtins.bool = ...,
         dropped_frames: _builtins.int = ...,
+        coalesced_samples: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "kind", b"kind", "layout", b"layout", "sync_response", b"sync_response"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "dropped_frames", b"dropped_frames", "kind", b"kind", "layout", b"layout", "sync_response", b"sync_response"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "coalesced_samples", b"coalesced_samples", "dropped_frames", b"dropped_frames", "kind", b"kind", "layout", b"layout", "sync_response", b"sync_response"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["layout", "batch", "sync_response"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
@@ -212,39 +481,112 @@ class GetHistoryRequest(_message.Message):
     DEVICE_ID_FIELD_NUMBER: _builtins.int
     START_DEVICE_TIME_S_FIELD_NUMBER: _builtins.int
     END_DEVICE_TIME_S_FIELD_NUMBER: _builtins.int
+    BUCKET_S_FIELD_NUMBER: _builtins.int
+    SENSOR_IDS_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     start_device_time_s: _builtins.float
+    """The window, in device time: start <= end."""
     end_device_time_s: _builtins.float
+    bucket_s: _builtins.float
+    """Width of each bucket (device seconds), at least the control period; 0 returns the
+    samples themselves as frames (at most 100,000 of them).
+    """
+    @_builtins.property
+    def sensor_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The sensors to report, by id; empty means every sensor."""
+
     def __init__(
         self,
         *,
         device_id: _builtins.str = ...,
         start_device_time_s: _builtins.float = ...,
         end_device_time_s: _builtins.float = ...,
+        bucket_s: _builtins.float = ...,
+        sensor_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "end_device_time_s", b"end_device_time_s", "start_device_time_s", b"start_device_time_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_s", b"bucket_s", "device_id", b"device_id", "end_device_time_s", b"end_device_time_s", "sensor_ids", b"sensor_ids", "start_device_time_s", b"start_device_time_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetHistoryRequest: _TypeAlias = GetHistoryRequest  # noqa: Y015
 
 @_typing.final
+class HistoryBucket(_message.Message):
+    """The samples of one bucket: [start_device_time_s, start_device_time_s + bucket_s)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_DEVICE_TIME_S_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    MIN_C_FIELD_NUMBER: _builtins.int
+    MAX_C_FIELD_NUMBER: _builtins.int
+    MEAN_C_FIELD_NUMBER: _builtins.int
+    start_device_time_s: _builtins.float
+    samples: _builtins.int
+    """Samples in the bucket (a sensor's NaN readings are left out of its figures)."""
+    @_builtins.property
+    def min_c(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """One value per layout sensor; NaN where a sensor had no reading in the bucket."""
+
+    @_builtins.property
+    def max_c(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def mean_c(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        start_device_time_s: _builtins.float = ...,
+        samples: _builtins.int = ...,
+        min_c: _abc.Iterable[_builtins.float] | None = ...,
+        max_c: _abc.Iterable[_builtins.float] | None = ...,
+        mean_c: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_c", b"max_c", "mean_c", b"mean_c", "min_c", b"min_c", "samples", b"samples", "start_device_time_s", b"start_device_time_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryBucket: _TypeAlias = HistoryBucket  # noqa: Y015
+
+@_typing.final
 class GetHistoryResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FRAMES_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    LAYOUT_FIELD_NUMBER: _builtins.int
+    RETAINED_FROM_DEVICE_TIME_S_FIELD_NUMBER: _builtins.int
+    BUCKET_S_FIELD_NUMBER: _builtins.int
+    retained_from_device_time_s: _builtins.float
+    """The oldest sample the daemon still keeps; a window starting earlier is answered from here."""
+    bucket_s: _builtins.float
     @_builtins.property
-    def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___TelemetryFrame]: ...
+    def frames(self) -> _containers.RepeatedCompositeFieldContainer[Global___TelemetryFrame]:
+        """With bucket_s 0: the samples of the window, oldest first, in the layout's sensor order."""
+
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryBucket]:
+        """With bucket_s > 0: every bucket of the window, oldest first (empty ones with samples 0)."""
+
+    @_builtins.property
+    def layout(self) -> Global___SensorLayout:
+        """The sensors the frames and buckets report, in their order."""
+
     def __init__(
         self,
         *,
         frames: _abc.Iterable[Global___TelemetryFrame] | None = ...,
+        buckets: _abc.Iterable[Global___HistoryBucket] | None = ...,
+        layout: Global___SensorLayout | None = ...,
+        retained_from_device_time_s: _builtins.float = ...,
+        bucket_s: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["layout", b"layout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["frames", b"frames"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_s", b"bucket_s", "buckets", b"buckets", "frames", b"frames", "layout", b"layout", "retained_from_device_time_s", b"retained_from_device_time_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

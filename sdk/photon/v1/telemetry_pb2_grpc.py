@@ -45,6 +45,11 @@ class TelemetryServiceStub:
                 request_serializer=photon_dot_v1_dot_telemetry__pb2.GetHistoryRequest.SerializeToString,
                 response_deserializer=photon_dot_v1_dot_telemetry__pb2.GetHistoryResponse.FromString,
                 _registered_method=True)
+        self.Poll = channel.stream_stream(
+                '/photon.v1.TelemetryService/Poll',
+                request_serializer=photon_dot_v1_dot_telemetry__pb2.PollRequest.SerializeToString,
+                response_deserializer=photon_dot_v1_dot_telemetry__pb2.TelemetryUpdate.FromString,
+                _registered_method=True)
 
 
 class TelemetryServiceServicer:
@@ -53,14 +58,24 @@ class TelemetryServiceServicer:
 
     def Subscribe(self, request, context):
         """The sensor layout, a snapshot, a sync marker, then frames at the requested interval.
+        With list_mode ONCE: the layout, a snapshot, the sync marker, and the stream ends.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetHistory(self, request, context):
-        """Recorded frames of a time window.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Recorded samples of a time window: min / max / mean per sensor and bucket, or the samples
+        themselves (bucket_s 0). The daemon keeps the last telemetry_history_s per sensor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Poll(self, request_iterator, context):
+        """gNMI's POLL mode: the first message carries the subscription (list_mode POLL or unset);
+        the stream answers with the layout, a snapshot and the sync marker, then with a snapshot
+        and a sync marker for every later (poll) message, until the client ends its side.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -78,6 +93,11 @@ def add_TelemetryServiceServicer_to_server(servicer, server):
                     servicer.GetHistory,
                     request_deserializer=photon_dot_v1_dot_telemetry__pb2.GetHistoryRequest.FromString,
                     response_serializer=photon_dot_v1_dot_telemetry__pb2.GetHistoryResponse.SerializeToString,
+            ),
+            'Poll': grpc.stream_stream_rpc_method_handler(
+                    servicer.Poll,
+                    request_deserializer=photon_dot_v1_dot_telemetry__pb2.PollRequest.FromString,
+                    response_serializer=photon_dot_v1_dot_telemetry__pb2.TelemetryUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +155,33 @@ class TelemetryService:
             '/photon.v1.TelemetryService/GetHistory',
             photon_dot_v1_dot_telemetry__pb2.GetHistoryRequest.SerializeToString,
             photon_dot_v1_dot_telemetry__pb2.GetHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Poll(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/photon.v1.TelemetryService/Poll',
+            photon_dot_v1_dot_telemetry__pb2.PollRequest.SerializeToString,
+            photon_dot_v1_dot_telemetry__pb2.TelemetryUpdate.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,7 +4,12 @@ isort:skip_file
 Telemetry: live and recorded sensor temperatures.
 
 Follows gNMI's subscription semantics: the stream opens with the sensor layout and a
-snapshot, then a sync marker, then updates. Units are in field names.
+snapshot, then a sync marker, then updates. Modes STREAM (the default), ONCE and POLL
+(the Poll RPC); per stream SAMPLE at an interval or ON_CHANGE with a deadband, with
+heartbeats, suppression of redundant samples and a selection of sensors. Each subscriber has
+a bounded queue that coalesces per sensor (the newest reading wins) when the client reads
+too slowly, and counts what it coalesced; a subscriber that takes nothing for the daemon's
+telemetry_stall_timeout_s is closed with RESOURCE_EXHAUSTED. Units are in field names.
 """
 
 from collections import abc as _abc
@@ -38,10 +43,17 @@ class TelemetryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TelemetryServiceAsyncStub: ...
     Subscribe: _grpc.UnaryStreamMultiCallable[_telemetry_pb2.SubscribeRequest, _telemetry_pb2.TelemetryUpdate]
-    """The sensor layout, a snapshot, a sync marker, then frames at the requested interval."""
+    """The sensor layout, a snapshot, a sync marker, then frames at the requested interval.
+    With list_mode ONCE: the layout, a snapshot, the sync marker, and the stream ends.
+    """
     GetHistory: _grpc.UnaryUnaryMultiCallable[_telemetry_pb2.GetHistoryRequest, _telemetry_pb2.GetHistoryResponse]
-    """Recorded frames of a time window.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Recorded samples of a time window: min / max / mean per sensor and bucket, or the samples
+    themselves (bucket_s 0). The daemon keeps the last telemetry_history_s per sensor.
+    """
+    Poll: _grpc.StreamStreamMultiCallable[_telemetry_pb2.PollRequest, _telemetry_pb2.TelemetryUpdate]
+    """gNMI's POLL mode: the first message carries the subscription (list_mode POLL or unset);
+    the stream answers with the layout, a snapshot and the sync marker, then with a snapshot
+    and a sync marker for every later (poll) message, until the client ends its side.
     """
 
 @_typing.type_check_only
@@ -50,10 +62,17 @@ class TelemetryServiceAsyncStub(TelemetryServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Subscribe: _aio.UnaryStreamMultiCallable[_telemetry_pb2.SubscribeRequest, _telemetry_pb2.TelemetryUpdate]  # type: ignore[assignment]
-    """The sensor layout, a snapshot, a sync marker, then frames at the requested interval."""
+    """The sensor layout, a snapshot, a sync marker, then frames at the requested interval.
+    With list_mode ONCE: the layout, a snapshot, the sync marker, and the stream ends.
+    """
     GetHistory: _aio.UnaryUnaryMultiCallable[_telemetry_pb2.GetHistoryRequest, _telemetry_pb2.GetHistoryResponse]  # type: ignore[assignment]
-    """Recorded frames of a time window.
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Recorded samples of a time window: min / max / mean per sensor and bucket, or the samples
+    themselves (bucket_s 0). The daemon keeps the last telemetry_history_s per sensor.
+    """
+    Poll: _aio.StreamStreamMultiCallable[_telemetry_pb2.PollRequest, _telemetry_pb2.TelemetryUpdate]  # type: ignore[assignment]
+    """gNMI's POLL mode: the first message carries the subscription (list_mode POLL or unset);
+    the stream answers with the layout, a snapshot and the sync marker, then with a snapshot
+    and a sync marker for every later (poll) message, until the client ends its side.
     """
 
 class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -65,7 +84,9 @@ class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _telemetry_pb2.SubscribeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_telemetry_pb2.TelemetryUpdate], _abc.AsyncIterator[_telemetry_pb2.TelemetryUpdate]]:
-        """The sensor layout, a snapshot, a sync marker, then frames at the requested interval."""
+        """The sensor layout, a snapshot, a sync marker, then frames at the requested interval.
+        With list_mode ONCE: the layout, a snapshot, the sync marker, and the stream ends.
+        """
 
     @_abc_1.abstractmethod
     def GetHistory(
@@ -73,8 +94,19 @@ class TelemetryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _telemetry_pb2.GetHistoryRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_telemetry_pb2.GetHistoryResponse, _abc.Awaitable[_telemetry_pb2.GetHistoryResponse]]:
-        """Recorded frames of a time window.
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Recorded samples of a time window: min / max / mean per sensor and bucket, or the samples
+        themselves (bucket_s 0). The daemon keeps the last telemetry_history_s per sensor.
+        """
+
+    @_abc_1.abstractmethod
+    def Poll(
+        self,
+        request_iterator: _MaybeAsyncIterator[_telemetry_pb2.PollRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_telemetry_pb2.TelemetryUpdate], _abc.AsyncIterator[_telemetry_pb2.TelemetryUpdate]]:
+        """gNMI's POLL mode: the first message carries the subscription (list_mode POLL or unset);
+        the stream answers with the layout, a snapshot and the sync marker, then with a snapshot
+        and a sync marker for every later (poll) message, until the client ends its side.
         """
 
 def add_TelemetryServiceServicer_to_server(servicer: TelemetryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
