@@ -650,6 +650,7 @@ class Job(_message.Message):
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TASK_COUNT_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     device_id: _builtins.str
@@ -664,6 +665,10 @@ class Job(_message.Message):
     """The SubmitJobRequest.request_id the job was submitted with ("" when none)."""
     task_count: _builtins.int
     """Tasks in the job's graph: set also where the graph's tasks are left out (ListJobs)."""
+    owner: _builtins.str
+    """Who submitted the job: "token:NAME", "cert:SUBJECT" or "unix-socket" (docs/security.md).
+    An operator may cancel only jobs it owns; "" for jobs journaled before owners existed.
+    """
     @_builtins.property
     def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -694,10 +699,11 @@ class Job(_message.Message):
         failure_reason: _builtins.str = ...,
         request_id: _builtins.str = ...,
         task_count: _builtins.int = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "graph", b"graph", "result", b"result", "schedule", b"schedule", "started_at", b"started_at", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_end_time_s", b"device_end_time_s", "device_id", b"device_id", "device_start_time_s", b"device_start_time_s", "failure_reason", b"failure_reason", "finished_at", b"finished_at", "graph", b"graph", "id", b"id", "name", b"name", "request_id", b"request_id", "result", b"result", "schedule", b"schedule", "started_at", b"started_at", "state", b"state", "submitted_at", b"submitted_at", "task_count", b"task_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_end_time_s", b"device_end_time_s", "device_id", b"device_id", "device_start_time_s", b"device_start_time_s", "failure_reason", b"failure_reason", "finished_at", b"finished_at", "graph", b"graph", "id", b"id", "name", b"name", "owner", b"owner", "request_id", b"request_id", "result", b"result", "schedule", b"schedule", "started_at", b"started_at", "state", b"state", "submitted_at", b"submitted_at", "task_count", b"task_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
