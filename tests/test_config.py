@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from photond.cli import build_config, parse_args
-from photond.config import ConfigError, DaemonConfig, DeviceConfig, load_config
+from photond.config import (
+    ConfigError,
+    DaemonConfig,
+    DeviceConfig,
+    load_config,
+    unknown_env_variables,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -144,3 +150,58 @@ def test_reading_the_configuration_does_not_import_the_loop_kernels() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['photond.planning.graph', 'photond.planning.plan']"
+
+
+def test_the_seed_names_set_the_log_level_and_the_planning_workers() -> None:
+    config = load_config(None, {"PHOTON_LOG_LEVEL": "debug", "PHOTON_MAX_WORKERS": "3"}, {})
+    assert (config.log_level, config.planning_workers) == ("debug", 3)
+    both = {"PHOTON_MAX_WORKERS": "3", "PHOTON_PLANNING_WORKERS": "3"}
+    assert load_config(None, both, {}).planning_workers == 3
+    with pytest.raises(ConfigError, match="PHOTON_MAX_WORKERS and PHOTON_PLANNING_WORKERS"):
+        load_config(None, {"PHOTON_MAX_WORKERS": "3", "PHOTON_PLANNING_WORKERS": "2"}, {})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepts"),
+    [
+        ("PHOTON_MAX_WORKERS", "many", "an integer in [1, 64]"),
+        ("PHOTON_TIME_SCALE", "fast", "a positive number"),
+        ("PHOTON_RETAIN_FINISHED_JOBS", "1.5", "an integer >= 0"),
+    ],
+)
+def test_a_bad_variable_is_refused_naming_it_and_what_it_accepts(
+    variable: str, value: str, accepts: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, {variable: value}, {})
+    assert str(error.value) == f"{variable} must be {accepts}, got {value!r}"
+
+
+def test_unknown_photon_variables_are_found_and_the_known_ones_are_not() -> None:
+    env = {
+        "PHOTON_LOG_LEVEL": "INFO",
+        "PHOTON_TARGET": "unix:/x",
+        "PHOTON_CONFIG": "/etc/photond/photond.toml",
+        "PHOTON_WORKERS": "4",
+        "PHOTON_LOGLEVEL": "DEBUG",
+        "HOME": "/root",
+    }
+    assert unknown_env_variables(env) == ["PHOTON_LOGLEVEL", "PHOTON_WORKERS"]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("planning_workers = 'two'\n", "planning_workers must be an integer in [1, 64]"),
+        ("time_scale = 'fast'\n", "time_scale must be a positive number"),
+        ("listen = 'unix:/x'\n", "listen must be an array of unix:PATH or HOST:PORT strings"),
+        ("[[devices]]\nid = 'a'\n", "devices[0] needs id and driver"),
+        ("[[devices]]\nid = 'a'\ndriver = 'sim'\nport = 'x'\n", "unknown key(s) ['port']"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_key_and_what_it_accepts(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text), {}, {})
+    assert named in str(error.value)

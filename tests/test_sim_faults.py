@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -116,3 +117,25 @@ def test_fault_arguments_are_checked() -> None:
         driver.degrade_cooling(0.5)
     with pytest.raises(ValueError, match="unknown heater"):
         driver.stick_heater("nope", 1.0)
+
+
+def test_powers_hang_blocks_the_first_power_command_once_from_its_time() -> None:
+    clock = ManualClock()
+    driver = SimulatedChipDriver.open({"powers_hang_s": "1.5@1.0"}, clock)
+    started = time.monotonic()
+    driver.set_heater_powers({"h00": 5.0})  # before 1.0 s of device time: no hang
+    assert time.monotonic() - started < 1.0
+    clock.advance(1.0)
+    started = time.monotonic()
+    driver.set_heater_powers({"h00": 6.0})
+    assert time.monotonic() - started > 1.4  # a lower bound: sleeping is never shorter
+    assert driver.heater_powers_mw()["h00"] == 6.0
+    started = time.monotonic()
+    driver.set_heater_powers({"h00": 7.0})  # once only
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "1@-2", "nan"])
+def test_powers_hang_refuses_bad_values_by_name(value: str) -> None:
+    with pytest.raises(ValueError, match="powers_hang_s"):
+        SimulatedChipDriver.open({"powers_hang_s": value}, ManualClock())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from photon_drivers.registry import DriverRegistryError, load_driver_class
 from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
 from photond.loop.control_config import ControlConfig
+from photond.security.settings import SecurityConfig, SecurityConfigError, parse_security
 
 # The accepted values of running_jobs_on_restart, the default first.
 RUNNING_JOBS_ON_RESTART = ("fail", "resume")
@@ -63,12 +64,14 @@ class DaemonConfig:
     devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
     # The closed loop's settings (TOML table [closed_loop]; see photond.loop.closed_loop).
     closed_loop: ControlConfig = field(default_factory=ControlConfig)
+    # Identities, roles, TLS and per-identity limits (TOML table [security]; photond.security).
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     def checked(self) -> DaemonConfig:
         if not self.listen:
             raise ConfigError("listen: at least one address is needed")
         for address in self.listen:
-            check_listen_address(address)
+            check_listen_address(address, tls=self.security.tls is not None)
         if not (math.isfinite(self.time_scale) and self.time_scale > 0):
             raise ConfigError(f"time_scale must be a positive number, got {self.time_scale}")
         if not (math.isfinite(self.control_period_s) and 0 < self.control_period_s <= 1):
@@ -134,8 +137,8 @@ def check_scalable(device: DeviceConfig) -> None:
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 
 
-def check_listen_address(address: str) -> None:
-    """Unix sockets and loopback only: anything reachable from the network needs TLS."""
+def check_listen_address(address: str, tls: bool = False) -> None:
+    """Unix sockets and loopback, or any address with TLS ([security.tls]) configured."""
     if address.startswith("unix:"):
         if not address[len("unix:") :]:
             raise ConfigError("listen: 'unix:' needs a path")
@@ -143,10 +146,10 @@ def check_listen_address(address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"listen: {address!r} is neither unix:PATH nor HOST:PORT")
-    if host not in _LOOPBACK_HOSTS:
+    if host not in _LOOPBACK_HOSTS and not tls:
         raise ConfigError(
-            f"listen: {address!r} is not a loopback address; listening beyond this host needs TLS, "
-            "which this version does not offer"
+            f"listen: {address!r} is not a loopback address; listening beyond this host needs "
+            "TLS: set [security.tls] cert_file and key_file in the config file"
         )
 
 
@@ -187,44 +190,92 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "log_level",
         "devices",
         "closed_loop",
+        "security",
     }
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
     values: dict[str, Any] = {}
-    try:
-        if "listen" in data:
-            values["listen"] = tuple(str(a) for a in data["listen"])
-        if "state_dir" in data:
-            values["state_dir"] = Path(data["state_dir"])
-        for key in ("time_scale", "control_period_s", "retain_finished_s"):
-            if key in data:
-                values[key] = float(data[key])
-        for key in (
-            "max_tasks_per_job",
-            "planning_workers",
-            "planning_queue_limit",
-            "retain_finished_jobs",
-        ):
-            if key in data:
-                values[key] = int(data[key])
-        for key in ("running_jobs_on_restart", "log_level"):
-            if key in data:
-                values[key] = str(data[key])
-        if "devices" in data:
-            values["devices"] = tuple(
-                DeviceConfig(
-                    id=str(d["id"]),
-                    driver=str(d["driver"]),
-                    options={str(k): str(v) for k, v in d.get("options", {}).items()},
-                )
-                for d in data["devices"]
-            )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: malformed setting: {exc!r}") from exc
+    for key, (convert, accepts) in _FILE_VALUES.items():
+        if key in data:
+            try:
+                values[key] = convert(data[key])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"{path}: {key} must be {accepts}, got {data[key]!r} ({exc})"
+                ) from None
     if "closed_loop" in data:
         values["closed_loop"] = _closed_loop(data["closed_loop"], path)
+    if "security" in data:
+        try:
+            values["security"] = parse_security(data["security"], path.parent)
+        except SecurityConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
     return replace(config, **values)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError("not an array")
+    return tuple(str(a) for a in value)
+
+
+def _devices(value: Any) -> tuple[DeviceConfig, ...]:
+    if not isinstance(value, list) or not all(isinstance(d, dict) for d in value):
+        raise TypeError("not an array of tables")
+    devices = []
+    for index, table in enumerate(value):
+        unknown = set(table) - {"id", "driver", "options"}
+        if unknown:
+            raise ValueError(f"devices[{index}] has unknown key(s) {sorted(unknown)}")
+        if "id" not in table or "driver" not in table:
+            raise ValueError(f"devices[{index}] needs id and driver")
+        options = table.get("options", {})
+        if not isinstance(options, dict):
+            raise TypeError(f"devices[{index}].options is not a table")
+        devices.append(
+            DeviceConfig(
+                id=str(table["id"]),
+                driver=str(table["driver"]),
+                options={str(k): str(v) for k, v in options.items()},
+            )
+        )
+    return tuple(devices)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("not an integer")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
+
+
+# The file's top-level settings (all but [closed_loop]): how each is read, what it accepts.
+_FILE_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "listen": (_strings, "an array of unix:PATH or HOST:PORT strings"),
+    "state_dir": (lambda v: Path(_text(v)), "a directory path"),
+    "time_scale": (_number, "a positive number"),
+    "control_period_s": (_number, "seconds in (0, 1]"),
+    "retain_finished_s": (_number, "a positive number of seconds"),
+    "max_tasks_per_job": (_whole, "an integer >= 1"),
+    "planning_workers": (_whole, "an integer in [1, 64]"),
+    "planning_queue_limit": (_whole, "an integer >= 1"),
+    "retain_finished_jobs": (_whole, "an integer >= 0"),
+    "running_jobs_on_restart": (_text, "'fail' or 'resume'"),
+    "log_level": (_text, "DEBUG, INFO, WARNING or ERROR"),
+    "devices": (_devices, "an array of [[devices]] tables with id, driver and options"),
+}
 
 
 def _closed_loop(table: Any, path: Path) -> ControlConfig:
@@ -245,34 +296,67 @@ def _closed_loop(table: Any, path: Path) -> ControlConfig:
         raise ConfigError(f"{path}: [closed_loop]: {exc}") from exc
 
 
+def _addresses(text: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in text.split(",") if a.strip())
+
+
+def _integer(text: str) -> int:
+    return int(text)
+
+
+# Each variable: (the setting it sets, how its text is read, what it accepts). Names beside
+# PHOTON_<KEY> are the seed's names for the same setting (PHOTON_MAX_WORKERS).
+ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "PHOTON_LISTEN": ("listen", _addresses, "comma-separated unix:PATH or HOST:PORT"),
+    "PHOTON_STATE_DIR": ("state_dir", Path, "a directory path"),
+    "PHOTON_TIME_SCALE": ("time_scale", float, "a positive number"),
+    "PHOTON_CONTROL_PERIOD_S": ("control_period_s", float, "seconds in (0, 1]"),
+    "PHOTON_MAX_TASKS_PER_JOB": ("max_tasks_per_job", _integer, "an integer >= 1"),
+    "PHOTON_PLANNING_WORKERS": ("planning_workers", _integer, "an integer in [1, 64]"),
+    "PHOTON_MAX_WORKERS": ("planning_workers", _integer, "an integer in [1, 64]"),
+    "PHOTON_PLANNING_QUEUE_LIMIT": ("planning_queue_limit", _integer, "an integer >= 1"),
+    "PHOTON_RETAIN_FINISHED_JOBS": ("retain_finished_jobs", _integer, "an integer >= 0"),
+    "PHOTON_RETAIN_FINISHED_S": ("retain_finished_s", float, "a positive number of seconds"),
+    "PHOTON_RUNNING_JOBS_ON_RESTART": ("running_jobs_on_restart", str, "fail or resume"),
+    "PHOTON_LOG_LEVEL": ("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
+}
+# PHOTON_* variables read elsewhere: the config file's path, and the SDK's and photonctl's
+# target (often set in the same shell).
+OTHER_ENV_VARIABLES = ("PHOTON_CONFIG", "PHOTON_TARGET")
+
+
+def unknown_env_variables(env: Mapping[str, str]) -> list[str]:
+    """PHOTON_* variables photond does not read: a typo, or a setting of another version."""
+    known = set(ENV_VARIABLES) | set(OTHER_ENV_VARIABLES)
+    return sorted(k for k in env if k.startswith("PHOTON_") and k not in known)
+
+
+def env_sources(env: Mapping[str, str]) -> dict[str, str]:
+    """Setting -> the variable it is read from, for the variables set in `env`."""
+    sources: dict[str, str] = {}
+    for variable, (key, _, _) in ENV_VARIABLES.items():
+        if variable in env:
+            sources.setdefault(key, variable)  # PHOTON_<KEY> is listed before an alias
+    return sources
+
+
 def _apply_env(config: DaemonConfig, env: Mapping[str, str]) -> DaemonConfig:
     values: dict[str, Any] = {}
-    try:
-        if "PHOTON_LISTEN" in env:
-            values["listen"] = tuple(
-                a.strip() for a in env["PHOTON_LISTEN"].split(",") if a.strip()
+    read_from: dict[str, str] = {}
+    for variable, (key, parse, accepts) in ENV_VARIABLES.items():
+        if variable not in env:
+            continue
+        try:
+            value = parse(env[variable])
+        except ValueError:
+            raise ConfigError(f"{variable} must be {accepts}, got {env[variable]!r}") from None
+        if key in values and values[key] != value:
+            raise ConfigError(
+                f"{variable} and {read_from[key]} both set {key}, to different values "
+                f"({env[variable]!r} and {env[read_from[key]]!r}): unset one"
             )
-        if "PHOTON_STATE_DIR" in env:
-            values["state_dir"] = Path(env["PHOTON_STATE_DIR"])
-        if "PHOTON_TIME_SCALE" in env:
-            values["time_scale"] = float(env["PHOTON_TIME_SCALE"])
-        if "PHOTON_CONTROL_PERIOD_S" in env:
-            values["control_period_s"] = float(env["PHOTON_CONTROL_PERIOD_S"])
-        for key in (
-            "max_tasks_per_job",
-            "planning_workers",
-            "planning_queue_limit",
-            "retain_finished_jobs",
-        ):
-            if f"PHOTON_{key.upper()}" in env:
-                values[key] = int(env[f"PHOTON_{key.upper()}"])
-        if "PHOTON_RETAIN_FINISHED_S" in env:
-            values["retain_finished_s"] = float(env["PHOTON_RETAIN_FINISHED_S"])
-        for key in ("running_jobs_on_restart", "log_level"):
-            if f"PHOTON_{key.upper()}" in env:
-                values[key] = env[f"PHOTON_{key.upper()}"]
-    except ValueError as exc:
-        raise ConfigError(f"environment: {exc}") from exc
+        values[key] = value
+        read_from[key] = variable
     return replace(config, **values)
 
 

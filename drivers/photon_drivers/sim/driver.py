@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
@@ -50,6 +51,8 @@ class SimulatedChipDriver(Driver):
         noise_scale: multiplies every sensor's noise.
         plant_mismatch: the plant's conductances are (1 + m) x the profile's (see `sim.options`).
         disturbances: changes applied when device time reaches each one's `at_s`.
+        powers_hang: (wall seconds, from device time): the first `set_heater_powers` from
+            then on blocks that long, lock held, like a hung link (see `sim.options`).
     """
 
     simulated = True
@@ -63,6 +66,7 @@ class SimulatedChipDriver(Driver):
         noise_scale: float = 1.0,
         plant_mismatch: float = 0.0,
         disturbances: tuple[Disturbance, ...] = (),
+        powers_hang: tuple[float, float] | None = None,
     ) -> None:
         self._profile = profile if profile is not None else load_profile()
         self._clock: Clock = clock if clock is not None else ScaledClock(1.0)
@@ -94,6 +98,7 @@ class SimulatedChipDriver(Driver):
         self._last_read_c = np.full(len(sensors), np.nan)
         self._scheduled = sorted(disturbances, key=lambda d: d.at_s)
         self._opened_s = self._time_s
+        self._powers_hang = powers_hang
 
     @classmethod
     def open(cls, options: Mapping[str, str], clock: Clock) -> Self:
@@ -111,6 +116,7 @@ class SimulatedChipDriver(Driver):
             noise_scale=parsed.noise_scale,
             plant_mismatch=parsed.plant_mismatch,
             disturbances=parsed.disturbances,
+            powers_hang=parsed.powers_hang,
         )
 
     @property
@@ -140,6 +146,11 @@ class SimulatedChipDriver(Driver):
         heater_mw = np.array([float(powers_mw.get(h, 0.0)) for h in self._chip.heater_ids])
         with self._lock:
             self._catch_up()
+            hang = self._powers_hang
+            if hang is not None and self._time_s - self._opened_s >= hang[1]:
+                self._powers_hang = None
+                time.sleep(hang[0])  # wall time: a hung link does not run on device time
+                self._catch_up()
             self._heater_mw = heater_mw
 
     def safe_state(self) -> None:

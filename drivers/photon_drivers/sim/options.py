@@ -22,6 +22,10 @@ Options (all strings, as config options are):
                           a sensor id (or "s05@2.5": the fault starts at 2.5 s)
     heater_stuck_on       "h33:25" (that heater draws 25 mW whatever is commanded), several
                           comma-separated, "all:30" for every heater; "@t" delays it
+    powers_hang_s         "8" (or "8@2.5": not before 2.5 s): the first set_heater_powers
+                          call blocks its caller for 8 wall seconds before the powers apply,
+                          as firmware that stops answering for a while would; the caller is
+                          the device loop, so its heartbeat goes stale (the systemd watchdog)
 
 Times (`*_at_s`, `@t`) are device seconds since the driver opened; default 0. Unknown options,
 and values that do not parse, raise ValueError naming the option.
@@ -69,6 +73,7 @@ KNOWN_OPTIONS = (
     "dead_sensor",
     "nan_sensor",
     "heater_stuck_on",
+    "powers_hang_s",
 )
 _SENSOR_FAULTS = {
     "stuck_sensor": SensorFailure.STUCK,
@@ -96,6 +101,8 @@ class SimOptions:
     noise_scale: float = 1.0
     plant_mismatch: float = 0.0
     disturbances: tuple[Disturbance, ...] = field(default_factory=tuple)
+    # (wall seconds the first set_heater_powers blocks, device time from which it may), or None.
+    powers_hang: tuple[float, float] | None = None
 
 
 def parse_sim_options(options: Mapping[str, str]) -> SimOptions:
@@ -151,7 +158,20 @@ def parse_sim_options(options: Mapping[str, str]) -> SimOptions:
                 )
             events.append(Disturbance(at_s, f"{spec} mW stuck", _stick(heater_id, power_mw)))
     events.sort(key=lambda e: e.at_s)
-    return SimOptions(options.get("profile"), seed, noise, mismatch, tuple(events))
+    hang = None
+    if "powers_hang_s" in options:
+        text, at_s = _timed(options, "powers_hang_s")
+        try:
+            hang_s = float(text)
+        except ValueError:
+            hang_s = math.nan
+        if not (math.isfinite(hang_s) and hang_s > 0):
+            raise ValueError(
+                f"sim driver: option 'powers_hang_s' wants SECONDS[@S] with SECONDS > 0, "
+                f"got {options['powers_hang_s']!r}"
+            )
+        hang = (hang_s, at_s)
+    return SimOptions(options.get("profile"), seed, noise, mismatch, tuple(events), hang)
 
 
 def _fail(sensor_id: str, failure: SensorFailure) -> Callable[[FaultTarget], None]:
