@@ -107,3 +107,20 @@ def test_options_are_split_from_the_drivers() -> None:
 def test_bad_breaker_options_are_named(options: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BreakerConfig.split_options(options)
+
+
+def test_trip_opens_at_once_and_probes_after_reset() -> None:
+    now = [0.0]
+    changes: list[tuple[BreakerState, BreakerState]] = []
+    breaker = CircuitBreaker(
+        BreakerConfig(failures=3, reset_s=1.0),
+        monotonic=lambda: now[0],
+        on_change=lambda old, new: changes.append((old, new)),
+    )
+    breaker.trip()
+    assert breaker.state is BreakerState.OPEN and breaker.opened_count == 1
+    assert changes == [(BreakerState.CLOSED, BreakerState.OPEN)]
+    assert not breaker.allow_request()
+    now[0] = 1.0
+    assert breaker.allow_request()
+    assert breaker.state.value == BreakerState.HALF_OPEN.value

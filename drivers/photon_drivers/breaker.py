@@ -151,6 +151,18 @@ class CircuitBreaker:
                 self.opened_count += 1
         self._notify(old)
 
+    def trip(self) -> None:
+        """Open now, whatever the count: the device is known to be unreachable (at start-up),
+        so the first probe waits `reset_s` like any other."""
+        with self._lock:
+            old = self._state
+            self._state = BreakerState.OPEN
+            self._failures = self.config.failures
+            self._opened_at_s = self._monotonic()
+            if old is not BreakerState.OPEN:
+                self.opened_count += 1
+        self._notify(old)
+
     def _notify(self, old: BreakerState) -> None:
         new = self.state
         if new is not old and self._on_change is not None:

@@ -50,6 +50,17 @@ class Driver(abc.ABC):
             DriverError: the device could not be reached.
         """
 
+    @classmethod
+    def describe(cls, options: Mapping[str, str]) -> DeviceProfile | None:
+        """The device's description from the options alone, or None if it needs the device.
+
+        A driver that knows its device without reaching it (a serial chip's profile is a file
+        on the host) says so here; then a device unreachable when the daemon starts is opened
+        later (`registry.open_or_defer`) and the daemon starts with its breaker open instead
+        of failing. None, the default, keeps `open`'s DriverError fatal at start-up.
+        """
+        return None
+
     @property
     @abc.abstractmethod
     def profile(self) -> DeviceProfile:

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 
 from photon_drivers.clock import Clock
-from photon_drivers.interface import Driver
+from photon_drivers.deferred import DeferredDriver
+from photon_drivers.interface import Driver, DriverError
 
 GROUP = "photond.drivers"
 
@@ -93,3 +94,27 @@ def open_driver(name: str, options: Mapping[str, str], clock: Clock) -> Driver:
         DriverError: the driver could not reach its device.
     """
     return load_driver_class(name).open(options, clock)
+
+
+def open_or_defer(
+    name: str, options: Mapping[str, str], clock: Clock
+) -> tuple[Driver, DriverError | None]:
+    """Like `open_driver`, but a device that cannot be reached yet is opened later.
+
+    When `open` fails with DriverError and the driver can describe its device without it
+    (`Driver.describe`), the answer is a `DeferredDriver` that tries to open on every call,
+    with the error that stopped the first try; otherwise that error is raised.
+
+    Raises:
+        DriverRegistryError: see `load_driver_class`.
+        ValueError: the driver rejected an option.
+        DriverError: the device could not be reached and the driver needs it to describe it.
+    """
+    driver_class = load_driver_class(name)
+    try:
+        return driver_class.open(options, clock), None
+    except DriverError as exc:
+        profile = driver_class.describe(options)
+        if profile is None:
+            raise
+        return DeferredDriver(driver_class, options, clock, profile), exc

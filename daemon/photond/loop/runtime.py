@@ -177,6 +177,12 @@ class DeviceRuntime:
             return False, self.last_error
         return True, ""
 
+    def unreachable(self, reason: str) -> None:
+        """Before `start`: the device could not be reached when it was opened. Its breaker
+        opens now, so photond starts and the breaker's probes find the device when it comes."""
+        self.last_error = f"unreachable at start-up: {reason}"
+        self.breaker.trip()
+
     def start(self) -> None:
         self._step()  # a first sample before we report ready, so state and telemetry have data
         self._report_serving()

@@ -43,7 +43,7 @@ from photon.v1 import (
 )
 from photon_drivers.breaker import BreakerConfig
 from photon_drivers.clock import ScaledClock
-from photon_drivers.registry import open_driver
+from photon_drivers.registry import open_or_defer
 from photond import heap
 from photond.config import DaemonConfig
 from photond.jobs.book import JobBook
@@ -142,14 +142,23 @@ class Daemon:
         managed = []
         for d in config.devices:
             breaker, driver_options = BreakerConfig.split_options(d.options)
+            # A device that cannot be reached yet starts with its breaker open (its probes
+            # open the driver once it answers); photond serves the others meanwhile.
+            driver, unreachable = open_or_defer(d.driver, driver_options, clock)
             runtime = DeviceRuntime(
                 d.id,
-                open_driver(d.driver, driver_options, clock),
+                driver,
                 self.book,
                 config.control_period_s,
                 breaker,
                 config.closed_loop,
             )
+            if unreachable is not None:
+                log.error(
+                    "device unreachable at start-up: its breaker is open until it answers",
+                    extra={"device": d.id, "error": str(unreachable)},
+                )
+                runtime.unreachable(str(unreachable))
             managed.append(ManagedDevice(id=d.id, driver_name=d.driver, runtime=runtime))
         self.devices = DeviceTable(managed)
         self.planner = PlanningPool(

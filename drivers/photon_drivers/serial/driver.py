@@ -90,8 +90,17 @@ class SerialDriver(Driver):
             attempts=_positive_int(options, "attempts", 5),
             backoff_s=_positive(options, "backoff_s", 0.01),
         )
+        return cls(settings, cls._profile_from(options), clock)
+
+    @classmethod
+    def describe(cls, options: Mapping[str, str]) -> DeviceProfile:
+        """The profile file on the host: known whether or not the port answers."""
+        return cls._profile_from(options)
+
+    @staticmethod
+    def _profile_from(options: Mapping[str, str]) -> DeviceProfile:
         path = options.get("profile")
-        return cls(settings, load_profile(Path(path) if path else None), clock)
+        return load_profile(Path(path) if path else None)
 
     @property
     def profile(self) -> DeviceProfile:
