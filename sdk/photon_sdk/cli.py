@@ -9,6 +9,7 @@ says what kind of failure it was (:data:`EXIT_CODES`, also in ``photonctl --help
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -20,16 +21,16 @@ from ._cli_show import (
     job_lines,
     job_outcome,
     plan_summary,
-    print_event,
     schedule_lines,
     state_line,
 )
 from ._client import Client
-from ._errors import GraphError, PhotonError, RpcError, Unavailable
+from ._errors import GraphError, PhotonError, RpcError, Unavailable, Unimplemented
+from ._progress import follow_job
 from ._table import format_kv, format_table, num, when
 from ._target import default_target
 from .graph import TaskGraph
-from .types import Job, JobState, OptimizationLevel, ValidationLevel
+from .types import Job, JobState, OptimizationLevel, TelemetryFrame, ValidationLevel
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -45,7 +46,8 @@ EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_JOB_FAILED: "the job failed or was cancelled (submit --wait, job --follow); "
     "health: not serving",
-    EXIT_USAGE: "usage error: bad arguments, or a task graph file missing or invalid",
+    EXIT_USAGE: "usage error: bad arguments, a task graph file missing or invalid, or an "
+    "optional extra a command needs not installed (plot: photond[plot])",
     EXIT_UNREACHABLE: "the daemon is unreachable (UNAVAILABLE, after gRPC's retries)",
     EXIT_REFUSED: "the daemon refused the request: any other gRPC error (INVALID_ARGUMENT, "
     "NOT_FOUND, FAILED_PRECONDITION, DEADLINE_EXCEEDED, ...)",
@@ -190,12 +192,17 @@ def _parser() -> argparse.ArgumentParser:
     watch = command(
         "watch",
         _watch,
-        "print live temperatures, one line per frame",
-        "photonctl watch --interval 1 --count 10",
+        "live view of a device: heat map, hottest point and trend, headroom, job progress "
+        "(redrawn in place on a terminal; one line per frame when piped or with --plain)",
+        "photonctl watch --device sim0",
+        "photonctl watch --interval 1 --count 10 --plain",
     )
-    watch.add_argument("--device", default="")
-    watch.add_argument("--interval", type=float, default=0.5, metavar="S", help="(0.5 s)")
+    watch.add_argument("--device", default="", help="one device (default: the only one)")
+    watch.add_argument(
+        "--interval", type=float, default=0.5, metavar="S", help="device seconds per frame (0.5)"
+    )
     watch.add_argument("--count", type=int, default=0, metavar="N", help="stop after N frames")
+    watch.add_argument("--plain", action="store_true", help="one line per frame even on a terminal")
 
     jobs = command("jobs", _jobs, "list jobs, newest first", "photonctl jobs --limit 5")
     jobs.add_argument("--device", default="")
@@ -212,6 +219,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the job's events so far, then live ones, until it ends",
     )
+    plot = command(
+        "plot",
+        _plot,
+        "draw an ended job as a PNG: Gantt chart by lane (planned vs actual, re-plans) and "
+        "the die's temperature over the job with the limits (needs the 'plot' extra)",
+        "photonctl plot job-20261204-184300-dadb630c -o job.png",
+    )
+    plot.add_argument("job_id", metavar="JOB_ID")
+    plot.add_argument("-o", "--output", required=True, metavar="FILE", help="PNG to write")
     cancel = command(
         "cancel", _cancel, "cancel a job", "photonctl cancel job-20261204-184300-dadb630c"
     )
@@ -229,6 +245,17 @@ def _parser() -> argparse.ArgumentParser:
         "resume", _resume, "leave an emergency stop and resume dispatch", "photonctl resume sim0"
     )
     resume.add_argument("device", metavar="DEVICE")
+
+    limits = command(
+        "limits",
+        _limits,
+        "show a device's operating limits, or tighten them (UpdateLimits) with the flags below",
+        "photonctl limits",
+        "photonctl limits sim0 --max-temperature 80 --max-gradient 4",
+    )
+    limits.add_argument("device", metavar="DEVICE", nargs="?", default="")
+    for flag, field, unit in _LIMIT_FLAGS:
+        limits.add_argument(f"--{flag}", type=float, dest=field, metavar=unit, help=f"new {field}")
 
     stats = command(
         "stats",
@@ -334,8 +361,11 @@ def _submit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         if job.schedule is not None and not args.wait:  # else the planned event shows it
             print(f"planned: {plan_summary(job.schedule)}", file=out)
     if args.wait:
-        on_event = None if args.json else (lambda event: print_event(event, out))
-        job = client.wait_job(job.id, on_event=on_event)
+        if args.json:
+            job = client.wait_job(job.id)
+        else:
+            follow_job(client.watch_job(job.id), out)
+            job = client.get_job(job.id)
     if args.json:
         _print_json(job.to_dict(), out)
     elif args.wait:
@@ -348,23 +378,10 @@ def _job_status(job: Job) -> int:
 
 
 def _watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    if not args.json:
-        header = f"{'DEVICE_TIME_S':>13}  {'MAX_C':>7}  {'MEAN_C':>7}  {'HOTTEST':<8}"
-        print(f"{header}  {'POWER_MW':>9}  {'DROPPED':>7}", file=out)
-    with client.subscribe(args.device, sample_interval_s=args.interval) as frames:
-        for shown, frame in enumerate(frames, start=1):
-            if args.json:
-                _print_json_line({**frame.to_dict(), "dropped_frames": frames.dropped_frames}, out)
-            else:
-                print(
-                    f"{num(frame.device_time_s, 3):>13}  {num(frame.max_temperature_c):>7}  "
-                    f"{num(frame.mean_temperature_c):>7}  {frame.hottest_sensor_id:<8}  "
-                    f"{num(frame.total_heater_power_mw, 1):>9}  {frames.dropped_frames:>7}",
-                    file=out,
-                    flush=True,
-                )
-            if shown == args.count:
-                break
+    from ._watch import watch  # loads rich only for this command
+
+    live = False if args.plain else None
+    watch(client, args.device, args.interval, args.count, out, as_json=args.json, live=live)
     return EXIT_OK
 
 
@@ -407,17 +424,69 @@ def _job(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def _follow(client: Client, job_id: str, as_json: bool, out: TextIO) -> int:
     """Print a job's events (history, then live) until it ends; exit by its outcome."""
-    for event in client.watch_job(job_id):
-        if as_json:
+    if as_json:
+        for event in client.watch_job(job_id):
             _print_json_line(event.to_dict(), out)
-        else:
-            print_event(event, out)
-        if event.is_terminal:
-            break
+            if event.is_terminal:
+                break
+    else:
+        follow_job(client.watch_job(job_id), out)  # a progress bar on a terminal
     job = client.get_job(job_id)
     if not as_json:
         print(job_outcome(job), file=out)
     return _job_status(job)
+
+
+def _plot(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    from ._plot import MissingExtra, PlotInputs, plot_job, require_matplotlib
+
+    try:
+        require_matplotlib()
+    except MissingExtra as exc:
+        print(f"photonctl: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    job = client.get_job(args.job_id)
+    if not job.is_terminal:
+        print(
+            f"photonctl: job {job.id} is {job.state}; plot it once it has ended "
+            f"(photonctl job {job.id} --follow waits for that)",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    events = []
+    for event in client.watch_job(job.id):  # a finished job's whole history, then its end
+        events.append(event)
+        if event.is_terminal:
+            break
+    frames: list[TelemetryFrame] | None = None
+    note = ""
+    if job.device_end_time_s > job.device_start_time_s:
+        try:
+            frames = client.get_history(
+                job.device_id, job.device_start_time_s, job.device_end_time_s
+            )
+        except Unimplemented:
+            note = "this daemon records no telemetry history (GetHistory: UNIMPLEMENTED)"
+    else:
+        note = "the job never ran on the device"
+    inputs = PlotInputs(job, events, client.get_device(job.device_id), frames, note)
+    path = plot_job(inputs, args.output)
+    summary = {
+        "job_id": job.id,
+        "path": str(path),
+        "tasks_planned": len(job.schedule.tasks) if job.schedule else 0,
+        "replans": sum(1 for e in events if e.kind == "replanned"),
+        "telemetry_frames": len(frames or []),
+    }
+    if args.json:
+        _print_json(summary, out)
+    else:
+        print(
+            f"wrote {path}: {summary['tasks_planned']} tasks, {summary['replans']} re-plans, "
+            f"{summary['telemetry_frames']} telemetry frames",
+            file=out,
+        )
+    return EXIT_OK
 
 
 def _cancel(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -444,6 +513,51 @@ def _resume(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         _print_json(state.to_dict(), out)
     else:
         print(state_line(state), file=out)
+    return EXIT_OK
+
+
+#: photonctl limits' flags: the Limits field each sets, and its unit.
+_LIMIT_FLAGS = (
+    ("max-temperature", "max_device_temperature_c", "C"),
+    ("max-gradient", "max_thermal_gradient_c_per_mm", "C/MM"),
+    ("max-power-density", "max_power_density_mw_per_mm2", "MW/MM2"),
+    ("interlock", "interlock_temperature_c", "C"),
+    ("interlock-hysteresis", "interlock_hysteresis_c", "C"),
+)
+
+
+def _limits(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    changes = {
+        field: getattr(args, field)
+        for _, field, _ in _LIMIT_FLAGS
+        if getattr(args, field) is not None
+    }
+    if changes:
+        if not args.device:
+            print("photonctl: name the DEVICE whose limits to change", file=sys.stderr)
+            return EXIT_USAGE
+        current = client.get_device(args.device).limits
+        new = client.update_limits(args.device, dataclasses.replace(current, **changes))
+        shown = [(args.device, new)]
+    else:
+        devices = [client.get_device(args.device)] if args.device else client.list_devices()
+        shown = [(d.id, d.limits) for d in devices]
+    if args.json:
+        _print_json({"limits": [{"device_id": d, **lim.to_dict()} for d, lim in shown]}, out)
+        return EXIT_OK
+    rows = [
+        [
+            device_id,
+            num(lim.max_device_temperature_c, 1),
+            num(lim.interlock_temperature_c, 1),
+            num(lim.interlock_hysteresis_c, 1),
+            num(lim.max_thermal_gradient_c_per_mm, 2),
+            num(lim.max_power_density_mw_per_mm2, 1),
+        ]
+        for device_id, lim in shown
+    ]
+    headers = ["DEVICE", "MAX_C", "INTERLOCK_C", "HYSTERESIS_C", "GRADIENT_C/MM"]
+    print(format_table([*headers, "DENSITY_MW/MM2"], rows, "lrrrrr"), file=out)
     return EXIT_OK
 
 
