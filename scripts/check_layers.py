@@ -13,6 +13,7 @@ ROOTS = {"photond": "daemon", "photon_drivers": "drivers", "photon_sdk": "sdk"}
 ROOTS["photon_bench"] = "benchmarks"
 # photond's folders, top to bottom: a module may import from its own folder or one below.
 LAYERS = (
+    "photond.service",
     "photond.rpc",
     "photond.loop",
     "photond.jobs",

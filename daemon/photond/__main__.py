@@ -2,6 +2,6 @@
 
 import sys
 
-from photond.cli import main
+from photond.entry import main
 
 sys.exit(main())

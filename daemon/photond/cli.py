@@ -1,4 +1,7 @@
-"""`photond`: start the daemon from flags, environment and config file; stop on a signal."""
+"""`photond`: start the daemon from flags, environment and config file; stop on a signal.
+
+`photond check-config [flags]` prints the configuration a start would use (photond.service).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +9,34 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from photon_drivers.profile import ProfileError
-from photond.config import ConfigError, DaemonConfig, env_config_path, load_config
+from photond.config import (
+    ConfigError,
+    DaemonConfig,
+    env_config_path,
+    load_config,
+    unknown_env_variables,
+)
 from photond.logs import configure_logging
-from photond.rpc.server import Daemon
+from photond.service import lifecycle
+from photond.service.check import check_config
 from photond.tracing import configure_tracing
 
 log = logging.getLogger("photond")
-
-# Signals whose default action ends the process: each parks the devices and journals before
-# photond exits. SIGHUP is the reload signal of service managers: it must never kill photond.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="photond",
         description="Thermal-aware control daemon for silicon-photonic accelerators.",
+        epilog="photond check-config [FLAGS]: print the configuration that the file, the "
+        "PHOTON_* variables and these flags make, with where each value came from, and exit "
+        "(2 on an error). Signals: SIGHUP reloads the configuration, SIGUSR1 logs the state, "
+        "SIGTERM parks the devices and stops (docs/operations.md).",
     )
     parser.add_argument("--config", type=Path, help="TOML config file (default: $PHOTON_CONFIG)")
     parser.add_argument(
@@ -76,7 +85,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> DaemonConfig:
-    overrides: dict[str, Any] = {
+    return load_config(args.config or env_config_path(), os.environ, flag_overrides(args))
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (None: not given)."""
+    return {
         "listen": tuple(args.listen) if args.listen else None,
         "state_dir": args.state_dir,
         "time_scale": args.time_scale,
@@ -89,7 +103,6 @@ def build_config(args: argparse.Namespace) -> DaemonConfig:
         "running_jobs_on_restart": args.running_jobs_on_restart,
         "log_level": args.log_level,
     }
-    return load_config(args.config or env_config_path(), os.environ, overrides)
 
 
 def print_banner(addresses: list[str], config: DaemonConfig) -> None:
@@ -113,37 +126,21 @@ def print_banner(addresses: list[str], config: DaemonConfig) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def serve(config: DaemonConfig) -> None:
-    # Handlers first: a signal during the minutes of a cold start must stop photond cleanly.
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, _stop_on, sig, stop)
-    loop.add_signal_handler(signal.SIGHUP, _hangup)
-    daemon = Daemon(config)
-    try:
-        addresses = await daemon.start()
-    except BaseException:
-        await daemon.stop()
-        raise
-    log.info("ready", extra={"listen": ",".join(addresses)})
-    print_banner(addresses, config)
-    await stop.wait()
-    log.info("stopping: no new jobs, parking devices")
-    await daemon.stop()
-    log.info("stopped")
-
-
-def _stop_on(sig: signal.Signals, stop: asyncio.Event) -> None:
-    log.info("received %s", sig.name)
-    stop.set()
-
-
-def _hangup() -> None:
-    log.warning("received SIGHUP: reloading the configuration is not supported yet; running on")
+async def serve(config: DaemonConfig, args: argparse.Namespace) -> None:
+    """Run until a stop signal; SIGHUP reads the same sources again (photond.service)."""
+    await lifecycle.serve(config, lambda: build_config(args), print_banner)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check-config"]:
+        args = parse_args(argv[1:])
+        return check_config(
+            lambda: build_config(args),
+            args.config or env_config_path(),
+            os.environ,
+            flag_overrides(args),
+        )
     args = parse_args(argv)
     try:
         config = build_config(args)
@@ -151,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"photond: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
+    for variable in unknown_env_variables(os.environ):
+        log.warning("unknown variable ignored", extra={"variable": variable})
     configure_tracing()
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args))
     except (ProfileError, LookupError, ValueError, OSError, RuntimeError) as exc:
         # Start-up failures a lab engineer can fix (bad profile, unknown driver, busy port).
         print(f"photond: cannot start: {exc}", file=sys.stderr)

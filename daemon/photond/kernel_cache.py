@@ -58,8 +58,15 @@ def cache_dir() -> Path:
 
 
 def configure() -> None:
-    """Point numba's cache at `cache_dir()`; call before any kernel module is imported."""
-    import numba
+    """Point numba's cache at `cache_dir()`; call before any kernel module is imported.
+
+    Without numba (the base install, no `daemon` extra) there are no kernels to cache: the
+    package still imports, so that `photond` can say which extra to install (`entry`).
+    """
+    try:
+        import numba
+    except ImportError:
+        return
 
     # numba.config fills its attributes from the environment at import: mypy cannot see them.
     numba.config.CACHE_DIR = str(cache_dir())  # type: ignore[attr-defined]
