@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,12 @@ class RunningDaemon:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def metrics_url(self) -> str:
+        """The Prometheus endpoint's URL, as photond logged it at start-up."""
+        found = re.search(r'msg="metrics endpoint" url=(\S+)', self.log())
+        assert found, f"photond logged no metrics endpoint:\n{self.log()}"
+        return found.group(1)
 
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM, then wait; returns the exit code."""
@@ -63,6 +70,9 @@ def start_daemon(
                 str(state_dir),
                 "--time-scale",
                 str(time_scale),
+                # A free port each: tests run daemons side by side (a test may name its own).
+                "--metrics-listen",
+                "127.0.0.1:0",
                 *extra_args,
             ],
             stdout=log,

@@ -113,7 +113,7 @@ def test_a_job_with_drift_tolerant_tasks_is_re_timed_off_the_loop_thread(
         assert loop.may_start(execution, 0.0, sample)
         gate = threading.Event()
         loop._worker().submit(gate.wait)  # hold the worker so the re-time queues behind it
-        loop.replan(execution, 0.0, "test")
+        loop.replan(execution, 0.0, "test", "drift")
         assert not loop.may_start(execution, 0.01, sample)
         assert not any(e.HasField("replanned") for e in record.events)
         gate.set()

@@ -205,3 +205,34 @@ def test_a_value_of_the_wrong_type_names_the_key_and_what_it_accepts(
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, text), {}, {})
     assert named in str(error.value)
+
+
+def test_metrics_listen_comes_from_the_file_the_environment_and_flags(tmp_path: Path) -> None:
+    assert load_config(None, {}, {}).metrics_listen == "127.0.0.1:9464"  # loopback by default
+    path = write(tmp_path, "metrics_listen = '127.0.0.1:9100'\n")
+    assert load_config(path, {}, {}).metrics_listen == "127.0.0.1:9100"
+    config = load_config(path, {"PHOTON_METRICS_LISTEN": "off"}, {})
+    assert config.metrics_listen == "off"
+    args = parse_args(["--config", str(path), "--metrics-listen", "localhost:0"])
+    assert build_config(args).metrics_listen == "localhost:0"
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("0.0.0.0:9464", "not a loopback address"),
+        ("192.168.1.5:9464", "not a loopback address"),
+        ("9464", "neither HOST:PORT"),
+        ("127.0.0.1:http", "neither HOST:PORT"),
+        ("127.0.0.1:70000", "neither HOST:PORT"),
+        ("", "neither HOST:PORT"),
+    ],
+)
+def test_a_bad_metrics_listen_is_refused_by_name(value: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=f"metrics_listen: .*{named}"):
+        load_config(None, {"PHOTON_METRICS_LISTEN": value}, {})
+
+
+def test_metrics_listen_of_the_wrong_type_in_the_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="metrics_listen must be a loopback HOST:PORT or 'off'"):
+        load_config(write(tmp_path, "metrics_listen = 9464\n"), {}, {})

@@ -309,7 +309,7 @@ def test_a_second_daemon_on_a_live_socket_refuses_and_leaves_it_alone(
         assert [d.id for d in client.list_devices()] == ["sim0"]
 
 
-def test_sighup_keeps_photond_running_and_sigusr1_parks_it_and_fails_the_running_job() -> None:
+def test_sighup_and_sigusr1_keep_photond_running_and_sigusr2_parks_it_and_fails_the_job() -> None:
     running = start_daemon()
     try:
         graph = TaskGraph()
@@ -319,12 +319,17 @@ def test_sighup_keeps_photond_running_and_sigusr1_parks_it_and_fails_the_running
             events = client.watch_job(job.id)
             next(e for e in events if e.kind == "task_started")
             running.process.send_signal(signal.SIGHUP)
-            time.sleep(0.5)
-            assert client.get_job(job.id).state == JobState.RUNNING
             running.process.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 30
+            while "msg=state device=sim0" not in running.log():  # SIGUSR1's state dump
+                assert time.monotonic() < deadline, running.log()
+                time.sleep(0.05)
+            assert client.get_job(job.id).state == JobState.RUNNING
+            running.process.send_signal(signal.SIGUSR2)
             assert running.process.wait(30) == 0
         assert "received SIGHUP" in running.log()
-        assert "received SIGUSR1" in running.log()
+        assert "received SIGUSR2" in running.log()
+        assert "running_job=" + job.id in running.log()
         # The next daemon on the folder finds the job failed with the reason, not RUNNING.
         again = start_daemon(running.state_dir)
         try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from photon_drivers.profile import ProfileError
 from photond.config import (
+    METRICS_OFF,
     ConfigError,
     DaemonConfig,
     env_config_path,
@@ -22,6 +23,7 @@ from photond.config import (
     unknown_env_variables,
 )
 from photond.logs import configure_logging
+from photond.metrics.export import configure_metrics
 from photond.service import lifecycle
 from photond.service.check import check_config
 from photond.tracing import configure_tracing
@@ -81,6 +83,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "fail (default) or resume it from the device's state",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="where Prometheus scrapes /metrics: a loopback HOST:PORT (default "
+        "127.0.0.1:9464; port 0 picks a free one) or off",
+    )
     return parser.parse_args(argv)
 
 
@@ -102,6 +110,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "retain_finished_s": args.retain_finished_s,
         "running_jobs_on_restart": args.running_jobs_on_restart,
         "log_level": args.log_level,
+        "metrics_listen": args.metrics_listen,
     }
 
 
@@ -151,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     for variable in unknown_env_variables(os.environ):
         log.warning("unknown variable ignored", extra={"variable": variable})
     configure_tracing()
+    configure_metrics(prometheus=config.metrics_listen != METRICS_OFF)
     try:
         asyncio.run(serve(config, args))
     except (ProfileError, LookupError, ValueError, OSError, RuntimeError) as exc:

@@ -20,6 +20,10 @@ from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
 from photond.loop.control_config import ControlConfig
 from photond.security.settings import SecurityConfig, SecurityConfigError, parse_security
 
+# The Prometheus endpoint by default (the OpenTelemetry Prometheus exporter's port), and the
+# value of metrics_listen that serves none.
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
+METRICS_OFF = "off"
 # The accepted values of running_jobs_on_restart, the default first.
 RUNNING_JOBS_ON_RESTART = ("fail", "resume")
 
@@ -66,6 +70,9 @@ class DaemonConfig:
     closed_loop: ControlConfig = field(default_factory=ControlConfig)
     # Identities, roles, TLS and per-identity limits (TOML table [security]; photond.security).
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    # Where Prometheus scrapes /metrics (photond.metrics.export): a loopback HOST:PORT (port 0
+    # picks a free one), or "off" for no endpoint.
+    metrics_listen: str = DEFAULT_METRICS_LISTEN
 
     def checked(self) -> DaemonConfig:
         if not self.listen:
@@ -114,7 +121,25 @@ class DaemonConfig:
         if self.time_scale != 1.0:
             for device in self.devices:
                 check_scalable(device)
+        check_metrics_listen(self.metrics_listen)
         return self
+
+
+def check_metrics_listen(address: str) -> None:
+    """A loopback HOST:PORT or "off": the endpoint is plain HTTP without authentication, so
+    a Prometheus on another host scrapes through a proxy that adds TLS, as gRPC needs it."""
+    if address == METRICS_OFF:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(
+            f"metrics_listen: {address!r} is neither HOST:PORT (loopback) nor {METRICS_OFF!r}"
+        )
+    if host not in _LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"metrics_listen: {address!r} is not a loopback address; the metrics endpoint is "
+            "plain HTTP, so serve it on loopback (or put a TLS proxy in front)"
+        )
 
 
 def check_scalable(device: DeviceConfig) -> None:
@@ -191,6 +216,7 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "devices",
         "closed_loop",
         "security",
+        "metrics_listen",
     }
     unknown = set(data) - known
     if unknown:
@@ -275,6 +301,7 @@ _FILE_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "running_jobs_on_restart": (_text, "'fail' or 'resume'"),
     "log_level": (_text, "DEBUG, INFO, WARNING or ERROR"),
     "devices": (_devices, "an array of [[devices]] tables with id, driver and options"),
+    "metrics_listen": (_text, "a loopback HOST:PORT or 'off'"),
 }
 
 
@@ -319,6 +346,7 @@ ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "PHOTON_RETAIN_FINISHED_S": ("retain_finished_s", float, "a positive number of seconds"),
     "PHOTON_RUNNING_JOBS_ON_RESTART": ("running_jobs_on_restart", str, "fail or resume"),
     "PHOTON_LOG_LEVEL": ("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
+    "PHOTON_METRICS_LISTEN": ("metrics_listen", str, "a loopback HOST:PORT or off"),
 }
 # PHOTON_* variables read elsewhere: the config file's path, and the SDK's and photonctl's
 # target (often set in the same shell).

@@ -31,8 +31,10 @@ from google.protobuf.message import Message
 
 from photon.v1 import job_pb2
 from photond.jobs.journal import EventLog, Journal, JournaledJob
+from photond.metrics import instruments
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan, PlannedTask
+from photond.tracing import JobTrace
 from photond.wakeup import Wakeup
 from photond.wire import length_delimited, plan_from_proto, plan_to_proto, timestamp
 
@@ -63,6 +65,9 @@ class JobRecord:
     shed: bool = False
     # Set when the job was running when photond stopped and is queued to resume.
     resumption: Resumption | None = None
+    # The job's place in the trace of the call that submitted it (None: not traced, e.g. a
+    # job restored from the journal).
+    trace: JobTrace | None = None
 
     @property
     def id(self) -> str:
@@ -298,6 +303,7 @@ class JobBook:
                 record.events.append(first_blob)
             if enqueue is not None:
                 enqueue(record)
+            instruments.jobs_submitted.add(1, {"device": record.job.device_id})
             return record
 
     def restore(self, journaled: JournaledJob) -> JobRecord:
@@ -361,6 +367,10 @@ class JobBook:
             record.job.device_start_time_s = device_time_s
             self._journal.save_state(record.job)  # not waited for: see the module docstring
             self._event(record, device_time_s, job_started=job_pb2.JobStarted())
+        if record.trace is not None:
+            record.trace.started(
+                {"photond.job_id": record.id, "photond.device_id": record.job.device_id}
+            )
 
     def restarted(
         self, record: JobRecord, device_time_s: float, device_start_time_s: float
@@ -484,6 +494,12 @@ class JobBook:
         if result is not None:
             record.job.result.CopyFrom(result)
         self._journal.save_state(record.job)
+        name = job_pb2.JobState.Name(record.job.state)
+        instruments.jobs_finished.add(
+            1, {"device": record.job.device_id, "state": name.removeprefix("JOB_STATE_").lower()}
+        )
+        if record.trace is not None:
+            record.trace.finished(name, record.job.failure_reason)
 
     @staticmethod
     def _shed(record: JobRecord) -> None:

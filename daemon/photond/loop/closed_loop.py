@@ -46,6 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from opentelemetry.context import Context
 
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
@@ -54,6 +55,7 @@ from photond.jobs.book import JobBook, JobRecord
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
 from photond.loop.observer import Observer
+from photond.metrics import instruments
 from photond.model.loop_model import Estimate
 from photond.planning.drift import drift_limits_k
 from photond.planning.graph import CheckedGraph
@@ -73,6 +75,12 @@ RESUME_REASON = (
 )
 
 
+# Why a re-plan happened, as the metric's `reason` label names it: the forecast crossed
+# max - margin, the estimate drifted from the planned trace, a hold (interlock or emergency
+# stop) cleared, photond restarted while the job ran.
+REPLAN_KINDS = ("forecast", "drift", "hold_cleared", "restart")
+
+
 class ResumeRefused(Exception):
     """A job resumed after a restart cannot be re-planned from the device's state; the message
     says why."""
@@ -85,6 +93,8 @@ class LoopStats:
     replans: int = 0
     replan_latency_s: list[float] = field(default_factory=list)
     replan_reasons: list[str] = field(default_factory=list)
+    # Re-plans by the kind of their reason (REPLAN_KINDS), for the metric photon_replans_total.
+    replans_by_kind: dict[str, int] = field(default_factory=dict)
     # Plans the off-thread search found and the loop swapped in, and the remaining makespan
     # each saved over the immediate re-time it started from (seconds).
     searched: int = 0
@@ -97,9 +107,16 @@ class ClosedLoop:
     """Estimate, forecast and re-plan for one device; see the module docstring."""
 
     def __init__(
-        self, profile: DeviceProfile, period_s: float, book: JobBook, config: ControlConfig
+        self,
+        profile: DeviceProfile,
+        period_s: float,
+        book: JobBook,
+        config: ControlConfig,
+        *,
+        device_id: str = "",
     ) -> None:
         self.config = config.checked()
+        self._metric_attributes = {"device": device_id}
         self.profile = profile
         self.observer = Observer(profile, period_s, config.observer)
         self.lanes = tuple(lane.id for lane in profile.lanes)
@@ -123,8 +140,8 @@ class ClosedLoop:
         self._trace_from = 0
         self._last_forecast = -(10**9)
         self._search: Future[Plan | None] | None = None
-        # A re-time running on the worker (jobs with drift-tolerant tasks), and its reason.
-        self._retime: tuple[Future[Plan], str] | None = None
+        # A re-time running on the worker (jobs with drift-tolerant tasks), its reason and kind.
+        self._retime: tuple[Future[Plan], str, str] | None = None
         self._searcher: ThreadPoolExecutor | None = None
         if self.config.mode == "closed":
             warm_up()
@@ -161,14 +178,14 @@ class ClosedLoop:
         k = self._period_of(execution, now_s)
         if k - self._last_forecast >= self.config.forecast_every_periods:
             self._last_forecast = k
-            reason = self._why_replan(execution, now_s, k)
+            kind, reason = self._why_replan(execution, now_s, k)
             if reason:
-                self.replan(execution, now_s, reason)
+                self.replan(execution, now_s, reason, kind)
         return self._retime is None
 
-    def replan(self, execution: Execution, now_s: float, reason: str) -> None:
+    def replan(self, execution: Execution, now_s: float, reason: str, kind: str) -> None:
         """Re-time the tasks not yet started from the estimate, swap the plan, tell watchers;
-        then start the search for a shorter one.
+        then start the search for a shorter one. `kind` is the reason's kind (REPLAN_KINDS).
 
         A job with drift-tolerant tasks is re-timed on the worker thread instead, and no task
         starts until its plan lands: the drift rule plays tolerant tasks period by period, which
@@ -184,13 +201,15 @@ class ClosedLoop:
             "photond.tasks_remaining": len(remaining.tasks),
             "photond.device_time_s": now_s,
         }
+        trace = execution.record.trace
+        parent = trace.context() if trace is not None else None
         if remaining.forecast.holds_drift:
             self._search = None
-            future = self._worker().submit(self._timed_replan, remaining, attributes)
-            self._retime = (future, reason)
+            future = self._worker().submit(self._timed_replan, remaining, attributes, parent)
+            self._retime = (future, reason, kind)
             return
-        plan = self._timed_replan(remaining, attributes)
-        self._count_replan(reason)
+        plan = self._timed_replan(remaining, attributes, parent)
+        self._count_replan(reason, kind)
         self._swap(execution, now_s, reason, plan)
         self._start_search(replace(remaining, warm_start=plan))
 
@@ -222,7 +241,9 @@ class ClosedLoop:
                 "photond.tasks_remaining": len(remaining.tasks),
                 "photond.device_time_s": now_s,
             }
-            plan = self._timed_replan(remaining, attributes)
+            trace = execution.record.trace
+            parent = trace.context() if trace is not None else None
+            plan = self._timed_replan(remaining, attributes, parent)
         except ValueError as exc:
             self._drop(execution)
             raise ResumeRefused(str(exc)) from exc
@@ -250,7 +271,7 @@ class ClosedLoop:
     def follow_resumed(self, execution: Execution, now_s: float, plan: Plan) -> None:
         """Swap in `resume_plan`'s plan and tell watchers (a `replanned` event); in closed mode
         the loop goes on from it as from any re-plan (forecasts, search)."""
-        self._count_replan(RESUME_REASON)
+        self._count_replan(RESUME_REASON, "restart")
         if self.config.mode == "closed":
             self._swap(execution, now_s, RESUME_REASON, plan)
             self._start_search(self._remaining(execution, now_s, plan))
@@ -259,23 +280,35 @@ class ClosedLoop:
         self._book.replanned(execution.record, now_s, RESUME_REASON, plan)
         self._drop(execution)  # nothing forecasts in this mode
 
-    def _timed_replan(self, remaining: Remaining, attributes: dict[str, str | int | float]) -> Plan:
+    def _timed_replan(
+        self,
+        remaining: Remaining,
+        attributes: dict[str, str | int | float],
+        parent: Context | None = None,
+    ) -> Plan:
+        """The re-time, as a span in the job's trace (`parent`: its run) and a sample of the
+        re-plan latency histogram."""
         started = time.perf_counter()
-        with tracer.start_as_current_span("photond.planning.replan", attributes=attributes) as span:
+        with tracer.start_as_current_span(
+            "photond.planning.replan", context=parent, attributes=attributes
+        ) as span:
             plan = replan(remaining, self.lanes, self.estimate)
             span.set_attribute("photond.predicted_peak_c", plan.predicted_peak_temperature_c)
-        self.stats.replan_latency_s.append(time.perf_counter() - started)
+        latency_s = time.perf_counter() - started
+        self.stats.replan_latency_s.append(latency_s)
+        instruments.replan_duration.record(latency_s, self._metric_attributes)
         return plan
 
-    def _count_replan(self, reason: str) -> None:
+    def _count_replan(self, reason: str, kind: str) -> None:
         self.stats.replans += 1
         self.stats.replan_reasons.append(reason)
+        self.stats.replans_by_kind[kind] = self.stats.replans_by_kind.get(kind, 0) + 1
 
     def _land_retime(self, execution: Execution, now_s: float) -> None:
         """Swap in the plan the worker re-timed (its starts may have slipped by the time it
         took; dispatch starts a late task when it is due, as it does for any late task)."""
         assert self._retime is not None
-        future, reason = self._retime
+        future, reason, kind = self._retime
         self._retime = None
         try:
             plan = future.result()
@@ -283,7 +316,7 @@ class ClosedLoop:
             # A fault in the re-time must never stop the loop: the current plan stands.
             log.exception("re-plan failed; keeping the current plan")
             return
-        self._count_replan(reason)
+        self._count_replan(reason, kind)
         self._swap(execution, now_s, reason, plan)
 
     def _worker(self) -> ThreadPoolExecutor:
@@ -456,14 +489,15 @@ class ClosedLoop:
         self._trace_c = result.trace_c
         self._trace_from = self._period_of(execution, now_s)
 
-    def _why_replan(self, execution: Execution, now_s: float, k: int) -> str:
+    def _why_replan(self, execution: Execution, now_s: float, k: int) -> tuple[str, str]:
+        """(kind, reason) of the re-plan due now; ("", "") when none is."""
         if not execution.pending:
-            return ""
+            return "", ""
         trigger_c = self.max_c - self.config.margin_c
         result = self._forecast_rest(execution, now_s)
         self.stats.forecast_peak_c = result.peak_c
         if result.peak_c > trigger_c:
-            return (
+            return "forecast", (
                 f"forecast hottest spot {result.peak_c:.2f} °C in {result.peak_in_s:.2f} s exceeds "
                 f"{trigger_c:g} °C (max temperature - margin)"
             )
@@ -473,9 +507,9 @@ class ClosedLoop:
         elif 0 <= i < len(self._trace_c):
             drift = self.estimate.hottest_c - float(self._trace_c[i])
             if abs(drift) > self.config.drift_threshold_c:
-                return (
+                return "drift", (
                     f"estimated hottest spot {self.estimate.hottest_c:.2f} °C drifts "
                     f"{drift:+.2f} °C from the planned trace "
                     f"(threshold {self.config.drift_threshold_c:g} °C)"
                 )
-        return ""
+        return "", ""

@@ -49,6 +49,8 @@ class Interlock:
         self._ids = tuple(sensor_ids)
         self.tripped: Trip | None = None
         self.emergency: str | None = None
+        # Trips since start (the metric photon_device_interlock_trips_total reads it).
+        self.trips = 0
 
     @property
     def holding(self) -> str:
@@ -83,6 +85,7 @@ class Interlock:
                 f"temperature {self.trip_c:g} °C; resumes below {self.clear_c:g} °C",
                 value,
             )
+            self.trips += 1
             return True
         if self.tripped is not None and value < self.clear_c:
             self.tripped = None

@@ -55,6 +55,7 @@ from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution, ExecutionTables, execution_tables
 from photond.loop.interlock import Interlock
 from photond.loop.telemetry import Frame, TelemetryHub
+from photond.metrics import instruments
 
 log = logging.getLogger("photond.loop.runtime")
 
@@ -102,13 +103,19 @@ class DeviceRuntime:
         self.on_serving_change: Callable[[bool, str], None] | None = None
         self._reported_serving = True
         profile = driver.profile
-        self.control = ClosedLoop(profile, period_s, book, control or ControlConfig())
+        self.control = ClosedLoop(
+            profile, period_s, book, control or ControlConfig(), device_id=device_id
+        )
         self.interlock = Interlock(profile.limits, [s.id for s in profile.sensors])
         self.heartbeat = Heartbeat(time.monotonic(), 0)
         self._origin_s = driver.clock.now_s()
         self._last_sample_s: float | None = None
         self._applied_mw = np.zeros(len(self.control.heater_ids))
         self._held_since_s: float | None = None
+        # Device seconds the estimated hottest point spent above max temperature (the metric
+        # photon_device_time_above_limit_seconds_total reads it).
+        self.time_above_limit_s = 0.0
+        self._metric_attributes = {"device": device_id}
 
     # -- called from RPC handlers ---------------------------------------------------------------
 
@@ -117,6 +124,8 @@ class DeviceRuntime:
         otherwise build on the loop thread is built here first."""
         self.control.prepare(record)
         tables = execution_tables(record)
+        if record.trace is not None:
+            record.trace.queued()
         with self._queue_lock:
             self._tables[record.id] = tables
             self._queue.append(record)
@@ -138,6 +147,12 @@ class DeviceRuntime:
     def queued_jobs(self) -> int:
         with self._queue_lock:
             return len(self._queue)
+
+    @property
+    def heater_powers_mw(self) -> np.ndarray:
+        """The power commanded to each heater now (`control.heater_ids` order), mW. A new
+        array replaces it at each change, so another thread may read it without a lock."""
+        return self._applied_mw
 
     @property
     def active(self) -> tuple[str, tuple[str, ...]]:
@@ -225,7 +240,9 @@ class DeviceRuntime:
                 if self._wake.is_set():
                     self._wake.clear()
                     self._hold_if_stopped(clock.now_s())
-            self.control.stats.jitter_s.append(max(0.0, clock.now_s() - tick_s))
+            lateness_s = max(0.0, clock.now_s() - tick_s)
+            self.control.stats.jitter_s.append(lateness_s)
+            instruments.loop_lateness.record(lateness_s, self._metric_attributes)
 
     def _step(self) -> float:
         now_s = self.driver.clock.now_s()
@@ -258,7 +275,9 @@ class DeviceRuntime:
         last = self._last_sample_s
         periods = 1 if last is None else max(1, round((now_s - last) / self.period_s))
         self._last_sample_s = now_s
-        self.control.observe(sample, self._applied_mw, periods)
+        estimate = self.control.observe(sample, self._applied_mw, periods)
+        if last is not None and estimate.hottest_c > self.control.max_c:
+            self.time_above_limit_s += now_s - last
 
     def _guard(self, now_s: float, sample: SensorSample) -> bool:
         """Apply the interlock; True when dispatch may go on this period."""
@@ -289,7 +308,9 @@ class DeviceRuntime:
             reason = "the interlock cleared and no emergency stop is active"
             self._book.resumed(execution.record, now_s, reason)
             if self.control.config.mode == "closed":
-                self.control.replan(execution, now_s, f"resumed after a hold: {reason}")
+                self.control.replan(
+                    execution, now_s, f"resumed after a hold: {reason}", "hold_cleared"
+                )
         return True
 
     def _hold_if_stopped(self, now_s: float) -> None:

@@ -99,6 +99,11 @@ class TelemetryHub:
             self._subscriptions.append(subscription)
         return subscription, snapshot
 
+    @property
+    def subscriber_count(self) -> int:
+        """Subscriptions open now (the metric photon_telemetry_subscribers reads it)."""
+        return len(self._subscriptions)
+
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
             self._subscriptions.remove(subscription)

@@ -49,6 +49,7 @@ from photond.planning.plan import Plan, PlannedTask
 from photond.rpc.plan_policy import check_plan
 from photond.rpc.status import RequestError, quoted
 from photond.rpc.validation import check_graph
+from photond.tracing import Phase
 from photond.wire import length_delimited, plan_to_proto, request_digest
 
 log = logging.getLogger("photond.planning_pool")
@@ -109,6 +110,8 @@ class Planned:
     fragments: tuple[bytes, ...]
     # The schedule alone, serialized (SubmitJob; what the job's first event carries).
     schedule_blob: bytes = b""
+    # The worker's work, timed, for the call's trace (photond.tracing.record_phases).
+    phases: tuple[Phase, ...] = ()
 
 
 # -- in the worker ---------------------------------------------------------------------------
@@ -148,7 +151,8 @@ def _slices(items: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 
 
 def _plan_in_worker(submit: bool, body: bytes, device_id: str, margin_c: float) -> tuple[str, Any]:
-    """("ok", (digest, graph pickles, plan pickle, plan task pickles, fragments, schedule)) or
+    """("ok", (digest, graph pickles, plan pickle, plan task pickles, fragments, schedule,
+    phases)) or
     ("error", (status code name, message, field)): exceptions of ours do not cross."""
     try:
         return "ok", _plan(submit, body, device_id, margin_c)
@@ -156,9 +160,10 @@ def _plan_in_worker(submit: bool, body: bytes, device_id: str, margin_c: float) 
         return "error", (error.code.name, error.message, error.field)
 
 
-def _plan(
-    submit: bool, body: bytes, device_id: str, margin_c: float
-) -> tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes]:
+_Answer = tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes, tuple[Phase, ...]]
+
+
+def _plan(submit: bool, body: bytes, device_id: str, margin_c: float) -> _Answer:
     request: job_pb2.SubmitJobRequest | job_pb2.PlanJobRequest
     request = job_pb2.SubmitJobRequest() if submit else job_pb2.PlanJobRequest()
     try:
@@ -171,7 +176,9 @@ def _plan(
         ) from None
     profile, period_s = _devices[device_id]
     validation = request.validation_level if isinstance(request, job_pb2.SubmitJobRequest) else 0
+    started_ns = time.time_ns()
     checked = check_graph(request.graph, profile, _max_tasks)
+    checked_ns = time.time_ns()
     plan = check_plan(
         checked,
         profile,
@@ -179,6 +186,10 @@ def _plan(
         validation,
         margin_c=margin_c,
         period_s=period_s,
+    )
+    phases = (
+        Phase("photond.validate", started_ns, checked_ns, {"photond.tasks": len(checked.tasks)}),
+        Phase("photond.optimize", checked_ns, time.time_ns(), _plan_attributes(plan, validation)),
     )
     missed = plan.missed_deadlines(checked)
     if missed:
@@ -192,7 +203,7 @@ def _plan(
         )
     schedule = plan_to_proto(plan)
     if not isinstance(request, job_pb2.SubmitJobRequest):
-        return "", [], b"", [], [schedule.SerializeToString()], b""
+        return "", [], b"", [], [schedule.SerializeToString()], b"", phases
     tasks = request.graph.tasks
     fragments = [
         job_pb2.Job(graph=job_pb2.TaskGraph(tasks=tasks[k : k + SLICE_TASKS])).SerializeToString()
@@ -213,16 +224,34 @@ def _plan(
         [pickle.dumps(s, protocol=5) for s in _slices(plan.tasks)],
         fragments,
         b"".join(schedule_parts),
+        phases,
     )
+
+
+def _plan_attributes(plan: Plan, validation_level: int) -> dict[str, str | int | float]:
+    """What the optimise span tells of a plan: level, effort, result and its gap."""
+    attributes: dict[str, str | int | float] = {
+        "photond.planning.planner": plan.planner,
+        "photond.planning.validation_level": validation_level,
+        "photond.makespan_s": plan.makespan_s,
+        "photond.lower_bound_s": plan.lower_bound_s,
+        "photond.gap_to_bound": plan.gap_to_bound,
+        "photond.predicted_peak_c": plan.predicted_peak_temperature_c,
+    }
+    stats = plan.statistics
+    if stats is not None:
+        attributes["photond.planning.level"] = stats.level
+        attributes["photond.planning.evaluations"] = stats.evaluations
+        attributes["photond.planning.replicas"] = stats.replicas
+        attributes["photond.planning.rounds"] = stats.rounds
+    return attributes
 
 
 # -- in the daemon ---------------------------------------------------------------------------
 
 
-def _rebuild(
-    answer: tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes],
-) -> Planned:
-    digest, graph_pickles, plan_pickle, plan_task_pickles, fragments, schedule_blob = answer
+def _rebuild(answer: _Answer) -> Planned:
+    digest, graph_pickles, plan_pickle, plan_task_pickles, fragments, schedule_blob, phases = answer
     # Hundreds of thousands of new objects: without `building` they trigger full collections
     # of the whole heap (~140 ms each with a large job in memory), each a stalled device loop.
     with heap.building():
@@ -239,6 +268,7 @@ def _rebuild(
             digest,
             tuple(fragments),
             schedule_blob,
+            phases,
         )
 
 
@@ -269,6 +299,11 @@ class PlanningPool:
                 initargs=(self._devices, self._max_tasks),
             )
         return self._executor
+
+    @property
+    def in_flight(self) -> int:
+        """Plans in the pool now, running or waiting."""
+        return self._in_pool
 
     async def start(self) -> None:
         """Start every worker and wait until each has warmed its kernels."""

@@ -35,6 +35,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from photon.v1 import (
     device_pb2,
@@ -49,6 +50,9 @@ from photond.config import DaemonConfig
 from photond.jobs.book import JobBook
 from photond.jobs.journal import Journal
 from photond.loop.runtime import DeviceRuntime
+from photond.metrics.export import serve_metrics
+from photond.metrics.observed import DeviceObservations
+from photond.metrics.rpc import RpcMetricsInterceptor
 from photond.planning.device_plan import warm_up
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import add_servicer
@@ -176,14 +180,23 @@ class Daemon:
         self.health = HealthServicer()
         message_bytes = max(MIN_MESSAGE_BYTES, config.max_tasks_per_job * BYTES_PER_TASK)
         self.server = grpc.aio.server(
+            # Traced and counted first, so that calls refused later are too.
+            interceptors=[
+                aio_server_interceptor(),  # type: ignore[no-untyped-call]
+                RpcMetricsInterceptor(),
+            ],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", message_bytes),
                 ("grpc.max_send_message_length", message_bytes),
-            ]
+            ],
         )
         self.addresses: list[str] = []
         self._pruner: asyncio.Task[None] | None = None
+        # Bound here, after the checks above: a second daemon is refused for its state
+        # directory or socket, not for the metrics port.
+        DeviceObservations(self.devices, self.planner)
+        self.metrics = serve_metrics(config.metrics_listen)
 
     async def start(self) -> list[str]:
         """Warm the planner, restore jobs, start the device loops, listen; returns addresses."""
@@ -336,6 +349,8 @@ class Daemon:
         for device in self.devices:
             await asyncio.to_thread(device.runtime.stop)
         await self.server.stop(SHUTDOWN_GRACE_S)
+        if self.metrics is not None:
+            self.metrics.close()
         self.planner.close()
         self.journal.close()
         for address in self.addresses:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from opentelemetry import context as otel_context
 
 from photon.v1 import (
     device_pb2,
@@ -26,6 +27,7 @@ from photon.v1 import (
     telemetry_pb2_grpc,
 )
 from photond.jobs.book import JobBook, JobRecord, RequestConflict, new_job_id
+from photond.metrics import instruments
 from photond.planning.plan import DEFAULT_MARGIN_C
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import RawRequest, Undecodable, note_undecodable
@@ -41,7 +43,7 @@ from photond.rpc.status import (
     unavailable,
     unimplemented,
 )
-from photond.tracing import tracer
+from photond.tracing import JobTrace, record_phases, tracer
 from photond.wire import frame_to_proto, request_digest
 
 log = logging.getLogger("photond.rpc")
@@ -204,6 +206,10 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             span.set_attribute("photond.tasks", len(planned.graph.tasks))
             span.set_attribute("photond.makespan_s", planned.plan.makespan_s)
             span.set_attribute("photond.planning.plan", planned.plan.planner)
+            span.set_attribute("photond.planning.level", instruments.level_name(level))
+            span.set_attribute("photond.gap_to_bound", planned.plan.gap_to_bound)
+            record_phases(planned.phases)
+        instruments.record_plan(planned.plan, level, device.id)
         return planned
 
     # SubmitJob and PlanJob are registered raw (server.RAW_METHODS): they take the body with
@@ -246,7 +252,11 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         blob = job_header.SerializeToString() + b"".join(planned.fragments)
         job = await asyncio.to_thread(_merged, job_header, planned.fragments)
         record = JobRecord(
-            job=job, graph=planned.graph, plan=planned.plan, request_digest=planned.digest
+            job=job,
+            graph=planned.graph,
+            plan=planned.plan,
+            request_digest=planned.digest,
+            trace=JobTrace(otel_context.get_current()),
         )
         remaining_s = context.time_remaining()
         if context.cancelled() or (remaining_s is not None and remaining_s <= 0):
@@ -256,14 +266,17 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         # handler is cancelled meanwhile (the job is then journaled and queued, and a retry
         # with the same request_id finds it).
         try:
-            stood = await asyncio.to_thread(
-                self._book.submit,
-                record,
-                device.runtime.driver.clock.now_s(),
-                device.runtime.enqueue,
-                blob,
-                planned.schedule_blob,
-            )
+            with tracer.start_as_current_span(
+                "photond.journal", attributes={"photond.job_id": job.id}
+            ):
+                stood = await asyncio.to_thread(
+                    self._book.submit,
+                    record,
+                    device.runtime.driver.clock.now_s(),
+                    device.runtime.enqueue,
+                    blob,
+                    planned.schedule_blob,
+                )
         except RequestConflict as conflict:
             raise already_exists("request_id", str(conflict)) from None
         if stood is not record:

@@ -1,0 +1,88 @@
+"""Install the meter provider and its readers: the Prometheus endpoint and, when named, OTLP.
+
+Prometheus scrapes `http://HOST:PORT/metrics` (the setting `metrics_listen`, default
+127.0.0.1:9464, the OpenTelemetry Prometheus exporter's port; "off" serves none). OTLP/gRPC
+exports every `OTEL_METRIC_EXPORT_INTERVAL` ms (60 s by default) when
+`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set; the exporter
+reads the other standard OTEL_EXPORTER_OTLP_* variables itself.
+
+The endpoint is an HTTP server thread of prometheus_client. A scrape runs the observable
+instruments' callbacks (`photond.metrics.observed`) on that thread, reading what the device
+loops publish: the loops never wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+
+log = logging.getLogger("photond.metrics")
+
+DEFAULT_METRICS_PORT = 9464
+# What the setting `metrics_listen` says to serve no endpoint.
+METRICS_OFF = "off"
+_OTLP_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+
+
+def configure_metrics(prometheus: bool, env: Mapping[str, str] = os.environ) -> MeterProvider:
+    """Install the process's meter provider with a Prometheus reader (`prometheus`) and an
+    OTLP reader when a collector is named; returns it (shut it down to flush OTLP)."""
+    readers: list[MetricReader] = []
+    if prometheus:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+        readers.append(PrometheusMetricReader())
+    if any(env.get(name) for name in _OTLP_VARIABLES):
+        # Imported only when used: the exporter brings its own gRPC channel machinery.
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    provider = MeterProvider(
+        metric_readers=readers, resource=Resource.create({"service.name": "photond"})
+    )
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+@dataclass
+class MetricsEndpoint:
+    """The Prometheus endpoint's HTTP server, and the address it bound."""
+
+    server: WSGIServer
+    address: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/metrics"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve_metrics(listen: str) -> MetricsEndpoint | None:
+    """Serve /metrics on `listen` (HOST:PORT, port 0 picks a free one); None when "off".
+
+    Raises:
+        OSError: the address cannot be bound (in use, or not an address of this host).
+    """
+    if listen == METRICS_OFF:
+        return None
+    from prometheus_client import start_http_server
+
+    host, _, port = listen.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    server, _thread = start_http_server(int(port), addr=host)
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    endpoint = MetricsEndpoint(server, f"{shown}:{bound_port}")
+    log.info("metrics endpoint", extra={"url": endpoint.url})
+    return endpoint

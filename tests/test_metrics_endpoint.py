@@ -1,0 +1,130 @@
+"""The Prometheus endpoint of a real photond: what a scrape shows after a job, an emergency
+stop and a refused call; the endpoint on the port configured, and none when it is off."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from daemon_process import RunningDaemon, cleanup, start_daemon
+from photon_sdk import Client, RpcError, TaskGraph
+
+pytestmark = pytest.mark.integration
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def scrape(url: str) -> Samples:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    found = [v for got, v in samples.get(name, []) if labels.items() <= got.items()]
+    assert len(found) == 1, (name, labels, samples.get(name))
+    return found[0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def worked() -> Iterator[tuple[RunningDaemon, Samples]]:
+    """A daemon that ran a job, refused a call and was emergency-stopped, and its scrape."""
+    port = free_port()
+    daemon = start_daemon(None, "--metrics-listen", f"127.0.0.1:{port}")
+    try:
+        assert daemon.metrics_url() == f"http://127.0.0.1:{port}/metrics"
+        graph = TaskGraph()
+        graph.add_task("warm", duration_s=0.5, zone_power_mw={"z0": 80.0})
+        graph.add_task("mvm", duration_s=0.5, heater_power_mw={"h00": 20.0}, depends_on=["warm"])
+        with Client(daemon.target) as client:
+            client.wait_job(client.submit_job(graph).id)
+            with pytest.raises(RpcError):
+                client.get_job("no-such-job")
+            client.emergency_stop("sim0", "metrics test")
+            samples = scrape(daemon.metrics_url())
+            client.resume("sim0")
+        yield daemon, samples
+    finally:
+        cleanup(daemon)
+
+
+def test_temperatures_headroom_and_limits_describe_the_chip(
+    worked: tuple[RunningDaemon, Samples],
+) -> None:
+    _, samples = worked
+    sensors = samples["photon_sensor_temperature_celsius"]
+    assert len(sensors) == 16
+    assert all(20.0 < v < 60.0 for _, v in sensors)  # a warm job on a 25 °C chip
+    hottest = value(samples, "photon_device_hottest_point_estimated_celsius", device="sim0")
+    limit = value(samples, "photon_device_temperature_limit_celsius", device="sim0", limit="max")
+    assert limit == 85.0
+    assert value(samples, "photon_device_temperature_limit_celsius", limit="interlock") == 95.0
+    headroom = value(samples, "photon_device_thermal_headroom_celsius", device="sim0")
+    assert headroom == pytest.approx(limit - hottest, abs=0.5)  # read a moment apart
+    zones = samples["photon_zone_heater_power_watts"]
+    assert {labels["zone"] for labels, _ in zones} == {f"z{i}" for i in range(8)}
+    assert value(samples, "photon_device_time_above_limit_seconds_total", device="sim0") == 0
+
+
+def test_jobs_plans_and_calls_are_counted(worked: tuple[RunningDaemon, Samples]) -> None:
+    _, samples = worked
+    assert value(samples, "photon_jobs_submitted_total", device="sim0") == 1
+    assert value(samples, "photon_jobs_finished_total", state="completed") == 1
+    assert value(samples, "photon_jobs", state="queued") == 0
+    assert value(samples, "photon_planning_duration_seconds_count", level="balanced") == 1
+    assert value(samples, "photon_plan_makespan_seconds_sum", level="balanced") == pytest.approx(
+        1.0, abs=0.05
+    )
+    assert value(samples, "photon_plan_gap_to_bound_ratio_count", level="balanced") == 1
+    assert value(samples, "photon_planning_budget_seconds", level="quality") == 5.0
+    handled = "photon_grpc_server_handled_total"
+    assert value(samples, handled, grpc_method="SubmitJob", grpc_code="OK") == 1
+    assert value(samples, handled, grpc_method="GetJob", grpc_code="NOT_FOUND") == 1
+
+
+def test_the_loop_and_the_holds_are_visible(worked: tuple[RunningDaemon, Samples]) -> None:
+    _, samples = worked
+    assert value(samples, "photon_device_emergency_stopped", device="sim0") == 1
+    assert value(samples, "photon_device_serving", device="sim0") == 0
+    assert value(samples, "photon_device_interlock_tripped", device="sim0") == 0
+    assert value(samples, "photon_device_breaker_state", state="closed") == 1
+    assert value(samples, "photon_device_breaker_state", state="open") == 0
+    assert value(samples, "photon_control_loop_period_seconds", device="sim0") == 0.01
+    assert value(samples, "photon_control_loop_passes_total", device="sim0") > 10
+    assert value(samples, "photon_control_loop_lateness_seconds_count", device="sim0") > 10
+    assert value(samples, "photon_control_loop_heartbeat_age_seconds", device="sim0") < 5
+    assert value(samples, "photon_telemetry_last_sample_age_seconds", device="sim0") < 5
+
+
+def test_metrics_off_serves_no_endpoint() -> None:
+    port = free_port()
+    daemon = start_daemon(None, "--metrics-listen", "off")
+    try:
+        assert "metrics endpoint" not in daemon.log()
+        with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
+            probe.connect(("127.0.0.1", port))
+    finally:
+        cleanup(daemon)
+
+
+def test_a_metrics_port_in_use_stops_the_start_with_the_reason() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(AssertionError, match="Address already in use"):
+            start_daemon(None, "--metrics-listen", f"127.0.0.1:{port}")
