@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits 2 on a usage error
     if args.command is _submit and args.plan_only and (args.wait or args.validation):
         parser.error("--plan-only cannot be combined with --wait or --validation")
+    if args.command is _submit and (args.file is None) == (args.workload is None):
+        parser.error("give either a task graph FILE or --workload MODEL")
+    if args.command is _submit and args.layers is not None and args.workload is None:
+        parser.error("--layers goes with --workload")
     target = args.target or default_target()
     command: _Command = args.command
     try:
@@ -168,8 +172,18 @@ def _parser() -> argparse.ArgumentParser:
         "submit a task graph JSON file (or only plan it, with --plan-only)",
         "photonctl submit examples/mesh_calibration.json --wait --level quality",
         "photonctl submit examples/mesh_calibration.json --plan-only --level fast",
+        "photonctl submit --workload resnet50 --layers 4 --wait",
     )
-    submit.add_argument("file", metavar="FILE")
+    submit.add_argument("file", metavar="FILE", nargs="?", help="task graph JSON (or --workload)")
+    submit.add_argument(
+        "--workload",
+        metavar="MODEL",
+        help="instead of FILE, a model mapped onto the device: resnet50, bert_base or "
+        "gpt2_small (needs the 'workloads' extra; docs/workloads.md)",
+    )
+    submit.add_argument(
+        "--layers", type=int, metavar="N", help="with --workload: only the model's first N GEMMs"
+    )
     submit.add_argument("--device", default="", help="device to run on (the only one if unset)")
     submit.add_argument("--name", default="", help="job name (default: the graph's name)")
     submit.add_argument("--wait", action="store_true", help="follow the job until it ends")
@@ -336,10 +350,19 @@ def _status(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _submit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    try:
-        graph = TaskGraph.load(args.file)
-    except OSError as exc:  # a usage error like a bad graph: exit 2, not a daemon failure
-        raise GraphError("", f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    if args.workload is not None:
+        from ._cli_workload import MissingWorkloadsExtra, workload_graph
+
+        try:
+            graph = workload_graph(client, args.workload, args.layers, args.device)
+        except MissingWorkloadsExtra as exc:
+            print(f"photonctl: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        try:
+            graph = TaskGraph.load(args.file)
+        except OSError as exc:  # a usage error like a bad graph: exit 2, not a daemon failure
+            raise GraphError("", f"cannot read {args.file}: {exc.strerror or exc}") from exc
     level = OptimizationLevel(args.level) if args.level else None
     if args.plan_only:
         schedule = client.plan_job(graph, device_id=args.device, level=level)

@@ -40,7 +40,7 @@ __all__ = [
 
 # Tiles per task: ~10 ms of work at the defaults below, one control period of the daemon (a
 # task's time is rounded up to whole periods), and ResNet-50 in ~800 tasks.
-DEFAULT_TILES_PER_TASK = 512
+DEFAULT_TILES_PER_TASK = 480
 # Thermo-optic shifters settle in microseconds (metal heaters on SOI: rise and fall times of
 # a few to tens of µs, Liu et al., Front. Optoelectron. 15, 9 (2022), review tables).
 DEFAULT_SETTLE_S = 10e-6
