@@ -34,6 +34,7 @@ from ._models import MODELS as MODELS
 from ._models import bert_base as bert_base
 from ._models import gpt2_small as gpt2_small
 from ._models import resnet50 as resnet50
+from ._onnx import from_onnx as from_onnx
 
 __all__ = [
     "DEFAULT_SETTLE_S",
@@ -47,6 +48,7 @@ __all__ = [
     "WorkloadError",
     "bert_base",
     "from_gemms",
+    "from_onnx",
     "gpt2_small",
     "resnet50",
     "tile_powers_mw",

@@ -128,6 +128,8 @@ def from_gemms(gemms: Iterable[Gemm | Sequence[object]], *, name: str = "gemms")
                 raise WorkloadError(
                     f"{where}.weights: shape {tuple(gemm.weights.shape)}, expected {expected}"
                 )
+            if not np.all(np.isfinite(gemm.weights)):
+                raise WorkloadError(f"{where}.weights: must be finite numbers")
         seen.add(gemm.name)
     return Workload(name=name, gemms=built)
 
