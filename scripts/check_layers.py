@@ -15,6 +15,7 @@ ROOTS["photon_bench"] = "benchmarks"
 LAYERS = (
     "photond.service",
     "photond.rpc",
+    "photond.security",
     "photond.loop",
     "photond.jobs",
     "photond.wire",

@@ -51,6 +51,7 @@ EXPECTED = [
     "TaskGraph",
     "TelemetryFrame",
     "TelemetryStream",
+    "Tls",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

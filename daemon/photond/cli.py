@@ -24,6 +24,7 @@ from photond.config import (
 )
 from photond.logs import configure_logging
 from photond.metrics.export import configure_metrics
+from photond.security import hash_token
 from photond.service import lifecycle
 from photond.service.check import check_config
 from photond.tracing import configure_tracing
@@ -142,6 +143,8 @@ async def serve(config: DaemonConfig, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hash-token"]:
+        return hash_token.main(argv[1:])
     if argv[:1] == ["check-config"]:
         args = parse_args(argv[1:])
         return check_config(

@@ -19,6 +19,7 @@ from ._channel import DEFAULT_TIMEOUTS_S as DEFAULT_TIMEOUTS_S
 from ._channel import RETRY_POLICY as RETRY_POLICY
 from ._client import Client as Client
 from ._client import TelemetryStream as TelemetryStream
+from ._credentials import Tls as Tls
 from ._errors import RETRYABLE_CODES as RETRYABLE_CODES
 from ._errors import AlreadyExists as AlreadyExists
 from ._errors import Cancelled as Cancelled
@@ -110,6 +111,7 @@ __all__ = [
     "TaskGraph",
     "TelemetryFrame",
     "TelemetryStream",
+    "Tls",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

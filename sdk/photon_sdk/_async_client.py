@@ -36,6 +36,7 @@ from ._convert import (
     limits_from_proto,
     schedule_from_proto,
 )
+from ._credentials import Tls, open_aio_channel
 from ._errors import map_rpc_error
 from .graph import TaskGraph
 from .types import (
@@ -70,6 +71,11 @@ class AsyncClient(BaseClient):
             :func:`~photon_sdk.default_target`.
         timeout_s: deadline of every unary call, in seconds; None (the default) gives each
             call its own (:data:`~photon_sdk.DEFAULT_TIMEOUTS_S`). Streams have no deadline.
+        token: a bearer token (``photond hash-token`` makes one), sent as ``authorization``
+            metadata on every call; photond maps it to a role. None: no token (on the Unix
+            socket photond grants its ``unix_socket_role``).
+        tls: a :class:`~photon_sdk.Tls` to connect with TLS (and a client certificate, for
+            mutual TLS); None: plaintext, as on the Unix socket and loopback.
 
     UNAVAILABLE is retried by gRPC with backoff as in :class:`Client`.
 
@@ -79,9 +85,16 @@ class AsyncClient(BaseClient):
     Use as an async context manager, or await :meth:`close`, to release the channel.
     """
 
-    def __init__(self, target: str | None = None, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        token: str | None = None,
+        tls: Tls | None = None,
+    ) -> None:
         super().__init__(target, timeout_s=timeout_s)
-        self._channel = grpc.aio.insecure_channel(self._target, options=CHANNEL_OPTIONS)
+        self._channel = open_aio_channel(self._target, CHANNEL_OPTIONS, token, tls)
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)

@@ -34,6 +34,7 @@ from ._convert import (
     limits_from_proto,
     schedule_from_proto,
 )
+from ._credentials import Tls, open_channel
 from ._errors import map_rpc_error
 from .graph import TaskGraph
 from .types import (
@@ -64,6 +65,11 @@ class Client(BaseClient):
         timeout_s: deadline of every unary call, in seconds; None (the default) gives each
             call its own (:data:`~photon_sdk.DEFAULT_TIMEOUTS_S`: 5 s for state reads and
             stops, 60 s for submit and plan). Streams have no deadline; close them instead.
+        token: a bearer token (``photond hash-token`` makes one), sent as ``authorization``
+            metadata on every call; photond maps it to a role. None: no token (on the Unix
+            socket photond grants its ``unix_socket_role``).
+        tls: a :class:`~photon_sdk.Tls` to connect with TLS (and a client certificate, for
+            mutual TLS); None: plaintext, as on the Unix socket and loopback.
 
     A call that ends UNAVAILABLE (no daemon yet, a restart, a connection lost before the
     answer) is retried by gRPC with backoff, up to 5 attempts within its deadline (see
@@ -76,9 +82,16 @@ class Client(BaseClient):
     Use as a context manager, or call :meth:`close`, to release the channel.
     """
 
-    def __init__(self, target: str | None = None, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        token: str | None = None,
+        tls: Tls | None = None,
+    ) -> None:
         super().__init__(target, timeout_s=timeout_s)
-        self._channel = grpc.insecure_channel(self._target, options=CHANNEL_OPTIONS)
+        self._channel = open_channel(self._target, CHANNEL_OPTIONS, token, tls)
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)

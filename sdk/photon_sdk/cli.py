@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
+from ._cli_auth import add_credential_options, client_credentials
 from ._cli_show import (
     job_lines,
     job_outcome,
@@ -68,9 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is _submit and args.layers is not None and args.workload is None:
         parser.error("--layers goes with --workload")
     target = args.target or default_target()
+    token, tls = client_credentials(parser, args)
     command: _Command = args.command
     try:
-        with Client(target, timeout_s=args.timeout) as client:
+        with Client(target, timeout_s=args.timeout, token=token, tls=tls) as client:
             return command(client, args, sys.stdout)
     except Unavailable as exc:
         _report(exc)
@@ -144,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
         help="deadline of every call in seconds (default: each call's own, e.g. 5 s for "
         "status, 60 s for submit)",
     )
+    add_credential_options(parser)
     commands = parser.add_subparsers(metavar="COMMAND", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(

@@ -60,6 +60,15 @@ from photond.rpc.planning_pool import PlanJobHeader, PlanningPool, SubmitJobHead
 from photond.rpc.services import DeviceService, JobService, TelemetryService
 from photond.rpc.status import RequestError
 from photond.rpc.validation import check_graph
+from photond.security.access import AccessControl
+from photond.security.files import (
+    owner_only_umask,
+    private_directory,
+    private_file,
+    share_socket,
+)
+from photond.security.interceptor import SecurityInterceptor
+from photond.security.settings import SecurityConfig
 from photond.wire import plan_from_proto
 
 log = logging.getLogger("photond")
@@ -91,7 +100,8 @@ class StateLock:
     """
 
     def __init__(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        # 0700: the journal holds every job's graph and owner (photond.security.files).
+        private_directory(state_dir)
         self.path = state_dir / "photond.lock"
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -140,6 +150,7 @@ class Daemon:
             if address.startswith("unix:") and path.is_socket() and _unix_socket_is_live(path):
                 self.lock.release()
                 raise RuntimeError(f"another daemon is serving on {address}")
+        private_file(config.state_dir / "jobs.sqlite3")
         self.journal = Journal(config.state_dir / "jobs.sqlite3")
         self.book = JobBook(self.journal)
         clock = ScaledClock(config.time_scale)
@@ -171,19 +182,23 @@ class Daemon:
             config.planning_workers,
             config.planning_queue_limit,
         )
+        # Who may call what, TLS of the TCP listeners, per-identity limits (photond.security).
+        self.access = AccessControl(config.security)
         self.jobs = JobService(
             self.devices,
             self.book,
             self.planner,
             planning_margin_c=config.closed_loop.planning_margin_c,
+            access=self.access,
         )
         self.health = HealthServicer()
         message_bytes = max(MIN_MESSAGE_BYTES, config.max_tasks_per_job * BYTES_PER_TASK)
         self.server = grpc.aio.server(
-            # Traced and counted first, so that calls refused later are too.
+            # Traced and counted first, so that calls the security check refuses are too.
             interceptors=[
                 aio_server_interceptor(),  # type: ignore[no-untyped-call]
                 RpcMetricsInterceptor(),
+                SecurityInterceptor(self.access),
             ],
             options=[
                 ("grpc.so_reuseport", 0),
@@ -278,11 +293,27 @@ class Daemon:
                 # Left by a daemon that died: nobody answers on it.
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            self.server.add_insecure_port(f"unix:{path}")
+            # Bound owner-only, then opened to the group: never reachable by others meanwhile.
+            with owner_only_umask():
+                self.server.add_insecure_port(f"unix:{path}")
+            share_socket(path, self.config.security.unix_socket_group)
             return f"unix:{path}"
-        port = self.server.add_insecure_port(address)
+        if self.access.tls is not None:
+            port = self.server.add_secure_port(address, self.access.tls.credentials)
+        else:
+            port = self.server.add_insecure_port(address)
         host = address.rpartition(":")[0]
         return f"{host}:{port}"
+
+    def reload_security(self, security: SecurityConfig) -> None:
+        """Apply a new [security] table (tokens, certificate subjects, roles, limits, TLS files)
+        for the calls and connections that come next; raises SecurityConfigError and keeps the
+        one in force when the new one cannot apply without a restart."""
+        self.access.reload(security)
+        log.info(
+            "security configuration reloaded",
+            extra={"tokens": len(security.tokens), "certificates": len(security.certificates)},
+        )
 
     def _restore_jobs(self) -> None:
         """Take the journal's jobs back: queued ones are queued again, in submission order.

@@ -38,11 +38,14 @@ from photond.rpc.status import (
     failed_precondition,
     invalid_argument,
     not_found,
+    permission_denied,
     quoted,
     to_grpc_status,
     unavailable,
     unimplemented,
 )
+from photond.security.access import AccessControl
+from photond.security.identity import current_call
 from photond.tracing import JobTrace, record_phases, tracer
 from photond.wire import frame_to_proto, request_digest
 
@@ -183,10 +186,16 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         planner: PlanningPool,
         *,
         planning_margin_c: float = DEFAULT_MARGIN_C,
+        access: AccessControl | None = None,
     ) -> None:
         self._devices = devices
         self._book = book
         self._planner = planner
+        # The security settings in force (max_queued_jobs_per_device); None: no limit.
+        self._access = access
+        # Submissions past the queue check and not yet queued, by device: counted with the
+        # queue so that concurrent submissions cannot overshoot the limit together.
+        self._admitted: dict[str, int] = {}
         # Plans peak this far below max temperature (the closed loop's margin: see control).
         self._planning_margin_c = planning_margin_c
         self.accepting = True
@@ -237,6 +246,30 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             raise invalid_argument(
                 "validation_level", f"unknown validation level {header.validation_level}"
             )
+        self._admit(device)
+        try:
+            return await self._submit(device, request, context)
+        finally:
+            self._admitted[device.id] -= 1
+
+    def _admit(self, device: ManagedDevice) -> None:
+        """Refuse a submission that would queue more than max_queued_jobs_per_device jobs."""
+        admitted = self._admitted.get(device.id, 0)
+        if self._access is not None:
+            limit = self._access.config.max_queued_jobs_per_device
+            if device.runtime.queued_jobs + admitted >= limit:
+                raise RequestError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"device {device.id} has {limit} jobs queued or being submitted "
+                    f"(security.max_queued_jobs_per_device = {limit}); retry when one has started",
+                )
+        self._admitted[device.id] = admitted + 1
+
+    async def _submit(
+        self, device: ManagedDevice, request: RawRequest, context: Any
+    ) -> job_pb2.Job | bytes:
+        header = request.header
+        call = current_call()
         planned = await self._planned(device, request, submit=True)
         job_header = job_pb2.Job(
             id=new_job_id(),
@@ -245,6 +278,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             state=job_pb2.JOB_STATE_QUEUED,
             request_id=header.request_id,
             task_count=len(planned.graph.tasks),
+            owner=call.identity.name if call is not None else "",
         )
         job_header.submitted_at.FromNanoseconds(time.time_ns())
         # The job's message is its header and the planner's fragments, end to end: the
@@ -279,6 +313,8 @@ class JobService(job_pb2_grpc.JobServiceServicer):
                 )
         except RequestConflict as conflict:
             raise already_exists("request_id", str(conflict)) from None
+        if call is not None:
+            call.notes["job"] = stood.id
         if stood is not record:
             return self._book.snapshot(stood)
         log.info(
@@ -317,6 +353,13 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     @unary
     async def CancelJob(self, request: job_pb2.CancelJobRequest, context: Any) -> job_pb2.Job:
         record = self._record(request.job_id)
+        call = current_call()
+        if call is not None and not call.identity.may_cancel(record.job.owner):
+            raise permission_denied(
+                "job_id",
+                f"job {record.id} belongs to {record.job.owner or 'nobody recorded'}; "
+                f"{call.identity.name} ({call.identity.role.label}) may cancel only its own jobs",
+            )
         if record.terminal:
             state = job_pb2.JobState.Name(record.job.state)
             raise failed_precondition(f"job {record.id} has already ended ({state})")

@@ -64,6 +64,10 @@ def already_exists(field: str, description: str) -> RequestError:
     return RequestError(grpc.StatusCode.ALREADY_EXISTS, f"{field}: {description}", field)
 
 
+def permission_denied(field: str, description: str) -> RequestError:
+    return RequestError(grpc.StatusCode.PERMISSION_DENIED, f"{field}: {description}", field)
+
+
 def to_grpc_status(error: RequestError) -> grpc.Status:
     """The wire form of an error: code, message and, when a field is named, a BadRequest."""
     status = status_pb2.Status(code=_RPC_CODES[error.code], message=error.message)
@@ -94,5 +98,6 @@ _RPC_CODES = {
     grpc.StatusCode.UNIMPLEMENTED: code_pb2.UNIMPLEMENTED,
     grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
     grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.PERMISSION_DENIED: code_pb2.PERMISSION_DENIED,
     grpc.StatusCode.INTERNAL: code_pb2.INTERNAL,
 }
