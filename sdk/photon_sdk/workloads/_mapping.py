@@ -126,17 +126,24 @@ def tile_powers_mw(tiles: NDArray[np.float64], mesh: Mesh) -> NDArray[np.float64
 def _task_powers(
     gemm: Gemm, mesh: Mesh, tiles_per_task: int, rng: np.random.Generator
 ) -> Iterator[tuple[NDArray[np.float64], int]]:
-    """Yield (mean heater power, tile count) of each task of one GEMM, in tile order."""
+    """Yield (mean heater power, tile count) of each task of one GEMM, in tile order.
+
+    Tiles go through the SVD and decomposition in chunks of _CHUNK_TILES whatever the
+    grouping (small numpy batches cost more per tile), then are summed per task.
+    """
     total = gemm.tiles(mesh.size)
+    tasks = -(-total // tiles_per_task)
+    sums = np.zeros((tasks, len(mesh.heater_ids)))
     blocks = None if gemm.weights is None else _weight_blocks(gemm, mesh.size)
-    for start in range(0, total, tiles_per_task):
-        stop = min(start + tiles_per_task, total)
-        sums = np.zeros(len(mesh.heater_ids))
-        for lo in range(start, stop, _CHUNK_TILES):
-            hi = min(lo + _CHUNK_TILES, stop)
-            tiles = _tiles(gemm, mesh.size, lo, hi, blocks, rng)
-            sums += tile_powers_mw(tiles, mesh).sum(axis=(0, 1))
-        yield sums / (2 * (stop - start)), stop - start
+    for lo in range(0, total, _CHUNK_TILES):
+        hi = min(lo + _CHUNK_TILES, total)
+        per_tile = tile_powers_mw(_tiles(gemm, mesh.size, lo, hi, blocks, rng), mesh).sum(axis=1)
+        task_of = np.arange(lo, hi) // tiles_per_task
+        starts = np.flatnonzero(np.r_[True, task_of[1:] != task_of[:-1]])
+        sums[task_of[starts]] += np.add.reduceat(per_tile, starts, axis=0)
+    counts = np.minimum(tiles_per_task, total - np.arange(tasks) * tiles_per_task)
+    for task_sum, count in zip(sums, counts, strict=True):
+        yield task_sum / (2 * count), int(count)
 
 
 def _weight_blocks(gemm: Gemm, n: int) -> NDArray[np.float64]:
