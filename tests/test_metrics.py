@@ -96,6 +96,10 @@ async def _stream(
         yield request
 
 
+def _unary(channel: grpc.aio.Channel, method: str) -> Any:
+    return channel.unary_unary(f"/t.Probe/{method}", None, None)
+
+
 async def _calls() -> None:
     server = grpc.aio.server(interceptors=[RpcMetricsInterceptor()])
     identity = {"request_deserializer": None, "response_serializer": None}
@@ -111,18 +115,18 @@ async def _calls() -> None:
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             for _ in range(2):
-                assert await channel.unary_unary("/t.Probe/Ok")(b"x") == b"x"
+                assert await _unary(channel, "Ok")(b"x") == b"x"
             for method, code in (
                 ("Refused", grpc.StatusCode.INVALID_ARGUMENT),
                 ("Broken", grpc.StatusCode.UNKNOWN),
             ):
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
-                    await channel.unary_unary(f"/t.Probe/{method}")(b"x")
+                    await _unary(channel, method)(b"x")
                 assert caught.value.code() == code
-            replies = [r async for r in channel.unary_stream("/t.Probe/Stream")(b"y")]
+            replies = [r async for r in channel.unary_stream("/t.Probe/Stream", None, None)(b"y")]
             assert replies == [b"y"] * 3
             with pytest.raises(grpc.aio.AioRpcError):
-                await channel.unary_unary("/t.Probe/Missing")(b"x")
+                await _unary(channel, "Missing")(b"x")
     finally:
         await server.stop(None)
 
