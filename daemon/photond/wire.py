@@ -15,7 +15,7 @@ from typing import Protocol
 from google.protobuf import timestamp_pb2
 
 from photon.v1 import device_pb2, job_pb2, telemetry_pb2
-from photon_drivers.profile import DeviceProfile
+from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond.planning.plan import Plan, PlannedTask
 
 
@@ -207,3 +207,14 @@ def _scheduled(tasks: Sequence[PlannedTask]) -> list[job_pb2.ScheduledTask]:
         )
         for t in tasks
     ]
+
+
+def limits_to_proto(limits: LimitsSpec) -> device_pb2.Limits:
+    """A device's operating limits (the profile's, or those UpdateLimits set) on the wire."""
+    return device_pb2.Limits(
+        max_device_temperature_c=limits.max_device_temperature_c,
+        max_thermal_gradient_c_per_mm=limits.max_thermal_gradient_c_per_mm,
+        max_power_density_mw_per_mm2=limits.max_power_density_mw_per_mm2,
+        interlock_temperature_c=limits.interlock_temperature_c,
+        interlock_hysteresis_c=limits.interlock_hysteresis_c,
+    )

@@ -125,10 +125,11 @@ class AsyncClient(BaseClient):
         return device_state_from_proto(response)
 
     async def update_limits(self, device_id: str, limits: Limits) -> Limits:
-        """Replace a device's operating limits; see :meth:`Client.update_limits`.
+        """Set a device's operating limits; see :meth:`Client.update_limits`.
 
         Raises:
-            Unimplemented: the daemon does not offer this yet (limits come from its profile).
+            PermissionDenied: the caller is not an admin.
+            InvalidArgument: a limit beyond the profile's, or inconsistent with the others.
         """
         request = self._update_limits_request(device_id, limits)
         response = await self._call("UpdateLimits", self._devices.UpdateLimits, request)

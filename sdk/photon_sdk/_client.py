@@ -122,12 +122,18 @@ class Client(BaseClient):
         return device_state_from_proto(response)
 
     def update_limits(self, device_id: str, limits: Limits) -> Limits:
-        """Replace a device's operating limits (°C, °C/mm, mW/mm²); return the limits now set.
+        """Set a device's operating limits (°C, °C/mm, mW/mm²); return the limits now in force.
 
-        The daemon may only tighten them below the profile's hard limits.
+        Each may be tightened or relaxed within the device profile's hard limits (the
+        hysteresis only raised); a field 0 keeps the value in force. The daemon journals them
+        and holds new plans, the running job (re-planned if it no longer keeps them), queued
+        jobs and the interlock to them. Start from ``get_device(id).limits`` and
+        ``dataclasses.replace`` the ones to change.
 
         Raises:
-            Unimplemented: the daemon does not offer this yet (limits come from its profile).
+            PermissionDenied: the caller is not an admin.
+            InvalidArgument: a limit beyond the profile's, or inconsistent with the others
+                (the field is named, e.g. ``limits.interlock_temperature_c``).
         """
         request = self._update_limits_request(device_id, limits)
         return limits_from_proto(self._call("UpdateLimits", self._devices.UpdateLimits, request))

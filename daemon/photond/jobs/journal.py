@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS events (
     event BLOB NOT NULL,
     PRIMARY KEY (job_id, sequence)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_limits (
+    device_id TEXT PRIMARY KEY,
+    limits BLOB NOT NULL,
+    updated_at_unix_s REAL NOT NULL
+);
 """
 # Columns added after the first release: journals written before them gain them on open.
 _ADDED_COLUMNS = (
@@ -174,6 +179,11 @@ class Journal:
         """Store one event of a job, serialized; the future is done once it is on disk."""
         return self._put(_Write(_SAVE_EVENT, (job_id, sequence, blob)))
 
+    def save_limits(self, device_id: str, blob: bytes, at_unix_s: float) -> Future[None]:
+        """Store the operating limits an admin set for a device (a serialized
+        `photon.v1.Limits`); the future is done once they are on disk."""
+        return self._put(_Write(_SAVE_LIMITS, (device_id, blob, at_unix_s)))
+
     def flush(self) -> None:
         """Wait until every write asked for so far is on disk."""
         self._put(_Write("", ())).result()
@@ -249,6 +259,11 @@ class Journal:
                 jobs[job_id].events.append(blob)
         return list(jobs.values())
 
+    def load_limits(self) -> dict[str, bytes]:
+        """The limits UpdateLimits set, serialized, by device id."""
+        self.flush()
+        return dict(self._db.execute("SELECT device_id, limits FROM device_limits").fetchall())
+
     def close(self) -> None:
         """Write what is queued, then close the database."""
         if self._closed:
@@ -270,6 +285,9 @@ _SAVE_STATE = "UPDATE jobs SET state = ?, progress = ? WHERE id = ?"
 _FORGET_EVENTS = "DELETE FROM events WHERE job_id = ?"
 _FORGET_JOB = "DELETE FROM jobs WHERE id = ?"
 _SAVE_EVENT = "INSERT OR REPLACE INTO events (job_id, sequence, event) VALUES (?, ?, ?)"
+_SAVE_LIMITS = (
+    "INSERT OR REPLACE INTO device_limits (device_id, limits, updated_at_unix_s) VALUES (?, ?, ?)"
+)
 
 
 @dataclass

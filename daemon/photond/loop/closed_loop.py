@@ -49,7 +49,7 @@ import numpy as np
 from opentelemetry.context import Context
 
 from photon_drivers.interface import SensorSample
-from photon_drivers.profile import DeviceProfile
+from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap
 from photond.jobs.book import JobBook, JobRecord
 from photond.loop.control_config import ControlConfig
@@ -159,6 +159,14 @@ class ClosedLoop:
     def observe(self, sample: SensorSample, applied_mw: np.ndarray, periods: int) -> Estimate:
         self.estimate = self.observer.update(sample, applied_mw, periods)
         return self.estimate
+
+    def set_limits(self, limits: LimitsSpec) -> None:
+        """Hold forecasts and re-plans to new limits (UpdateLimits): the running job's rest is
+        forecast again at the next pass and re-planned if it exceeds max temperature - margin.
+        Called from an RPC thread: two float assignments the loop reads at its next forecast."""
+        self.max_c = limits.max_device_temperature_c
+        self.max_gradient_c_per_mm = limits.max_thermal_gradient_c_per_mm
+        self._last_forecast = -(10**9)
 
     def may_start(self, execution: Execution, now_s: float, sample: SensorSample) -> bool:
         """Whether the job may start tasks this period; re-plans first when it should."""

@@ -52,6 +52,12 @@ class Interlock:
         # Trips since start (the metric photon_device_interlock_trips_total reads it).
         self.trips = 0
 
+    def set_limits(self, limits: LimitsSpec) -> None:
+        """New trip and clear temperatures (UpdateLimits); a trip in force clears by the new
+        clear temperature."""
+        self.trip_c = limits.interlock_temperature_c
+        self.clear_c = limits.interlock_temperature_c - limits.interlock_hysteresis_c
+
     @property
     def holding(self) -> str:
         """Why dispatch is stopped now ("" when it is not)."""

@@ -49,6 +49,7 @@ import numpy as np
 from photon.v1 import job_pb2
 from photon_drivers.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from photon_drivers.interface import Driver, SensorSample
+from photon_drivers.profile import LimitsSpec
 from photond.jobs.book import JobBook, JobRecord
 from photond.loop.closed_loop import ClosedLoop, ResumeRefused
 from photond.loop.control_config import ControlConfig
@@ -107,6 +108,7 @@ class DeviceRuntime:
             profile, period_s, book, control or ControlConfig(), device_id=device_id
         )
         self.interlock = Interlock(profile.limits, [s.id for s in profile.sensors])
+        self._limits = profile.limits
         self.heartbeat = Heartbeat(time.monotonic(), 0)
         self._origin_s = driver.clock.now_s()
         self._last_sample_s: float | None = None
@@ -161,6 +163,21 @@ class DeviceRuntime:
         if execution is None:
             return "", ()
         return execution.record.id, execution.running_task_ids
+
+    @property
+    def limits(self) -> LimitsSpec:
+        """The operating limits in force: the profile's, or what UpdateLimits set."""
+        return self._limits
+
+    def update_limits(self, limits: LimitsSpec) -> None:
+        """Hold plans and the interlock to `limits` from the next control period on (the
+        UpdateLimits RPC; `photond.rpc.limits` checks them against the profile first). The
+        running job is forecast again at once and re-planned if it no longer keeps them; a
+        queued job is forecast when it starts, as every job is."""
+        self._limits = limits
+        self.interlock.set_limits(limits)
+        self.control.set_limits(limits)
+        self._wake.set()
 
     def emergency_stop(self, reason: str) -> None:
         """Park the device now and hold its job until `resume()` (the EmergencyStop RPC).

@@ -13,7 +13,7 @@ from photon.v1 import device_pb2
 from photon_drivers.profile import DeviceProfile
 from photond.loop.runtime import DeviceRuntime
 from photond.rpc.status import RequestError, invalid_argument, not_found, quoted
-from photond.wire import describe_profile, timestamp
+from photond.wire import describe_profile, limits_to_proto, timestamp
 
 
 @dataclass
@@ -35,6 +35,8 @@ class ManagedDevice:
         """The device's description (a copy: callers may embed it in other messages)."""
         copy = device_pb2.Device()
         copy.CopyFrom(self._description)
+        # The limits in force: the profile's until UpdateLimits changes them.
+        copy.limits.CopyFrom(limits_to_proto(self.runtime.limits))
         return copy
 
     def state(self) -> device_pb2.DeviceState:

@@ -41,7 +41,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
 from photon.v1 import job_pb2
-from photon_drivers.profile import DeviceProfile
+from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap
 from photond.planning.device_plan import warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
@@ -150,12 +150,14 @@ def _slices(items: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     return [items[k : k + SLICE_TASKS] for k in range(0, len(items), SLICE_TASKS)] or [()]
 
 
-def _plan_in_worker(submit: bool, body: bytes, device_id: str, margin_c: float) -> tuple[str, Any]:
+def _plan_in_worker(
+    submit: bool, body: bytes, device_id: str, margin_c: float, limits: LimitsSpec | None = None
+) -> tuple[str, Any]:
     """("ok", (digest, graph pickles, plan pickle, plan task pickles, fragments, schedule,
     phases)) or
     ("error", (status code name, message, field)): exceptions of ours do not cross."""
     try:
-        return "ok", _plan(submit, body, device_id, margin_c)
+        return "ok", _plan(submit, body, device_id, margin_c, limits)
     except RequestError as error:
         return "error", (error.code.name, error.message, error.field)
 
@@ -163,7 +165,9 @@ def _plan_in_worker(submit: bool, body: bytes, device_id: str, margin_c: float) 
 _Answer = tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes, tuple[Phase, ...]]
 
 
-def _plan(submit: bool, body: bytes, device_id: str, margin_c: float) -> _Answer:
+def _plan(
+    submit: bool, body: bytes, device_id: str, margin_c: float, limits: LimitsSpec | None = None
+) -> _Answer:
     request: job_pb2.SubmitJobRequest | job_pb2.PlanJobRequest
     request = job_pb2.SubmitJobRequest() if submit else job_pb2.PlanJobRequest()
     try:
@@ -175,6 +179,10 @@ def _plan(submit: bool, body: bytes, device_id: str, margin_c: float) -> _Answer
             "graph",
         ) from None
     profile, period_s = _devices[device_id]
+    if limits is not None and limits != profile.limits:
+        # Limits an admin set (UpdateLimits): the first plan under them builds the device's
+        # model for this profile again (cached per profile, a few of them).
+        profile = replace(profile, limits=limits)
     validation = request.validation_level if isinstance(request, job_pb2.SubmitJobRequest) else 0
     started_ns = time.time_ns()
     checked = check_graph(request.graph, profile, _max_tasks)
@@ -313,8 +321,16 @@ class PlanningPool:
         # One call per worker at once: the pool spawns a worker for each call it cannot place.
         return [pool.submit(_ready) for _ in range(self.workers)]
 
-    async def plan(self, submit: bool, body: bytes, device_id: str, margin_c: float) -> Planned:
-        """Check and plan a SubmitJob (`submit`) or PlanJob request body for a device.
+    async def plan(
+        self,
+        submit: bool,
+        body: bytes,
+        device_id: str,
+        margin_c: float,
+        limits: LimitsSpec | None = None,
+    ) -> Planned:
+        """Check and plan a SubmitJob (`submit`) or PlanJob request body for a device, held to
+        `limits` (the device's limits in force) when given, else to its profile's.
 
         Raises:
             RequestError: the request's own faults (INVALID_ARGUMENT, FAILED_PRECONDITION), a
@@ -329,7 +345,7 @@ class PlanningPool:
                 )
             self._in_pool += 1
         try:
-            pool, future = self._submit(submit, body, device_id, margin_c)
+            pool, future = self._submit(submit, body, device_id, margin_c, limits)
         except BrokenProcessPool:
             self._release(None)
             raise self._unavailable() from None
@@ -348,15 +364,21 @@ class PlanningPool:
         return await asyncio.to_thread(_rebuild, value)
 
     def _submit(
-        self, submit: bool, body: bytes, device_id: str, margin_c: float
+        self,
+        submit: bool,
+        body: bytes,
+        device_id: str,
+        margin_c: float,
+        limits: LimitsSpec | None,
     ) -> tuple[ProcessPoolExecutor, Future[tuple[str, Any]]]:
         pool = self._pool()
+        args = (submit, body, device_id, margin_c, limits)
         try:
-            return pool, pool.submit(_plan_in_worker, submit, body, device_id, margin_c)
+            return pool, pool.submit(_plan_in_worker, *args)
         except BrokenProcessPool:
             # A worker died while idle (nothing of this call ran): a new pool, one more try.
             pool = self._replace(pool)
-            return pool, pool.submit(_plan_in_worker, submit, body, device_id, margin_c)
+            return pool, pool.submit(_plan_in_worker, *args)
 
     def _release(self, _: object) -> None:
         with self._lock:

@@ -56,6 +56,7 @@ from photond.metrics.rpc import RpcMetricsInterceptor
 from photond.planning.device_plan import warm_up
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import add_servicer
+from photond.rpc.limits import merged_limits
 from photond.rpc.planning_pool import PlanJobHeader, PlanningPool, SubmitJobHeader
 from photond.rpc.services import DeviceService, JobService, TelemetryService
 from photond.rpc.status import RequestError
@@ -233,6 +234,7 @@ class Daemon:
         # A thread waiting for the interpreter asks the holder to drop it after this long (5 ms
         # by default): the device loop asks many times a pass while RPC threads build jobs.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self._restore_limits()
         self._restore_jobs()
         self._prune()
         self._pruner = asyncio.create_task(self._prune_every(PRUNE_INTERVAL_S))
@@ -243,7 +245,14 @@ class Daemon:
             )
             device.runtime.start()
         services = {
-            "DeviceService": (device_pb2, DeviceService(self.devices)),
+            "DeviceService": (
+                device_pb2,
+                DeviceService(
+                    self.devices,
+                    self.journal,
+                    planning_margin_c=self.config.closed_loop.planning_margin_c,
+                ),
+            ),
             "JobService": (job_pb2, self.jobs),
             "TelemetryService": (telemetry_pb2, TelemetryService(self.devices)),
         }
@@ -314,6 +323,28 @@ class Daemon:
             "security configuration reloaded",
             extra={"tokens": len(security.tokens), "certificates": len(security.certificates)},
         )
+
+    def _restore_limits(self) -> None:
+        """Put the limits UpdateLimits journaled back in force, checked against the profile
+        again (a profile changed since may no longer allow them: then its own limits hold)."""
+        margin_c = self.config.closed_loop.planning_margin_c
+        for device_id, blob in self.journal.load_limits().items():
+            try:
+                device = self.devices.get(device_id)
+                limits = merged_limits(
+                    device_pb2.Limits.FromString(blob),
+                    device.profile.limits,
+                    device.profile,
+                    margin_c,
+                )
+            except RequestError as exc:
+                log.warning(
+                    "journaled limits not restored; the profile's hold",
+                    extra={"device": device_id, "reason": str(exc)},
+                )
+                continue
+            device.runtime.update_limits(limits)
+            log.info("limits restored from the journal", extra={"device": device_id})
 
     def _restore_jobs(self) -> None:
         """Take the journal's jobs back: queued ones are queued again, in submission order.

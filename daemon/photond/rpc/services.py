@@ -27,10 +27,13 @@ from photon.v1 import (
     telemetry_pb2_grpc,
 )
 from photond.jobs.book import JobBook, JobRecord, RequestConflict, new_job_id
+from photond.jobs.journal import Journal
 from photond.metrics import instruments
 from photond.planning.plan import DEFAULT_MARGIN_C
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import RawRequest, Undecodable, note_undecodable
+from photond.rpc.limits import FIELDS as LIMIT_FIELDS
+from photond.rpc.limits import merged_limits
 from photond.rpc.planning_pool import Planned, PlanningPool
 from photond.rpc.status import (
     RequestError,
@@ -47,7 +50,7 @@ from photond.rpc.status import (
 from photond.security.access import AccessControl
 from photond.security.identity import current_call
 from photond.tracing import JobTrace, record_phases, tracer
-from photond.wire import frame_to_proto, request_digest
+from photond.wire import frame_to_proto, limits_to_proto, request_digest
 
 log = logging.getLogger("photond.rpc")
 
@@ -132,8 +135,17 @@ def streaming(
 
 
 class DeviceService(device_pb2_grpc.DeviceServiceServicer):
-    def __init__(self, devices: DeviceTable) -> None:
+    def __init__(
+        self,
+        devices: DeviceTable,
+        journal: Journal | None = None,
+        *,
+        planning_margin_c: float = DEFAULT_MARGIN_C,
+    ) -> None:
         self._devices = devices
+        # Where UpdateLimits journals the limits it sets (None: not kept across restarts).
+        self._journal = journal
+        self._planning_margin_c = planning_margin_c
 
     @unary
     async def ListDevices(
@@ -157,9 +169,23 @@ class DeviceService(device_pb2_grpc.DeviceServiceServicer):
     async def UpdateLimits(
         self, request: device_pb2.UpdateLimitsRequest, context: Any
     ) -> device_pb2.Limits:
-        raise unimplemented(
-            "UpdateLimits is not implemented yet: limits come from the device profile"
+        device = self._devices.get(request.device_id)
+        if not request.HasField("limits"):
+            raise invalid_argument("limits", "the limits to set are required")
+        limits = merged_limits(
+            request.limits, device.runtime.limits, device.profile, self._planning_margin_c
         )
+        answer = limits_to_proto(limits)
+        if self._journal is not None:
+            # On disk before it is in force: a restart comes back with what was answered.
+            blob = answer.SerializeToString()
+            await asyncio.wrap_future(self._journal.save_limits(device.id, blob, time.time()))
+        device.runtime.update_limits(limits)
+        log.info(
+            "limits updated",
+            extra={"device": device.id, **{k: getattr(limits, k) for k in LIMIT_FIELDS}},
+        )
+        return answer
 
     @unary
     async def EmergencyStop(
@@ -210,7 +236,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             attributes={"photond.device_id": device.id, "photond.request_bytes": len(request.body)},
         ) as span:
             planned = await self._planner.plan(
-                submit, request.body, device.id, self._planning_margin_c
+                submit, request.body, device.id, self._planning_margin_c, device.runtime.limits
             )
             span.set_attribute("photond.tasks", len(planned.graph.tasks))
             span.set_attribute("photond.makespan_s", planned.plan.makespan_s)

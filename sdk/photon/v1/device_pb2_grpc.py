@@ -93,8 +93,10 @@ class DeviceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateLimits(self, request, context):
-        """Replace a device's operating limits (may only tighten below the profile's hard limits).
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Set a device's operating limits, tightened or relaxed within its profile's hard limits
+        (a field left 0 keeps the value in force); journaled, applied to new plans, to the running
+        job (re-planned if it no longer keeps them), to queued jobs and to the interlock. Answers
+        the limits now in force. Needs the admin role (docs/security.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -44,8 +44,10 @@ class DeviceServiceStub:
     GetDeviceState: _grpc.UnaryUnaryMultiCallable[_device_pb2.GetDeviceStateRequest, _device_pb2.DeviceState]
     """A device's live state: serving or not, temperatures, what is running."""
     UpdateLimits: _grpc.UnaryUnaryMultiCallable[_device_pb2.UpdateLimitsRequest, _device_pb2.Limits]
-    """Replace a device's operating limits (may only tighten below the profile's hard limits).
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Set a device's operating limits, tightened or relaxed within its profile's hard limits
+    (a field left 0 keeps the value in force); journaled, applied to new plans, to the running
+    job (re-planned if it no longer keeps them), to queued jobs and to the interlock. Answers
+    the limits now in force. Needs the admin role (docs/security.md).
     """
     EmergencyStop: _grpc.UnaryUnaryMultiCallable[_device_pb2.EmergencyStopRequest, _device_pb2.DeviceState]
     """Put the device in its safe state at once: all heaters off, dispatch paused, the running
@@ -66,8 +68,10 @@ class DeviceServiceAsyncStub(DeviceServiceStub):
     GetDeviceState: _aio.UnaryUnaryMultiCallable[_device_pb2.GetDeviceStateRequest, _device_pb2.DeviceState]  # type: ignore[assignment]
     """A device's live state: serving or not, temperatures, what is running."""
     UpdateLimits: _aio.UnaryUnaryMultiCallable[_device_pb2.UpdateLimitsRequest, _device_pb2.Limits]  # type: ignore[assignment]
-    """Replace a device's operating limits (may only tighten below the profile's hard limits).
-    Implemented in a later issue; answers UNIMPLEMENTED today.
+    """Set a device's operating limits, tightened or relaxed within its profile's hard limits
+    (a field left 0 keeps the value in force); journaled, applied to new plans, to the running
+    job (re-planned if it no longer keeps them), to queued jobs and to the interlock. Answers
+    the limits now in force. Needs the admin role (docs/security.md).
     """
     EmergencyStop: _aio.UnaryUnaryMultiCallable[_device_pb2.EmergencyStopRequest, _device_pb2.DeviceState]  # type: ignore[assignment]
     """Put the device in its safe state at once: all heaters off, dispatch paused, the running
@@ -109,8 +113,10 @@ class DeviceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _device_pb2.UpdateLimitsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_device_pb2.Limits, _abc.Awaitable[_device_pb2.Limits]]:
-        """Replace a device's operating limits (may only tighten below the profile's hard limits).
-        Implemented in a later issue; answers UNIMPLEMENTED today.
+        """Set a device's operating limits, tightened or relaxed within its profile's hard limits
+        (a field left 0 keeps the value in force); journaled, applied to new plans, to the running
+        job (re-planned if it no longer keeps them), to queued jobs and to the interlock. Answers
+        the limits now in force. Needs the admin role (docs/security.md).
         """
 
     @_abc_1.abstractmethod
