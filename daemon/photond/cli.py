@@ -85,6 +85,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
     parser.add_argument(
+        "--telemetry-history-s",
+        type=float,
+        help="device seconds of samples kept per sensor for GetHistory (default 600)",
+    )
+    parser.add_argument(
+        "--telemetry-queue-frames",
+        type=int,
+        help="frames queued per telemetry subscriber before the oldest coalesce (default 256)",
+    )
+    parser.add_argument(
+        "--telemetry-stall-timeout-s",
+        type=float,
+        help="seconds a telemetry subscriber may take nothing before it is closed (default 30)",
+    )
+    parser.add_argument(
         "--metrics-listen",
         metavar="HOST:PORT",
         help="where Prometheus scrapes /metrics: a loopback HOST:PORT (default "
@@ -111,6 +126,9 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "retain_finished_s": args.retain_finished_s,
         "running_jobs_on_restart": args.running_jobs_on_restart,
         "log_level": args.log_level,
+        "telemetry_history_s": args.telemetry_history_s,
+        "telemetry_queue_frames": args.telemetry_queue_frames,
+        "telemetry_stall_timeout_s": args.telemetry_stall_timeout_s,
         "metrics_listen": args.metrics_listen,
     }
 

@@ -18,6 +18,12 @@ from typing import Any
 from photon_drivers.registry import DriverRegistryError, load_driver_class
 from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
 from photond.loop.control_config import ControlConfig
+from photond.loop.telemetry import (
+    DEFAULT_HISTORY_S,
+    DEFAULT_QUEUE_FRAMES,
+    DEFAULT_STALL_TIMEOUT_S,
+    TelemetryConfig,
+)
 from photond.security.settings import SecurityConfig, SecurityConfigError, parse_security
 
 # The Prometheus endpoint by default (the OpenTelemetry Prometheus exporter's port), and the
@@ -68,11 +74,23 @@ class DaemonConfig:
     devices: tuple[DeviceConfig, ...] = (DeviceConfig(id="sim0", driver="sim"),)
     # The closed loop's settings (TOML table [closed_loop]; see photond.loop.closed_loop).
     closed_loop: ControlConfig = field(default_factory=ControlConfig)
+    # Telemetry (photond.loop.telemetry): device seconds of samples kept per sensor for
+    # GetHistory, frames queued per subscriber before the oldest are coalesced, and wall seconds
+    # a subscriber may take nothing before it is closed with RESOURCE_EXHAUSTED.
+    telemetry_history_s: float = DEFAULT_HISTORY_S
+    telemetry_queue_frames: int = DEFAULT_QUEUE_FRAMES
+    telemetry_stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
     # Identities, roles, TLS and per-identity limits (TOML table [security]; photond.security).
     security: SecurityConfig = field(default_factory=SecurityConfig)
     # Where Prometheus scrapes /metrics (photond.metrics.export): a loopback HOST:PORT (port 0
     # picks a free one), or "off" for no endpoint.
     metrics_listen: str = DEFAULT_METRICS_LISTEN
+
+    @property
+    def telemetry(self) -> TelemetryConfig:
+        return TelemetryConfig(
+            self.telemetry_history_s, self.telemetry_queue_frames, self.telemetry_stall_timeout_s
+        )
 
     def checked(self) -> DaemonConfig:
         if not self.listen:
@@ -108,6 +126,21 @@ class DaemonConfig:
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError(
                 f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}"
+            )
+        if not (math.isfinite(self.telemetry_history_s) and 0 < self.telemetry_history_s <= 86_400):
+            raise ConfigError(
+                f"telemetry_history_s must be in (0, 86400], got {self.telemetry_history_s}"
+            )
+        if not 2 <= self.telemetry_queue_frames <= 1_000_000:
+            raise ConfigError(
+                f"telemetry_queue_frames must be in [2, 1000000], got {self.telemetry_queue_frames}"
+            )
+        if not (
+            math.isfinite(self.telemetry_stall_timeout_s) and self.telemetry_stall_timeout_s > 0
+        ):
+            raise ConfigError(
+                "telemetry_stall_timeout_s must be a positive number, got "
+                f"{self.telemetry_stall_timeout_s}"
             )
         try:
             self.closed_loop.checked()
@@ -215,6 +248,9 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "log_level",
         "devices",
         "closed_loop",
+        "telemetry_history_s",
+        "telemetry_queue_frames",
+        "telemetry_stall_timeout_s",
         "security",
         "metrics_listen",
     }
@@ -301,6 +337,9 @@ _FILE_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "running_jobs_on_restart": (_text, "'fail' or 'resume'"),
     "log_level": (_text, "DEBUG, INFO, WARNING or ERROR"),
     "devices": (_devices, "an array of [[devices]] tables with id, driver and options"),
+    "telemetry_history_s": (_number, "seconds in (0, 86400]"),
+    "telemetry_queue_frames": (_whole, "an integer in [2, 1000000]"),
+    "telemetry_stall_timeout_s": (_number, "a positive number of seconds"),
     "metrics_listen": (_text, "a loopback HOST:PORT or 'off'"),
 }
 
@@ -346,6 +385,13 @@ ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "PHOTON_RETAIN_FINISHED_S": ("retain_finished_s", float, "a positive number of seconds"),
     "PHOTON_RUNNING_JOBS_ON_RESTART": ("running_jobs_on_restart", str, "fail or resume"),
     "PHOTON_LOG_LEVEL": ("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
+    "PHOTON_TELEMETRY_HISTORY_S": ("telemetry_history_s", float, "seconds in (0, 86400]"),
+    "PHOTON_TELEMETRY_QUEUE_FRAMES": ("telemetry_queue_frames", _integer, "an integer >= 2"),
+    "PHOTON_TELEMETRY_STALL_TIMEOUT_S": (
+        "telemetry_stall_timeout_s",
+        float,
+        "a positive number of seconds",
+    ),
     "PHOTON_METRICS_LISTEN": ("metrics_listen", str, "a loopback HOST:PORT or off"),
 }
 # PHOTON_* variables read elsewhere: the config file's path, and the SDK's and photonctl's

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from google.protobuf import timestamp_pb2
@@ -19,8 +19,32 @@ from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond.planning.plan import Plan, PlannedTask
 
 
+class HealthLike(Protocol):
+    """A device's health (`photond.loop.health.Health`)."""
+
+    @property
+    def score(self) -> float: ...
+    @property
+    def reasons(self) -> Sequence[str]: ...
+
+
+class Progress(Protocol):
+    """The running job's progress (`photond.loop.frame.JobProgress`)."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def tasks_done(self) -> int: ...
+    @property
+    def tasks_total(self) -> int: ...
+    @property
+    def replans(self) -> int: ...
+    @property
+    def predicted_peak_temperature_c(self) -> float: ...
+
+
 class Sample(Protocol):
-    """What a telemetry frame is made of (`photond.loop.telemetry.Frame`; a protocol, so that
+    """What a telemetry frame is made of (`photond.loop.frame.Frame`; a protocol, so that
     this module, below the job book, does not import the loop)."""
 
     @property
@@ -31,6 +55,25 @@ class Sample(Protocol):
     def temperature_c(self) -> Sequence[float]: ...
     @property
     def total_heater_power_mw(self) -> float: ...
+
+
+class FullSample(Sample, Protocol):
+    """A frame as the device loop takes it: readings and everything telemetry shows beside."""
+
+    @property
+    def zone_power_mw(self) -> Sequence[float]: ...
+    @property
+    def estimated_heater_temperature_c(self) -> Sequence[float]: ...
+    @property
+    def sensor_status(self) -> Sequence[tuple[int, str, str, str]]: ...
+    @property
+    def job(self) -> Progress | None: ...
+    @property
+    def health(self) -> HealthLike: ...
+    @property
+    def loop_lateness_s(self) -> float: ...
+    @property
+    def encoded(self) -> dict[object, bytes]: ...
 
 
 def request_digest(request: job_pb2.SubmitJobRequest) -> str:
@@ -190,7 +233,7 @@ def describe_profile(device_id: str, driver_name: str, profile: DeviceProfile) -
 
 
 def frame_to_proto(frame: Sample) -> telemetry_pb2.TelemetryFrame:
-    """One telemetry sample as the frame Subscribe streams."""
+    """One telemetry sample's readings as a frame (GetHistory's samples)."""
     message = telemetry_pb2.TelemetryFrame(
         device_time_s=frame.device_time_s,
         temperature_c=frame.temperature_c,
@@ -198,6 +241,98 @@ def frame_to_proto(frame: Sample) -> telemetry_pb2.TelemetryFrame:
     )
     message.read_at.CopyFrom(timestamp(frame.wall_time_s))
     return message
+
+
+_SENSOR_STATES = {
+    "distrusted": telemetry_pb2.SENSOR_STATE_DISTRUSTED,
+    "failed": telemetry_pb2.SENSOR_STATE_FAILED,
+}
+
+
+def health_to_proto(health: HealthLike) -> device_pb2.DeviceHealth:
+    return device_pb2.DeviceHealth(score=health.score, reasons=health.reasons)
+
+
+def live_frame_to_proto(
+    frame: FullSample,
+    selection: Sequence[int] | None = None,
+    positions: Sequence[int] | None = None,
+    readings: Mapping[int, tuple[float, float]] | None = None,
+) -> telemetry_pb2.TelemetryFrame:
+    """A frame as Subscribe streams it, for a subscriber's view.
+
+    Args:
+        selection: profile sensor indices in the subscriber's layout order (None: all).
+        positions: the layout positions carried (None: all); a sparse frame says which.
+        readings: layout position -> (reading, collection time) of readings a coalesced frame
+            kept from an older sample; the rest come from `frame`.
+    """
+    temps = frame.temperature_c
+    layout = range(len(temps)) if selection is None else selection
+    carried = range(len(layout)) if positions is None else positions
+    values = [temps[layout[p]] for p in carried]
+    message = telemetry_pb2.TelemetryFrame(
+        device_time_s=frame.device_time_s,
+        temperature_c=values,
+        total_heater_power_mw=frame.total_heater_power_mw,
+        zone_power_mw=frame.zone_power_mw,
+        estimated_heater_temperature_c=frame.estimated_heater_temperature_c,
+        health=health_to_proto(frame.health),
+        loop_lateness_s=frame.loop_lateness_s,
+    )
+    if positions is not None:
+        message.partial = True
+        message.sensor_index.extend(positions)
+    if readings:
+        times = [frame.device_time_s] * len(values)
+        for i, p in enumerate(carried):
+            if p in readings:
+                values[i], times[i] = readings[p]
+        message.ClearField("temperature_c")
+        message.temperature_c.extend(values)
+        message.collected_device_time_s.extend(times)
+    position_of = {index: p for p, index in enumerate(layout)}
+    for index, sensor_id, state, reason in frame.sensor_status:
+        if index in position_of:
+            message.sensor_status.append(
+                telemetry_pb2.SensorStatus(
+                    sensor_id=sensor_id, state=_SENSOR_STATES[state], reason=reason
+                )
+            )
+    job = frame.job
+    if job is not None:
+        message.job.CopyFrom(
+            telemetry_pb2.JobProgress(
+                job_id=job.job_id,
+                tasks_done=job.tasks_done,
+                tasks_total=job.tasks_total,
+                replans=job.replans,
+                predicted_peak_temperature_c=job.predicted_peak_temperature_c,
+            )
+        )
+    message.read_at.CopyFrom(timestamp(frame.wall_time_s))
+    return message
+
+
+def frame_bytes(frame: FullSample, selection: tuple[int, ...] | None = None) -> bytes:
+    """A whole frame of the view `selection`, serialised once: every subscriber of the same
+    view gets these very bytes (the first to need them pays; they stay with the frame)."""
+    cached = frame.encoded.get(selection)
+    if cached is None:
+        cached = live_frame_to_proto(frame, selection).SerializeToString()
+        frame.encoded[selection] = cached
+    return cached
+
+
+def update_bytes(frames: Sequence[bytes], dropped_frames: int, coalesced_samples: int) -> bytes:
+    """A TelemetryUpdate carrying a batch of serialised frames, assembled from their bytes."""
+    batch = b"".join(length_delimited(1, f) for f in frames)
+    tail = b""
+    if dropped_frames:
+        tail += _varint(10 << 3) + _varint(dropped_frames)
+    if coalesced_samples:
+        tail += _varint(11 << 3) + _varint(coalesced_samples)
+    return length_delimited(2, batch) + tail
 
 
 def _scheduled(tasks: Sequence[PlannedTask]) -> list[job_pb2.ScheduledTask]:

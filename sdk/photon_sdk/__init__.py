@@ -14,10 +14,12 @@ exceptions of ``photon_sdk._errors`` (tree in that module's docstring).
 """
 
 from ._async_client import AsyncClient as AsyncClient
+from ._async_client import AsyncTelemetryPoller as AsyncTelemetryPoller
 from ._async_client import AsyncTelemetryStream as AsyncTelemetryStream
 from ._channel import DEFAULT_TIMEOUTS_S as DEFAULT_TIMEOUTS_S
 from ._channel import RETRY_POLICY as RETRY_POLICY
 from ._client import Client as Client
+from ._client import TelemetryPoller as TelemetryPoller
 from ._client import TelemetryStream as TelemetryStream
 from ._credentials import Tls as Tls
 from ._errors import RETRYABLE_CODES as RETRYABLE_CODES
@@ -47,11 +49,14 @@ from ._target import socket_search_path as socket_search_path
 from .graph import Task as Task
 from .graph import TaskGraph as TaskGraph
 from .types import Device as Device
+from .types import DeviceHealth as DeviceHealth
 from .types import DeviceState as DeviceState
 from .types import Heater as Heater
+from .types import HistoryBucket as HistoryBucket
 from .types import Job as Job
 from .types import JobEvent as JobEvent
 from .types import JobEventKind as JobEventKind
+from .types import JobProgress as JobProgress
 from .types import JobResult as JobResult
 from .types import JobState as JobState
 from .types import JobStats as JobStats
@@ -63,7 +68,10 @@ from .types import PlanStatistics as PlanStatistics
 from .types import Schedule as Schedule
 from .types import ScheduledTask as ScheduledTask
 from .types import Sensor as Sensor
+from .types import SensorState as SensorState
+from .types import SensorStatus as SensorStatus
 from .types import TelemetryFrame as TelemetryFrame
+from .types import TelemetryHistory as TelemetryHistory
 from .types import ValidationLevel as ValidationLevel
 from .types import Zone as Zone
 
@@ -75,21 +83,25 @@ __all__ = [
     "SYSTEM_SOCKET_PATH",
     "AlreadyExists",
     "AsyncClient",
+    "AsyncTelemetryPoller",
     "AsyncTelemetryStream",
     "Cancelled",
     "Client",
     "DeadlineExceeded",
     "Device",
+    "DeviceHealth",
     "DeviceState",
     "FailedPrecondition",
     "FieldViolation",
     "GraphError",
     "Heater",
+    "HistoryBucket",
     "Internal",
     "InvalidArgument",
     "Job",
     "JobEvent",
     "JobEventKind",
+    "JobProgress",
     "JobResult",
     "JobState",
     "JobStats",
@@ -107,9 +119,13 @@ __all__ = [
     "Schedule",
     "ScheduledTask",
     "Sensor",
+    "SensorState",
+    "SensorStatus",
     "Task",
     "TaskGraph",
     "TelemetryFrame",
+    "TelemetryHistory",
+    "TelemetryPoller",
     "TelemetryStream",
     "Tls",
     "Unauthenticated",

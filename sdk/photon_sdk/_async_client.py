@@ -7,7 +7,7 @@ only the waiting differs. Requests are built and answers decoded in the shared s
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
@@ -37,7 +37,7 @@ from ._convert import (
     schedule_from_proto,
 )
 from ._credentials import Tls, open_aio_channel
-from ._errors import map_rpc_error
+from ._errors import ProtocolError, map_rpc_error
 from .graph import TaskGraph
 from .types import (
     Device,
@@ -49,10 +49,11 @@ from .types import (
     OptimizationLevel,
     Schedule,
     TelemetryFrame,
+    TelemetryHistory,
     ValidationLevel,
 )
 
-__all__ = ["AsyncClient", "AsyncTelemetryStream"]
+__all__ = ["AsyncClient", "AsyncTelemetryPoller", "AsyncTelemetryStream"]
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -252,29 +253,64 @@ class AsyncClient(BaseClient):
         sample_interval_s: float = 0.1,
         *,
         deadband_c: float | None = None,
+        heartbeat_interval_s: float = 0.0,
+        suppress_redundant: bool = False,
+        updates_only: bool = False,
+        sensor_ids: Sequence[str] | None = None,
     ) -> AsyncTelemetryStream:
-        """Stream a device's sensor frames every ``sample_interval_s`` of device time.
+        """Stream a device's frames (gNMI STREAM); the options are :meth:`Client.subscribe`'s.
 
         Not a coroutine: iterate the result with ``async for``; ``await stream.aclose()`` (or
-        ``async with``) cancels the subscription. ``deadband_c`` asks for ON_CHANGE, as in
-        :meth:`Client.subscribe`.
+        ``async with``) cancels the subscription.
         """
-        request = self._subscribe_request(device_id, sample_interval_s, deadband_c)
+        request = self._subscribe_request(
+            device_id,
+            sample_interval_s,
+            deadband_c,
+            heartbeat_interval_s,
+            suppress_redundant,
+            updates_only,
+            sensor_ids,
+        )
         return AsyncTelemetryStream(self._telemetry.Subscribe(request))
 
-    async def get_history(
-        self, device_id: str, start_device_time_s: float, end_device_time_s: float
-    ) -> list[TelemetryFrame]:
-        """Return a device's recorded frames between two device-clock times (s), oldest first.
+    async def snapshot(
+        self, device_id: str = "", *, sensor_ids: Sequence[str] | None = None
+    ) -> TelemetryFrame:
+        """Return the device's latest frame (gNMI ONCE); see :meth:`Client.snapshot`."""
+        request = self._snapshot_request(device_id, sensor_ids, telemetry_pb2.LIST_MODE_ONCE)
+        # A snapshot is a state read: it gets GetDeviceState's deadline.
+        call = self._telemetry.Subscribe(request, timeout=self._deadline_s("GetDeviceState"))
+        frames = [frame async for frame in AsyncTelemetryStream(call)]
+        if not frames:
+            raise ProtocolError("the daemon answered a snapshot without a frame")
+        return frames[-1]
 
-        Raises:
-            Unimplemented: the daemon does not record telemetry yet.
-        """
-        request = self._history_request(device_id, start_device_time_s, end_device_time_s)
+    async def poll(
+        self, device_id: str = "", *, sensor_ids: Sequence[str] | None = None
+    ) -> AsyncTelemetryPoller:
+        """Open a gNMI POLL subscription; see :meth:`Client.poll`."""
+        request = self._snapshot_request(device_id, sensor_ids, telemetry_pb2.LIST_MODE_POLL)
+        # No request iterator: the poller writes its requests (grpc-stubs wants one).
+        poller = AsyncTelemetryPoller(self._telemetry.Poll())  # type: ignore[call-arg]
+        await poller._start(request)
+        return poller
+
+    async def get_history(
+        self,
+        device_id: str,
+        start_device_time_s: float,
+        end_device_time_s: float,
+        *,
+        bucket_s: float = 0.0,
+        sensor_ids: Sequence[str] | None = None,
+    ) -> TelemetryHistory:
+        """Return a device's recorded samples or buckets; see :meth:`Client.get_history`."""
+        request = self._history_request(
+            device_id, start_device_time_s, end_device_time_s, bucket_s, sensor_ids
+        )
         response = await self._call("GetHistory", self._telemetry.GetHistory, request)
-        if not response.frames:
-            return []
-        return history_from_proto(response, await self.get_device(device_id))
+        return history_from_proto(response, device_id)
 
     async def check_health(self, service: str = "") -> bool:
         """Ask the standard ``grpc.health.v1`` service; True when it answers SERVING.
@@ -301,7 +337,9 @@ class AsyncClient(BaseClient):
         await self.close()
 
 
-async def _read(call: grpc.aio.UnaryStreamCall[Any, _Resp]) -> _Resp | None:
+async def _read(
+    call: grpc.aio.UnaryStreamCall[Any, _Resp] | grpc.aio.StreamStreamCall[Any, _Resp],
+) -> _Resp | None:
     """Read the next message of a server stream (None at its end), translating errors."""
     try:
         message = await call.read()
@@ -310,6 +348,64 @@ async def _read(call: grpc.aio.UnaryStreamCall[Any, _Resp]) -> _Resp | None:
     if message is _EOF:
         return None
     return cast(_Resp, message)
+
+
+class AsyncTelemetryPoller:
+    """A gNMI POLL subscription (:meth:`AsyncClient.poll`): ``await poll()`` returns the
+    latest frame; ``initial`` is the snapshot it opened with; ``aclose()`` ends it."""
+
+    def __init__(
+        self,
+        call: grpc.aio.StreamStreamCall[telemetry_pb2.PollRequest, telemetry_pb2.TelemetryUpdate],
+    ) -> None:
+        self._call = call
+        self._decoder = TelemetryDecoder()
+        self.initial: TelemetryFrame | None = None
+
+    async def _start(self, request: telemetry_pb2.SubscribeRequest) -> None:
+        await self._write(telemetry_pb2.PollRequest(subscribe=request))
+        self.initial = await self._until_sync()
+
+    @property
+    def sensor_ids(self) -> tuple[str, ...]:
+        """Sensor ids in layout order."""
+        return self._decoder.sensor_ids or ()
+
+    async def poll(self) -> TelemetryFrame | None:
+        """Ask for a snapshot and return it (None before the daemon's first sample)."""
+        await self._write(telemetry_pb2.PollRequest(poll=telemetry_pb2.Poll()))
+        return await self._until_sync()
+
+    async def _write(self, request: telemetry_pb2.PollRequest) -> None:
+        try:
+            await self._call.write(request)
+        except grpc.RpcError as exc:
+            raise map_rpc_error(exc) from exc
+
+    async def _until_sync(self) -> TelemetryFrame | None:
+        self._decoder.synced = False
+        frames: list[TelemetryFrame] = []
+        while not self._decoder.synced:
+            message = await _read(self._call)
+            if message is None:
+                raise ProtocolError("the daemon ended the poll subscription")
+            frames.extend(self._decoder.feed(message))
+        return frames[-1] if frames else None
+
+    async def aclose(self) -> None:
+        """End the subscription."""
+        self._call.cancel()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class AsyncTelemetryStream:
@@ -341,8 +437,20 @@ class AsyncTelemetryStream:
 
     @property
     def dropped_frames(self) -> int:
-        """Frames missed since the stream began because this reader was too slow."""
+        """Frames missed since the stream began because this reader was too slow: each was
+        folded into a later one by the daemon."""
         return self._decoder.dropped_frames
+
+    @property
+    def coalesced_samples(self) -> int:
+        """Readings the daemon replaced by a newer reading of the same sensor before this
+        reader took them, since the stream began."""
+        return self._decoder.coalesced_samples
+
+    @property
+    def synced(self) -> bool:
+        """True once the initial snapshot has been read (the daemon's sync marker)."""
+        return self._decoder.synced
 
     def __aiter__(self) -> Self:
         return self

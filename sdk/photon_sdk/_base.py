@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 
 from photon.v1 import device_pb2, job_pb2, telemetry_pb2
 
@@ -121,7 +122,11 @@ class BaseClient:
 
     @staticmethod
     def _history_request(
-        device_id: str, start_device_time_s: float, end_device_time_s: float
+        device_id: str,
+        start_device_time_s: float,
+        end_device_time_s: float,
+        bucket_s: float,
+        sensor_ids: Sequence[str] | None,
     ) -> telemetry_pb2.GetHistoryRequest:
         if not (
             math.isfinite(start_device_time_s)
@@ -132,10 +137,14 @@ class BaseClient:
                 "need finite start_device_time_s <= end_device_time_s, got "
                 f"{start_device_time_s!r}, {end_device_time_s!r}"
             )
+        if not (math.isfinite(bucket_s) and bucket_s >= 0):
+            raise ValueError(f"bucket_s must be >= 0, got {bucket_s!r}")
         return telemetry_pb2.GetHistoryRequest(
             device_id=device_id,
             start_device_time_s=start_device_time_s,
             end_device_time_s=end_device_time_s,
+            bucket_s=bucket_s,
+            sensor_ids=_sensor_ids(sensor_ids),
         )
 
     @staticmethod
@@ -151,24 +160,53 @@ class BaseClient:
 
     @staticmethod
     def _subscribe_request(
-        device_id: str, sample_interval_s: float, deadband_c: float | None
+        device_id: str,
+        sample_interval_s: float,
+        deadband_c: float | None,
+        heartbeat_interval_s: float = 0.0,
+        suppress_redundant: bool = False,
+        updates_only: bool = False,
+        sensor_ids: Sequence[str] | None = None,
     ) -> telemetry_pb2.SubscribeRequest:
+        """A STREAM subscription: SAMPLE, or ON_CHANGE when ``deadband_c`` is given."""
         if not (math.isfinite(sample_interval_s) and sample_interval_s >= 0):
             raise ValueError(f"sample_interval_s must be >= 0, got {sample_interval_s!r}")
-        if deadband_c is None:
-            return telemetry_pb2.SubscribeRequest(
-                device_id=device_id,
-                mode=telemetry_pb2.SUBSCRIPTION_MODE_SAMPLE,
-                sample_interval_s=sample_interval_s,
-            )
-        if not (math.isfinite(deadband_c) and deadband_c >= 0):
-            raise ValueError(f"deadband_c must be >= 0, got {deadband_c!r}")
+        if not (math.isfinite(heartbeat_interval_s) and heartbeat_interval_s >= 0):
+            raise ValueError(f"heartbeat_interval_s must be >= 0, got {heartbeat_interval_s!r}")
+        request = telemetry_pb2.SubscribeRequest(
+            device_id=device_id,
+            mode=telemetry_pb2.SUBSCRIPTION_MODE_SAMPLE,
+            sample_interval_s=sample_interval_s,
+            list_mode=telemetry_pb2.LIST_MODE_STREAM,
+            heartbeat_interval_s=heartbeat_interval_s,
+            suppress_redundant=suppress_redundant,
+            updates_only=updates_only,
+            sensor_ids=_sensor_ids(sensor_ids),
+        )
+        if deadband_c is not None:
+            if not (math.isfinite(deadband_c) and deadband_c >= 0):
+                raise ValueError(f"deadband_c must be >= 0, got {deadband_c!r}")
+            request.mode = telemetry_pb2.SUBSCRIPTION_MODE_ON_CHANGE
+            request.deadband_c = deadband_c
+        return request
+
+    @staticmethod
+    def _snapshot_request(
+        device_id: str, sensor_ids: Sequence[str] | None, list_mode: int
+    ) -> telemetry_pb2.SubscribeRequest:
+        """A ONCE or POLL subscription: snapshots only."""
         return telemetry_pb2.SubscribeRequest(
             device_id=device_id,
-            mode=telemetry_pb2.SUBSCRIPTION_MODE_ON_CHANGE,
-            sample_interval_s=sample_interval_s,
-            deadband_c=deadband_c,
+            list_mode=list_mode,  # type: ignore[arg-type]
+            sensor_ids=_sensor_ids(sensor_ids),
         )
+
+
+def _sensor_ids(sensor_ids: Sequence[str] | None) -> list[str]:
+    # A lone string would be read as its characters: say so rather than send "s", "0", "0".
+    if isinstance(sensor_ids, str):
+        raise TypeError(f"sensor_ids must be a sequence of ids, not the string {sensor_ids!r}")
+    return list(sensor_ids or ())
 
 
 def _optimization_level(level: OptimizationLevel | None) -> job_pb2.OptimizationLevel.ValueType:
@@ -196,31 +234,39 @@ def _graph_proto(graph: TaskGraph) -> job_pb2.TaskGraph:
 
 
 class TelemetryDecoder:
-    """Turn a Subscribe stream's messages into frames, following its gNMI-style contract.
+    """Turn a Subscribe (or Poll) stream's messages into frames, following its gNMI contract.
 
-    The first message is the sensor layout (anything else is a :class:`ProtocolError`); the
-    sync marker ends the initial snapshot and carries no data; batches carry frames.
-    ``dropped_frames`` is the daemon's running count of frames this subscriber missed by
-    reading too slowly.
+    The first message is the layout (anything else is a :class:`ProtocolError`): the sensors
+    frames report, in order, and the zones and heaters of their powers and estimates. The sync
+    marker ends the initial snapshot (and, when polling, each poll's snapshot) and carries no
+    data; batches carry frames. ``dropped_frames`` and ``coalesced_samples`` are the daemon's
+    running counts of what this subscriber missed by reading too slowly: frames folded into
+    later ones, and readings replaced by newer readings of the same sensor.
     """
 
     def __init__(self) -> None:
         self.device_id = ""
         self.sensor_ids: tuple[str, ...] | None = None
+        self.zone_ids: tuple[str, ...] = ()
+        self.heater_ids: tuple[str, ...] = ()
         self.synced = False
         self.dropped_frames = 0
+        self.coalesced_samples = 0
 
     def feed(self, update: telemetry_pb2.TelemetryUpdate) -> list[TelemetryFrame]:
         """Consume one stream message and return the frames it carried, oldest first."""
-        # A running total since the stream began: keep the largest seen, so a message that
-        # leaves the field unset cannot make the count go backwards.
+        # Running totals since the stream began: keep the largest seen, so a message that
+        # leaves a field unset cannot make a count go backwards.
         self.dropped_frames = max(self.dropped_frames, update.dropped_frames)
+        self.coalesced_samples = max(self.coalesced_samples, update.coalesced_samples)
         kind = update.WhichOneof("kind")
         if kind == "layout":
             if self.sensor_ids is not None:
                 raise ProtocolError("telemetry stream sent a second sensor layout")
             self.device_id = update.layout.device_id
             self.sensor_ids = tuple(update.layout.sensor_ids)
+            self.zone_ids = tuple(update.layout.zone_ids)
+            self.heater_ids = tuple(update.layout.heater_ids)
             return []
         if self.sensor_ids is None:
             raise ProtocolError(f"telemetry stream began with {kind!r}, not the sensor layout")
@@ -228,6 +274,9 @@ class TelemetryDecoder:
             self.synced = True
             return []
         if kind == "batch":
-            ids = self.sensor_ids
-            return [telemetry_frame_from_proto(frame, ids) for frame in update.batch.frames]
+            ids, zones, heaters = self.sensor_ids, self.zone_ids, self.heater_ids
+            return [
+                telemetry_frame_from_proto(frame, ids, zones, heaters)
+                for frame in update.batch.frames
+            ]
         return []  # a kind added by a newer daemon: nothing this SDK can show

@@ -6,7 +6,8 @@ are built and answers decoded in ``_base.py``/``_convert.py``, shared by both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator
+import queue
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -35,7 +36,7 @@ from ._convert import (
     schedule_from_proto,
 )
 from ._credentials import Tls, open_channel
-from ._errors import map_rpc_error
+from ._errors import ProtocolError, map_rpc_error
 from .graph import TaskGraph
 from .types import (
     Device,
@@ -47,10 +48,11 @@ from .types import (
     OptimizationLevel,
     Schedule,
     TelemetryFrame,
+    TelemetryHistory,
     ValidationLevel,
 )
 
-__all__ = ["Client", "TelemetryStream"]
+__all__ = ["Client", "TelemetryPoller", "TelemetryStream"]
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -279,33 +281,92 @@ class Client(BaseClient):
         sample_interval_s: float = 0.1,
         *,
         deadband_c: float | None = None,
+        heartbeat_interval_s: float = 0.0,
+        suppress_redundant: bool = False,
+        updates_only: bool = False,
+        sensor_ids: Sequence[str] | None = None,
     ) -> TelemetryStream:
-        """Stream a device's sensor frames every ``sample_interval_s`` of device time.
+        """Stream a device's frames (gNMI STREAM): a snapshot, then live updates.
 
-        ``sample_interval_s`` 0 means the daemon's default. The returned stream iterates
-        :class:`~photon_sdk.TelemetryFrame` and reports ``dropped_frames``; close it (or use
-        it as a context manager) to cancel the subscription.
+        SAMPLE (the default): a frame every ``sample_interval_s`` of device time; 0 means
+        every sample the daemon's control loop takes (the fastest the device allows). An
+        interval below the control period or a sensor's sampling floor is refused
+        (:class:`~photon_sdk.InvalidArgument` naming ``sample_interval_s``, on the first read).
 
-        ``deadband_c`` asks for an ON_CHANGE subscription instead: a frame only when a sensor
-        moved by more than that many °C. The daemon answers UNIMPLEMENTED to it for now
-        (raised as :class:`~photon_sdk.Unimplemented` on the first read).
+        ``deadband_c`` asks for ON_CHANGE instead: checked every ``sample_interval_s``, a
+        frame carries only the sensors whose reading moved by more than that many °C since it
+        was last sent (``frame.partial``). ``heartbeat_interval_s`` resends each sensor at
+        least that often even without a change (ON_CHANGE, or SAMPLE with
+        ``suppress_redundant``, which leaves out readings equal to the last one sent).
+        ``updates_only`` skips the initial snapshot; ``sensor_ids`` streams only those sensors.
+
+        The returned stream iterates :class:`~photon_sdk.TelemetryFrame` and reports
+        ``dropped_frames`` and ``coalesced_samples`` (what the daemon folded together because
+        this reader was slow); close it (or use it as a context manager) to cancel. A reader
+        that takes nothing for the daemon's ``telemetry_stall_timeout_s`` is closed by the
+        daemon: :class:`~photon_sdk.ResourceExhausted` on the next read.
         """
-        request = self._subscribe_request(device_id, sample_interval_s, deadband_c)
+        request = self._subscribe_request(
+            device_id,
+            sample_interval_s,
+            deadband_c,
+            heartbeat_interval_s,
+            suppress_redundant,
+            updates_only,
+            sensor_ids,
+        )
         return TelemetryStream(self._telemetry.Subscribe(request))
 
-    def get_history(
-        self, device_id: str, start_device_time_s: float, end_device_time_s: float
-    ) -> list[TelemetryFrame]:
-        """Return a device's recorded frames between two device-clock times (s), oldest first.
+    def snapshot(
+        self, device_id: str = "", *, sensor_ids: Sequence[str] | None = None
+    ) -> TelemetryFrame:
+        """Return the device's latest frame (gNMI ONCE: a snapshot, then the stream ends).
 
         Raises:
-            Unimplemented: the daemon does not record telemetry yet.
+            ProtocolError: the daemon sent no frame (it has not sampled the device yet).
         """
-        request = self._history_request(device_id, start_device_time_s, end_device_time_s)
+        request = self._snapshot_request(device_id, sensor_ids, telemetry_pb2.LIST_MODE_ONCE)
+        # A snapshot is a state read: it gets GetDeviceState's deadline.
+        call = self._telemetry.Subscribe(request, timeout=self._deadline_s("GetDeviceState"))
+        frames = list(TelemetryStream(call))
+        if not frames:
+            raise ProtocolError("the daemon answered a snapshot without a frame")
+        return frames[-1]
+
+    def poll(
+        self, device_id: str = "", *, sensor_ids: Sequence[str] | None = None
+    ) -> TelemetryPoller:
+        """Open a gNMI POLL subscription: each :meth:`TelemetryPoller.poll` returns the
+        device's latest frame. Close it (or use it as a context manager) to end it."""
+        request = self._snapshot_request(device_id, sensor_ids, telemetry_pb2.LIST_MODE_POLL)
+        return TelemetryPoller(self._telemetry.Poll, request)
+
+    def get_history(
+        self,
+        device_id: str,
+        start_device_time_s: float,
+        end_device_time_s: float,
+        *,
+        bucket_s: float = 0.0,
+        sensor_ids: Sequence[str] | None = None,
+    ) -> TelemetryHistory:
+        """Return a device's recorded samples between two device-clock times (s).
+
+        With ``bucket_s`` > 0: per bucket of that width and sensor, the lowest, highest and
+        mean reading (``history.buckets``); with 0: the samples themselves
+        (``history.frames``). The daemon keeps its last ``telemetry_history_s`` of samples.
+
+        Raises:
+            InvalidArgument: a window or bucket width that makes no sense (the violation
+                names the field), an unknown sensor.
+            ResourceExhausted: too many buckets or samples for one answer (names
+                ``bucket_s``: widen the buckets or narrow the window).
+        """
+        request = self._history_request(
+            device_id, start_device_time_s, end_device_time_s, bucket_s, sensor_ids
+        )
         response = self._call("GetHistory", self._telemetry.GetHistory, request)
-        if not response.frames:
-            return []
-        return history_from_proto(response, self.get_device(device_id))
+        return history_from_proto(response, device_id)
 
     def check_health(self, service: str = "") -> bool:
         """Ask the standard ``grpc.health.v1`` service; True when it answers SERVING.
@@ -351,6 +412,72 @@ def _cancel(call: grpc.RpcContext) -> None:
     call.cancel()  # type: ignore[no-untyped-call]
 
 
+_END_OF_POLLS = object()
+
+
+class TelemetryPoller:
+    """A gNMI POLL subscription (:meth:`Client.poll`): :meth:`poll` returns the latest frame.
+
+    ``initial`` is the snapshot the subscription opened with. Close it (or use it as a
+    context manager) to end the subscription.
+    """
+
+    def __init__(
+        self,
+        method: grpc.StreamStreamMultiCallable[
+            telemetry_pb2.PollRequest, telemetry_pb2.TelemetryUpdate
+        ],
+        request: telemetry_pb2.SubscribeRequest,
+    ) -> None:
+        self._requests: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._requests.put(telemetry_pb2.PollRequest(subscribe=request))
+        outgoing: Iterator[telemetry_pb2.PollRequest] = iter(
+            self._requests.get,  # type: ignore[arg-type]
+            _END_OF_POLLS,
+        )
+        self._call = method(outgoing)
+        self._messages: Iterator[telemetry_pb2.TelemetryUpdate] = _read(self._call)
+        self._decoder = TelemetryDecoder()
+        self.initial: TelemetryFrame | None = self._until_sync()
+
+    @property
+    def sensor_ids(self) -> tuple[str, ...]:
+        """Sensor ids in layout order."""
+        return self._decoder.sensor_ids or ()
+
+    def poll(self) -> TelemetryFrame | None:
+        """Ask for a snapshot and return it (None before the daemon's first sample)."""
+        self._requests.put(telemetry_pb2.PollRequest(poll=telemetry_pb2.Poll()))
+        return self._until_sync()
+
+    def _until_sync(self) -> TelemetryFrame | None:
+        self._decoder.synced = False
+        frames: list[TelemetryFrame] = []
+        while not self._decoder.synced:
+            try:
+                message = next(self._messages)
+            except StopIteration:
+                raise ProtocolError("the daemon ended the poll subscription") from None
+            frames.extend(self._decoder.feed(message))
+        return frames[-1] if frames else None
+
+    def close(self) -> None:
+        """End the subscription."""
+        self._requests.put(_END_OF_POLLS)
+        _cancel(self._call)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 class TelemetryStream(Iterator[TelemetryFrame]):
     """A live telemetry subscription: iterate it for frames; close it to cancel.
 
@@ -376,8 +503,20 @@ class TelemetryStream(Iterator[TelemetryFrame]):
 
     @property
     def dropped_frames(self) -> int:
-        """Frames missed since the stream began because this reader was too slow."""
+        """Frames missed since the stream began because this reader was too slow: each was
+        folded into a later one by the daemon."""
         return self._decoder.dropped_frames
+
+    @property
+    def coalesced_samples(self) -> int:
+        """Readings the daemon replaced by a newer reading of the same sensor before this
+        reader took them, since the stream began."""
+        return self._decoder.coalesced_samples
+
+    @property
+    def synced(self) -> bool:
+        """True once the initial snapshot has been read (the daemon's sync marker)."""
+        return self._decoder.synced
 
     def __iter__(self) -> Self:
         return self

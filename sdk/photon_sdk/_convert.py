@@ -18,10 +18,13 @@ from ._errors import ProtocolError
 from .graph import TaskGraph
 from .types import (
     Device,
+    DeviceHealth,
     DeviceState,
     Heater,
+    HistoryBucket,
     Job,
     JobEvent,
+    JobProgress,
     JobResult,
     JobState,
     JobStats,
@@ -32,7 +35,10 @@ from .types import (
     Schedule,
     ScheduledTask,
     Sensor,
+    SensorState,
+    SensorStatus,
     TelemetryFrame,
+    TelemetryHistory,
     Zone,
 )
 
@@ -145,7 +151,12 @@ def device_state_from_proto(m: device_pb2.DeviceState) -> DeviceState:
         interlock_tripped=m.interlock_tripped,
         emergency_stopped=m.emergency_stopped,
         not_serving_reason=m.not_serving_reason,
+        health=health_from_proto(m.health) if m.HasField("health") else None,
     )
+
+
+def health_from_proto(m: device_pb2.DeviceHealth) -> DeviceHealth:
+    return DeviceHealth(score=m.score, reasons=tuple(m.reasons))
 
 
 def _scheduled_tasks(tasks: Iterable[job_pb2.ScheduledTask]) -> tuple[ScheduledTask, ...]:
@@ -285,27 +296,90 @@ def job_event_from_proto(m: job_pb2.JobEvent) -> JobEvent | None:
     return None
 
 
+_SENSOR_STATES = {
+    telemetry_pb2.SENSOR_STATE_OK: SensorState.OK,
+    telemetry_pb2.SENSOR_STATE_DISTRUSTED: SensorState.DISTRUSTED,
+    telemetry_pb2.SENSOR_STATE_FAILED: SensorState.FAILED,
+}
+
+
 def telemetry_frame_from_proto(
-    m: telemetry_pb2.TelemetryFrame, sensor_ids: tuple[str, ...]
+    m: telemetry_pb2.TelemetryFrame,
+    sensor_ids: tuple[str, ...],
+    zone_ids: tuple[str, ...] = (),
+    heater_ids: tuple[str, ...] = (),
 ) -> TelemetryFrame:
-    """Convert a frame, pairing readings with the stream's sensor layout."""
-    if len(m.temperature_c) != len(sensor_ids):
+    """Convert a frame, pairing readings with the stream's layout (sensors, zones, heaters)."""
+    if m.partial or m.sensor_index:
+        if len(m.sensor_index) != len(m.temperature_c) or any(
+            i >= len(sensor_ids) for i in m.sensor_index
+        ):
+            raise ProtocolError("telemetry frame's sensor_index does not match its readings")
+        ids = tuple(sensor_ids[i] for i in m.sensor_index)
+    else:
+        ids = sensor_ids
+    if len(m.temperature_c) != len(ids):
         raise ProtocolError(
-            f"telemetry frame has {len(m.temperature_c)} readings for {len(sensor_ids)} sensors"
+            f"telemetry frame has {len(m.temperature_c)} readings for {len(ids)} sensors"
         )
+    collected = {}
+    if m.collected_device_time_s:
+        if len(m.collected_device_time_s) != len(ids):
+            raise ProtocolError("telemetry frame's collection times do not match its readings")
+        collected = dict(zip(ids, m.collected_device_time_s, strict=True))
     return TelemetryFrame(
         device_time_s=m.device_time_s,
         read_at=_time(m.read_at),
-        temperature_c=dict(zip(sensor_ids, m.temperature_c, strict=True)),
+        temperature_c=dict(zip(ids, m.temperature_c, strict=True)),
         total_heater_power_mw=m.total_heater_power_mw,
+        partial=m.partial or len(ids) < len(sensor_ids),
+        collected_device_time_s=collected,
+        sensor_status={
+            s.sensor_id: SensorStatus(
+                s.sensor_id, _SENSOR_STATES.get(s.state, SensorState.OK), s.reason
+            )
+            for s in m.sensor_status
+        },
+        zone_power_mw=dict(zip(zone_ids, m.zone_power_mw, strict=False)),
+        estimated_heater_temperature_c=dict(
+            zip(heater_ids, m.estimated_heater_temperature_c, strict=False)
+        ),
+        job=_job_progress(m.job) if m.HasField("job") else None,
+        health=health_from_proto(m.health) if m.HasField("health") else None,
+        loop_lateness_s=m.loop_lateness_s,
     )
 
 
-def history_from_proto(m: telemetry_pb2.GetHistoryResponse, device: Device) -> list[TelemetryFrame]:
-    """Convert recorded frames of ``device``.
+def _job_progress(m: telemetry_pb2.JobProgress) -> JobProgress:
+    return JobProgress(
+        job_id=m.job_id,
+        tasks_done=m.tasks_done,
+        tasks_total=m.tasks_total,
+        replans=m.replans,
+        predicted_peak_temperature_c=m.predicted_peak_temperature_c,
+    )
 
-    A GetHistory answer carries no sensor layout: its readings are taken to be in the order
-    of the device's sensors, the order a Subscribe stream's layout lists them in.
-    """
-    sensor_ids = tuple(sensor.id for sensor in device.sensors)
-    return [telemetry_frame_from_proto(frame, sensor_ids) for frame in m.frames]
+
+def history_from_proto(m: telemetry_pb2.GetHistoryResponse, device_id: str) -> TelemetryHistory:
+    """Convert a GetHistory answer (its layout names the sensors of frames and buckets)."""
+    ids = tuple(m.layout.sensor_ids)
+    for bucket in m.buckets:
+        if not len(bucket.min_c) == len(bucket.max_c) == len(bucket.mean_c) == len(ids):
+            raise ProtocolError("history bucket's figures do not match its layout")
+    return TelemetryHistory(
+        device_id=m.layout.device_id or device_id,
+        sensor_ids=ids,
+        bucket_s=m.bucket_s,
+        retained_from_device_time_s=m.retained_from_device_time_s,
+        buckets=tuple(
+            HistoryBucket(
+                start_device_time_s=b.start_device_time_s,
+                samples=b.samples,
+                min_c=dict(zip(ids, b.min_c, strict=True)),
+                max_c=dict(zip(ids, b.max_c, strict=True)),
+                mean_c=dict(zip(ids, b.mean_c, strict=True)),
+            )
+            for b in m.buckets
+        ),
+        frames=tuple(telemetry_frame_from_proto(f, ids) for f in m.frames),
+    )

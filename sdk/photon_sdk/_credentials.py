@@ -17,6 +17,9 @@ from typing import Any
 
 import grpc
 
+from ._tracing import context_metadata
+from ._tracing import enabled as tracing_enabled
+
 __all__ = ["Tls"]
 
 _Path = str | PathLike[str]
@@ -83,8 +86,8 @@ class _CallDetails(
     pass
 
 
-def _with(details: Any, pair: tuple[str, str]) -> _CallDetails:
-    metadata = [*(details.metadata or ()), pair]
+def _with(details: Any, *pairs: tuple[str, str]) -> _CallDetails:
+    metadata = [*(details.metadata or ()), *pairs]
     return _CallDetails(
         details.method,
         details.timeout,
@@ -159,8 +162,8 @@ class AsyncTokenInterceptor(
         return await continuation(_aio_with(client_call_details, self._pair), request_iterator)
 
 
-def _aio_with(details: Any, pair: tuple[str, str]) -> grpc.aio.ClientCallDetails:
-    metadata = grpc.aio.Metadata(*(details.metadata or ()), pair)
+def _aio_with(details: Any, *pairs: tuple[str, str]) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), *pairs)
     return grpc.aio.ClientCallDetails(
         details.method,
         details.timeout,
@@ -168,6 +171,66 @@ def _aio_with(details: Any, pair: tuple[str, str]) -> grpc.aio.ClientCallDetails
         details.credentials,
         details.wait_for_ready,
     )
+
+
+class TraceContextInterceptor(
+    grpc.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
+    grpc.StreamUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.StreamStreamClientInterceptor,  # type: ignore[type-arg]
+):
+    """Adds the caller's trace context to every call of a blocking channel (`_tracing`)."""
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return continuation(_with(details, *context_metadata()), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: Any, request: Any
+    ) -> Any:
+        return continuation(_with(details, *context_metadata()), request)
+
+    def intercept_stream_unary(
+        self, continuation: Callable[..., Any], details: Any, requests: Any
+    ) -> Any:
+        return continuation(_with(details, *context_metadata()), requests)
+
+    def intercept_stream_stream(
+        self, continuation: Callable[..., Any], details: Any, requests: Any
+    ) -> Any:
+        return continuation(_with(details, *context_metadata()), requests)
+
+
+class AsyncTraceContextInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
+    grpc.aio.StreamUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[type-arg]
+):
+    """The asyncio twin of `TraceContextInterceptor`."""
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return await continuation(_aio_with(client_call_details, *context_metadata()), request)
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return await continuation(_aio_with(client_call_details, *context_metadata()), request)
+
+    async def intercept_stream_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        details = _aio_with(client_call_details, *context_metadata())
+        return await continuation(details, request_iterator)
+
+    async def intercept_stream_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        details = _aio_with(client_call_details, *context_metadata())
+        return await continuation(details, request_iterator)
 
 
 def open_channel(
@@ -179,9 +242,10 @@ def open_channel(
         channel = grpc.secure_channel(target, tls.credentials(), options=opts)
     else:
         channel = grpc.insecure_channel(target, options=opts)
+    interceptors: list[Any] = [TraceContextInterceptor()] if tracing_enabled() else []
     if token is not None:
-        return grpc.intercept_channel(channel, TokenInterceptor(token))
-    return channel
+        interceptors.append(TokenInterceptor(token))
+    return grpc.intercept_channel(channel, *interceptors) if interceptors else channel
 
 
 def open_aio_channel(
@@ -190,7 +254,10 @@ def open_aio_channel(
     """The asyncio twin of :func:`open_channel`."""
     opts = [*options, *(tls.options() if tls else ())]
     # grpc-stubs type aio interceptors as a stand-in that must be cast.
-    interceptors: Any = [AsyncTokenInterceptor(token)] if token is not None else None
+    interceptors: Any = [
+        *([AsyncTraceContextInterceptor()] if tracing_enabled() else []),
+        *([AsyncTokenInterceptor(token)] if token is not None else []),
+    ] or None
     if tls is not None:
         return grpc.aio.secure_channel(
             target, tls.credentials(), options=opts, interceptors=interceptors

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,11 +24,14 @@ from .graph import TaskGraph
 
 __all__ = [
     "Device",
+    "DeviceHealth",
     "DeviceState",
     "Heater",
+    "HistoryBucket",
     "Job",
     "JobEvent",
     "JobEventKind",
+    "JobProgress",
     "JobResult",
     "JobState",
     "JobStats",
@@ -40,7 +43,10 @@ __all__ = [
     "Schedule",
     "ScheduledTask",
     "Sensor",
+    "SensorState",
+    "SensorStatus",
     "TelemetryFrame",
+    "TelemetryHistory",
     "ValidationLevel",
     "Zone",
 ]
@@ -184,6 +190,20 @@ class Device(_Record):
 
 
 @dataclass(frozen=True)
+class DeviceHealth(_Record):
+    """How well a device is doing: ``score`` in [0, 1] (1: nothing wrong) and what lowered it.
+
+    The score is the product of one factor per concern: the fraction of sensors trusted, the
+    circuit breaker (open 0, half-open 0.5), the interlock (tripped 0), thermal headroom (the
+    estimated hottest spot's distance below the limit, over 10 °C, at most 1) and control-loop
+    lateness. ``reasons`` has a line per factor below 1.
+    """
+
+    score: float
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DeviceState(_Record):
     """A device's live state at ``read_at``; ``not_serving_reason`` is empty while serving."""
 
@@ -200,6 +220,8 @@ class DeviceState(_Record):
     interlock_tripped: bool
     emergency_stopped: bool
     not_serving_reason: str
+    # None from a daemon that does not report health.
+    health: DeviceHealth | None = None
 
 
 class JobState(enum.StrEnum):
@@ -371,14 +393,66 @@ class JobEvent(_Record):
         return self.kind in _TERMINAL_KINDS
 
 
+class SensorState(enum.StrEnum):
+    """Whether the daemon trusts a sensor's reading."""
+
+    OK = "ok"
+    #: A number, but the daemon's observer rejected it (out of range, stuck, a jump).
+    DISTRUSTED = "distrusted"
+    #: No reading: the sensor reports not-a-number.
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SensorStatus(_Record):
+    """A sensor that is not OK, and the daemon's reason."""
+
+    sensor_id: str
+    state: SensorState
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobProgress(_Record):
+    """The job running when a frame was taken."""
+
+    job_id: str
+    tasks_done: int
+    tasks_total: int
+    # Times the daemon's closed loop re-planned it so far.
+    replans: int
+    # The predicted peak of the plan it follows now (its latest re-plan's).
+    predicted_peak_temperature_c: float
+
+
 @dataclass(frozen=True)
 class TelemetryFrame(_Record):
-    """Every sensor's reading at one instant; ``temperature_c`` is in sensor-layout order."""
+    """Sensor readings at one instant, and what the daemon knew then.
+
+    ``temperature_c`` maps sensor id to reading, in layout order. A frame of an ON_CHANGE or
+    ``suppress_redundant`` subscription carries only the sensors it reports (``partial``).
+    ``collected_device_time_s`` is empty when every reading was collected at
+    ``device_time_s``; a frame the daemon coalesced from several samples (a slow reader)
+    gives each reading's own collection time there. ``estimated_heater_temperature_c`` is
+    ESTIMATED, not measured: the daemon's observer at each heater's footprint, the hot spots
+    no sensor sees. ``sensor_status`` lists only the sensors that are not OK.
+    """
 
     device_time_s: float
     read_at: datetime
     temperature_c: dict[str, float]
     total_heater_power_mw: float
+    partial: bool = False
+    collected_device_time_s: dict[str, float] = field(default_factory=dict)
+    sensor_status: dict[str, SensorStatus] = field(default_factory=dict)
+    zone_power_mw: dict[str, float] = field(default_factory=dict)
+    estimated_heater_temperature_c: dict[str, float] = field(default_factory=dict)
+    # None while the device is idle.
+    job: JobProgress | None = None
+    # None from a daemon that does not report health.
+    health: DeviceHealth | None = None
+    # How late (device s) the daemon's control-loop pass that took this frame started.
+    loop_lateness_s: float = 0.0
 
     @property
     def max_temperature_c(self) -> float:
@@ -396,3 +470,32 @@ class TelemetryFrame(_Record):
     def hottest_sensor_id(self) -> str:
         """Id of the hottest sensor (first in layout order on ties; "" without sensors)."""
         return max(self.temperature_c, key=self.temperature_c.__getitem__, default="")
+
+
+@dataclass(frozen=True)
+class HistoryBucket(_Record):
+    """A device's recorded samples from ``start_device_time_s`` for one bucket width: per
+    sensor the lowest, highest and mean reading (NaN for a sensor without one)."""
+
+    start_device_time_s: float
+    samples: int
+    min_c: dict[str, float]
+    max_c: dict[str, float]
+    mean_c: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TelemetryHistory(_Record):
+    """What :meth:`~photon_sdk.Client.get_history` returns.
+
+    ``buckets`` when asked with ``bucket_s`` > 0 (every bucket of the window, empty ones with
+    0 samples), else ``frames``: the samples themselves. The daemon keeps a limited past;
+    ``retained_from_device_time_s`` is its oldest sample.
+    """
+
+    device_id: str
+    sensor_ids: tuple[str, ...]
+    bucket_s: float
+    retained_from_device_time_s: float
+    buckets: tuple[HistoryBucket, ...] = ()
+    frames: tuple[TelemetryFrame, ...] = ()

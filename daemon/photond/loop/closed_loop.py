@@ -156,6 +156,12 @@ class ClosedLoop:
     def applied_vector(self, powers_mw: dict[str, float]) -> np.ndarray:
         return np.array([powers_mw.get(h, 0.0) for h in self.heater_ids])
 
+    def predicted_peak_c(self, execution: Execution) -> float:
+        """The predicted peak of the plan `execution` follows now (its latest re-plan's)."""
+        plan = self._plan if self._execution is execution and self._plan else None
+        plan = plan or execution.record.plan
+        return plan.predicted_peak_temperature_c if plan is not None else math.nan
+
     def observe(self, sample: SensorSample, applied_mw: np.ndarray, periods: int) -> Estimate:
         self.estimate = self.observer.update(sample, applied_mw, periods)
         return self.estimate

@@ -97,6 +97,11 @@ class Execution:
         return tuple(self._running)
 
     @property
+    def finished_count(self) -> int:
+        """Tasks finished so far (those a resumed job had finished before included)."""
+        return len(self._finished)
+
+    @property
     def power_mw(self) -> float:
         """Total heater power the job applies now."""
         return self._power_mw

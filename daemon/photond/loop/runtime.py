@@ -54,14 +54,18 @@ from photond.jobs.book import JobBook, JobRecord
 from photond.loop.closed_loop import ClosedLoop, ResumeRefused
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution, ExecutionTables, execution_tables
+from photond.loop.frame import Frame, JobProgress, SensorCondition
+from photond.loop.health import Health, device_health
 from photond.loop.interlock import Interlock
-from photond.loop.telemetry import Frame, TelemetryHub
+from photond.loop.telemetry import TelemetryConfig, TelemetryHub
 from photond.metrics import instruments
 
 log = logging.getLogger("photond.loop.runtime")
 
 # Wall seconds between passes while the breaker is open (and between safe-state retries).
 _OPEN_POLL_S = 0.05
+# Per pass, the lateness health remembers decays by this factor (so it sees recent peaks).
+_LATENESS_DECAY = 0.99
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,12 @@ class DeviceRuntime:
         period_s: float,
         breaker: BreakerConfig | None = None,
         control: ControlConfig | None = None,
+        telemetry: TelemetryConfig | None = None,
     ) -> None:
         self.device_id = device_id
         self.driver = driver
         self.period_s = period_s
-        self.hub = TelemetryHub()
+        self.hub = TelemetryHub(len(driver.profile.sensors), period_s, telemetry)
         self._book = book
         self._queue: deque[JobRecord] = deque()
         # Queued jobs' execution tables, built by `enqueue` (off the loop thread), by job id.
@@ -114,6 +119,15 @@ class DeviceRuntime:
         self._last_sample_s: float | None = None
         self._applied_mw = np.zeros(len(self.control.heater_ids))
         self._held_since_s: float | None = None
+        # Telemetry's view of a pass: zone power is this matrix times the applied powers.
+        heater_index = {h: i for i, h in enumerate(self.control.heater_ids)}
+        self._zone_matrix = np.zeros((len(profile.zones), len(heater_index)))
+        for z, zone in enumerate(profile.zones):
+            for heater_id in zone.heater_ids:
+                self._zone_matrix[z, heater_index[heater_id]] = 1.0
+        self._sensor_ids = tuple(s.id for s in profile.sensors)
+        self._peak_lateness_s = 0.0
+        self._replans_at_start = 0
         # Device seconds the estimated hottest point spent above max temperature (the metric
         # photon_device_time_above_limit_seconds_total reads it).
         self.time_above_limit_s = 0.0
@@ -273,8 +287,7 @@ class DeviceRuntime:
             sample = self.driver.read_sensors()
             now_s = sample.device_time_s
             self._observe(sample)
-            power_mw = self._execution_power()
-            self.hub.publish(Frame(now_s, time.time(), sample.temperature_c, power_mw))
+            self.hub.publish(self._frame(sample))
             if self._guard(now_s, sample):
                 self._dispatch(now_s, sample)
             self.last_error = ""
@@ -285,6 +298,68 @@ class DeviceRuntime:
             self.breaker.record_failure()
             self._park_after_error(now_s)
         return now_s
+
+    def _frame(self, sample: SensorSample) -> Frame:
+        """What telemetry shows of this pass: readings, powers (held since the last pass), the
+        estimate, the job's progress and the device's health."""
+        estimate = self.control.estimate
+        conditions: list[SensorCondition] = []
+        failed = []
+        for i, value in enumerate(sample.temperature_c):
+            sensor_id = self._sensor_ids[i]
+            why = estimate.distrusted.get(sensor_id)
+            if math.isnan(value):
+                failed.append(i)
+                conditions.append((i, sensor_id, "failed", why or "no reading (not a number)"))
+            elif why is not None:
+                conditions.append((i, sensor_id, "distrusted", why))
+        execution = self._execution
+        job = None
+        if execution is not None:
+            job = JobProgress(
+                execution.record.id,
+                execution.finished_count,
+                len(execution.tasks),
+                self.control.stats.replans - self._replans_at_start,
+                self.control.predicted_peak_c(execution),
+            )
+        jitter = self.control.stats.jitter_s
+        lateness_s = jitter[-1] if jitter else 0.0
+        self._peak_lateness_s = max(lateness_s, self._peak_lateness_s * _LATENESS_DECAY)
+        return Frame(
+            device_time_s=sample.device_time_s,
+            wall_time_s=time.time(),
+            temperature_c=sample.temperature_c,
+            total_heater_power_mw=self._execution_power(),
+            zone_power_mw=tuple((self._zone_matrix @ self._applied_mw).tolist()),
+            estimated_heater_temperature_c=tuple(estimate.hotspot_estimate_c.tolist()),
+            sensor_status=tuple(conditions),
+            job=job,
+            health=self._health(failed, estimate.distrusted, estimate.hottest_c),
+            loop_lateness_s=lateness_s,
+        )
+
+    def _health(self, failed: list[int], distrusted: dict[str, str], hottest_c: float) -> Health:
+        return device_health(
+            sensor_ids=self._sensor_ids,
+            failed=failed,
+            distrusted=distrusted,
+            breaker_state=self.breaker.state.value,
+            interlock=self.interlock.tripped.reason if self.interlock.tripped else "",
+            hottest_c=hottest_c,
+            max_c=self.control.max_c,
+            lateness_s=self._peak_lateness_s,
+            period_s=self.period_s,
+        )
+
+    def health(self) -> Health:
+        """The device's health now: the last frame's; while the breaker is not closed (no
+        frames are taken) from the estimate and the breaker now."""
+        frame = self.hub.latest
+        if self.breaker.state is not BreakerState.CLOSED or frame is None:
+            estimate = self.control.estimate
+            return self._health([], estimate.distrusted, estimate.hottest_c)
+        return frame.health
 
     def _observe(self, sample: SensorSample) -> None:
         """Fold the sample into the estimate, with the powers held since the last one."""
@@ -405,6 +480,7 @@ class DeviceRuntime:
             tables = self._tables.pop(record.id, None) if record is not None else None
         if record is None:
             return None
+        self._replans_at_start = self.control.stats.replans
         execution = Execution(record, self.driver, self._book, now_s, tables)
         if record.resumption is not None:
             if not self._resume_after_restart(execution, now_s):

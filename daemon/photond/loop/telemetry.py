@@ -1,116 +1,128 @@
-"""Telemetry fan-out: every sensor sample the control loop takes, offered to each subscriber.
+"""Telemetry hub: every frame the control loop takes, kept in history and fanned out.
 
-The loop must never wait for a client. Each subscriber has a bounded queue; when a slow client
-lets it fill, the oldest frame is dropped and counted (gNMI's coalescing), and the count is
-sent with the next update so the client knows what it missed.
+The loop must never wait for a client, however many there are. `publish` (the loop's thread)
+therefore does a fixed amount of work whatever the number of subscribers: it records the
+sample in the history ring, appends the frame to a hand-over queue and, unless a wake-up is
+already pending, wakes the fan-out once. The fan-out (`pump`, on the RPC side's event loop)
+offers each frame to every subscription (`subscription`: due times, ON_CHANGE, coalescing) and
+wakes the senders. Frames are encoded once per view on the RPC side and the same bytes go to
+every subscriber of that view (`photond.wire.frame_bytes`).
+
+If the event loop falls behind the device loop by more than `HANDOVER_FRAMES`, the oldest
+frames are lost for everyone; each subscription counts them in its `dropped_frames`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
 
+from photond.loop.frame import Frame
+from photond.loop.history import HistoryRing
+from photond.loop.subscription import Subscription, SubscriptionSpec
 from photond.wakeup import Wakeup
 
 DEFAULT_QUEUE_FRAMES = 256
+DEFAULT_HISTORY_S = 600.0
+DEFAULT_STALL_TIMEOUT_S = 30.0
+HANDOVER_FRAMES = 4096
 
 
 @dataclass(frozen=True)
-class Frame:
-    """One reading of every sensor (profile order), as the control loop took it."""
+class TelemetryConfig:
+    """The daemon's telemetry settings (config keys `telemetry_*`)."""
 
-    device_time_s: float
-    wall_time_s: float
-    temperature_c: tuple[float, ...]
-    total_heater_power_mw: float
-
-
-class Subscription:
-    """One client's view of the stream: frames at most every `interval_s` of device time."""
-
-    def __init__(
-        self, interval_s: float, first_due_s: float | None, capacity: int = DEFAULT_QUEUE_FRAMES
-    ) -> None:
-        self.interval_s = interval_s
-        self._frames: deque[Frame] = deque()
-        self._capacity = capacity
-        self._next_due_s = first_due_s
-        self._lock = threading.Lock()
-        self.dropped = 0
-        self.wakeup = Wakeup()
-
-    def offer(self, frame: Frame) -> None:
-        """Called by the control loop for every sample; keeps the ones that are due."""
-        with self._lock:
-            # Sample times are sums of float periods; a nanosecond early still counts as due.
-            if self._next_due_s is not None and frame.device_time_s < self._next_due_s - 1e-9:
-                return
-            due = self._next_due_s
-            self._next_due_s = (
-                frame.device_time_s + self.interval_s
-                if due is None or due + self.interval_s <= frame.device_time_s
-                else due + self.interval_s
-            )
-            if len(self._frames) >= self._capacity:
-                self._frames.popleft()
-                self.dropped += 1
-            self._frames.append(frame)
-        self.wakeup.notify()
-
-    def take(self) -> list[Frame]:
-        with self._lock:
-            frames = list(self._frames)
-            self._frames.clear()
-        return frames
-
-    async def next_frames(self) -> list[Frame]:
-        """Wait until at least one frame is queued, then take them all."""
-        event = self.wakeup.register()
-        try:
-            while True:
-                frames = self.take()
-                if frames:
-                    return frames
-                await event.wait()
-                event.clear()
-        finally:
-            self.wakeup.unregister(event)
+    # Device seconds of samples kept per sensor for GetHistory.
+    history_s: float = DEFAULT_HISTORY_S
+    # Pending frames per subscriber before the oldest are coalesced.
+    queue_frames: int = DEFAULT_QUEUE_FRAMES
+    # Wall seconds a subscriber may take nothing before it is closed (RESOURCE_EXHAUSTED).
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
 
 
 class TelemetryHub:
-    """The subscribers of one device."""
+    """The history and the subscribers of one device."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscriptions: list[Subscription] = []
+    def __init__(
+        self, sensors: int, period_s: float, config: TelemetryConfig | None = None
+    ) -> None:
+        self.config = config or TelemetryConfig()
+        self.sensors = sensors
+        self.history = HistoryRing(sensors, max(2, math.ceil(self.config.history_s / period_s)))
         self.latest: Frame | None = None
+        self._handover: deque[Frame] = deque(maxlen=HANDOVER_FRAMES)
+        # Frames the hand-over queue let go of (written by the loop thread only), and how
+        # many of those the fan-out has told its subscriptions about.
+        self._lost = 0
+        self._lost_told = 0
+        self._pending_wakeup = threading.Event()
+        self._wakeup = Wakeup()
+        self._subscriptions: list[Subscription] = []
+        self._fanout: asyncio.Task[None] | None = None
 
-    def subscribe(self, interval_s: float) -> tuple[Subscription, Frame | None]:
-        """A new subscription and the snapshot it starts from (None before the first sample).
-
-        The first streamed frame is due one interval after the snapshot, so that a client
-        sees a regular series rather than two frames back to back.
-        """
-        snapshot = self.latest
-        first_due_s = snapshot.device_time_s + interval_s if snapshot is not None else None
-        subscription = Subscription(interval_s, first_due_s)
-        with self._lock:
-            self._subscriptions.append(subscription)
-        return subscription, snapshot
-
-    @property
-    def subscriber_count(self) -> int:
-        """Subscriptions open now (the metric photon_telemetry_subscribers reads it)."""
-        return len(self._subscriptions)
-
-    def unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
-            self._subscriptions.remove(subscription)
+    # -- the device loop's thread ---------------------------------------------------------------
 
     def publish(self, frame: Frame) -> None:
         self.latest = frame
-        with self._lock:
-            subscriptions = list(self._subscriptions)
+        self.history.append(frame.device_time_s, frame.wall_time_s, frame.temperature_c)
+        if not self._subscriptions:
+            return
+        if len(self._handover) == HANDOVER_FRAMES:
+            self._lost += 1  # the append below pushes the oldest out
+        self._handover.append(frame)
+        if not self._pending_wakeup.is_set():
+            self._pending_wakeup.set()
+            self._wakeup.notify()
+
+    # -- the RPC side's event loop --------------------------------------------------------------
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    def subscribe(self, spec: SubscriptionSpec) -> tuple[Subscription, Frame | None]:
+        """A new subscription and the snapshot it starts from (None before the first sample).
+
+        Call `Subscription.start_from` with the snapshot once it is decided whether it is sent.
+        """
+        subscription = Subscription(spec, self.config.queue_frames, self.sensors)
+        self._subscriptions.append(subscription)
+        self._ensure_fanout()
+        return subscription, self.latest
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    def pump(self) -> None:
+        """Offer every frame handed over since the last pump to every subscription."""
+        self._pending_wakeup.clear()
+        frames = []
+        while self._handover:
+            frames.append(self._handover.popleft())
+        lost, self._lost_told = self._lost - self._lost_told, self._lost
+        subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
-            subscription.offer(frame)
+            if lost > 0:
+                subscription.dropped_frames += lost
+                subscription.event.set()
+            for frame in frames:
+                subscription.offer(frame)
+
+    def _ensure_fanout(self) -> None:
+        if self._fanout is None or self._fanout.done():
+            # Registered now, not when the task first runs: a publish in between must wake it.
+            event = self._wakeup.register()
+            self._fanout = asyncio.get_running_loop().create_task(self._run_fanout(event))
+
+    async def _run_fanout(self, event: asyncio.Event) -> None:
+        try:
+            while True:
+                await event.wait()
+                event.clear()
+                self.pump()
+        finally:
+            self._wakeup.unregister(event)

@@ -13,7 +13,7 @@ from photon.v1 import device_pb2
 from photon_drivers.profile import DeviceProfile
 from photond.loop.runtime import DeviceRuntime
 from photond.rpc.status import RequestError, invalid_argument, not_found, quoted
-from photond.wire import describe_profile, limits_to_proto, timestamp
+from photond.wire import describe_profile, health_to_proto, limits_to_proto, timestamp
 
 
 @dataclass
@@ -50,6 +50,7 @@ class ManagedDevice:
             queued_jobs=self.runtime.queued_jobs,
             interlock_tripped=self.runtime.interlock.tripped is not None,
             emergency_stopped=self.runtime.interlock.emergency is not None,
+            health=health_to_proto(self.runtime.health()),
         )
         serving, reason = self.runtime.serving  # the breaker's state and the last error
         if not serving:

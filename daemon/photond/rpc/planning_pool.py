@@ -248,7 +248,7 @@ def _plan_attributes(plan: Plan, validation_level: int) -> dict[str, str | int |
     }
     stats = plan.statistics
     if stats is not None:
-        attributes["photond.planning.level"] = stats.level
+        attributes["photond.planning.level"] = stats.level.lower()
         attributes["photond.planning.evaluations"] = stats.evaluations
         attributes["photond.planning.replicas"] = stats.replicas
         attributes["photond.planning.rounds"] = stats.rounds

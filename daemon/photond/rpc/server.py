@@ -168,6 +168,7 @@ class Daemon:
                 config.control_period_s,
                 breaker,
                 config.closed_loop,
+                config.telemetry,
             )
             if unreachable is not None:
                 log.error(

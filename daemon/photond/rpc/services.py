@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -32,6 +31,7 @@ from photond.metrics import instruments
 from photond.planning.plan import DEFAULT_MARGIN_C
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import RawRequest, Undecodable, note_undecodable
+from photond.rpc.history_query import answer_history, check_history
 from photond.rpc.limits import FIELDS as LIMIT_FIELDS
 from photond.rpc.limits import merged_limits
 from photond.rpc.planning_pool import Planned, PlanningPool
@@ -45,16 +45,22 @@ from photond.rpc.status import (
     quoted,
     to_grpc_status,
     unavailable,
-    unimplemented,
 )
+from photond.rpc.telemetry_stream import (
+    SYNC_BYTES,
+    check_subscription,
+    selection_of,
+    snapshot_bytes,
+    stream_updates,
+)
+from photond.rpc.telemetry_stream import write as telemetry_write
 from photond.security.access import AccessControl
 from photond.security.identity import current_call
 from photond.tracing import JobTrace, record_phases, tracer
-from photond.wire import frame_to_proto, limits_to_proto, request_digest
+from photond.wire import limits_to_proto, request_digest
 
 log = logging.getLogger("photond.rpc")
 
-DEFAULT_SAMPLE_INTERVAL_S = 0.1
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 10_000
 CANCEL_WAIT_S = 10.0
@@ -446,58 +452,90 @@ def _check_request_id(request_id: str) -> None:
 
 
 class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
+    """Subscribe (STREAM, ONCE), Poll and GetHistory; the work is in `telemetry_stream` and
+    `history_query`. Streams write through `context.write` under a timeout (see
+    `telemetry_stream`) and yield nothing; they stay generators so that whatever iterates a
+    stream's handler (interceptors) still can."""
+
     def __init__(self, devices: DeviceTable) -> None:
         self._devices = devices
 
     @streaming
-    async def Subscribe(
+    async def Subscribe(  # type: ignore[override]
         self, request: telemetry_pb2.SubscribeRequest, context: Any
-    ) -> AsyncIterator[telemetry_pb2.TelemetryUpdate]:
+    ) -> AsyncIterator[bytes]:
+        await self._subscribe(request, context)
+        nothing: tuple[bytes, ...] = ()
+        for item in nothing:  # a generator that writes rather than yields (class docstring)
+            yield item
+
+    async def _subscribe(self, request: telemetry_pb2.SubscribeRequest, context: Any) -> None:
         device = self._devices.get(request.device_id)
-        if request.mode == telemetry_pb2.SUBSCRIPTION_MODE_ON_CHANGE:
-            raise unimplemented("ON_CHANGE subscriptions are not implemented yet; use SAMPLE")
-        if request.mode not in telemetry_pb2.SubscriptionMode.values():
-            raise invalid_argument("mode", f"unknown subscription mode {request.mode}")
-        if request.deadband_c:
-            # A deadband only means something with ON_CHANGE; silently ignoring it would send
-            # the client every sample it asked not to see.
-            raise invalid_argument(
-                "deadband_c", "applies to ON_CHANGE subscriptions only; SAMPLE sends every sample"
-            )
-        interval_s = request.sample_interval_s or DEFAULT_SAMPLE_INTERVAL_S
-        floor_s = max(
-            device.runtime.period_s, *(s.min_sample_period_s for s in device.profile.sensors)
-        )
-        if not math.isfinite(interval_s) or interval_s < floor_s:
-            raise invalid_argument(
-                "sample_interval_s",
-                f"must be at least {floor_s:g} s (the control loop's sampling period), "
-                f"got {interval_s}",
-            )
+        checked = check_subscription(request, device, poll=False)
         hub = device.runtime.hub
-        subscription, snapshot = hub.subscribe(interval_s)
+        stall_s = hub.config.stall_timeout_s
+        selection = checked.spec.selection
+        await telemetry_write(context, checked.layout, stall_s)
+        if checked.list_mode == telemetry_pb2.LIST_MODE_ONCE:
+            snapshot = snapshot_bytes(hub.latest, selection)
+            if snapshot is not None and not checked.updates_only:
+                await telemetry_write(context, snapshot, stall_s)
+            await telemetry_write(context, SYNC_BYTES, stall_s)
+            return
+        subscription, latest = hub.subscribe(checked.spec)
+        # Before any await: the fan-out may offer frames as soon as this task yields.
+        subscription.start_from(latest, sent=not checked.updates_only)
         try:
-            yield telemetry_pb2.TelemetryUpdate(
-                layout=telemetry_pb2.SensorLayout(
-                    device_id=device.id, sensor_ids=[s.id for s in device.profile.sensors]
-                )
-            )
-            if snapshot is not None:
-                yield telemetry_pb2.TelemetryUpdate(
-                    batch=telemetry_pb2.TelemetryBatch(frames=[frame_to_proto(snapshot)])
-                )
-            yield telemetry_pb2.TelemetryUpdate(sync_response=True)
-            while True:
-                frames = await subscription.next_frames()
-                yield telemetry_pb2.TelemetryUpdate(
-                    batch=telemetry_pb2.TelemetryBatch(frames=[frame_to_proto(f) for f in frames]),
-                    dropped_frames=subscription.dropped,
-                )
+            snapshot = snapshot_bytes(latest, selection)
+            if snapshot is not None and not checked.updates_only:
+                await telemetry_write(context, snapshot, stall_s)
+            await telemetry_write(context, SYNC_BYTES, stall_s)
+            await stream_updates(subscription, context, stall_s)
         finally:
             hub.unsubscribe(subscription)
+
+    @streaming
+    async def Poll(  # type: ignore[override]
+        self, request_iterator: AsyncIterator[telemetry_pb2.PollRequest], context: Any
+    ) -> AsyncIterator[bytes]:
+        await self._poll(request_iterator, context)
+        nothing: tuple[bytes, ...] = ()
+        for item in nothing:  # a generator that writes rather than yields (class docstring)
+            yield item
+
+    async def _poll(
+        self, request_iterator: AsyncIterator[telemetry_pb2.PollRequest], context: Any
+    ) -> None:
+        first = await anext(aiter(request_iterator), None)
+        if first is None:
+            return
+        _refuse_undecodable("Poll", first)
+        if first.WhichOneof("kind") != "subscribe":
+            raise invalid_argument("subscribe", "the first message must carry the subscription")
+        device = self._devices.get(first.subscribe.device_id, "subscribe.device_id")
+        checked = check_subscription(first.subscribe, device, poll=True, prefix="subscribe.")
+        hub = device.runtime.hub
+        stall_s = hub.config.stall_timeout_s
+        selection = checked.spec.selection
+        await telemetry_write(context, checked.layout, stall_s)
+        snapshot = snapshot_bytes(hub.latest, selection)
+        if snapshot is not None and not checked.updates_only:
+            await telemetry_write(context, snapshot, stall_s)
+        await telemetry_write(context, SYNC_BYTES, stall_s)
+        async for message in request_iterator:
+            _refuse_undecodable("Poll", message)
+            if message.WhichOneof("kind") != "poll":
+                raise invalid_argument("subscribe", "only the first message subscribes; send polls")
+            snapshot = snapshot_bytes(hub.latest, selection)
+            if snapshot is not None:
+                await telemetry_write(context, snapshot, stall_s)
+            await telemetry_write(context, SYNC_BYTES, stall_s)
 
     @unary
     async def GetHistory(
         self, request: telemetry_pb2.GetHistoryRequest, context: Any
     ) -> telemetry_pb2.GetHistoryResponse:
-        raise unimplemented("GetHistory is not implemented yet: telemetry is not recorded")
+        device = self._devices.get(request.device_id)
+        check_history(request, device)
+        selection_of(list(request.sensor_ids), device, "")  # refused here, not on the thread
+        return await asyncio.to_thread(answer_history, request, device)

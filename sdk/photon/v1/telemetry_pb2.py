@@ -26,19 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from photon.v1 import device_pb2 as photon_dot_v1_dot_device__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19photon/v1/telemetry.proto\x12\tphoton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16photon/v1/device.proto\"\x8b\x02\n\x10SubscribeRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12)\n\x04mode\x18\x02 \x01(\x0e\x32\x1b.photon.v1.SubscriptionMode\x12\x19\n\x11sample_interval_s\x18\x03 \x01(\x01\x12\x12\n\ndeadband_c\x18\x04 \x01(\x01\x12&\n\tlist_mode\x18\x05 \x01(\x0e\x32\x13.photon.v1.ListMode\x12\x1c\n\x14heartbeat_interval_s\x18\x06 \x01(\x01\x12\x1a\n\x12suppress_redundant\x18\x07 \x01(\x08\x12\x14\n\x0cupdates_only\x18\x08 \x01(\x08\x12\x12\n\nsensor_ids\x18\t \x03(\t\"h\n\x0bPollRequest\x12\x30\n\tsubscribe\x18\x01 \x01(\x0b\x32\x1b.photon.v1.SubscribeRequestH\x00\x12\x1f\n\x04poll\x18\x02 \x01(\x0b\x32\x0f.photon.v1.PollH\x00\x42\x06\n\x04kind\"\x06\n\x04Poll\"X\n\x0cSensorStatus\x12\x11\n\tsensor_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.photon.v1.SensorState\x12\x0e\n\x06reason\x18\x03 \x01(\t\"}\n\x0bJobProgress\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ntasks_done\x18\x02 \x01(\r\x12\x13\n\x0btasks_total\x18\x03 \x01(\r\x12\x0f\n\x07replans\x18\x04 \x01(\r\x12$\n\x1cpredicted_peak_temperature_c\x18\x05 \x01(\x01\"\x97\x03\n\x0eTelemetryFrame\x12\x15\n\rdevice_time_s\x18\x01 \x01(\x01\x12+\n\x07read_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rtemperature_c\x18\x03 \x03(\x01\x12\x1d\n\x15total_heater_power_mw\x18\x04 \x01(\x01\x12\x14\n\x0csensor_index\x18\x05 \x03(\r\x12\x1f\n\x17\x63ollected_device_time_s\x18\x06 \x03(\x01\x12.\n\rsensor_status\x18\x07 \x03(\x0b\x32\x17.photon.v1.SensorStatus\x12\x15\n\rzone_power_mw\x18\x08 \x03(\x01\x12&\n\x1e\x65stimated_heater_temperature_c\x18\t \x03(\x01\x12#\n\x03job\x18\n \x01(\x0b\x32\x16.photon.v1.JobProgress\x12\'\n\x06health\x18\x0b \x01(\x0b\x32\x17.photon.v1.DeviceHealth\x12\x17\n\x0floop_lateness_s\x18\x0c \x01(\x01\"[\n\x0cSensorLayout\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\nsensor_ids\x18\x02 \x03(\t\x12\x10\n\x08zone_ids\x18\x03 \x03(\t\x12\x12\n\nheater_ids\x18\x04 \x03(\t\"\xbc\x01\n\x0fTelemetryUpdate\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x17.photon.v1.SensorLayoutH\x00\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x19.photon.v1.TelemetryBatchH\x00\x12\x17\n\rsync_response\x18\x03 \x01(\x08H\x00\x12\x16\n\x0e\x64ropped_frames\x18\n \x01(\x04\x12\x19\n\x11\x63oalesced_samples\x18\x0b \x01(\x04\x42\x06\n\x04kind\";\n\x0eTelemetryBatch\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.photon.v1.TelemetryFrame\"\x84\x01\n\x11GetHistoryRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x1b\n\x13start_device_time_s\x18\x02 \x01(\x01\x12\x19\n\x11\x65nd_device_time_s\x18\x03 \x01(\x01\x12\x10\n\x08\x62ucket_s\x18\x04 \x01(\x01\x12\x12\n\nsensor_ids\x18\x05 \x03(\t\"k\n\rHistoryBucket\x12\x1b\n\x13start_device_time_s\x18\x01 \x01(\x01\x12\x0f\n\x07samples\x18\x02 \x01(\r\x12\r\n\x05min_c\x18\x03 \x03(\x01\x12\r\n\x05max_c\x18\x04 \x03(\x01\x12\x0e\n\x06mean_c\x18\x05 \x03(\x01\"\xca\x01\n\x12GetHistoryResponse\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.photon.v1.TelemetryFrame\x12)\n\x07\x62uckets\x18\x02 \x03(\x0b\x32\x18.photon.v1.HistoryBucket\x12\'\n\x06layout\x18\x03 \x01(\x0b\x32\x17.photon.v1.SensorLayout\x12#\n\x1bretained_from_device_time_s\x18\x04 \x01(\x01\x12\x10\n\x08\x62ucket_s\x18\x05 \x01(\x01*t\n\x10SubscriptionMode\x12!\n\x1dSUBSCRIPTION_MODE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SUBSCRIPTION_MODE_SAMPLE\x10\x01\x12\x1f\n\x1bSUBSCRIPTION_MODE_ON_CHANGE\x10\x02*c\n\x08ListMode\x12\x19\n\x15LIST_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10LIST_MODE_STREAM\x10\x01\x12\x12\n\x0eLIST_MODE_ONCE\x10\x02\x12\x12\n\x0eLIST_MODE_POLL\x10\x03*v\n\x0bSensorState\x12\x1c\n\x18SENSOR_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSENSOR_STATE_OK\x10\x01\x12\x1b\n\x17SENSOR_STATE_DISTRUSTED\x10\x02\x12\x17\n\x13SENSOR_STATE_FAILED\x10\x03\x32\xe5\x01\n\x10TelemetryService\x12\x46\n\tSubscribe\x12\x1b.photon.v1.SubscribeRequest\x1a\x1a.photon.v1.TelemetryUpdate0\x01\x12I\n\nGetHistory\x12\x1c.photon.v1.GetHistoryRequest\x1a\x1d.photon.v1.GetHistoryResponse\x12>\n\x04Poll\x12\x16.photon.v1.PollRequest\x1a\x1a.photon.v1.TelemetryUpdate(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19photon/v1/telemetry.proto\x12\tphoton.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16photon/v1/device.proto\"\x8b\x02\n\x10SubscribeRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12)\n\x04mode\x18\x02 \x01(\x0e\x32\x1b.photon.v1.SubscriptionMode\x12\x19\n\x11sample_interval_s\x18\x03 \x01(\x01\x12\x12\n\ndeadband_c\x18\x04 \x01(\x01\x12&\n\tlist_mode\x18\x05 \x01(\x0e\x32\x13.photon.v1.ListMode\x12\x1c\n\x14heartbeat_interval_s\x18\x06 \x01(\x01\x12\x1a\n\x12suppress_redundant\x18\x07 \x01(\x08\x12\x14\n\x0cupdates_only\x18\x08 \x01(\x08\x12\x12\n\nsensor_ids\x18\t \x03(\t\"h\n\x0bPollRequest\x12\x30\n\tsubscribe\x18\x01 \x01(\x0b\x32\x1b.photon.v1.SubscribeRequestH\x00\x12\x1f\n\x04poll\x18\x02 \x01(\x0b\x32\x0f.photon.v1.PollH\x00\x42\x06\n\x04kind\"\x06\n\x04Poll\"X\n\x0cSensorStatus\x12\x11\n\tsensor_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.photon.v1.SensorState\x12\x0e\n\x06reason\x18\x03 \x01(\t\"}\n\x0bJobProgress\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ntasks_done\x18\x02 \x01(\r\x12\x13\n\x0btasks_total\x18\x03 \x01(\r\x12\x0f\n\x07replans\x18\x04 \x01(\r\x12$\n\x1cpredicted_peak_temperature_c\x18\x05 \x01(\x01\"\xa8\x03\n\x0eTelemetryFrame\x12\x15\n\rdevice_time_s\x18\x01 \x01(\x01\x12+\n\x07read_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rtemperature_c\x18\x03 \x03(\x01\x12\x1d\n\x15total_heater_power_mw\x18\x04 \x01(\x01\x12\x14\n\x0csensor_index\x18\x05 \x03(\r\x12\x1f\n\x17\x63ollected_device_time_s\x18\x06 \x03(\x01\x12.\n\rsensor_status\x18\x07 \x03(\x0b\x32\x17.photon.v1.SensorStatus\x12\x15\n\rzone_power_mw\x18\x08 \x03(\x01\x12&\n\x1e\x65stimated_heater_temperature_c\x18\t \x03(\x01\x12#\n\x03job\x18\n \x01(\x0b\x32\x16.photon.v1.JobProgress\x12\'\n\x06health\x18\x0b \x01(\x0b\x32\x17.photon.v1.DeviceHealth\x12\x17\n\x0floop_lateness_s\x18\x0c \x01(\x01\x12\x0f\n\x07partial\x18\r \x01(\x08\"[\n\x0cSensorLayout\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x12\n\nsensor_ids\x18\x02 \x03(\t\x12\x10\n\x08zone_ids\x18\x03 \x03(\t\x12\x12\n\nheater_ids\x18\x04 \x03(\t\"\xbc\x01\n\x0fTelemetryUpdate\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x17.photon.v1.SensorLayoutH\x00\x12*\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x19.photon.v1.TelemetryBatchH\x00\x12\x17\n\rsync_response\x18\x03 \x01(\x08H\x00\x12\x16\n\x0e\x64ropped_frames\x18\n \x01(\x04\x12\x19\n\x11\x63oalesced_samples\x18\x0b \x01(\x04\x42\x06\n\x04kind\";\n\x0eTelemetryBatch\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.photon.v1.TelemetryFrame\"\x84\x01\n\x11GetHistoryRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x1b\n\x13start_device_time_s\x18\x02 \x01(\x01\x12\x19\n\x11\x65nd_device_time_s\x18\x03 \x01(\x01\x12\x10\n\x08\x62ucket_s\x18\x04 \x01(\x01\x12\x12\n\nsensor_ids\x18\x05 \x03(\t\"k\n\rHistoryBucket\x12\x1b\n\x13start_device_time_s\x18\x01 \x01(\x01\x12\x0f\n\x07samples\x18\x02 \x01(\r\x12\r\n\x05min_c\x18\x03 \x03(\x01\x12\r\n\x05max_c\x18\x04 \x03(\x01\x12\x0e\n\x06mean_c\x18\x05 \x03(\x01\"\xca\x01\n\x12GetHistoryResponse\x12)\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x19.photon.v1.TelemetryFrame\x12)\n\x07\x62uckets\x18\x02 \x03(\x0b\x32\x18.photon.v1.HistoryBucket\x12\'\n\x06layout\x18\x03 \x01(\x0b\x32\x17.photon.v1.SensorLayout\x12#\n\x1bretained_from_device_time_s\x18\x04 \x01(\x01\x12\x10\n\x08\x62ucket_s\x18\x05 \x01(\x01*t\n\x10SubscriptionMode\x12!\n\x1dSUBSCRIPTION_MODE_UNSPECIFIED\x10\x00\x12\x1c\n\x18SUBSCRIPTION_MODE_SAMPLE\x10\x01\x12\x1f\n\x1bSUBSCRIPTION_MODE_ON_CHANGE\x10\x02*c\n\x08ListMode\x12\x19\n\x15LIST_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10LIST_MODE_STREAM\x10\x01\x12\x12\n\x0eLIST_MODE_ONCE\x10\x02\x12\x12\n\x0eLIST_MODE_POLL\x10\x03*v\n\x0bSensorState\x12\x1c\n\x18SENSOR_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSENSOR_STATE_OK\x10\x01\x12\x1b\n\x17SENSOR_STATE_DISTRUSTED\x10\x02\x12\x17\n\x13SENSOR_STATE_FAILED\x10\x03\x32\xe5\x01\n\x10TelemetryService\x12\x46\n\tSubscribe\x12\x1b.photon.v1.SubscribeRequest\x1a\x1a.photon.v1.TelemetryUpdate0\x01\x12I\n\nGetHistory\x12\x1c.photon.v1.GetHistoryRequest\x1a\x1d.photon.v1.GetHistoryResponse\x12>\n\x04Poll\x12\x16.photon.v1.PollRequest\x1a\x1a.photon.v1.TelemetryUpdate(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'photon.v1.telemetry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBSCRIPTIONMODE']._serialized_start=1902
-  _globals['_SUBSCRIPTIONMODE']._serialized_end=2018
-  _globals['_LISTMODE']._serialized_start=2020
-  _globals['_LISTMODE']._serialized_end=2119
-  _globals['_SENSORSTATE']._serialized_start=2121
-  _globals['_SENSORSTATE']._serialized_end=2239
+  _globals['_SUBSCRIPTIONMODE']._serialized_start=1919
+  _globals['_SUBSCRIPTIONMODE']._serialized_end=2035
+  _globals['_LISTMODE']._serialized_start=2037
+  _globals['_LISTMODE']._serialized_end=2136
+  _globals['_SENSORSTATE']._serialized_start=2138
+  _globals['_SENSORSTATE']._serialized_end=2256
   _globals['_SUBSCRIBEREQUEST']._serialized_start=98
   _globals['_SUBSCRIBEREQUEST']._serialized_end=365
   _globals['_POLLREQUEST']._serialized_start=367
@@ -50,19 +50,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBPROGRESS']._serialized_start=571
   _globals['_JOBPROGRESS']._serialized_end=696
   _globals['_TELEMETRYFRAME']._serialized_start=699
-  _globals['_TELEMETRYFRAME']._serialized_end=1106
-  _globals['_SENSORLAYOUT']._serialized_start=1108
-  _globals['_SENSORLAYOUT']._serialized_end=1199
-  _globals['_TELEMETRYUPDATE']._serialized_start=1202
-  _globals['_TELEMETRYUPDATE']._serialized_end=1390
-  _globals['_TELEMETRYBATCH']._serialized_start=1392
-  _globals['_TELEMETRYBATCH']._serialized_end=1451
-  _globals['_GETHISTORYREQUEST']._serialized_start=1454
-  _globals['_GETHISTORYREQUEST']._serialized_end=1586
-  _globals['_HISTORYBUCKET']._serialized_start=1588
-  _globals['_HISTORYBUCKET']._serialized_end=1695
-  _globals['_GETHISTORYRESPONSE']._serialized_start=1698
-  _globals['_GETHISTORYRESPONSE']._serialized_end=1900
-  _globals['_TELEMETRYSERVICE']._serialized_start=2242
-  _globals['_TELEMETRYSERVICE']._serialized_end=2471
+  _globals['_TELEMETRYFRAME']._serialized_end=1123
+  _globals['_SENSORLAYOUT']._serialized_start=1125
+  _globals['_SENSORLAYOUT']._serialized_end=1216
+  _globals['_TELEMETRYUPDATE']._serialized_start=1219
+  _globals['_TELEMETRYUPDATE']._serialized_end=1407
+  _globals['_TELEMETRYBATCH']._serialized_start=1409
+  _globals['_TELEMETRYBATCH']._serialized_end=1468
+  _globals['_GETHISTORYREQUEST']._serialized_start=1471
+  _globals['_GETHISTORYREQUEST']._serialized_end=1603
+  _globals['_HISTORYBUCKET']._serialized_start=1605
+  _globals['_HISTORYBUCKET']._serialized_end=1712
+  _globals['_GETHISTORYRESPONSE']._serialized_start=1715
+  _globals['_GETHISTORYRESPONSE']._serialized_end=1917
+  _globals['_TELEMETRYSERVICE']._serialized_start=2259
+  _globals['_TELEMETRYSERVICE']._serialized_end=2488
 # @@protoc_insertion_point(module_scope)

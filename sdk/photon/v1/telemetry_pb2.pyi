@@ -299,12 +299,17 @@ class TelemetryFrame(_message.Message):
     JOB_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
     LOOP_LATENESS_S_FIELD_NUMBER: _builtins.int
+    PARTIAL_FIELD_NUMBER: _builtins.int
     device_time_s: _builtins.float
     """Device clock (seconds since the daemon started the device); jobs use the same clock."""
     total_heater_power_mw: _builtins.float
     """Electrical power applied to all heaters together when the sensors were read."""
     loop_lateness_s: _builtins.float
     """How late (device seconds) the control loop's pass that took this frame started."""
+    partial: _builtins.bool
+    """The frame carries only the readings sensor_index names (maybe none: a frame sent for a
+    change of the job's progress or of a sensor's status).
+    """
     @_builtins.property
     def read_at(self) -> _timestamp_pb2.Timestamp:
         """Host wall clock when the sensors were read."""
@@ -315,8 +320,8 @@ class TelemetryFrame(_message.Message):
 
     @_builtins.property
     def sensor_index(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """Empty: temperature_c holds one reading per layout sensor. Otherwise temperature_c[i] is
-        the reading of the layout's sensor_index[i] (ON_CHANGE, suppress_redundant, coalesced).
+        """Unless `partial`, temperature_c holds one reading per layout sensor. A partial frame
+        (ON_CHANGE, suppress_redundant) holds the readings of the layout's sensor_index[i] only.
         """
 
     @_builtins.property
@@ -362,10 +367,11 @@ class TelemetryFrame(_message.Message):
         job: Global___JobProgress | None = ...,
         health: _device_pb2.DeviceHealth | None = ...,
         loop_lateness_s: _builtins.float = ...,
+        partial: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health", "job", b"job", "read_at", b"read_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collected_device_time_s", b"collected_device_time_s", "device_time_s", b"device_time_s", "estimated_heater_temperature_c", b"estimated_heater_temperature_c", "health", b"health", "job", b"job", "loop_lateness_s", b"loop_lateness_s", "read_at", b"read_at", "sensor_index", b"sensor_index", "sensor_status", b"sensor_status", "temperature_c", b"temperature_c", "total_heater_power_mw", b"total_heater_power_mw", "zone_power_mw", b"zone_power_mw"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collected_device_time_s", b"collected_device_time_s", "device_time_s", b"device_time_s", "estimated_heater_temperature_c", b"estimated_heater_temperature_c", "health", b"health", "job", b"job", "loop_lateness_s", b"loop_lateness_s", "partial", b"partial", "read_at", b"read_at", "sensor_index", b"sensor_index", "sensor_status", b"sensor_status", "temperature_c", b"temperature_c", "total_heater_power_mw", b"total_heater_power_mw", "zone_power_mw", b"zone_power_mw"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

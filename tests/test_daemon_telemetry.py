@@ -1,0 +1,271 @@
+"""Telemetry through the SDK against a real photond: modes, ON_CHANGE, slow subscribers,
+history, and bad input refused by name."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from daemon_process import RunningDaemon, cleanup, start_daemon
+from photon.v1 import telemetry_pb2, telemetry_pb2_grpc
+from photon_sdk import (
+    AsyncClient,
+    Cancelled,
+    Client,
+    InvalidArgument,
+    ResourceExhausted,
+    TaskGraph,
+    TelemetryFrame,
+)
+
+pytestmark = pytest.mark.integration
+
+STALL_TIMEOUT_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[RunningDaemon]:
+    """A daemon that closes stalled subscribers after a few seconds (the default is 30)."""
+    running = start_daemon(None, "--telemetry-stall-timeout-s", str(STALL_TIMEOUT_S))
+    yield running
+    cleanup(running)
+
+
+def take(stream: Iterator[TelemetryFrame], n: int) -> list[TelemetryFrame]:
+    return [next(stream) for _ in range(n)]
+
+
+def test_stream_opens_with_a_snapshot_then_samples_at_the_interval(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client, client.subscribe("sim0", 0.05) as stream:
+        snapshot = next(stream)
+        assert not stream.synced, "the snapshot comes before the sync marker"
+        frames = take(stream, 5)
+        assert stream.synced
+    # On the grid of the snapshot's time: at most one frame per 0.05 s cell (a late loop may
+    # bring one closer to the next, never two into one cell).
+    cells = [math.floor((f.device_time_s - snapshot.device_time_s) / 0.05 + 1e-6) for f in frames]
+    assert cells == sorted(set(cells)) and cells[0] >= 1, cells
+    frame = frames[-1]
+    assert frame.device_time_s > snapshot.device_time_s
+    assert len(frame.temperature_c) == 16 and not frame.partial
+    assert set(frame.zone_power_mw) == {z.id for z in client_device(daemon).zones}
+    assert len(frame.estimated_heater_temperature_c) == 64
+    assert frame.health is not None and 0.0 <= frame.health.score <= 1.0
+    assert frame.job is None  # nothing runs
+
+
+def client_device(daemon: RunningDaemon):  # type: ignore[no-untyped-def]
+    with Client(daemon.target) as client:
+        return client.get_device("sim0")
+
+
+def test_updates_only_skips_the_snapshot(daemon: RunningDaemon) -> None:
+    with (
+        Client(daemon.target) as client,
+        client.subscribe("sim0", 0.05, updates_only=True) as stream,
+    ):
+        next(stream)
+        assert stream.synced, "the first frame came after the sync marker"
+
+
+def test_once_answers_a_snapshot_of_the_selected_sensors(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        whole = client.snapshot("sim0")
+        some = client.snapshot("sim0", sensor_ids=["s33", "s00"])
+    assert len(whole.temperature_c) == 16
+    assert list(some.temperature_c) == ["s33", "s00"]
+
+
+def test_poll_answers_a_snapshot_per_poll(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client, client.poll("sim0", sensor_ids=["s11"]) as poller:
+        assert poller.initial is not None and list(poller.initial.temperature_c) == ["s11"]
+        first = poller.poll()
+        time.sleep(0.2)
+        second = poller.poll()
+    assert first is not None and second is not None
+    assert second.device_time_s > first.device_time_s >= poller.initial.device_time_s
+
+    async def run() -> None:
+        async with AsyncClient(daemon.target) as client:
+            poller = await client.poll("sim0")
+            try:
+                assert poller.initial is not None
+                frame = await poller.poll()
+                assert frame is not None and len(frame.temperature_c) == 16
+            finally:
+                await poller.aclose()
+            once = await client.snapshot("sim0", sensor_ids=["s01"])
+            assert list(once.temperature_c) == ["s01"]
+
+    asyncio.run(run())
+
+
+def heating_job() -> TaskGraph:
+    graph = TaskGraph()
+    graph.add_task(
+        "heat",
+        duration_s=3.0,
+        heater_power_mw={f"h{r}{c}": 15.0 for r in range(4) for c in range(4)},
+    )
+    return graph
+
+
+def test_on_change_sends_only_moves_beyond_the_deadband(daemon: RunningDaemon) -> None:
+    deadband_c = 0.5
+    with Client(daemon.target) as client:
+        with client.subscribe("sim0", 0.0, deadband_c=deadband_c) as stream:
+            snapshot = next(stream)
+            last = dict(snapshot.temperature_c)
+            job = client.submit_job(heating_job())
+            moved = 0
+            for frame in stream:
+                if frame.job is not None:
+                    assert frame.job.job_id == job.id and frame.job.tasks_total == 1
+                assert frame.partial or len(frame.temperature_c) == 16
+                for sensor_id, value in frame.temperature_c.items():
+                    assert abs(value - last[sensor_id]) > deadband_c, (sensor_id, value)
+                    last[sensor_id] = value
+                    moved += 1
+                if moved >= 20:
+                    break
+        client.wait_job(job.id)
+    assert moved >= 20
+
+
+def test_on_change_heartbeat_resends_unchanged_readings(daemon: RunningDaemon) -> None:
+    with (
+        Client(daemon.target) as client,
+        client.subscribe("sim0", 0.0, deadband_c=1000.0, heartbeat_interval_s=0.5) as stream,
+    ):
+        frames = take(stream, 4)
+    gaps = [b.device_time_s - a.device_time_s for a, b in itertools.pairwise(frames)]
+    assert all(g >= 0.5 - 1e-6 for g in gaps), gaps
+    assert all(len(f.temperature_c) == 16 for f in frames[1:]), "every sensor was due"
+
+
+def test_a_stalled_subscriber_is_closed_and_a_reading_one_is_not(daemon: RunningDaemon) -> None:
+    errors: list[BaseException] = []
+    fast_frames: list[TelemetryFrame] = []
+    with Client(daemon.target) as slow_client, Client(daemon.target) as fast_client:
+        slow = slow_client.subscribe("sim0", 0.0)
+        next(slow)  # subscribed; from now on this reader takes nothing
+        fast = fast_client.subscribe("sim0", 0.5)
+        stop = threading.Event()
+
+        def read_fast() -> None:
+            try:
+                for frame in fast:
+                    fast_frames.append(frame)
+                    if stop.is_set():
+                        break
+            except BaseException as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=read_fast, daemon=True)
+        reader.start()
+        # The daemon buffers what the slow client's connection holds, then waits out the
+        # stall timeout: the slow stream ends with RESOURCE_EXHAUSTED once read.
+        time.sleep(STALL_TIMEOUT_S * 4)
+        with pytest.raises(ResourceExhausted) as closed:
+            for _ in slow:
+                pass
+        before = len(fast_frames)
+        deadline = time.monotonic() + 60
+        while len(fast_frames) < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        fast.close()
+        reader.join(10)
+    assert "took nothing for 3 s" in str(closed.value)
+    assert "telemetry_stall_timeout_s" in str(closed.value)
+    assert len(fast_frames) >= before + 3, "the reading subscriber still gets frames"
+    assert fast.dropped_frames == 0 and fast.coalesced_samples == 0
+    assert not [e for e in errors if not isinstance(e, Cancelled)], "closed by us, nothing else"
+
+
+def test_history_buckets_agree_with_the_samples(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        now_s = client.get_device_state("sim0").device_time_s
+        start_s, end_s = now_s - 2.0, now_s - 1.0
+        buckets = client.get_history("sim0", start_s, end_s, bucket_s=0.25)
+        raw = client.get_history("sim0", start_s, end_s, sensor_ids=["s00", "s12"])
+    assert raw.sensor_ids == ("s00", "s12") and raw.frames
+    assert len(buckets.buckets) == 4 and buckets.sensor_ids[0] == "s00"
+    assert sum(b.samples for b in buckets.buckets) == len(raw.frames)
+    for bucket in buckets.buckets:
+        inside = [
+            f.temperature_c["s12"]
+            for f in raw.frames
+            if bucket.start_device_time_s <= f.device_time_s < bucket.start_device_time_s + 0.25
+            or (f.device_time_s == end_s and bucket is buckets.buckets[-1])
+        ]
+        assert bucket.samples == len(inside)
+        if inside:
+            assert bucket.min_c["s12"] == min(inside) and bucket.max_c["s12"] == max(inside)
+            assert bucket.mean_c["s12"] == pytest.approx(sum(inside) / len(inside))
+        else:
+            assert math.isnan(bucket.mean_c["s12"])
+    assert buckets.retained_from_device_time_s <= start_s
+
+
+def test_device_state_reports_health(daemon: RunningDaemon) -> None:
+    with Client(daemon.target) as client:
+        state = client.get_device_state("sim0")
+    assert state.health is not None and 0.0 <= state.health.score <= 1.0
+
+
+def field_of(error: BaseException) -> str:
+    assert isinstance(error, InvalidArgument | ResourceExhausted), error
+    return error.field_violations[0].field
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"sample_interval_s": 0.001}, "sample_interval_s"),
+        ({"sensor_ids": ["s00", "nope"]}, "sensor_ids[1]"),
+        ({"sensor_ids": ["s00", "s00"]}, "sensor_ids[1]"),
+        ({"heartbeat_interval_s": 1.0}, "heartbeat_interval_s"),
+        ({"deadband_c": 0.1, "suppress_redundant": True}, "suppress_redundant"),
+    ],
+)
+def test_bad_subscriptions_are_refused_by_name(
+    daemon: RunningDaemon, options: dict[str, object], field: str
+) -> None:
+    with Client(daemon.target) as client, pytest.raises(InvalidArgument) as error:
+        next(client.subscribe("sim0", **options))  # type: ignore[arg-type]
+    assert field_of(error.value) == field
+
+
+def test_poll_mode_on_subscribe_and_bad_history_are_refused_by_name(
+    daemon: RunningDaemon,
+) -> None:
+    with grpc.insecure_channel(daemon.target) as channel:
+        stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
+        request = telemetry_pb2.SubscribeRequest(list_mode=telemetry_pb2.LIST_MODE_POLL)
+        with pytest.raises(grpc.RpcError) as poll:
+            next(iter(stub.Subscribe(request, timeout=10)))
+        backwards = telemetry_pb2.GetHistoryRequest(start_device_time_s=2, end_device_time_s=1)
+        with pytest.raises(grpc.RpcError) as window:
+            stub.GetHistory(backwards, timeout=10)
+    assert poll.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (poll.value.details() or "").startswith("list_mode:")
+    assert window.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (window.value.details() or "").startswith("end_device_time_s:")
+    with Client(daemon.target) as client:
+        with pytest.raises(InvalidArgument) as narrow:
+            client.get_history("sim0", 0.0, 1.0, bucket_s=0.001)
+        with pytest.raises(ResourceExhausted) as many:
+            client.get_history("sim0", 0.0, 1e6, bucket_s=1.0)
+        with pytest.raises(InvalidArgument) as sensor:
+            client.get_history("sim0", 0.0, 1.0, sensor_ids=["x"])
+    assert field_of(narrow.value) == "bucket_s"
+    assert field_of(many.value) == "bucket_s" and "10000" in str(many.value)
+    assert field_of(sensor.value) == "sensor_ids[0]"
