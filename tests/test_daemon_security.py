@@ -274,6 +274,11 @@ def test_audit_lines_for_mutating_calls(limited: SecureDaemon) -> None:
         ):
             other.cancel_job(job.id)
         op.cancel_job(job.id)
+    with (
+        Client(limited.tcp, token=limited.tokens["viewer"]) as viewer,
+        pytest.raises(PermissionDenied),
+    ):
+        viewer.emergency_stop("sim0", "viewer tries")
     with Client(limited.daemon.target) as local:
         local.emergency_stop("sim0", "audit check")
         local.resume("sim0")
@@ -307,7 +312,13 @@ def test_audit_lines_for_mutating_calls(limited: SecureDaemon) -> None:
             and "method=EmergencyStop" in line
             and 'reason="audit check"' in line
         ]
-        if submit and denied and cancelled and stop:
+        by_role = [
+            line
+            for line in lines
+            if "who=token:viewer role=viewer" in line
+            and "method=EmergencyStop outcome=PERMISSION_DENIED" in line
+        ]
+        if submit and denied and cancelled and stop and by_role:
             break
         assert time.monotonic() < deadline, "\n".join(lines)
         time.sleep(0.1)

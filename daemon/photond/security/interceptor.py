@@ -118,13 +118,8 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # until it is wrapped here.
         return grpc.unary_unary_rpc_method_handler(self._refuse_all(method))
 
-    def _admit(
-        self, method: str, context: grpc.aio.ServicerContext[Any, Any], metadata: Any
-    ) -> Identity:
-        policy = self._access.policy
-        identity = policy.identify(context.peer(), context.auth_context(), metadata or ())
-        authorize(identity, method)
-        return identity
+    def _identify(self, context: grpc.aio.ServicerContext[Any, Any], metadata: Any) -> Identity:
+        return self._access.policy.identify(context.peer(), context.auth_context(), metadata or ())
 
     async def _refused(
         self,
@@ -196,7 +191,9 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             started_s = time.monotonic()
             identity = None
             try:
-                identity = self._admit(method, context, context.invocation_metadata())
+                # Identified first, so that a refusal by role names who was refused.
+                identity = self._identify(context, context.invocation_metadata())
+                authorize(identity, method)
             except Refused as error:
                 await self._refused(method, context, request, started_s, identity, error)
             assert identity is not None
@@ -239,7 +236,9 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             started_s = time.monotonic()
             identity = None
             try:
-                identity = self._admit(method, context, context.invocation_metadata())
+                # Identified first, so that a refusal by role names who was refused.
+                identity = self._identify(context, context.invocation_metadata())
+                authorize(identity, method)
             except Refused as error:
                 await self._refused(method, context, request, started_s, identity, error)
             assert identity is not None
