@@ -41,6 +41,13 @@ from ._errors import Unauthenticated as Unauthenticated
 from ._errors import Unavailable as Unavailable
 from ._errors import Unimplemented as Unimplemented
 from ._errors import map_rpc_error as map_rpc_error
+from ._pick import Candidate as Candidate
+from ._pick import DeviceChoice as DeviceChoice
+from ._pick import NoDeviceAvailable as NoDeviceAvailable
+from ._pool import resolve_endpoints as resolve_endpoints
+from ._resubscribe import AsyncResilientTelemetry as AsyncResilientTelemetry
+from ._resubscribe import ResilientTelemetry as ResilientTelemetry
+from ._resubscribe import TelemetryGap as TelemetryGap
 from ._target import DEFAULT_TCP_PORT as DEFAULT_TCP_PORT
 from ._target import SYSTEM_SOCKET_PATH as SYSTEM_SOCKET_PATH
 from ._target import default_socket_path as default_socket_path
@@ -83,12 +90,15 @@ __all__ = [
     "SYSTEM_SOCKET_PATH",
     "AlreadyExists",
     "AsyncClient",
+    "AsyncResilientTelemetry",
     "AsyncTelemetryPoller",
     "AsyncTelemetryStream",
     "Cancelled",
+    "Candidate",
     "Client",
     "DeadlineExceeded",
     "Device",
+    "DeviceChoice",
     "DeviceHealth",
     "DeviceState",
     "FailedPrecondition",
@@ -108,12 +118,14 @@ __all__ = [
     "Lane",
     "Layer",
     "Limits",
+    "NoDeviceAvailable",
     "NotFound",
     "OptimizationLevel",
     "PermissionDenied",
     "PhotonError",
     "PlanStatistics",
     "ProtocolError",
+    "ResilientTelemetry",
     "ResourceExhausted",
     "RpcError",
     "Schedule",
@@ -124,6 +136,7 @@ __all__ = [
     "Task",
     "TaskGraph",
     "TelemetryFrame",
+    "TelemetryGap",
     "TelemetryHistory",
     "TelemetryPoller",
     "TelemetryStream",
@@ -136,5 +149,6 @@ __all__ = [
     "default_socket_path",
     "default_target",
     "map_rpc_error",
+    "resolve_endpoints",
     "socket_search_path",
 ]

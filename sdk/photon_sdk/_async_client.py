@@ -6,6 +6,7 @@ only the waiting differs. Requests are built and answers decoded in the shared s
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
@@ -37,7 +38,9 @@ from ._convert import (
     schedule_from_proto,
 )
 from ._credentials import Tls, open_aio_channel
-from ._errors import ProtocolError, map_rpc_error
+from ._errors import PhotonError, ProtocolError, map_rpc_error
+from ._pick import Candidate, DeviceChoice, _Skipped, choose
+from ._resubscribe import AsyncResilientTelemetry
 from .graph import TaskGraph
 from .types import (
     Device,
@@ -88,13 +91,18 @@ class AsyncClient(BaseClient):
 
     def __init__(
         self,
-        target: str | None = None,
+        target: str | Sequence[str] | None = None,
         *,
         timeout_s: float | None = None,
         token: str | None = None,
         tls: Tls | None = None,
     ) -> None:
         super().__init__(target, timeout_s=timeout_s)
+        if len(self.targets) > 1:
+            raise ValueError(
+                "AsyncClient talks to one daemon; Client([...]) spreads calls over several "
+                "(or open an AsyncClient per endpoint)"
+            )
         self._channel = open_aio_channel(self._target, CHANNEL_OPTIONS, token, tls)
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
@@ -302,10 +310,29 @@ class AsyncClient(BaseClient):
         start_device_time_s: float,
         end_device_time_s: float,
         *,
-        bucket_s: float = 0.0,
+        sensor_ids: Sequence[str] | None = None,
+    ) -> list[TelemetryFrame]:
+        """Return a device's recorded samples; see :meth:`Client.get_history`."""
+        request = self._history_request(
+            device_id, start_device_time_s, end_device_time_s, 0.0, sensor_ids
+        )
+        response = await self._call("GetHistory", self._telemetry.GetHistory, request)
+        return list(history_from_proto(response, device_id).frames)
+
+    async def get_history_buckets(
+        self,
+        device_id: str,
+        start_device_time_s: float,
+        end_device_time_s: float,
+        bucket_s: float,
+        *,
         sensor_ids: Sequence[str] | None = None,
     ) -> TelemetryHistory:
-        """Return a device's recorded samples or buckets; see :meth:`Client.get_history`."""
+        """Return min / max / mean per bucket; see :meth:`Client.get_history_buckets`."""
+        if not bucket_s > 0:
+            raise ValueError(
+                f"bucket_s must be > 0 (get_history has the samples), got {bucket_s!r}"
+            )
         request = self._history_request(
             device_id, start_device_time_s, end_device_time_s, bucket_s, sensor_ids
         )
@@ -320,6 +347,56 @@ class AsyncClient(BaseClient):
         method = self._channel.unary_unary(_health.CHECK_METHOD, None, None)
         response = await self._call("Check", method, _health.encode_request(service))
         return _health.decode_response(cast(bytes, response)) == _health.SERVING
+
+    def endpoint(self, target: str) -> AsyncClient:
+        """Return this client if ``target`` is its endpoint (see :meth:`Client.endpoint`).
+
+        Raises:
+            ValueError: ``target`` is not this client's endpoint.
+        """
+        if target != self.target:
+            raise ValueError(f"{target!r} is not an endpoint of this client: {self.target!r}")
+        return self
+
+    async def pick_device(
+        self, graph: TaskGraph, *, level: OptimizationLevel | None = OptimizationLevel.FAST
+    ) -> DeviceChoice:
+        """Choose this daemon's device that should run ``graph``; see :meth:`Client.pick_device`
+        (the devices' states and dry-run plans are gathered concurrently)."""
+        graph.validate()
+        devices = await self.list_devices()
+        found = await asyncio.gather(*(self._probe(d, graph, level) for d in devices))
+        candidates: list[tuple[Candidate, Schedule]] = []
+        skipped: list[tuple[str, str, str]] = []
+        for item in found:
+            if isinstance(item, _Skipped):
+                skipped.append((item.target, item.device_id, item.reason))
+            else:
+                candidates.append(item)
+        return choose(candidates, skipped)
+
+    async def _probe(
+        self, device: Device, graph: TaskGraph, level: OptimizationLevel | None
+    ) -> tuple[Candidate, Schedule] | _Skipped:
+        try:
+            state = await self.get_device_state(device.id)
+            if not state.serving:
+                reason = f"not serving: {state.not_serving_reason}"
+                return _Skipped(self.target, device.id, reason)
+            plan = await self.plan_job(graph, device_id=device.id, level=level, validate=False)
+        except PhotonError as exc:
+            return _Skipped(self.target, device.id, str(exc))
+        limit_c = device.limits.max_device_temperature_c
+        return (Candidate.of(self.target, state, limit_c, plan), plan)
+
+    def follow_telemetry(
+        self, device_id: str = "", sample_interval_s: float = 0.1, *, max_gap_s: float | None = None
+    ) -> AsyncResilientTelemetry:
+        """Like :meth:`subscribe`, surviving daemon restarts with a
+        :class:`~photon_sdk.TelemetryGap` per break; see :meth:`Client.follow_telemetry`."""
+        return AsyncResilientTelemetry(
+            lambda: self.subscribe(device_id, sample_interval_s), max_gap_s=max_gap_s
+        )
 
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled."""

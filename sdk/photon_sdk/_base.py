@@ -36,16 +36,33 @@ _VALIDATION_LEVELS = {
 class BaseClient:
     """Holds the target and deadlines and builds the requests both clients send."""
 
-    def __init__(self, target: str | None = None, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, target: str | Sequence[str] | None = None, *, timeout_s: float | None = None
+    ) -> None:
         if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
             raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
-        self._target = target if target is not None else default_target()
+        if target is None:
+            targets: tuple[str, ...] = (default_target(),)
+        elif isinstance(target, str):
+            targets = (target,)
+        else:
+            targets = tuple(dict.fromkeys(target))  # in order, each once
+            if not targets or not all(isinstance(t, str) and t for t in targets):
+                raise ValueError(f"target must be a target or a list of them, got {target!r}")
+        self._targets = targets
+        self._target = targets[0]
         self._timeout_s = timeout_s
 
     @property
     def target(self) -> str:
-        """The gRPC target this client talks to, e.g. ``unix:/run/photond/photond.sock``."""
+        """The gRPC target this client talks to, e.g. ``unix:/run/photond/photond.sock``
+        (the first one, for a client of several endpoints)."""
         return self._target
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every endpoint this client talks to, in the order given (one for most clients)."""
+        return self._targets
 
     @property
     def timeout_s(self) -> float | None:
@@ -61,7 +78,8 @@ class BaseClient:
         return self._timeout_s if self._timeout_s is not None else default_timeout_s(rpc)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target={self._target!r}, timeout_s={self._timeout_s})"
+        target = self._target if len(self._targets) == 1 else list(self._targets)
+        return f"{type(self).__name__}(target={target!r}, timeout_s={self._timeout_s})"
 
     @staticmethod
     def _submit_request(

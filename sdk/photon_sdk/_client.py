@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -36,7 +37,10 @@ from ._convert import (
     schedule_from_proto,
 )
 from ._credentials import Tls, open_channel
-from ._errors import ProtocolError, map_rpc_error
+from ._errors import PhotonError, ProtocolError, map_rpc_error
+from ._pick import Candidate, DeviceChoice, _Skipped, choose
+from ._pool import PoolChannel
+from ._resubscribe import ResilientTelemetry
 from .graph import TaskGraph
 from .types import (
     Device,
@@ -86,7 +90,7 @@ class Client(BaseClient):
 
     def __init__(
         self,
-        target: str | None = None,
+        target: str | Sequence[str] | None = None,
         *,
         timeout_s: float | None = None,
         token: str | None = None,
@@ -94,6 +98,15 @@ class Client(BaseClient):
     ) -> None:
         super().__init__(target, timeout_s=timeout_s)
         self._channel = open_channel(self._target, CHANNEL_OPTIONS, token, tls)
+        # Several daemons: a Client per endpoint, and this one's calls routed over their
+        # channels by what each call needs (see _pool: stateless calls round-robin).
+        self._endpoints: tuple[Client, ...] = ()
+        if len(self.targets) > 1:
+            self._channel.close()
+            self._endpoints = tuple(
+                Client(t, timeout_s=timeout_s, token=token, tls=tls) for t in self.targets
+            )
+            self._channel = PoolChannel(self.targets, [e._channel for e in self._endpoints])
         self._devices = device_pb2_grpc.DeviceServiceStub(self._channel)
         self._jobs = job_pb2_grpc.JobServiceStub(self._channel)
         self._telemetry = telemetry_pb2_grpc.TelemetryServiceStub(self._channel)
@@ -347,21 +360,45 @@ class Client(BaseClient):
         start_device_time_s: float,
         end_device_time_s: float,
         *,
-        bucket_s: float = 0.0,
         sensor_ids: Sequence[str] | None = None,
-    ) -> TelemetryHistory:
-        """Return a device's recorded samples between two device-clock times (s).
-
-        With ``bucket_s`` > 0: per bucket of that width and sensor, the lowest, highest and
-        mean reading (``history.buckets``); with 0: the samples themselves
-        (``history.frames``). The daemon keeps its last ``telemetry_history_s`` of samples.
+    ) -> list[TelemetryFrame]:
+        """Return a device's recorded samples between two device-clock times (s), oldest
+        first (readings only). The daemon keeps its last ``telemetry_history_s`` of samples;
+        :meth:`get_history_buckets` summarises longer windows.
 
         Raises:
-            InvalidArgument: a window or bucket width that makes no sense (the violation
-                names the field), an unknown sensor.
-            ResourceExhausted: too many buckets or samples for one answer (names
-                ``bucket_s``: widen the buckets or narrow the window).
+            InvalidArgument: a window that makes no sense (the violation names the field), an
+                unknown sensor (``sensor_ids[i]``).
+            ResourceExhausted: more samples than one answer holds (100,000; names
+                ``bucket_s``: ask for buckets instead, or a narrower window).
         """
+        request = self._history_request(
+            device_id, start_device_time_s, end_device_time_s, 0.0, sensor_ids
+        )
+        response = self._call("GetHistory", self._telemetry.GetHistory, request)
+        return list(history_from_proto(response, device_id).frames)
+
+    def get_history_buckets(
+        self,
+        device_id: str,
+        start_device_time_s: float,
+        end_device_time_s: float,
+        bucket_s: float,
+        *,
+        sensor_ids: Sequence[str] | None = None,
+    ) -> TelemetryHistory:
+        """Return per bucket of ``bucket_s`` device seconds and per sensor the lowest, highest
+        and mean reading of a window (``history.buckets``, every bucket, empty ones too).
+
+        Raises:
+            InvalidArgument: a window or bucket width that makes no sense (below the control
+                period; the violation names the field), an unknown sensor.
+            ResourceExhausted: more than 10,000 buckets (names ``bucket_s``: widen them).
+        """
+        if not bucket_s > 0:
+            raise ValueError(
+                f"bucket_s must be > 0 (get_history has the samples), got {bucket_s!r}"
+            )
         request = self._history_request(
             device_id, start_device_time_s, end_device_time_s, bucket_s, sensor_ids
         )
@@ -383,9 +420,81 @@ class Client(BaseClient):
         response: bytes = self._call("Check", method, _health.encode_request(service))
         return _health.decode_response(response) == _health.SERVING
 
+    def endpoint(self, target: str) -> Client:
+        """Return the client of one endpoint (``target`` as given to the constructor).
+
+        A Client of several daemons sends calls that name a device or list one daemon's
+        state to one of them through this, e.g. ``client.endpoint(choice.target)`` for the
+        device :meth:`pick_device` chose. A Client of one daemon returns itself.
+
+        Raises:
+            ValueError: ``target`` is not one of this client's endpoints.
+        """
+        for endpoint in self._endpoints or (self,):
+            if endpoint.target == target:
+                return endpoint
+        raise ValueError(f"{target!r} is not an endpoint of this client: {list(self.targets)}")
+
+    def pick_device(
+        self, graph: TaskGraph, *, level: OptimizationLevel | None = OptimizationLevel.FAST
+    ) -> DeviceChoice:
+        """Choose the device, across every endpoint, that should run ``graph``.
+
+        For every device of every endpoint, in parallel: its live state and a dry-run plan
+        of ``graph`` there (PlanJob at ``level``). Devices that are not serving, cannot run
+        the graph (the plan is refused) or sit behind an unreachable endpoint are skipped,
+        with the reason in ``choice.skipped``. The rest are ranked by jobs ahead of the graph
+        (running + queued), then predicted makespan (s), then thermal headroom (°C left to
+        the temperature limit); see :mod:`photon_sdk._pick`.
+
+        Raises:
+            GraphError: the graph is invalid.
+            NoDeviceAvailable: no device can take it (the error lists why, per device).
+        """
+        graph.validate()
+        endpoints = self._endpoints or (self,)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            listed = list(pool.map(_devices_or_error, endpoints))
+            probes = [
+                pool.submit(_probe, endpoint, device, graph, level)
+                for endpoint, devices in zip(endpoints, listed, strict=True)
+                if not isinstance(devices, PhotonError)
+                for device in devices
+            ]
+            found = [p.result() for p in probes]
+        skipped = [
+            (e.target, "", str(devices))
+            for e, devices in zip(endpoints, listed, strict=True)
+            if isinstance(devices, PhotonError)
+        ]
+        candidates: list[tuple[Candidate, Schedule]] = []
+        for item in found:
+            if isinstance(item, _Skipped):
+                skipped.append((item.target, item.device_id, item.reason))
+            else:
+                candidates.append(item)
+        return choose(candidates, skipped)
+
+    def follow_telemetry(
+        self, device_id: str = "", sample_interval_s: float = 0.1, *, max_gap_s: float | None = None
+    ) -> ResilientTelemetry:
+        """Like :meth:`subscribe`, but the subscription survives daemon restarts.
+
+        When the stream breaks (the daemon restarts or goes away, or closed this reader as
+        stalled) it is opened again, and the iteration yields a
+        :class:`~photon_sdk.TelemetryGap` — how long no frame came, the device-clock times on
+        either side, why — before the first new frame. ``max_gap_s`` None waits for the
+        daemon forever; else a longer break raises the error that caused it.
+        """
+        return ResilientTelemetry(
+            lambda: self.subscribe(device_id, sample_interval_s), max_gap_s=max_gap_s
+        )
+
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled."""
         self._channel.close()
+        for endpoint in self._endpoints:
+            endpoint.close()
 
     def __enter__(self) -> Self:
         return self
@@ -542,3 +651,25 @@ class TelemetryStream(Iterator[TelemetryFrame]):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _devices_or_error(client: Client) -> list[Device] | PhotonError:
+    try:
+        return client.list_devices()
+    except PhotonError as exc:
+        return exc
+
+
+def _probe(
+    client: Client, device: Device, graph: TaskGraph, level: OptimizationLevel | None
+) -> tuple[Candidate, Schedule] | _Skipped:
+    """One device's candidacy for pick_device: (candidate, its plan), or why it is out."""
+    try:
+        state = client.get_device_state(device.id)
+        if not state.serving:
+            return _Skipped(client.target, device.id, f"not serving: {state.not_serving_reason}")
+        plan = client.plan_job(graph, device_id=device.id, level=level, validate=False)
+    except PhotonError as exc:
+        return _Skipped(client.target, device.id, str(exc))
+    limit_c = device.limits.max_device_temperature_c
+    return (Candidate.of(client.target, state, limit_c, plan), plan)

@@ -16,12 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .types import Device, Job, JobEvent, ScheduledTask, TelemetryFrame
+from .types import Device, Job, JobEvent, ScheduledTask, TelemetryHistory
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["MissingExtra", "actual_tasks", "plot_job", "require_matplotlib"]
+__all__ = [
+    "MissingExtra",
+    "PlotInputs",
+    "TracePoint",
+    "actual_tasks",
+    "plot_job",
+    "require_matplotlib",
+    "trace_from_history",
+]
 
 #: Task bars beyond this many are drawn without their ids (they would only overlap).
 LABELLED_TASKS_MAX = 40
@@ -64,14 +72,45 @@ def actual_tasks(events: Sequence[JobEvent]) -> list[ScheduledTask]:
 
 
 @dataclass(frozen=True)
+class TracePoint:
+    """The die at one device time: hottest and mean sensor reading (°C)."""
+
+    device_time_s: float
+    hottest_c: float
+    mean_c: float
+
+
+def trace_from_history(history: TelemetryHistory) -> list[TracePoint]:
+    """Hottest and mean reading over time from recorded telemetry (buckets or samples).
+
+    For a bucket the hottest is the highest of its sensors' maxima and the mean the mean of
+    their means, at the bucket's start; buckets without samples are left out.
+    """
+    points = []
+    for bucket in history.buckets:
+        highs = [c for c in bucket.max_c.values() if c == c]  # NaN: no reading in the bucket
+        means = [c for c in bucket.mean_c.values() if c == c]
+        if bucket.samples and highs and means:
+            points.append(
+                TracePoint(bucket.start_device_time_s, max(highs), sum(means) / len(means))
+            )
+    for frame in history.frames:
+        if frame.temperature_c:
+            points.append(
+                TracePoint(frame.device_time_s, frame.max_temperature_c, frame.mean_temperature_c)
+            )
+    return points
+
+
+@dataclass(frozen=True)
 class PlotInputs:
     """What one job's plot is drawn from (all fetched by the caller)."""
 
     job: Job
     events: Sequence[JobEvent]
     device: Device
-    # None: the daemon could not give the window's telemetry (``history_note`` says why).
-    frames: Sequence[TelemetryFrame] | None
+    # Empty: the daemon could not give the window's telemetry (``history_note`` says why).
+    trace: Sequence[TracePoint]
     history_note: str = ""
 
 
@@ -147,19 +186,25 @@ def _draw_gantt(axes: Axes, inputs: PlotInputs) -> None:
         Patch(facecolor="#2b7bba", label="actual"),
     ]
     replan_lines = [h for h in axes.get_lines() if h.get_label() == "re-plan"]
-    axes.legend(handles=handles + replan_lines, loc="upper right", fontsize=8)
+    # Beside the axes, not on them: a legend inside would cover the last tasks' bars.
+    axes.legend(
+        handles=handles + replan_lines, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8
+    )
     axes.grid(axis="x", alpha=0.3)
 
 
 def _draw_temperature(axes: Axes, inputs: PlotInputs) -> None:
     job, limits = inputs.job, inputs.device.limits
-    frames = inputs.frames or []
-    if frames:
-        times_s = [f.device_time_s - job.device_start_time_s for f in frames]
-        axes.plot(times_s, [f.max_temperature_c for f in frames], color="#d62728",
+    trace = inputs.trace
+    if trace:
+        times_s = [p.device_time_s - job.device_start_time_s for p in trace]
+        axes.plot(times_s, [p.hottest_c for p in trace], color="#d62728",
                   linewidth=1.4, label="hottest sensor")  # fmt: skip
-        axes.plot(times_s, [f.mean_temperature_c for f in frames], color="#ff9f40",
+        axes.plot(times_s, [p.mean_c for p in trace], color="#ff9f40",
                   linewidth=1.0, label="mean of sensors")  # fmt: skip
+        if inputs.history_note:
+            axes.text(0.01, 0.04, inputs.history_note, transform=axes.transAxes, fontsize=8,
+                      color="#666666")  # fmt: skip
     else:
         note = inputs.history_note or "no telemetry recorded in the job's window"
         axes.text(0.5, 0.5, note, transform=axes.transAxes, ha="center", va="center",
@@ -173,10 +218,10 @@ def _draw_temperature(axes: Axes, inputs: PlotInputs) -> None:
                      linestyle="--", linewidth=1.0, label="predicted peak (plan)")  # fmt: skip
     for at_s, _ in _replan_times_s(inputs):
         axes.axvline(at_s, color="#d62728", linestyle="--", linewidth=1.0, alpha=0.6)
-    lowest_c = min([inputs.device.ambient_c, *(f.mean_temperature_c for f in frames)])
+    lowest_c = min([inputs.device.ambient_c, *(p.mean_c for p in trace)])
     axes.set_ylim(bottom=lowest_c - 2.0)
     axes.set_xlabel("job time (s after the job's start, device clock)")
     axes.set_ylabel("temperature (°C)")
     axes.set_title("die temperature during the job", fontsize=10)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     axes.grid(alpha=0.3)

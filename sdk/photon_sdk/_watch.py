@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING, TextIO
 
 from ._errors import PhotonError
 from ._progress import JobProgress
+from ._resubscribe import ResilientTelemetry, TelemetryGap
 from ._table import num
 from .types import Device, DeviceState, TelemetryFrame
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from ._client import Client, TelemetryStream
+    from ._client import Client
 
-__all__ = ["WatchModel", "render", "watch"]
+__all__ = ["WatchModel", "gap_line", "render", "watch"]
 
 #: Device seconds of the hottest reading's history the trend is fitted over.
 TREND_WINDOW_S = 2.0
@@ -48,24 +49,42 @@ class WatchModel:
         self.frame: TelemetryFrame | None = None
         self.state: DeviceState | None = None
         self.heater_estimates_c: Mapping[str, float] | None = None
+        self.readings_c: dict[str, float] = {}  # the latest reading of every sensor
         self.frames_seen = 0
         self.dropped_frames = 0
-        self.coalesced_frames: int | None = None
+        self.coalesced_samples = 0
+        self.gaps: list[TelemetryGap] = []
         self.job: JobProgress | None = None
         self._hottest: deque[tuple[float, float]] = deque()
         self._lock = threading.Lock()
 
-    def feed_frame(self, frame: TelemetryFrame, dropped_frames: int) -> None:
-        """Account for one telemetry frame and the stream's dropped count so far."""
+    def feed_frame(self, frame: TelemetryFrame, dropped_frames: int, coalesced: int) -> None:
+        """Account for one telemetry frame and the stream's dropped/coalesced counts so far.
+
+        A partial frame (only some sensors) updates those sensors' readings; the heat map
+        shows every sensor's latest one.
+        """
         with self._lock:
             if self._hottest and frame.device_time_s < self._hottest[-1][0]:
                 self._hottest.clear()  # the device clock restarted (a daemon restart)
             self.frame = frame
+            self.readings_c.update(frame.temperature_c)
+            if frame.estimated_heater_temperature_c:
+                self.heater_estimates_c = frame.estimated_heater_temperature_c
             self.frames_seen += 1
             self.dropped_frames = dropped_frames
-            self._hottest.append((frame.device_time_s, frame.max_temperature_c))
+            self.coalesced_samples = coalesced
+            self._hottest.append((frame.device_time_s, self.hottest_c))
             while self._hottest[0][0] < frame.device_time_s - TREND_WINDOW_S:
                 self._hottest.popleft()
+
+    @property
+    def hottest_sensor_id(self) -> str:
+        return max(self.readings_c, key=self.readings_c.__getitem__, default="")
+
+    @property
+    def hottest_c(self) -> float:
+        return max(self.readings_c.values(), default=float("nan"))
 
     @property
     def trend_c_per_s(self) -> float | None:
@@ -86,9 +105,8 @@ class WatchModel:
         Coarser than the planner's gradient (sensors are further apart than heaters), so it
         reads low; still the number the sensors can vouch for.
         """
-        if self.frame is None:
-            return 0.0
-        sensors = [s for s in self.device.sensors if s.id in self.frame.temperature_c]
+        readings = self.readings_c
+        sensors = [s for s in self.device.sensors if s.id in readings]
         if len(sensors) < 2:
             return 0.0
         spacing = min(
@@ -101,7 +119,7 @@ class WatchModel:
             for b in sensors[i + 1 :]:
                 distance_mm = math.dist((a.x_mm, a.y_mm), (b.x_mm, b.y_mm))
                 if 0 < distance_mm <= 1.5 * spacing:
-                    delta = abs(self.frame.temperature_c[a.id] - self.frame.temperature_c[b.id])
+                    delta = abs(readings[a.id] - readings[b.id])
                     worst = max(worst, delta / distance_mm)
         return worst
 
@@ -146,9 +164,16 @@ def render(model: WatchModel) -> RenderableType:
     header.append(f"  device time {num(frame.device_time_s, 1)} s")
     header.append(f"  power {num(frame.total_heater_power_mw, 1)} mW")
     stream = f"frames {model.frames_seen}, dropped {model.dropped_frames}"
-    if model.coalesced_frames is not None:
-        stream += f", coalesced {model.coalesced_frames}"
+    stream += f", coalesced {model.coalesced_samples}"
     header.append(f"  stream: {stream}", style="dim")
+    if model.gaps:
+        gap = model.gaps[-1]
+        restarted = ", daemon restarted" if gap.device_clock_restarted else ""
+        header.append(
+            f"\n{len(model.gaps)} gap(s); last: {num(gap.duration_s, 1)} s without frames "
+            f"({gap.reason}{restarted})",
+            style="yellow",
+        )
 
     def heat_map(
         values: Mapping[str, float],
@@ -181,9 +206,10 @@ def render(model: WatchModel) -> RenderableType:
     if model.heater_estimates_c:
         heaters = [(h.id, h.x_mm, h.y_mm) for h in device.heaters]
         estimates = heat_map(model.heater_estimates_c, heaters, 4, 0)
-        panels.append(Panel(estimates, title="observer, heaters (°C)", expand=False))
+        title = "heaters, ESTIMATED by the observer (°C)"
+        panels.append(Panel(estimates, title=title, expand=False))
 
-    hottest_c = frame.max_temperature_c
+    hottest_c = model.hottest_c
     trend = model.trend_c_per_s
     facts = Table.grid(padding=(0, 1))
     facts.add_column(style="bold")
@@ -191,8 +217,13 @@ def render(model: WatchModel) -> RenderableType:
     facts.add_column()
     arrow = "" if trend is None else ("↑" if trend > 0.05 else "↓" if trend < -0.05 else "→")
     trend_text = "" if trend is None else f"{arrow} {trend + 0.0:+.2f} °C/s"
-    facts.add_row("hottest", f"{num(hottest_c)} °C", f"{frame.hottest_sensor_id} {trend_text}")
-    facts.add_row("mean", f"{num(frame.mean_temperature_c)} °C", "")
+    facts.add_row("hottest", f"{num(hottest_c)} °C", f"{model.hottest_sensor_id} {trend_text}")
+    mean_c = sum(model.readings_c.values()) / max(len(model.readings_c), 1)
+    facts.add_row("mean", f"{num(mean_c)} °C", "")
+    if model.heater_estimates_c:
+        heater_id = max(model.heater_estimates_c, key=model.heater_estimates_c.__getitem__)
+        heater_c = model.heater_estimates_c[heater_id]
+        facts.add_row("hottest heater", f"{num(heater_c)} °C", f"{heater_id} (estimated)")
     for name, limit_c in (
         ("limit", limits.max_device_temperature_c),
         ("interlock", limits.interlock_temperature_c),
@@ -208,6 +239,8 @@ def render(model: WatchModel) -> RenderableType:
         f"{num(gradient)} °C/mm",
         f"limit {num(limits.max_thermal_gradient_c_per_mm, 1)} (sensors)",
     )
+    for sensor_id, status in sorted(frame.sensor_status.items()):
+        facts.add_row("sensor", sensor_id, Text(f"{status.state}: {status.reason}", style="red"))
     panels.append(Panel(facts, title="limits and headroom", expand=False))
     row = Table.grid(padding=(0, 1))
     for _ in panels:
@@ -248,32 +281,51 @@ def watch(
 ) -> None:
     """Stream ``device_id``'s frames to ``out`` until ``count`` frames (0: forever).
 
-    ``live`` None decides by ``out.isatty()`` (and never with ``as_json``).
+    The subscription survives daemon restarts; each break shows as a gap (a line, a JSON
+    object ``{"gap": {...}}``, or a yellow line in the live view). ``live`` None decides by
+    ``out.isatty()`` (and never with ``as_json``).
     """
     if live is None:
         live = out.isatty() and not as_json
-    with client.subscribe(device_id, sample_interval_s=sample_interval_s) as frames:
+    with client.follow_telemetry(device_id, sample_interval_s) as items:
         if live:
-            _watch_live(client, frames, count, out)
+            _watch_live(client, items, count, out)
         else:
-            _watch_plain(frames, count, out, as_json)
+            _watch_plain(items, count, out, as_json)
 
 
-def _watch_plain(frames: TelemetryStream, count: int, out: TextIO, as_json: bool) -> None:
+def gap_line(gap: TelemetryGap) -> str:
+    """A gap in a plain listing: how long, the device times either side, why."""
+    restarted = "; the daemon restarted (device clock reset)" if gap.device_clock_restarted else ""
+    return (
+        f"# gap: {num(gap.duration_s, 2)} s without frames, device time "
+        f"{num(gap.last_device_time_s, 3)} -> {num(gap.next_device_time_s, 3)} s "
+        f"({gap.reason}){restarted}"
+    )
+
+
+def _watch_plain(items: ResilientTelemetry, count: int, out: TextIO, as_json: bool) -> None:
     import json
 
     if not as_json:
         header = f"{'DEVICE_TIME_S':>13}  {'MAX_C':>7}  {'MEAN_C':>7}  {'HOTTEST':<8}"
         print(f"{header}  {'POWER_MW':>9}  {'DROPPED':>7}", file=out)
-    for shown, frame in enumerate(frames, start=1):
+    shown = 0
+    for item in items:
+        if isinstance(item, TelemetryGap):
+            text = json.dumps({"gap": item.to_dict()}) if as_json else gap_line(item)
+            print(text, file=out, flush=True)
+            continue
+        shown += 1
+        frame = item
         if as_json:
-            document = {**frame.to_dict(), "dropped_frames": frames.dropped_frames}
+            document = {**frame.to_dict(), "dropped_frames": items.dropped_frames}
             print(json.dumps(document, allow_nan=False), file=out, flush=True)
         else:
             print(
                 f"{num(frame.device_time_s, 3):>13}  {num(frame.max_temperature_c):>7}  "
                 f"{num(frame.mean_temperature_c):>7}  {frame.hottest_sensor_id:<8}  "
-                f"{num(frame.total_heater_power_mw, 1):>9}  {frames.dropped_frames:>7}",
+                f"{num(frame.total_heater_power_mw, 1):>9}  {items.dropped_frames:>7}",
                 file=out,
                 flush=True,
             )
@@ -281,13 +333,14 @@ def _watch_plain(frames: TelemetryStream, count: int, out: TextIO, as_json: bool
             return
 
 
-def _watch_live(client: Client, frames: TelemetryStream, count: int, out: TextIO) -> None:
+def _watch_live(client: Client, items: ResilientTelemetry, count: int, out: TextIO) -> None:
     from rich.console import Console
     from rich.live import Live
 
-    first = next(frames)  # the stream's first frame names the device
-    model = WatchModel(client.get_device(frames.device_id))
-    model.feed_frame(first, frames.dropped_frames)
+    first = next(items)  # a new subscription's first item is a frame, never a gap
+    assert isinstance(first, TelemetryFrame)
+    model = WatchModel(client.get_device(items.device_id))
+    model.feed_frame(first, items.dropped_frames, items.coalesced_samples)
     jobs = _JobFollower(client, model)
     next_poll = 0.0
     next_draw = 0.0
@@ -305,7 +358,12 @@ def _watch_live(client: Client, frames: TelemetryStream, count: int, out: TextIO
                 next_draw = now + 1 / REDRAWS_PER_S
             if shown == count:
                 return
-            model.feed_frame(next(frames), frames.dropped_frames)
+            item = next(items)
+            if isinstance(item, TelemetryGap):
+                model.gaps.append(item)
+                next_poll = 0.0  # the daemon restarted: its state and jobs are new
+                continue
+            model.feed_frame(item, items.dropped_frames, items.coalesced_samples)
             shown += 1
 
 

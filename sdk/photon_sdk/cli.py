@@ -31,7 +31,7 @@ from ._progress import follow_job
 from ._table import format_kv, format_table, num, when
 from ._target import default_target
 from .graph import TaskGraph
-from .types import Job, JobState, OptimizationLevel, TelemetryFrame, ValidationLevel
+from .types import Job, JobState, OptimizationLevel, ValidationLevel
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -464,7 +464,14 @@ def _follow(client: Client, job_id: str, as_json: bool, out: TextIO) -> int:
 
 
 def _plot(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    from ._plot import MissingExtra, PlotInputs, plot_job, require_matplotlib
+    from ._plot import (
+        MissingExtra,
+        PlotInputs,
+        TracePoint,
+        plot_job,
+        require_matplotlib,
+        trace_from_history,
+    )
 
     try:
         require_matplotlib()
@@ -484,32 +491,44 @@ def _plot(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         events.append(event)
         if event.is_terminal:
             break
-    frames: list[TelemetryFrame] | None = None
+    trace: list[TracePoint] = []
     note = ""
-    if job.device_end_time_s > job.device_start_time_s:
+    window_s = job.device_end_time_s - job.device_start_time_s
+    if window_s > 0:
+        # Buckets keep the answer small for a long job: about 1,000 points, 0.1 s at least.
+        bucket_s = max(window_s / 1000, 0.1)
         try:
-            frames = client.get_history(
-                job.device_id, job.device_start_time_s, job.device_end_time_s
+            history = client.get_history(
+                job.device_id, job.device_start_time_s, job.device_end_time_s, bucket_s=bucket_s
             )
+            trace = trace_from_history(history)
+            kept_from_s = history.retained_from_device_time_s - job.device_start_time_s
+            if trace and kept_from_s > 0:
+                note = (
+                    f"telemetry from {num(kept_from_s, 1)} s on: the daemon keeps only its "
+                    "last telemetry_history_s"
+                )
+            if not trace:
+                note = "no telemetry recorded in the job's window (the daemon keeps a limited past)"
         except Unimplemented:
             note = "this daemon records no telemetry history (GetHistory: UNIMPLEMENTED)"
     else:
         note = "the job never ran on the device"
-    inputs = PlotInputs(job, events, client.get_device(job.device_id), frames, note)
+    inputs = PlotInputs(job, events, client.get_device(job.device_id), trace, note)
     path = plot_job(inputs, args.output)
     summary = {
         "job_id": job.id,
         "path": str(path),
         "tasks_planned": len(job.schedule.tasks) if job.schedule else 0,
         "replans": sum(1 for e in events if e.kind == "replanned"),
-        "telemetry_frames": len(frames or []),
+        "trace_points": len(trace),
     }
     if args.json:
         _print_json(summary, out)
     else:
         print(
             f"wrote {path}: {summary['tasks_planned']} tasks, {summary['replans']} re-plans, "
-            f"{summary['telemetry_frames']} telemetry frames",
+            f"{summary['trace_points']} temperature points",
             file=out,
         )
     return EXIT_OK
