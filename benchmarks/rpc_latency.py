@@ -1,5 +1,9 @@
 """Unary GetDevice latency over a Unix socket and loopback TCP, next to a bare grpcio echo.
 
+Over TCP photond needs an identity: the calls carry a viewer's bearer token (made here as
+`photond hash-token` makes one), so the TCP rows include authentication; the echo server gets
+the same metadata, so both carry the same bytes.
+
 Both servers run as separate processes started by this script, on grpc.aio like photond, and
 are measured in the same run with the same client loop; the echo server answers with a payload
 of the same size as photond's GetDevice answer, so the difference is what photond itself adds.
@@ -26,6 +30,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from photon.v1 import device_pb2, device_pb2_grpc
+from photond.security.tokens import new_token, token_digest
 
 ECHO_METHOD = "/bench.Echo/Echo"
 
@@ -69,21 +74,27 @@ def wait_ready(target: str, timeout_s: float = 60.0) -> None:
     raise SystemExit(f"no server answered on {target}")
 
 
-def measure(target: str, call_factory: str, calls: int, warmup: int) -> list[float]:
+def measure(
+    target: str,
+    call_factory: str,
+    calls: int,
+    warmup: int,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> list[float]:
     with grpc.insecure_channel(target) as channel:
         if call_factory == "photond":
             stub = device_pb2_grpc.DeviceServiceStub(channel)
             request = device_pb2.GetDeviceRequest(device_id="sim0")
 
             def call() -> object:
-                return stub.GetDevice(request, timeout=5)
+                return stub.GetDevice(request, timeout=5, metadata=metadata)
         else:
             echo = channel.unary_unary(
                 ECHO_METHOD, request_serializer=None, response_deserializer=None
             )
 
             def call() -> object:
-                return echo(b"sim0", timeout=5)
+                return echo(b"sim0", timeout=5, metadata=metadata)
 
         for _ in range(warmup):
             call()
@@ -124,6 +135,11 @@ def main() -> None:
     photond_tcp = f"127.0.0.1:{free_port()}"
     echo_unix = f"unix:{workdir / 'echo.sock'}"
     echo_tcp = f"127.0.0.1:{free_port()}"
+    token = new_token()
+    config = workdir / "photond.toml"
+    config.write_text(
+        f'[[security.tokens]]\nname = "bench"\nrole = "viewer"\nsha256 = "{token_digest(token)}"\n'
+    )
     daemon = subprocess.Popen(
         [
             sys.executable,
@@ -135,6 +151,8 @@ def main() -> None:
             photond_tcp,
             "--state-dir",
             str(workdir),
+            "--config",
+            str(config),
             "--log-level",
             "WARNING",
         ],
@@ -163,13 +181,15 @@ def main() -> None:
         assert echo.stdout is not None
         echo.stdout.readline()
         rows = []
-        for transport, p_target, e_target in (
-            ("unix", photond_unix, echo_unix),
-            ("tcp", photond_tcp, echo_tcp),
+        bearer = (("authorization", f"Bearer {token}"),)
+        for transport, p_target, e_target, metadata in (
+            ("unix", photond_unix, echo_unix, ()),
+            ("tcp", photond_tcp, echo_tcp, bearer),
         ):
             for server, target in (("photond GetDevice", p_target), ("bare grpcio echo", e_target)):
                 kind = "photond" if server.startswith("photond") else "echo"
-                stats = summarise(measure(target, kind, args.calls, args.warmup))
+                samples = measure(target, kind, args.calls, args.warmup, metadata)
+                stats = summarise(samples)
                 rows.append({"server": server, "transport": transport, **stats})
     finally:
         daemon.send_signal(signal.SIGTERM)
