@@ -113,7 +113,11 @@ async def _reloads(
     while True:
         await hangup.wait()
         hangup.clear()
-        await reload(daemon, load, notifier)
+        try:
+            await reload(daemon, load, notifier)
+        except Exception:  # a bug in a reload must not end reloading, nor the daemon
+            log.exception("configuration reload failed: the running configuration is kept")
+            notifier.ready("reload failed, running configuration kept")
 
 
 def _stop_on(signum: int, stop: asyncio.Event) -> None:

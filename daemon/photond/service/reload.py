@@ -9,7 +9,9 @@ running configuration stays, untouched. Otherwise every live key that changed is
 force: the new values of the live keys, and the running values of the keys that need a
 restart, each of which is logged with both values.
 
-Live keys (`LIVE_KEYS`): `log_level`; `planning_queue_limit` (the next submission sees it);
+Live keys (`LIVE_KEYS`): `security` (tokens, certificate subjects, roles, per-identity limits,
+the TLS certificate files; `AccessControl.prepare_reload` refuses what needs a restart);
+`log_level`; `planning_queue_limit` (the next submission sees it);
 `retain_finished_jobs` and `retain_finished_s` (the next retention pass, within 10 s);
 `running_jobs_on_restart` (read at start-up only: the new value is the one the next start
 uses). Everything else — listeners, state directory, devices, time scale, control period,
@@ -55,7 +57,14 @@ def _read_from_config(daemon: Daemon, new: DaemonConfig) -> Commit:
     return lambda: None
 
 
+def _security(daemon: Daemon, new: DaemonConfig) -> Commit:
+    """Tokens, certificate subjects, roles, limits and TLS files (photond.security): checked
+    and read now; a change that needs a restart (socket group, TLS on or off) refuses."""
+    return daemon.access.prepare_reload(new.security)
+
+
 LIVE_KEYS: dict[str, Prepare] = {
+    "security": _security,
     "log_level": _log_level,
     "planning_queue_limit": _queue_limit,
     "retain_finished_jobs": _read_from_config,
@@ -96,7 +105,8 @@ def apply(daemon: Daemon, new: DaemonConfig) -> Reloaded:
         try:
             commits.append(LIVE_KEYS[key](daemon, effective))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"{key}: {exc}") from exc
+            reason = str(exc)
+            raise ConfigError(reason if reason.startswith(key) else f"{key}: {reason}") from exc
     for commit in commits:
         commit()
     daemon.config = effective
@@ -122,7 +132,9 @@ async def reload(daemon: Daemon, load: Callable[[], DaemonConfig], notifier: Not
             "configuration key changed but needs a restart: the running value stays in force",
             extra={"key": key, "running": getattr(daemon.config, key), "new": getattr(new, key)},
         )
-    log.info(
+    # Logged even when the reload just raised the level past INFO: a reload is always seen.
+    log.log(
+        max(logging.INFO, logging.getLogger().getEffectiveLevel()),
         "configuration reloaded",
         extra={
             "applied": ",".join(outcome.applied) or "none",
