@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,9 @@ def start(state_dir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
                 f"unix:{socket_path}",
                 "--state-dir",
                 str(state_dir),
+                # No Prometheus endpoint: the default port may be taken by another daemon.
+                "--metrics-listen",
+                "off",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -50,7 +54,7 @@ def start(state_dir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"photond exited with {process.returncode}; see {log_path}")
+            raise SystemExit(f"photond exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             with Client(target, timeout_s=1.0) as client:
                 client.list_devices()
@@ -102,6 +106,8 @@ def main() -> None:
                                 "gap_to_bound": plan.gap_to_bound,
                                 "busy_s": sum(t.duration_s for t in graph),
                                 "predicted_peak_c": plan.predicted_peak_temperature_c,
+                                # The machine is shared: build and wall times depend on it.
+                                "load_average_1min": os.getloadavg()[0],
                             }
                             rows.append(row)
                             print(json.dumps(row), flush=True)

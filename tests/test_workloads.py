@@ -255,3 +255,31 @@ def test_a_device_without_a_heater_grid_is_refused(profile: DeviceProfile) -> No
     odd = dataclasses.replace(profile, heaters=profile.heaters[:63])
     with pytest.raises(WorkloadError, match="63 heaters"):
         Mesh.from_device(odd)
+
+
+def test_workloads_need_numpy_but_nothing_of_the_daemon() -> None:
+    """Import and map with photond, photon_drivers, numba and scipy hidden (a compile host)."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib.abc, sys
+from types import SimpleNamespace as NS
+HIDDEN = {"photond", "photon_drivers", "numba", "scipy", "onnx"}
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in HIDDEN:
+            raise ImportError(name + " hidden")
+sys.meta_path.insert(0, Hide())
+from photon_sdk.workloads import resnet50, to_task_graph
+heaters = [NS(id=f"h{r}{c}", x_mm=c, y_mm=r, max_power_mw=30.0, pi_power_mw=20.0)
+           for r in range(4) for c in range(4)]
+device = NS(heaters=heaters, lanes=[NS(id="wl0", kind="wavelength")])
+graph = to_task_graph(resnet50().first(2), device)
+assert len(graph) > 2 and max(max(t.heater_power_mw.values(), default=0) for t in graph) <= 20
+assert not HIDDEN & {m.partition(".")[0] for m in sys.modules}
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
