@@ -194,15 +194,15 @@ def test_history_buckets_agree_with_the_samples(daemon: RunningDaemon) -> None:
     with Client(daemon.target) as client:
         now_s = client.get_device_state("sim0").device_time_s
         start_s, end_s = now_s - 2.0, now_s - 1.0
-        buckets = client.get_history("sim0", start_s, end_s, bucket_s=0.25)
+        buckets = client.get_history_buckets("sim0", start_s, end_s, 0.25)
         raw = client.get_history("sim0", start_s, end_s, sensor_ids=["s00", "s12"])
-    assert raw.sensor_ids == ("s00", "s12") and raw.frames
+    assert raw and all(list(f.temperature_c) == ["s00", "s12"] for f in raw)
     assert len(buckets.buckets) == 4 and buckets.sensor_ids[0] == "s00"
-    assert sum(b.samples for b in buckets.buckets) == len(raw.frames)
+    assert sum(b.samples for b in buckets.buckets) == len(raw)
     for bucket in buckets.buckets:
         inside = [
             f.temperature_c["s12"]
-            for f in raw.frames
+            for f in raw
             if bucket.start_device_time_s <= f.device_time_s < bucket.start_device_time_s + 0.25
             or (f.device_time_s == end_s and bucket is buckets.buckets[-1])
         ]
@@ -261,9 +261,9 @@ def test_poll_mode_on_subscribe_and_bad_history_are_refused_by_name(
     assert (window.value.details() or "").startswith("end_device_time_s:")
     with Client(daemon.target) as client:
         with pytest.raises(InvalidArgument) as narrow:
-            client.get_history("sim0", 0.0, 1.0, bucket_s=0.001)
+            client.get_history_buckets("sim0", 0.0, 1.0, 0.001)
         with pytest.raises(ResourceExhausted) as many:
-            client.get_history("sim0", 0.0, 1e6, bucket_s=1.0)
+            client.get_history_buckets("sim0", 0.0, 1e6, 1.0)
         with pytest.raises(InvalidArgument) as sensor:
             client.get_history("sim0", 0.0, 1.0, sensor_ids=["x"])
     assert field_of(narrow.value) == "bucket_s"

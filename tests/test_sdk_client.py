@@ -121,7 +121,7 @@ def test_limits_history_and_on_change_reach_the_daemon(daemon: RunningDaemon) ->
             client.update_limits("sim0", limits)
         # History and ON_CHANGE answer now (in depth: tests/test_daemon_telemetry.py).
         now_s = client.get_device_state("sim0").device_time_s
-        history = client.get_history("sim0", now_s - 0.5, now_s, bucket_s=0.25)
+        history = client.get_history_buckets("sim0", now_s - 0.5, now_s, 0.25)
         assert len(history.buckets) == 2 and history.sensor_ids[0] == "s00"
         with client.subscribe("sim0", deadband_c=0.5) as stream:
             assert len(next(stream).temperature_c) == 16  # the snapshot has every sensor
@@ -130,8 +130,10 @@ def test_limits_history_and_on_change_reach_the_daemon(daemon: RunningDaemon) ->
         async with AsyncClient(daemon.target) as client:
             with pytest.raises(Unimplemented):
                 await client.update_limits("sim0", limits)
-            history = await client.get_history("sim0", 0.0, 0.1)
-            assert history.sensor_ids and not history.buckets
+            # Before the device's first sample: nothing recorded.
+            assert await client.get_history("sim0", 0.0, 0.1) == []
+            history = await client.get_history_buckets("sim0", 0.0, 0.5, 0.25)
+            assert [b.samples for b in history.buckets] == [0, 0]
             async with client.subscribe("sim0", deadband_c=0.5) as stream:
                 assert len((await anext(stream)).temperature_c) == 16
 

@@ -21,7 +21,7 @@ from photond.rpc.telemetry_stream import selection_of
 from photond.wire import timestamp
 
 MAX_BUCKETS = 10_000
-MAX_FRAMES = 20_000
+MAX_FRAMES = 100_000
 
 
 def _exhausted(field: str, description: str) -> RequestError:
