@@ -87,3 +87,19 @@ def test_a_bad_security_table_in_the_file_names_file_and_key(tmp_path: Path) -> 
     file.write_text('[security]\nunix_socket_role = "superuser"\n')
     with pytest.raises(ConfigError, match=r"photond.toml: security.unix_socket_role"):
         load_config(file, {}, {})
+
+
+def test_check_config_prints_the_security_tables(tmp_path: Path) -> None:
+    from photond.service.check import render
+
+    file = tmp_path / "photond.toml"
+    file.write_text(
+        "[security]\nmax_streams_per_identity = 3\n"
+        '[security.tls]\ncert_file = "s.crt"\nkey_file = "s.key"\n'
+        f'[[security.tokens]]\nname = "alice"\nrole = "operator"\nsha256 = "{DIGEST}"\n'
+    )
+    text = render(load_config(file, {}, {}), {})
+    assert "max_streams_per_identity = 3" in text
+    assert "[security.tls]" in text and f'cert_file = "{tmp_path / "s.crt"}"' in text
+    assert "[[security.tokens]]" in text and 'role = "operator"' in text
+    assert f'sha256 = "{DIGEST}"' in text

@@ -72,6 +72,13 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+def _is_tables(value: Any) -> bool:
+    """A table (a dataclass) or an array of tables (a non-empty tuple of dataclasses)."""
+    if isinstance(value, tuple):
+        return bool(value) and all(dataclasses.is_dataclass(v) for v in value)
+    return dataclasses.is_dataclass(value)
+
+
 def render(config: DaemonConfig, where: Mapping[str, str]) -> str:
     """The effective configuration as TOML, each line commented with its source."""
     lines = []
@@ -88,12 +95,26 @@ def render(config: DaemonConfig, where: Mapping[str, str]) -> str:
             continue
         lines.append("")
         lines.append(f"[{field.name}]  # {where.get(field.name, 'default')}")
+        nested = []
         for item in dataclasses.fields(table):
             value = getattr(table, item.name)
-            if value is None:
+            if field.name == "security" and _is_tables(value):
+                nested.append((item.name, value))
+            elif value is None:
                 lines.append(f"# {item.name}: not set")
             elif not dataclasses.is_dataclass(value):
                 lines.append(f"{item.name} = {_toml(value)}")
+        # [security] holds tables of its own: [security.tls], [[security.tokens]], ...
+        for name, value in nested:
+            many = isinstance(value, tuple)
+            for entry in value if many else (value,):
+                lines.append("")
+                lines.append(f"[[{field.name}.{name}]]" if many else f"[{field.name}.{name}]")
+                for sub in dataclasses.fields(entry):
+                    part = getattr(entry, sub.name)
+                    lines.append(
+                        f"# {sub.name}: not set" if part is None else f"{sub.name} = {_toml(part)}"
+                    )
     for device in config.devices:
         lines.append("")
         lines.append(f"[[devices]]  # {where.get('devices', 'default')}")
