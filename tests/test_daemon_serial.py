@@ -24,6 +24,7 @@ from daemon_process import RunningDaemon, cleanup, start_daemon
 from photon_drivers.serial.emulator import send_command
 from photon_sdk import Client, JobState, TaskGraph
 from test_daemon_jobs import TelemetryRecorder, check_run, twenty_task_graph
+from test_metrics_endpoint import scrape, value
 
 pytestmark = pytest.mark.integration
 
@@ -258,3 +259,24 @@ def test_a_daemon_at_a_20_ms_period_plans_every_start_on_its_grid(clean: Rig) ->
     assert starts[-1] == pytest.approx(0.1)
     for start_s in starts:
         assert abs(start_s / 0.02 - round(start_s / 0.02)) < 1e-6, starts
+
+
+def test_the_link_counters_are_metrics(clean: Rig) -> None:
+    """Corrupt frames, retries and requests the link counts are on the Prometheus endpoint."""
+
+    def corrupt_frames() -> float:
+        found = scrape(clean.daemon.metrics_url()).get("photon_serial_corrupt_frames_total", [])
+        return sum(v for labels, v in found if labels["device"] == "chip0")
+
+    before = corrupt_frames()
+    clean.emulator.command("corrupt 0.02")
+    try:
+        deadline = time.monotonic() + 60
+        while corrupt_frames() <= before and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        clean.emulator.command("corrupt 0")
+    samples = scrape(clean.daemon.metrics_url())
+    assert value(samples, "photon_serial_corrupt_frames_total", device="chip0") > before
+    assert value(samples, "photon_serial_retries_total", device="chip0") > 0
+    assert value(samples, "photon_serial_requests_total", device="chip0") > 0

@@ -1,13 +1,22 @@
 """The Prometheus endpoint of a real photond: what a scrape shows after a job, an emergency
-stop and a refused call; the endpoint on the port configured, and none when it is off."""
+stop and a refused call; the endpoint on the port configured, none when it is off; and the
+same metrics pushed over OTLP to a receiver when one is named."""
 
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_process import RunningDaemon, cleanup, start_daemon
@@ -128,3 +137,46 @@ def test_a_metrics_port_in_use_stops_the_start_with_the_reason() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(AssertionError, match="Address already in use"):
             start_daemon(None, "--metrics-listen", f"127.0.0.1:{port}")
+
+
+class MetricsCollector(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """A real OTLP/gRPC metrics receiver: what an OpenTelemetry Collector would be sent."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.received = threading.Event()
+
+    def Export(
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: object
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                self.names |= {metric.name for metric in scope_metrics.metrics}
+        self.received.set()
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+def test_metrics_go_over_otlp_when_a_collector_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    collector = MetricsCollector()
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")
+    daemon = start_daemon(None, "--metrics-listen", "off")
+    try:
+        deadline = time.monotonic() + 60
+        while "photon_control_loop_passes" not in collector.names:
+            assert time.monotonic() < deadline, sorted(collector.names)
+            collector.received.wait(1)
+            collector.received.clear()
+    finally:
+        cleanup(daemon)
+        server.stop(None)
+    assert {
+        "photon_sensor_temperature_celsius",
+        "photon_device_thermal_headroom_celsius",
+        "photon_control_loop_lateness_seconds",
+    } <= collector.names

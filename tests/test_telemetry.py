@@ -213,3 +213,19 @@ def test_each_concern_lowers_the_score_and_says_why() -> None:
     score, reasons = health(lateness_s=0.02)
     assert score == pytest.approx(0.5) and "control loop late: 20.0 ms" in reasons[0]
     assert health(lateness_s=0.004)[0] == 1.0
+
+
+def test_the_hub_totals_what_its_subscriptions_dropped_and_coalesced_closed_or_open() -> None:
+    async def run() -> None:
+        hub = TelemetryHub(3, 0.01, TelemetryConfig(history_s=1.0, queue_frames=4))
+        slow, _ = hub.subscribe(SubscriptionSpec())
+        gone, _ = hub.subscribe(SubscriptionSpec())
+        for step in range(10):
+            hub.publish(frame(step * 0.01, 25.0 + step, 26.0, 27.0))
+        hub.pump()
+        assert (slow.dropped_frames, slow.coalesced_samples) == (6, 18)
+        hub.unsubscribe(gone)  # its counts stay in the totals (metrics never go down)
+        assert (hub.dropped_frames, hub.coalesced_samples) == (12, 36)
+        assert hub.subscriber_count == 1
+
+    asyncio.run(run())

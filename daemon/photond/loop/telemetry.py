@@ -62,6 +62,9 @@ class TelemetryHub:
         self._wakeup = Wakeup()
         self._subscriptions: list[Subscription] = []
         self._fanout: asyncio.Task[None] | None = None
+        # What closed subscriptions had dropped and coalesced: the totals (metrics) go on.
+        self._closed_dropped_frames = 0
+        self._closed_coalesced_samples = 0
 
     # -- the device loop's thread ---------------------------------------------------------------
 
@@ -96,6 +99,20 @@ class TelemetryHub:
     def unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
+            self._closed_dropped_frames += subscription.dropped_frames
+            self._closed_coalesced_samples += subscription.coalesced_samples
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames every subscription, open or closed, had folded into later ones."""
+        live = sum(s.dropped_frames for s in list(self._subscriptions))
+        return self._closed_dropped_frames + live
+
+    @property
+    def coalesced_samples(self) -> int:
+        """Readings every subscription, open or closed, had replaced by newer ones."""
+        live = sum(s.coalesced_samples for s in list(self._subscriptions))
+        return self._closed_coalesced_samples + live
 
     def pump(self) -> None:
         """Offer every frame handed over since the last pump to every subscription."""

@@ -78,19 +78,6 @@ jobs_finished = meter.create_counter(
     unit="1",
     description="Jobs that ended, by device and final state (completed, failed, cancelled)",
 )
-telemetry_samples_dropped = meter.create_counter(
-    "photon_telemetry_samples_dropped",
-    unit="1",
-    description="Sensor samples a telemetry subscriber's queue dropped because the client "
-    "fell behind, by device",
-)
-telemetry_samples_coalesced = meter.create_counter(
-    "photon_telemetry_samples_coalesced",
-    unit="1",
-    description="Sensor samples replaced by a newer one of the same sensor in a subscriber's "
-    "queue because the client fell behind, by device",
-)
-
 # Names of photon.v1.OptimizationLevel values as the label `level` shows them.
 _LEVELS = {0: "balanced", 1: "fast", 2: "balanced", 3: "quality"}
 

@@ -178,6 +178,19 @@ class DeviceObservations:
             "Wall seconds since the device's latest sensor sample",
             _sample_age,
         )
+        c(
+            "photon_telemetry_frames_dropped",
+            "1",
+            "Frames telemetry subscribers' queues folded into later ones because the client fell "
+            "behind (every subscription, open or closed)",
+            _dropped,
+        )
+        c(
+            "photon_telemetry_samples_coalesced",
+            "1",
+            "Sensor readings replaced by a newer one of the same sensor in a subscriber's queue",
+            _coalesced,
+        )
         g("photon_telemetry_subscribers", "1", "Telemetry streams open on the device", _subscribers)
         for field, description in SERIAL_COUNTERS.items():
             c(f"photon_serial_{field}", "1", f"{description} (serial driver only)", _serial(field))
@@ -320,6 +333,14 @@ def _sample_age(device: ManagedDevice) -> Iterator[Observation]:
 
 def _subscribers(device: ManagedDevice) -> Iterator[Observation]:
     yield Observation(device.runtime.hub.subscriber_count, _device(device))
+
+
+def _dropped(device: ManagedDevice) -> Iterator[Observation]:
+    yield Observation(device.runtime.hub.dropped_frames, _device(device))
+
+
+def _coalesced(device: ManagedDevice) -> Iterator[Observation]:
+    yield Observation(device.runtime.hub.coalesced_samples, _device(device))
 
 
 def _serial(field: str) -> Callable[[ManagedDevice], Iterator[Observation]]:
