@@ -140,9 +140,9 @@ def test_plot_writes_a_png_that_shows_the_job(daemon: RunningDaemon, tmp_path: P
     counts = dict((rgb, n) for n, rgb in colours)
     bar_blue = sum(n for rgb, n in counts.items() if _near(rgb, (43, 123, 186), 40))
     assert bar_blue > 2_000, "the actual-run bars are missing"
-    if summary["trace_points"]:
-        trace_red = sum(n for rgb, n in counts.items() if _near(rgb, (214, 39, 40), 40))
-        assert trace_red > 200, "the temperature trace is missing"
+    assert summary["trace_points"] > 0, "GetHistory gave nothing for a job that just ran"
+    trace_red = sum(n for rgb, n in counts.items() if _near(rgb, (214, 39, 40), 40))
+    assert trace_red > 200, "the temperature trace is missing"
 
 
 def _near(rgb: Any, target: tuple[int, int, int], tolerance: int) -> bool:
@@ -197,3 +197,19 @@ def test_limits_shows_every_device_and_json_has_units(daemon: RunningDaemon) -> 
     assert {"max_thermal_gradient_c_per_mm", "max_power_density_mw_per_mm2"} <= set(limits)
     no_device = run(daemon, "limits", "--max-temperature", "80")
     assert no_device.returncode == 2 and "DEVICE" in no_device.stderr
+
+
+def test_limits_set_tightens_only_the_named_limit(daemon: RunningDaemon) -> None:
+    before = json.loads(run(daemon, "limits", "sim0", "--json").stdout)["limits"][0]
+    try:
+        tightened = run(daemon, "limits", "sim0", "--max-temperature", "80", "--json")
+        assert tightened.returncode == 0, tightened.stderr
+        after = json.loads(tightened.stdout)["limits"][0]
+        assert after == {**before, "max_device_temperature_c": 80.0}
+        shown = json.loads(run(daemon, "limits", "sim0", "--json").stdout)["limits"][0]
+        assert shown == after  # the daemon keeps it
+        beyond = run(daemon, "limits", "sim0", "--max-temperature", "500")
+        assert beyond.returncode == 4 and "max_device_temperature_c" in beyond.stderr
+    finally:
+        restore = str(before["max_device_temperature_c"])
+        assert run(daemon, "limits", "sim0", "--max-temperature", restore).returncode == 0

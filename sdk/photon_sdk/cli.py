@@ -498,8 +498,8 @@ def _plot(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         # Buckets keep the answer small for a long job: about 1,000 points, 0.1 s at least.
         bucket_s = max(window_s / 1000, 0.1)
         try:
-            history = client.get_history(
-                job.device_id, job.device_start_time_s, job.device_end_time_s, bucket_s=bucket_s
+            history = client.get_history_buckets(
+                job.device_id, job.device_start_time_s, job.device_end_time_s, bucket_s
             )
             trace = trace_from_history(history)
             kept_from_s = history.retained_from_device_time_s - job.device_start_time_s
