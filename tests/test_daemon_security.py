@@ -254,15 +254,16 @@ def test_submissions_in_flight_per_identity_limit(limited: SecureDaemon) -> None
                 results.append("ok")
                 client.cancel_job(job.id)
             except ResourceExhausted as exc:
-                assert "max_submissions_per_identity" in str(exc)
-                results.append("exhausted")
+                # Mostly this limit; the queue limit (2 here) only if several got through.
+                results.append(str(exc))
 
     threads = [threading.Thread(target=submit) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
-    assert "ok" in results and "exhausted" in results, results
+    assert "ok" in results, results
+    assert any("max_submissions_per_identity" in r for r in results), results
 
 
 def test_audit_lines_for_mutating_calls(limited: SecureDaemon) -> None:
