@@ -141,3 +141,23 @@ def test_resolve_endpoints_gives_one_target_per_address() -> None:
     targets = resolve_endpoints("localhost", 7451)
     assert targets and all(t.endswith(":7451") for t in targets)
     assert len(set(targets)) == len(targets)
+
+
+def test_a_client_needs_at_least_one_target_and_async_takes_one() -> None:
+    from photon_sdk import AsyncClient
+
+    with pytest.raises(ValueError, match="list of them"):
+        Client([])
+    with Client(["unix:/a.sock", "unix:/b.sock", "unix:/a.sock"]) as client:
+        assert client.targets == ("unix:/a.sock", "unix:/b.sock")  # each once, in order
+        assert client.endpoint("unix:/b.sock").target == "unix:/b.sock"
+        with pytest.raises(ValueError, match="not an endpoint"):
+            client.endpoint("unix:/c.sock")
+
+    async def open_async() -> None:
+        AsyncClient(["unix:/a.sock", "unix:/b.sock"])
+
+    import asyncio
+
+    with pytest.raises(ValueError, match="one daemon"):
+        asyncio.run(open_async())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -95,3 +98,36 @@ def test_async_twin_reports_the_gap_too(tmp_path: Path) -> None:
 
     gap = asyncio.run(run())
     assert gap.duration_s > 0 and gap.reason
+
+
+def test_photonctl_watch_prints_the_gap_of_a_restart(tmp_path: Path) -> None:
+    socket_path = Path(tempfile.mkdtemp(prefix="pd-fixed-")) / "photond.sock"
+    listen = ("--listen", f"unix:{socket_path}")
+    first = start_daemon(tmp_path, *listen)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "photon_sdk.cli", "watch", "--plain", "--interval", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PHOTON_TARGET": f"unix:{socket_path}"},
+    )
+    second = None
+    try:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().startswith("DEVICE_TIME_S")
+        watcher.stdout.readline()  # a frame: it streams
+        assert first.stop() == 0
+        second = start_daemon(tmp_path, *listen)
+        for _ in range(100_000):
+            line = watcher.stdout.readline()
+            assert line, watcher.communicate()[1]
+            if line.startswith("# gap:"):
+                break
+        assert " s without frames" in line and "UNAVAILABLE" in line, line
+        frame = watcher.stdout.readline().split()
+        assert len(frame) == 6 and float(frame[1]) > 0  # frames again after the gap
+    finally:
+        watcher.kill()
+        watcher.communicate()
+        if second is not None:
+            cleanup(second)
