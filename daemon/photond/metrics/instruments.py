@@ -3,9 +3,10 @@
 They are created once, at import, from the global meter: until a meter provider is installed
 (`photond.metrics.export.configure_metrics`, which the daemon's CLI calls) recording on them
 is a no-op of a few hundred nanoseconds, so the loop and the planner record unconditionally.
-A recording is one lock and one bucket search in the SDK (about 2 µs), and happens only at the
-events named here, never per sensor: the per-sample values are read by `observed` when a
-reader collects, off the device loop.
+A recording is one lock and one bucket search in the SDK (about 4 µs of CPU on the lab's
+2-core machine: benchmarks/metrics_overhead.py), and happens only at the events named here,
+never per sensor: the per-sample values are read by `observed` when a reader collects, off
+the device loop.
 
 Instrument names are the Prometheus names minus `_total`: the Prometheus exporter appends it
 to counters (and would double it), and a unit suffix already in the name is not repeated.
