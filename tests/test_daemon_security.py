@@ -4,6 +4,10 @@ file modes, per-identity limits and the audit log, against real daemon processes
 from __future__ import annotations
 
 import os
+import re
+import signal
+import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -27,6 +31,7 @@ from photon_sdk import (
     Unauthenticated,
     Unavailable,
 )
+from photond.security.tokens import new_token, token_digest
 from security_daemon import SecureDaemon, start_secure
 
 pytestmark = pytest.mark.integration
@@ -352,3 +357,62 @@ def test_hash_token_prints_a_config_entry_the_daemon_accepts() -> None:
         timeout=60,
     )
     assert again.stdout == done.stdout
+
+
+# -- reload (SIGHUP) ----------------------------------------------------------------------
+
+
+def _served_subject(address: str, ca: Path) -> str:
+    """The common name of the certificate a new TLS connection to `address` is served."""
+    host, port = address.rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(ca))
+    context.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        cert = tls.getpeercert()
+    assert cert is not None
+    for rdn in cert["subject"]:
+        for attribute in rdn:
+            if attribute[0] == "commonName":
+                return str(attribute[1])
+    raise AssertionError(f"no common name in {cert['subject']}")
+
+
+def test_sighup_swaps_tokens_and_rotates_the_certificate(
+    tls_daemon: SecureDaemon, pki: CertificateAuthority
+) -> None:
+    config = tls_daemon.folder / "photond.toml"
+    server_cert = Path(re.search(r'cert_file = "(.*)"', config.read_text()).group(1))  # type: ignore[union-attr]
+    server_key = server_cert.with_suffix(".key")
+    assert _served_subject(tls_daemon.tcp, pki.cert_path) == "photond"
+    # The certificate is replaced in place (same paths, the config unchanged): new connections
+    # get the new one after SIGHUP.
+    rotated = pki.issue("photond-rotated", server=True)
+    server_cert.write_bytes(rotated.cert_pem())
+    server_key.write_bytes(rotated.key_pem())
+    tls_daemon.daemon.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while _served_subject(tls_daemon.tcp, pki.cert_path) != "photond-rotated":
+        assert time.monotonic() < deadline, tls_daemon.daemon.log()
+        time.sleep(0.2)
+    # A new token for dave; the viewer's token is gone.
+    dave = new_token()
+    text = config.read_text().replace(token_digest(tls_daemon.tokens["viewer"]), token_digest(dave))
+    config.write_text(text)
+    tls_daemon.daemon.process.send_signal(signal.SIGHUP)
+    tls = Tls(root_certs=pki.cert_path)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with Client(tls_daemon.tcp, tls=tls, token=dave) as client:
+                client.list_devices()
+            break
+        except Unauthenticated:
+            assert time.monotonic() < deadline, tls_daemon.daemon.log()
+            time.sleep(0.2)
+    old = tls_daemon.tokens["viewer"]
+    with Client(tls_daemon.tcp, tls=tls, token=old) as client, pytest.raises(Unauthenticated):
+        client.list_devices()
+    assert "reload" in tls_daemon.daemon.log()

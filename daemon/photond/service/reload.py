@@ -97,6 +97,10 @@ def apply(daemon: Daemon, new: DaemonConfig) -> Reloaded:
     """
     old = daemon.config
     changed = changed_keys(old, new)
+    # Certificates are rotated in place: with TLS on, [security] and its files are read again
+    # at every reload, even when no path in it changed.
+    if new.security.tls is not None and "security" not in changed:
+        changed.append("security")
     live = [k for k in changed if k in LIVE_KEYS]
     restart = [k for k in changed if k not in LIVE_KEYS]
     effective = dataclasses.replace(new, **{k: getattr(old, k) for k in restart})
