@@ -84,13 +84,16 @@ async def serve(
         raise
     supervisor = Supervisor(daemon.devices, notifier)
     holder.append(supervisor)
-    log.info(
-        "ready",
-        extra={"listen": ",".join(addresses), "watchdog_s": notifier.watchdog_s or "off"},
-    )
-    notifier.ready(supervisor.status_line())
-    if on_ready is not None:
-        on_ready(addresses, config)
+    # A stop asked for during start-up (which runs to its end: the kernels' compile cannot be
+    # interrupted, and no device is powered before it ends) is not answered with READY.
+    if not stop.is_set():
+        log.info(
+            "ready",
+            extra={"listen": ",".join(addresses), "watchdog_s": notifier.watchdog_s or "off"},
+        )
+        notifier.ready(supervisor.status_line())
+        if on_ready is not None:
+            on_ready(addresses, config)
     tasks = [
         asyncio.create_task(supervisor.run()),
         asyncio.create_task(_reloads(daemon, load, notifier, hangup)),
