@@ -91,6 +91,8 @@ def notify(monkeypatch: pytest.MonkeyPatch) -> Iterator[NotifySocket]:
     # The daemon subprocess inherits the test's environment, as a service inherits systemd's.
     monkeypatch.setenv("NOTIFY_SOCKET", str(receiver.path))
     monkeypatch.setenv("WATCHDOG_USEC", str(int(WATCHDOG_S * 1e6)))
+    # A variable photond does not read: warned about at start-up, not silently ignored.
+    monkeypatch.setenv("PHOTON_WORKERS", "2")
     yield receiver
     receiver.close()
 
@@ -105,6 +107,7 @@ def test_ready_status_watchdog_while_the_loop_passes_and_stopping(
     daemon = start_daemon(None, "--config", str(config))
     try:
         notify.wait_for("READY=1")
+        assert 'msg="unknown variable ignored" variable=PHOTON_WORKERS' in daemon.log()
         # READY came after the kernels were warm (the log's stamps are wall time, UTC).
         warm = re.findall(r'ts=(\S+)Z \S+ \S+ msg="warm-up: kernels ready"', daemon.log())
         assert warm
