@@ -278,6 +278,13 @@ device = NS(heaters=heaters, lanes=[NS(id="wl0", kind="wavelength")])
 graph = to_task_graph(resnet50().first(2), device)
 assert len(graph) > 2 and max(max(t.heater_power_mw.values(), default=0) for t in graph) <= 20
 assert not HIDDEN & {m.partition(".")[0] for m in sys.modules}
+from photon_sdk.workloads import from_onnx
+try:
+    from_onnx("model.onnx")
+except ImportError as exc:
+    assert "pip install 'photond[onnx]'" in str(exc), exc
+else:
+    raise AssertionError("from_onnx ran without onnx")
 """
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120

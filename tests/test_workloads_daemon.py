@@ -31,6 +31,7 @@ def test_photonctl_submits_the_first_layers_of_resnet50_and_the_job_completes(
     run = photonctl(daemon, "submit", "--workload", "resnet50", "--layers", "3", "--wait")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "completed" in run.stdout
+    assert "mapping resnet50 (792 tiles) onto sim0" in run.stderr
     with Client(daemon.target) as client:
         job = client.list_jobs()[0]
         assert job.state is JobState.COMPLETED and job.name == "resnet50"

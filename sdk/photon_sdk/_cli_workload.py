@@ -7,6 +7,8 @@ as a usage error that names the extra.
 
 from __future__ import annotations
 
+import sys
+
 from ._client import Client
 from ._errors import GraphError
 from .graph import TaskGraph
@@ -50,7 +52,15 @@ def workload_graph(client: Client, name: str, layers: int | None, device_id: str
         known = ", ".join(d.id for d in devices) or "none"
         what = f"no device {device_id!r}" if device_id else "more than one device"
         raise GraphError("device", f"{what} (devices: {known}); name one with --device")
+    device = chosen[0]
     try:
-        return workloads.to_task_graph(workload, chosen[0])
+        size = workloads.Mesh.from_device(device).size
+        # Mapping a whole model takes seconds to minutes (an SVD, two decompositions per tile).
+        tiles = workload.tiles(size)
+        print(
+            f"photonctl: mapping {workload.name} ({tiles:,} tiles) onto {device.id}",
+            file=sys.stderr,
+        )
+        return workloads.to_task_graph(workload, device)
     except workloads.WorkloadError as exc:
         raise GraphError("device", str(exc)) from exc
