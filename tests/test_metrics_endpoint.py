@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import grpc
 import pytest
@@ -180,3 +181,21 @@ def test_metrics_go_over_otlp_when_a_collector_is_named(monkeypatch: pytest.Monk
         "photon_device_thermal_headroom_celsius",
         "photon_control_loop_lateness_seconds",
     } <= collector.names
+
+
+def test_the_limits_in_force_are_exported_after_update_limits() -> None:
+    daemon = start_daemon()
+    try:
+        with Client(daemon.target) as client:
+            limits = client.get_device("sim0").limits
+            client.update_limits(
+                "sim0", replace(limits, max_device_temperature_c=70.0, interlock_temperature_c=80.0)
+            )
+            samples = scrape(daemon.metrics_url())
+    finally:
+        cleanup(daemon)
+    assert value(samples, "photon_device_temperature_limit_celsius", limit="max") == 70.0
+    assert value(samples, "photon_device_temperature_limit_celsius", limit="interlock") == 80.0
+    hottest = value(samples, "photon_device_hottest_point_estimated_celsius", device="sim0")
+    headroom = value(samples, "photon_device_thermal_headroom_celsius", device="sim0")
+    assert headroom == pytest.approx(70.0 - hottest, abs=0.5)

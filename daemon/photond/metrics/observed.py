@@ -243,14 +243,15 @@ def _hottest(device: ManagedDevice) -> Iterator[Observation]:
 
 
 def _limits(device: ManagedDevice) -> Iterator[Observation]:
-    limits = device.profile.limits
-    yield Observation(limits.max_device_temperature_c, {"device": device.id, "limit": "max"})
-    yield Observation(limits.interlock_temperature_c, {"device": device.id, "limit": "interlock"})
+    # The limits in force, which an admin may have set below the profile's (UpdateLimits).
+    runtime = device.runtime
+    yield Observation(runtime.control.max_c, {"device": device.id, "limit": "max"})
+    yield Observation(runtime.interlock.trip_c, {"device": device.id, "limit": "interlock"})
 
 
 def _headroom(device: ManagedDevice) -> Iterator[Observation]:
-    limit_c = device.profile.limits.max_device_temperature_c
-    yield Observation(limit_c - device.runtime.control.estimate.hottest_c, _device(device))
+    control = device.runtime.control
+    yield Observation(control.max_c - control.estimate.hottest_c, _device(device))
 
 
 def _zone_power(device: ManagedDevice) -> Iterator[Observation]:
