@@ -12,6 +12,8 @@ import itertools
 import re
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -154,3 +156,34 @@ def test_ready_status_watchdog_while_the_loop_passes_and_stopping(
         cleanup(daemon)
     notify.wait_for("STOPPING=1", timeout_s=5)
     assert notify.received.times("STOPPING=1")[0] > notify.received.times("READY=1")[0]
+
+
+def test_a_stop_during_start_up_parks_and_is_not_answered_with_ready(
+    notify: NotifySocket,
+) -> None:
+    socket_dir = Path(tempfile.mkdtemp(prefix="pd-"))
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "photond", "--listen", f"unix:{socket_dir}/p.sock",
+            "--state-dir", str(socket_dir), "--metrics-listen", "off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        # The first STATUS comes before the devices open and the kernels load (seconds).
+        deadline = time.monotonic() + 120
+        while not notify.received.statuses():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.001)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=240)
+        assert process.returncode == 0, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert notify.received.times("READY=1") == []
+    notify.wait_for("STOPPING=1", timeout_s=5)
+    assert "received SIGTERM" in err and "msg=ready" not in err
