@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from photon_sdk._credentials import open_channel
+from photon_sdk._credentials import open_aio_channel, open_channel
 
 _SDK = Path(__file__).resolve().parent.parent / "sdk"
 
@@ -106,3 +107,19 @@ def test_importing_the_sdk_imports_no_opentelemetry() -> None:
     code = "import photon_sdk, sys; assert not [m for m in sys.modules if 'opentelemetry' in m]"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_asyncio_channel_carries_the_traceparent_too(echo: str) -> None:
+    async def call() -> dict[str, str]:
+        channel = open_aio_channel(echo, (), None, None)
+        try:
+            reply: bytes = await channel.unary_unary("/t.Echo/Call", None, None)(b"", timeout=10)
+        finally:
+            await channel.close(None)
+        return dict(line.split("=", 1) for line in reply.decode().splitlines())
+
+    with tracer().start_as_current_span("build") as build:
+        metadata = asyncio.run(call())
+    context = build.get_span_context()
+    assert metadata["traceparent"].startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
+    assert "traceparent" not in asyncio.run(call())
