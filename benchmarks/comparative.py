@@ -13,8 +13,9 @@ table, the figures and the JSON comes from this run.
 Usage:
   python benchmarks/comparative.py --quick          # minutes; what docs/study.md shows
   python benchmarks/comparative.py                  # the full study (see docs/study.md)
-Options: --seeds N --tasks N --rounds N --workloads a,b --scenarios a,b --exact N
+Options: --seeds N --tasks N --layers N --rounds N --workloads a,b --scenarios a,b --exact N
   --cpsat-limit S --cpsat-python PATH --out docs/study --doc docs/study.md --json PATH
+  --report-only (rebuild doc and PNGs from --json)
 """
 
 from __future__ import annotations
@@ -468,6 +469,40 @@ def figures(rows: list[dict[str, Any]], out: Path) -> list[str]:
     return names
 
 
+def findings(rows: list[dict[str, Any]]) -> list[str]:
+    """Where photond's closed loop (d) does not win, read off the runs: per scenario, the
+    strategy with the shortest mean makespan among those that never ran above the limit, and
+    (d)'s own record."""
+    out = []
+    for scenario in dict.fromkeys(r["scenario"] for r in rows):
+        means: dict[str, tuple[float, float]] = {}
+        for strategy in STRATEGIES:
+            group = [r for r in rows if r["scenario"] == scenario and r["strategy"] == strategy]
+            spans = [r["makespan_s"] for r in group if math.isfinite(r["makespan_s"])]
+            if group and spans:
+                above = statistics.fmean(r["time_above_limit_s"] for r in group)
+                means[strategy] = (statistics.fmean(spans), above)
+        if "closed" not in means:
+            continue
+        safe = {k: v for k, v in means.items() if v[1] == 0.0}
+        span_d, above_d = means["closed"]
+        text = f"**{scenario}**: (d) {span_d:.2f} s, {above_d:.2f} s above the limit on average"
+        if safe:
+            best = min(safe, key=lambda k: safe[k][0])
+            if best == "closed":
+                text += "; the fastest of the strategies that never exceeded the limit."
+            else:
+                text += (
+                    f"; **not the best**: {STRATEGY_LABELS[best]} never exceeded the limit "
+                    f"either and took {safe[best][0]:.2f} s "
+                    f"({100 * (span_d / safe[best][0] - 1):+.1f} % for (d))."
+                )
+        else:
+            text += "; every strategy exceeded the limit in some run."
+        out.append(f"- {text}")
+    return out
+
+
 def write_doc(doc: Path, out: Path, result: dict[str, Any], pngs: list[str]) -> None:
     """Replace the results region of `doc` with this run's tables and figures."""
     rel = os.path.relpath(out, doc.parent)
@@ -495,6 +530,10 @@ def write_doc(doc: Path, out: Path, result: dict[str, Any], pngs: list[str]) -> 
             else "- (no unit had both)"
         )
         + f" (target ≤ 5 %). Exact reference: {h['exact_summary']}.",
+        "",
+        "### Where photond wins and where it does not (means over workloads and seeds)",
+        "",
+        *findings(result["runs"]),
         "",
         "### Per scenario (means over workloads and seeds)",
         "",
@@ -561,7 +600,16 @@ def main() -> None:
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="markdown to update")
     parser.add_argument("--no-doc", action="store_true", help="write neither doc nor PNGs")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild the doc and PNGs from --json (a finished run's own numbers); run nothing",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        saved: dict[str, Any] = json.loads(args.json.read_text())
+        write_doc(args.doc, args.out, saved, figures(saved["runs"], args.out))
+        return
     quick = {"seeds": 2, "tasks": 240, "layers": 6, "rounds": 2, "exact": 3, "cpsat_limit": 30.0}
     full = {"seeds": 8, "tasks": 400, "layers": 16, "rounds": 20, "exact": 13, "cpsat_limit": 300.0}
     for key, value in (quick if args.quick else full).items():
