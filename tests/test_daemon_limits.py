@@ -92,3 +92,37 @@ def test_update_limits_needs_admin() -> None:
         assert "method=UpdateLimits outcome=OK" in secure.daemon.log()
     finally:
         cleanup(secure.daemon)
+
+
+def test_lowered_power_density_fails_queued_jobs_that_no_plan_can_fix() -> None:
+    daemon = start_daemon()
+    try:
+        with Client(daemon.target) as client:
+            hard = client.get_device("sim0").limits
+            holder = TaskGraph()
+            holder.add_task("hold", duration_s=600.0, heater_power_mw={"h77": 2.0})
+            running = client.submit_job(holder)
+            deadline = time.monotonic() + 60
+            while client.get_job(running.id).state is not JobState.RUNNING:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            # h00's cell is 0.39 mm²: 28 mW is 72 mW/mm², 4 mW is 10 mW/mm².
+            strong, weak = TaskGraph(), TaskGraph()
+            strong.add_task("strong", duration_s=1.0, heater_power_mw={"h00": 28.0})
+            weak.add_task("weak", duration_s=1.0, heater_power_mw={"h00": 4.0})
+            over = client.submit_job(strong)
+            fits = client.submit_job(weak)
+            client.update_limits(
+                "sim0", dataclasses.replace(hard, max_power_density_mw_per_mm2=50.0)
+            )
+            failed = client.get_job(over.id)
+            assert failed.state is JobState.FAILED
+            assert "power-density cap 50 mW/mm²" in failed.failure_reason
+            assert client.get_job(fits.id).state is JobState.QUEUED
+            # New submissions are checked against the new cap too.
+            with pytest.raises(InvalidArgument, match="power-density cap 50"):
+                client.submit_job(strong)
+            for job in (running, fits):
+                client.cancel_job(job.id)
+    finally:
+        cleanup(daemon)

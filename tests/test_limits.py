@@ -75,3 +75,17 @@ def test_refusals_name_the_field(fields: dict[str, float], field: str) -> None:
         merged(**fields)
     assert refused.value.field == field
     assert refused.value.code.name == "INVALID_ARGUMENT"
+
+
+def test_over_density_names_the_task_and_heater() -> None:
+    from photond.planning.graph import CheckedGraph, CheckedTask
+    from photond.rpc.limits import over_density
+
+    area = PROFILE.heater_cell_area_mm2["h00"]
+
+    def graph(power_mw: float) -> CheckedGraph:
+        return CheckedGraph((CheckedTask("t", 1.0, {"h00": power_mw}, (), (), 0.0, 0.0, 0),))
+
+    assert over_density(graph(49.0 * area), PROFILE, 50.0) == ""
+    reason = over_density(graph(51.0 * area), PROFILE, 50.0)
+    assert "task 't'" in reason and "'h00'" in reason and "50 mW/mm²" in reason

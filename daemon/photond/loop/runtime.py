@@ -159,6 +159,23 @@ class DeviceRuntime:
         record.cancel_requested.set()
         self._wake.set()
 
+    def queued_records(self) -> list[JobRecord]:
+        """The queued jobs, in order (a copy)."""
+        with self._queue_lock:
+            return list(self._queue)
+
+    def fail_queued(self, record: JobRecord, reason: str) -> bool:
+        """Fail a queued job without running it (UpdateLimits: it no longer fits the limits);
+        False when it has left the queue meanwhile (started or cancelled)."""
+        with self._queue_lock:
+            if record not in self._queue:
+                return False
+            self._queue.remove(record)
+            self._tables.pop(record.id, None)
+            self.control.forget(record)
+            self._book.fail(record, self.driver.clock.now_s(), reason)
+        return True
+
     @property
     def queued_jobs(self) -> int:
         with self._queue_lock:

@@ -11,7 +11,10 @@ What changes, once the new limits are journaled (`Journal.save_limits`, read bac
 plans made from then on (the planning pool plans with them), the running job (its rest is
 forecast at the next control period and re-planned if it exceeds the new max temperature -
 margin: `ClosedLoop.set_limits`), queued jobs (forecast and re-planned the same way when they
-start), the interlock's trip and clear temperatures, and what GetDevice reports.
+start; one with a task above a lowered power-density cap, which no schedule can fix, fails at
+once saying so: `over_density`), the interlock's trip and clear temperatures, and what
+GetDevice reports. The running job's tasks keep their powers: a lowered power-density cap
+applies from its next job on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import math
 
 from photon.v1 import device_pb2
 from photon_drivers.profile import DeviceProfile, LimitsSpec
+from photond.planning.graph import CheckedGraph
 from photond.rpc.status import invalid_argument
 
 FIELDS = (
@@ -81,3 +85,19 @@ def merged_limits(
             f"got {limits.interlock_hysteresis_c:g}",
         )
     return limits
+
+
+def over_density(graph: CheckedGraph, profile: DeviceProfile, cap_mw_per_mm2: float) -> str:
+    """Why `graph` draws above `cap_mw_per_mm2` on some heater's cell ("" when it does not):
+    the check SubmitJob makes (`validation`), for a queued job when UpdateLimits lowers the
+    cap. Heaters are exclusive resources, so a cap each task keeps holds along any schedule."""
+    areas = profile.heater_cell_area_mm2
+    for task in graph.tasks:
+        for heater_id, power_mw in task.heater_power_mw.items():
+            if power_mw > cap_mw_per_mm2 * areas[heater_id]:
+                return (
+                    f"task {task.id!r} draws {power_mw:g} mW on heater {heater_id!r}, above the "
+                    f"power-density cap {cap_mw_per_mm2:g} mW/mm² UpdateLimits set "
+                    f"({areas[heater_id]:.4g} mm² cell)"
+                )
+    return ""

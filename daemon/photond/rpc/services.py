@@ -33,7 +33,7 @@ from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import RawRequest, Undecodable, note_undecodable
 from photond.rpc.history_query import answer_history, check_history
 from photond.rpc.limits import FIELDS as LIMIT_FIELDS
-from photond.rpc.limits import merged_limits
+from photond.rpc.limits import merged_limits, over_density
 from photond.rpc.planning_pool import Planned, PlanningPool
 from photond.rpc.status import (
     RequestError,
@@ -186,7 +186,11 @@ class DeviceService(device_pb2_grpc.DeviceServiceServicer):
             # On disk before it is in force: a restart comes back with what was answered.
             blob = answer.SerializeToString()
             await asyncio.wrap_future(self._journal.save_limits(device.id, blob, time.time()))
+        cap = limits.max_power_density_mw_per_mm2
+        lowered = cap < device.runtime.limits.max_power_density_mw_per_mm2
         device.runtime.update_limits(limits)
+        if lowered:
+            await asyncio.to_thread(_fail_over_density, device, cap)
         log.info(
             "limits updated",
             extra={"device": device.id, **{k: getattr(limits, k) for k in LIMIT_FIELDS}},
@@ -426,6 +430,17 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         if request.device_id:
             self._devices.for_request(request.device_id)
         return self._book.stats(request.device_id)
+
+
+def _fail_over_density(device: ManagedDevice, cap_mw_per_mm2: float) -> None:
+    """Fail the queued jobs that draw above a lowered power-density cap (no plan can fix a
+    task's own power); the others re-plan against the new limits when they start."""
+    for record in device.runtime.queued_records():
+        if record.graph is None:
+            continue
+        reason = over_density(record.graph, device.profile, cap_mw_per_mm2)
+        if reason and device.runtime.fail_queued(record, reason):
+            log.info("queued job failed: over the new limits", extra={"job": record.id})
 
 
 def _digest(body: bytes) -> str:
