@@ -9,6 +9,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -21,6 +22,7 @@ from photon_sdk import (
     Client,
     InvalidArgument,
     ResourceExhausted,
+    SensorState,
     TaskGraph,
     TelemetryFrame,
     TelemetryStream,
@@ -280,3 +282,23 @@ def test_poll_mode_on_subscribe_and_bad_history_are_refused_by_name(
     assert field_of(narrow.value) == "bucket_s"
     assert field_of(many.value) == "bucket_s" and "10000" in str(many.value)
     assert field_of(sensor.value) == "sensor_ids[0]"
+
+
+def test_a_failed_sensor_shows_in_frames_and_in_health(tmp_path: Path) -> None:
+    config = tmp_path / "photond.toml"
+    config.write_text(
+        '[[devices]]\nid = "sim0"\ndriver = "sim"\noptions = { nan_sensor = "s12" }\n'
+    )
+    running = start_daemon(None, "--config", str(config))
+    try:
+        with Client(running.target) as client:
+            frame = client.snapshot("sim0")
+            state = client.get_device_state("sim0")
+    finally:
+        cleanup(running)
+    assert math.isnan(frame.temperature_c["s12"])
+    assert frame.sensor_status["s12"].state == SensorState.FAILED
+    assert frame.sensor_status["s12"].reason.startswith("nan")
+    assert set(frame.sensor_status) == {"s12"}, "the other sensors are OK"
+    assert state.health is not None and state.health.score < 1.0
+    assert any(r.startswith("sensor s12 failed") for r in state.health.reasons)

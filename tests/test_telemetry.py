@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from photond.config import ConfigError, load_config
 from photond.loop.frame import Frame
 from photond.loop.health import device_health
 from photond.loop.history import HistoryRing, bucketize
@@ -227,5 +229,37 @@ def test_the_hub_totals_what_its_subscriptions_dropped_and_coalesced_closed_or_o
         hub.unsubscribe(gone)  # its counts stay in the totals (metrics never go down)
         assert (hub.dropped_frames, hub.coalesced_samples) == (12, 36)
         assert hub.subscriber_count == 1
+
+    asyncio.run(run())
+
+
+def test_telemetry_settings_come_from_the_file_the_environment_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "photond.toml"
+    path.write_text("telemetry_history_s = 120\ntelemetry_queue_frames = 16\n")
+    config = load_config(path, {"PHOTON_TELEMETRY_STALL_TIMEOUT_S": "7.5"}, {})
+    assert config.telemetry == TelemetryConfig(120.0, 16, 7.5)
+    config = load_config(path, {}, {"telemetry_queue_frames": 32, "telemetry_history_s": None})
+    assert config.telemetry.queue_frames == 32 and config.telemetry.history_s == 120.0
+    with pytest.raises(ConfigError, match="telemetry_queue_frames"):
+        load_config(None, {}, {"telemetry_queue_frames": 1})
+    with pytest.raises(ConfigError, match="telemetry_stall_timeout_s"):
+        load_config(None, {"PHOTON_TELEMETRY_STALL_TIMEOUT_S": "0"}, {})
+    with pytest.raises(ConfigError, match="telemetry_history_s"):
+        path.write_text("telemetry_history_s = -1\n")
+        load_config(path, {}, {})
+
+
+def test_the_hub_keeps_history_s_of_samples_and_queues_queue_frames() -> None:
+    async def run() -> None:
+        hub = TelemetryHub(1, 0.01, TelemetryConfig(history_s=2.0, queue_frames=8))
+        for step in range(1000):
+            hub.publish(frame(step * 0.01))
+        window = hub.history.window(0.0, 100.0)
+        assert len(window.device_time_s) == 200  # 2 s of 10 ms samples
+        subscription, _ = hub.subscribe(SubscriptionSpec())
+        for step in range(1000, 1100):
+            hub.publish(frame(step * 0.01))
+        hub.pump()
+        assert len(subscription.take()) == 8 and subscription.dropped_frames == 92
 
     asyncio.run(run())
