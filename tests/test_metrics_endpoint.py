@@ -88,6 +88,9 @@ def test_temperatures_headroom_and_limits_describe_the_chip(
     zones = samples["photon_zone_heater_power_watts"]
     assert {labels["zone"] for labels, _ in zones} == {f"z{i}" for i in range(8)}
     assert value(samples, "photon_device_time_above_limit_seconds_total", device="sim0") == 0
+    # 80 mW for 0.5 s, then 20 mW for 0.5 s (the loop's integral, on its sampling grid).
+    energy_j = value(samples, "photon_device_heater_energy_joules_total", device="sim0")
+    assert energy_j == pytest.approx(0.05, rel=0.1)
 
 
 def test_jobs_plans_and_calls_are_counted(worked: tuple[RunningDaemon, Samples]) -> None:

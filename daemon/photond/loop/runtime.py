@@ -131,6 +131,9 @@ class DeviceRuntime:
         # Device seconds the estimated hottest point spent above max temperature (the metric
         # photon_device_time_above_limit_seconds_total reads it).
         self.time_above_limit_s = 0.0
+        # Joules the heaters were commanded to draw, over device time (the metric
+        # photon_device_heater_energy_joules_total; the DCGM exporter's total energy).
+        self.heater_energy_j = 0.0
         self._metric_attributes = {"device": device_id}
 
     # -- called from RPC handlers ---------------------------------------------------------------
@@ -385,8 +388,11 @@ class DeviceRuntime:
         periods = 1 if last is None else max(1, round((now_s - last) / self.period_s))
         self._last_sample_s = now_s
         estimate = self.control.observe(sample, self._applied_mw, periods)
-        if last is not None and estimate.hottest_c > self.control.max_c:
-            self.time_above_limit_s += now_s - last
+        if last is not None:
+            # The powers held since the last sample, as the observer assumed them.
+            self.heater_energy_j += float(self._applied_mw.sum()) * 1e-3 * (now_s - last)
+            if estimate.hottest_c > self.control.max_c:
+                self.time_above_limit_s += now_s - last
 
     def _guard(self, now_s: float, sample: SensorSample) -> bool:
         """Apply the interlock; True when dispatch may go on this period."""

@@ -113,6 +113,12 @@ class DeviceObservations:
             _device_power,
         )
         c(
+            "photon_device_heater_energy_joules",
+            "J",
+            "Energy the heaters were commanded to draw, over device time",
+            _energy,
+        )
+        c(
             "photon_device_time_above_limit_seconds",
             "s",
             "Device seconds the estimated hottest point spent above max_device_temperature",
@@ -264,6 +270,10 @@ def _zone_power(device: ManagedDevice) -> Iterator[Observation]:
 
 def _device_power(device: ManagedDevice) -> Iterator[Observation]:
     yield Observation(float(device.runtime.heater_powers_mw.sum()) / 1000.0, _device(device))
+
+
+def _energy(device: ManagedDevice) -> Iterator[Observation]:
+    yield Observation(device.runtime.heater_energy_j, _device(device))
 
 
 def _time_above(device: ManagedDevice) -> Iterator[Observation]:
