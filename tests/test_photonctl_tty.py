@@ -3,16 +3,21 @@ views, the --json shapes of limits and plot, and the PNG plot writes."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
 
 import pexpect
+import pexpect.fdpexpect
 import pytest
 
 from daemon_process import RunningDaemon
@@ -27,22 +32,50 @@ PHOTONCTL = [sys.executable, "-m", "photon_sdk.cli"]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def spawn(daemon: RunningDaemon, *args: str) -> pexpect.spawn[str]:
-    env = {**os.environ, "PHOTON_TARGET": daemon.target, "TERM": "xterm-256color"}
-    env.pop("NO_COLOR", None)
-    return pexpect.spawn(
-        PHOTONCTL[0],
-        [*PHOTONCTL[1:], *args],
-        env=env,
-        dimensions=(40, 150),
-        encoding="utf-8",
-        timeout=120,
-    )
+class Terminal:
+    """photonctl on a pseudo-terminal of 40 x 150, read with pexpect.
 
+    Started by subprocess (which execs at once), not by pexpect.spawn's fork: a fork of this
+    test process, whose gRPC threads run, can crash in the child before it execs (gRPC's fork
+    handlers restart a poller whose epoll fd the child no longer has: grpc/grpc#43055).
+    """
 
-def seen(child: pexpect.spawn[str]) -> str:
-    """What the terminal showed up to and including the last match."""
-    return str(child.before) + str(child.after)
+    def __init__(self, daemon: RunningDaemon, *args: str) -> None:
+        env = {**os.environ, "PHOTON_TARGET": daemon.target, "TERM": "xterm-256color"}
+        env.pop("NO_COLOR", None)
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 150, 0, 0))
+        self.process = subprocess.Popen(
+            [*PHOTONCTL, *args], stdin=slave, stdout=slave, stderr=slave, env=env
+        )
+        os.close(slave)
+        self._child = pexpect.fdpexpect.fdspawn(master, encoding="utf-8", timeout=120)
+        self.screen = ""  # everything the terminal was sent so far
+
+    def expect(self, pattern: str) -> str:
+        """Wait for ``pattern``; return what came up to and including it."""
+        self._child.expect(pattern)
+        text = str(self._child.before) + str(self._child.after)
+        self.screen += text
+        return text
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the terminal's SIGINT."""
+        self.process.send_signal(signal.SIGINT)
+
+    def finish(self) -> int:
+        """Read to the end of the output; return the exit status."""
+        try:
+            self._child.expect(pexpect.EOF)
+        finally:
+            self.screen += str(self._child.before)
+            code = self.process.wait(timeout=120)
+            self._child.close()
+        return code
+
+    def text(self) -> str:
+        """The screen so far without its escape sequences."""
+        return _ANSI.sub("", self.screen)
 
 
 def run(daemon: RunningDaemon, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -67,26 +100,22 @@ def test_watch_redraws_a_live_view_in_place(daemon: RunningDaemon) -> None:
     with Client(daemon.target) as client:
         job = client.submit_job(parallel_hold(), level=OptimizationLevel.FAST)
         try:
-            watch = spawn(daemon, "watch", "--interval", "0.2")
+            watch = Terminal(daemon, "watch", "--interval", "0.2")
             try:
                 watch.expect("die, sensors")
                 watch.expect(f"job {job.id}")
-                screen = seen(watch)
                 deadline = time.monotonic() + 60
-                while len(set(re.findall(r"device time ([0-9.]+) s", screen))) < 4:
-                    assert time.monotonic() < deadline, _ANSI.sub("", screen)
+                while len(set(re.findall(r"device time ([0-9.]+) s", watch.screen))) < 4:
+                    assert time.monotonic() < deadline, watch.text()
                     watch.expect(r"device time [0-9.]+ s")
-                    screen += seen(watch)
                 watch.expect("running")  # the job line after the redraw in progress
-                screen += seen(watch)
-                watch.sendintr()  # Ctrl-C
-                watch.expect(pexpect.EOF)
-                screen += str(watch.before)
+                watch.interrupt()
             finally:
-                watch.close()
-            assert watch.exitstatus == 130, watch.exitstatus
+                code = watch.finish()
+            assert code == 130, (code, watch.text()[-3000:])
         finally:
             client.cancel_job(job.id)
+    screen = watch.screen
     text = _ANSI.sub("", screen)
     # A live view, not lines: cursor moves and line erases between redraws, colours.
     assert screen.count("\x1b[2K") > 10 and re.search(r"\x1b\[\d*A", screen)
@@ -98,20 +127,18 @@ def test_watch_redraws_a_live_view_in_place(daemon: RunningDaemon) -> None:
 
 
 def test_watch_plain_on_a_terminal_prints_lines(daemon: RunningDaemon) -> None:
-    watch = spawn(daemon, "watch", "--plain", "--count", "3", "--interval", "0.1")
-    watch.expect(pexpect.EOF)
-    watch.close()
-    lines = _ANSI.sub("", str(watch.before)).strip().splitlines()
-    assert watch.exitstatus == 0
+    watch = Terminal(daemon, "watch", "--plain", "--count", "3", "--interval", "0.1")
+    code = watch.finish()
+    lines = watch.text().strip().splitlines()
+    assert code == 0, watch.text()
     assert lines[0].split()[:3] == ["DEVICE_TIME_S", "MAX_C", "MEAN_C"] and len(lines) == 4
 
 
 def test_submit_wait_draws_a_progress_bar_on_a_terminal(daemon: RunningDaemon) -> None:
-    submit = spawn(daemon, "submit", str(EXAMPLE), "--wait", "--level", "fast")
-    submit.expect(pexpect.EOF)
-    submit.close()
-    text = _ANSI.sub("", str(submit.before))
-    assert submit.exitstatus == 0, text
+    submit = Terminal(daemon, "submit", str(EXAMPLE), "--wait", "--level", "fast")
+    code = submit.finish()
+    text = submit.text()
+    assert code == 0, text
     total = len(json.loads(EXAMPLE.read_text())["tasks"])
     assert "planned: makespan" in text
     assert f"{total}/{total} tasks" in text and "━" in text  # the bar, finished
