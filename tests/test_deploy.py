@@ -97,7 +97,11 @@ def exported() -> Iterator[set[str]]:
     try:
         graph = TaskGraph()
         for i in range(4):
-            graph.add_task(f"t{i}", duration_s=1.0, heater_power_mw={f"h0{i}": 10.0})
+            # A chain: tasks are still pending when the hold below clears, so it re-plans.
+            after = [f"t{i - 1}"] if i else []
+            graph.add_task(
+                f"t{i}", duration_s=1.0, heater_power_mw={f"h0{i}": 10.0}, depends_on=after
+            )
         with Client(daemon.target) as client:
             job = client.submit_job(graph)
             assert next(e for e in client.watch_job(job.id) if e.kind == "task_started")

@@ -152,7 +152,11 @@ def test_one_trace_from_the_sdk_through_planning_queue_run_replan_and_end(
     try:
         graph = TaskGraph()
         for i in range(6):
-            graph.add_task(f"t{i}", duration_s=1.0, heater_power_mw={f"h0{i}": 10.0})
+            # A chain: tasks are still pending when the hold below clears, so it re-plans.
+            after = [f"t{i - 1}"] if i else []
+            graph.add_task(
+                f"t{i}", duration_s=1.0, heater_power_mw={f"h0{i}": 10.0}, depends_on=after
+            )
         host = trace.get_tracer("compile-host")
         with host.start_as_current_span("build") as build, Client(daemon.target) as client:
             job = client.submit_job(graph)
