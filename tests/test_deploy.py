@@ -104,8 +104,10 @@ def exported() -> Iterator[set[str]]:
             )
         with Client(daemon.target) as client:
             job = client.submit_job(graph)
-            assert next(e for e in client.watch_job(job.id) if e.kind == "task_started")
+            events = client.watch_job(job.id)
+            assert next(e for e in events if e.kind == "task_started")
             client.emergency_stop("sim0", "dashboard test")
+            assert next(e for e in events if e.kind == "held")  # the loop took the hold
             client.resume("sim0")  # the job's remaining tasks are re-planned
             assert client.wait_job(job.id).state == JobState.COMPLETED
         names = set(scrape(daemon.metrics_url()))

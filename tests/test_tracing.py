@@ -163,6 +163,7 @@ def test_one_trace_from_the_sdk_through_planning_queue_run_replan_and_end(
             events = client.watch_job(job.id)
             assert next(e for e in events if e.kind == "task_started")
             client.emergency_stop("sim0", "trace test")
+            assert next(e for e in events if e.kind == "held")  # the loop took the hold
             client.resume("sim0")
             done = client.wait_job(job.id)
         assert done.state.name == "COMPLETED", done.failure_reason
