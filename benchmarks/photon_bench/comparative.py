@@ -320,11 +320,14 @@ def run(
             time.sleep(0.02)
         runtime.stop()
     events = list(record.events)
-    # The job's span only: the loop samples on until it is stopped, a wall-clock moment that
-    # differs from run to run; aging and time above the limit are the job's.
+    # The job's span only: the loop samples from before the job is queued until it is
+    # stopped, moments that differ from run to run in device time; the figures are the job's.
+    begin_s = min(
+        (e.device_time_s for e in events if e.WhichOneof("kind") == "job_started"), default=0.0
+    )
     end_s = max((e.device_time_s for e in events), default=0.0)
     times = np.array(sim.time_s)
-    keep = times <= end_s + PERIOD_S / 2
+    keep = (times >= begin_s - PERIOD_S / 2) & (times <= end_s + PERIOD_S / 2)
     grid = np.array(sim.grid_c)[keep]
     times = times[keep]
     hottest = grid.max(axis=1)
