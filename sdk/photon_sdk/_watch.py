@@ -151,6 +151,7 @@ def colour_for(temperature_c: float, ambient_c: float, limit_c: float) -> tuple[
 
 def render(model: WatchModel) -> RenderableType:
     """The live view of ``model`` as one rich renderable."""
+    from rich.columns import Columns
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
@@ -205,8 +206,8 @@ def render(model: WatchModel) -> RenderableType:
     ]
     if model.heater_estimates_c:
         heaters = [(h.id, h.x_mm, h.y_mm) for h in device.heaters]
-        estimates = heat_map(model.heater_estimates_c, heaters, 4, 0)
-        title = "heaters, ESTIMATED by the observer (°C)"
+        estimates = heat_map(model.heater_estimates_c, heaters, 3, 0)
+        title = "heaters, ESTIMATED (°C)"
         panels.append(Panel(estimates, title=title, expand=False))
 
     hottest_c = model.hottest_c
@@ -242,11 +243,9 @@ def render(model: WatchModel) -> RenderableType:
     for sensor_id, status in sorted(frame.sensor_status.items()):
         facts.add_row("sensor", sensor_id, Text(f"{status.state}: {status.reason}", style="red"))
     panels.append(Panel(facts, title="limits and headroom", expand=False))
-    row = Table.grid(padding=(0, 1))
-    for _ in panels:
-        row.add_column()
-    row.add_row(*panels)
-    return Group(header, row, _job_line(model))
+    # Columns flows the panels into as many rows as the terminal's width needs (an 80-column
+    # SSH session gets two rows) instead of squeezing them until the numbers are cut.
+    return Group(header, Columns(panels, padding=(0, 1)), _job_line(model))
 
 
 def _job_line(model: WatchModel) -> RenderableType:
