@@ -359,6 +359,59 @@ def on_change_vs_sample(daemon: Daemon, args: argparse.Namespace) -> dict[str, A
     return result
 
 
+def run_default(
+    folder: Path,
+    counts: list[int],
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    result: dict[str, Any],
+) -> None:
+    (folder / "default").mkdir()
+    daemon = Daemon(folder / "default", 0.01, None)
+    try:
+        request = sample_request()
+        rows.append(
+            {
+                "profile": "default",
+                "transport": "-",
+                **run_window(daemon, daemon.unix, 0, request, args),
+            }
+        )
+        for transport in ("unix", "tcp"):
+            target = daemon.unix if transport == "unix" else daemon.tcp
+            for n in counts:
+                row = run_window(daemon, target, n, request, args)
+                rows.append({"profile": "default", "transport": transport, **row})
+                print_row(rows[-1])
+        row = run_window(daemon, daemon.unix, 100, request, args, slow=1)
+        rows.append({"profile": "default", "transport": "unix", **row})
+        result["on_change_vs_sample"] = on_change_vs_sample(daemon, args)
+    finally:
+        daemon.stop()
+
+
+def run_stress(
+    folder: Path, counts: list[int], args: argparse.Namespace, rows: list[dict[str, Any]]
+) -> None:
+    (folder / "stress").mkdir()
+    daemon = Daemon(folder / "stress", 0.001, stress_profile(folder))
+    try:
+        request = sample_request()
+        rows.append(
+            {
+                "profile": "stress64@1kHz",
+                "transport": "-",
+                **run_window(daemon, daemon.unix, 0, request, args),
+            }
+        )
+        for n in counts:
+            row = run_window(daemon, daemon.unix, n, request, args)
+            rows.append({"profile": "stress64@1kHz", "transport": "unix", **row})
+            print_row(rows[-1])
+    finally:
+        daemon.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--window-s", type=float, default=8.0)
@@ -366,6 +419,7 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=4)
     parser.add_argument("--counts", default="1,10,100,300")
     parser.add_argument("--stress-counts", default="1,10,100")
+    parser.add_argument("--profiles", default="default,stress", help="which runs: default, stress")
     parser.add_argument("--json", type=Path, default=RESULTS / "telemetry_fanout.json")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
@@ -374,45 +428,11 @@ def main() -> None:
     result: dict[str, Any] = {"cpus": os.cpu_count(), "window_s": args.window_s, "rows": rows}
     with tempfile.TemporaryDirectory(prefix="pd-fan-") as tmp:
         folder = Path(tmp)
-        (folder / "default").mkdir()
-        daemon = Daemon(folder / "default", 0.01, None)
-        try:
-            request = sample_request()
-            rows.append(
-                {
-                    "profile": "default",
-                    "transport": "-",
-                    **run_window(daemon, daemon.unix, 0, request, args),
-                }
-            )
-            for transport in ("unix", "tcp"):
-                target = daemon.unix if transport == "unix" else daemon.tcp
-                for n in counts:
-                    row = run_window(daemon, target, n, request, args)
-                    rows.append({"profile": "default", "transport": transport, **row})
-                    print_row(rows[-1])
-            row = run_window(daemon, daemon.unix, 100, request, args, slow=1)
-            rows.append({"profile": "default", "transport": "unix", **row})
-            result["on_change_vs_sample"] = on_change_vs_sample(daemon, args)
-        finally:
-            daemon.stop()
-        (folder / "stress").mkdir()
-        daemon = Daemon(folder / "stress", 0.001, stress_profile(folder))
-        try:
-            request = sample_request()
-            rows.append(
-                {
-                    "profile": "stress64@1kHz",
-                    "transport": "-",
-                    **run_window(daemon, daemon.unix, 0, request, args),
-                }
-            )
-            for n in stress_counts:
-                row = run_window(daemon, daemon.unix, n, request, args)
-                rows.append({"profile": "stress64@1kHz", "transport": "unix", **row})
-                print_row(rows[-1])
-        finally:
-            daemon.stop()
+        profiles = args.profiles.split(",")
+        if "default" in profiles:
+            run_default(folder, counts, args, rows, result)
+        if "stress" in profiles:
+            run_stress(folder, stress_counts, args, rows)
     zero = [
         r["subscribers"]
         for r in rows
