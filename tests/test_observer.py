@@ -140,3 +140,55 @@ def test_room_step_is_tracked_as_ambient_offset() -> None:
         assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C
         assert not estimate.distrusted
     assert estimate.ambient_offset_c > 3.0
+
+
+def test_a_chip_already_hot_at_start_up_is_believed_and_trips_the_interlock() -> None:
+    # photond starting beside a chip whose heaters are stuck on: the observer's prior is the
+    # idle chip, the sensors read ~100 K above it. No heater could cause that in one period,
+    # but there is no period before the first sample: the readings are the state.
+    from photond.loop.interlock import Interlock
+
+    rig = Rig()
+    rig.drive(np.full(len(rig.ids), 30.0))
+    rig.clock.advance(60.0)
+    readings = rig.sim.read_sensors().temperature_c
+    assert max(readings) > rig.profile.limits.interlock_temperature_c
+    estimate = rig.step(1)
+    assert not estimate.distrusted
+    interlock = Interlock(rig.profile.limits, [s.id for s in rig.profile.sensors])
+    assert interlock.check(rig.sim.read_sensors().temperature_c, estimate)
+    assert interlock.tripped is not None
+    assert rig.hotspot_error_c(rig.step(100)) < HOTSPOT_BOUND_C
+
+
+def test_most_sensors_jumping_up_together_re_anchor_the_state() -> None:
+    rig = Rig()
+    rig.step(20)
+    # The chip heats for 20 s while the observer is told only one period passed (a stalled
+    # link, a driver that reconnected): every sensor is far above the model, the same way.
+    rig.drive(np.full(len(rig.ids), 25.0))
+    rig.clock.advance(20.0)
+    estimate = rig.observer.update(rig.sim.read_sensors(), rig.power)
+    assert not estimate.distrusted
+    readings = np.array(rig.sim.read_sensors().temperature_c)
+    assert np.abs(estimate.sensor_estimate_c - readings).max() < 2.0
+    assert rig.hotspot_error_c(rig.step(100)) < HOTSPOT_BOUND_C
+
+
+def test_most_sensors_jumping_down_together_stay_distrusted_until_they_agree() -> None:
+    # The other way round is not believed at once: sensors that all drop by tens of K in one
+    # period may be a failed reference, and the hotter estimate is the safe side.
+    rig = Rig()
+    rig.drive(np.full(len(rig.ids), 25.0))
+    rig.step(500)
+    rig.drive(np.zeros(len(rig.ids)))
+    rig.clock.advance(20.0)
+    estimate = rig.observer.update(rig.sim.read_sensors(), rig.power)
+    readings = np.array(rig.sim.read_sensors().temperature_c)
+    assert len(estimate.distrusted) == len(readings)
+    assert all(why.startswith("jump") for why in estimate.distrusted.values())
+    assert (estimate.sensor_estimate_c > readings + 5.0).all()
+    # The model cools as the chip does; once they agree the sensors are trusted again.
+    estimate = rig.step(3000)
+    assert not estimate.distrusted
+    assert rig.hotspot_error_c(estimate) < HOTSPOT_BOUND_C

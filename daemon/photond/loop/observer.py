@@ -25,7 +25,13 @@ Rejection rules (a sensor's reason is kept until it is trusted again), in order:
   (noise ≥ resolution) or the model's prediction should have moved it;
 - ``jump``: an innovation larger than any heater could cause in one period (every heater from
   0 to its max, through the model's one-period response) plus `jump_sigmas` standard
-  deviations: faster than the physics allows.
+  deviations: faster than the physics allows. Not applied to the first sample after start-up
+  or `reset` (the state is a prior then, not a known state a period old: a chip already hot
+  when photond starts would otherwise have every sensor rejected, the estimate left at the
+  prior's ambient, and the interlock reading that estimate instead of 120 °C sensors), nor when
+  most trusted sensors jump *up* together: a chip hotter than the model says is the model's
+  error, so the state is re-anchored on the sensors (its prior uncertainty added back). Most
+  sensors jumping *down* together stay distrusted: the hotter estimate stands in, the safe side.
 A distrusted sensor is trusted again after `trust_after_samples` consecutive readings that break
 no rule and agree with the others (normalised innovation within 5 of the trusted sensors' median).
 """
@@ -85,7 +91,10 @@ class Observer:
         one_period = m.sensor_out @ m.input_gain[:, :heaters] + m.sensor_feed[:, :heaters]
         self._jump_bound_c = np.abs(one_period) @ m.heater_max_mw
         self._z = np.zeros(r + 1)
-        self._p = np.diag(np.append((config.initial_error_c / reach) ** 2, 1.0))
+        self._p0 = np.diag(np.append((config.initial_error_c / reach) ** 2, 1.0))
+        self._p = self._p0.copy()
+        # True until the first sample after start-up or reset: the jump rule needs a known state.
+        self._acquiring = True
         self._power = np.zeros(heaters)
         self._noise_var = self._r0.copy()
         self._history: deque[FloatArray] = deque(maxlen=config.stuck_samples)
@@ -97,6 +106,7 @@ class Observer:
         """Start from a known state (e.g. the device idle at ambient at start-up)."""
         self._z = np.append(state.x, ambient_offset_c)
         self._power = np.asarray(state.power_mw, dtype=np.float64).copy()
+        self._acquiring = True
 
     def update(self, sample: SensorSample, applied_mw: ArrayLike, periods: int = 1) -> Estimate:
         """Fold in one sample; `applied_mw` was held over the `periods` just past."""
@@ -110,10 +120,15 @@ class Observer:
         predicted = self._read(self.model.sensor_feed[:, :-1])
         innovation = raw - predicted
         s_diag = np.einsum("ij,jk,ik->i", self._h, self._p, self._h) + self._noise_var
-        self._judge(raw, predicted, innovation, np.sqrt(s_diag))
+        acquiring, self._acquiring = self._acquiring, False
+        anchoring = self._judge(raw, predicted, innovation, np.sqrt(s_diag), acquiring)
+        if anchoring and not acquiring:  # while acquiring, the uncertainty is the prior's already
+            self._p = self._p + self._p0
         trusted = np.array([i not in self._distrust for i in range(len(raw))])
         if trusted.any():
-            self._correct(innovation, trusted, s_diag)
+            # Noise is learnt from ordinary samples only: an anchoring innovation (tens of K) is
+            # the state's error, not the sensors' noise.
+            self._correct(innovation, trusted, s_diag, learn_noise=not anchoring)
         return self.estimate()
 
     def estimate(self) -> Estimate:
@@ -135,9 +150,17 @@ class Observer:
         return np.asarray(self.model.ambient_c + self._h @ self._z + feed @ self._power)
 
     def _judge(
-        self, raw: FloatArray, predicted: FloatArray, innovation: FloatArray, sigma: FloatArray
-    ) -> None:
-        """Apply the rejection rules; update who is distrusted and why."""
+        self,
+        raw: FloatArray,
+        predicted: FloatArray,
+        innovation: FloatArray,
+        sigma: FloatArray,
+        acquiring: bool,
+    ) -> bool:
+        """Apply the rejection rules; update who is distrusted and why.
+
+        True when this sample anchors the state instead (see the jump rule in the docstring).
+        """
         cfg = self.config
         self._history.append(raw.copy())
         self._predicted.append(predicted)
@@ -151,6 +174,9 @@ class Observer:
         fine = np.isfinite(raw)
         usable = [i for i in range(len(raw)) if fine[i] and i not in self._distrust]
         centre = float(np.median(innovation[usable] / sigma[usable])) if usable else 0.0
+        jumped = np.abs(innovation) > self._jump_bound_c + cfg.jump_sigmas * sigma
+        up = sum(1 for i in usable if jumped[i] and innovation[i] > 0)
+        anchoring = acquiring or (bool(usable) and up > len(usable) / 2)
         for i, value in enumerate(raw):
             why = ""
             if not fine[i]:
@@ -162,7 +188,7 @@ class Observer:
                 )
             elif full and not moved[i] and (self._noisy[i] or expected[i]):
                 why = f"stuck: {value:.2f} °C for {cfg.stuck_samples} samples"
-            elif abs(innovation[i]) > self._jump_bound_c[i] + cfg.jump_sigmas * sigma[i]:
+            elif jumped[i] and not anchoring:
                 why = (
                     f"jump: {innovation[i]:+.2f} °C off the model in one period; physics "
                     f"allows {self._jump_bound_c[i]:.2f} °C"
@@ -175,9 +201,14 @@ class Observer:
                 self._good_run[i] = self._good_run[i] + 1 if agrees else 0
                 if self._good_run[i] >= cfg.trust_after_samples:
                     del self._distrust[i]
+        return anchoring
 
     def _correct(
-        self, innovation: FloatArray, trusted: NDArray[np.bool_], s_diag: FloatArray
+        self,
+        innovation: FloatArray,
+        trusted: NDArray[np.bool_],
+        s_diag: FloatArray,
+        learn_noise: bool = True,
     ) -> None:
         h = self._h[trusted]
         noise = self._noise_var[trusted]
@@ -186,6 +217,8 @@ class Observer:
         self._z = self._z + gain @ innovation[trusted]
         keep = np.eye(len(self._z)) - gain @ h
         self._p = keep @ self._p @ keep.T + (gain * noise) @ gain.T
+        if not learn_noise:
+            return
         # Learn how noisy each trusted sensor really is (never below its datasheet).
         seen = innovation[trusted] ** 2 - (s_diag[trusted] - noise)
         updated = 0.995 * noise + 0.005 * seen
