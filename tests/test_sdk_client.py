@@ -10,6 +10,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -21,7 +22,6 @@ from photon_sdk import (
     JobState,
     OptimizationLevel,
     TaskGraph,
-    Unimplemented,
     ValidationLevel,
 )
 
@@ -114,11 +114,12 @@ def test_a_resubmitted_request_id_returns_the_same_job(daemon: RunningDaemon) ->
 
 
 def test_limits_history_and_on_change_reach_the_daemon(daemon: RunningDaemon) -> None:
-    # The daemon answers UNIMPLEMENTED to these for now: the point is that the SDK reaches them.
+    # The point is that the SDK reaches them (in depth: tests/test_daemon_limits.py).
     with Client(daemon.target) as client:
         limits = client.get_device("sim0").limits
-        with pytest.raises(Unimplemented):
-            client.update_limits("sim0", limits)
+        tighter = replace(limits, max_device_temperature_c=limits.max_device_temperature_c - 1)
+        assert client.update_limits("sim0", tighter) == tighter
+        assert client.update_limits("sim0", limits) == limits  # the fixture's daemon is shared
         # History and ON_CHANGE answer now (in depth: tests/test_daemon_telemetry.py).
         now_s = client.get_device_state("sim0").device_time_s
         history = client.get_history_buckets("sim0", now_s - 0.5, now_s, 0.25)
@@ -128,8 +129,8 @@ def test_limits_history_and_on_change_reach_the_daemon(daemon: RunningDaemon) ->
 
     async def run() -> None:
         async with AsyncClient(daemon.target) as client:
-            with pytest.raises(Unimplemented):
-                await client.update_limits("sim0", limits)
+            assert await client.update_limits("sim0", tighter) == tighter
+            assert await client.update_limits("sim0", limits) == limits
             # Before the device's first sample: nothing recorded.
             assert await client.get_history("sim0", 0.0, 0.1) == []
             history = await client.get_history_buckets("sim0", 0.0, 0.5, 0.25)
