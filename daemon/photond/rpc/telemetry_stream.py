@@ -206,9 +206,19 @@ async def write(context: Any, data: bytes, stall_timeout_s: float, counts: str =
     closed with RESOURCE_EXHAUSTED saying why."""
     try:
         await asyncio.wait_for(context.write(data), stall_timeout_s)
+    except grpc.aio.AbortError:
+        raise
     except TimeoutError:
         raise RequestError(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             f"telemetry subscriber closed: it took nothing for {stall_timeout_s:g} s "
             f"(the daemon's telemetry_stall_timeout_s) while frames waited{counts}",
         ) from None
+    except Exception as error:
+        # A client that goes away while a write is in flight makes grpc raise its internal
+        # ExecuteBatchError (not exported: matched by name) before the call shows as done:
+        # the stream ends as a cancellation does, not as the daemon's error. Any other
+        # failure of a write on a live call is one.
+        if context.done() or type(error).__name__ == "ExecuteBatchError":
+            raise asyncio.CancelledError from None
+        raise

@@ -1,0 +1,55 @@
+"""How a telemetry stream's write ends when the client is gone, stalls, or the write fails."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from photond.rpc.status import RequestError
+from photond.rpc.telemetry_stream import write
+
+
+class _Call:
+    """The two things `write` asks of grpc's servicer context: write, and whether it is done."""
+
+    def __init__(self, error: Exception | None, done: bool, hang: bool = False) -> None:
+        self.error, self._done, self.hang = error, done, hang
+
+    async def write(self, data: bytes) -> None:
+        if self.hang:
+            await asyncio.sleep(3600)
+        if self.error is not None:
+            raise self.error
+
+    def done(self) -> bool:
+        return self._done
+
+
+class ExecuteBatchError(Exception):
+    """Named as grpc's internal error for a write on a call the peer has left."""
+
+
+@pytest.mark.parametrize(
+    "call",
+    [_Call(RuntimeError("gone"), done=True), _Call(ExecuteBatchError("execute_batch"), False)],
+    ids=["call done", "grpc's write error before the call shows done"],
+)
+def test_a_write_to_a_client_that_went_away_ends_as_a_cancellation(call: _Call) -> None:
+    # The stream must end quietly, not be logged and answered as the daemon's INTERNAL error.
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(write(call, b"frame", 1.0))
+
+
+def test_a_write_that_fails_on_a_live_call_is_an_error() -> None:
+    call = _Call(RuntimeError("broken"), done=False)
+    with pytest.raises(RuntimeError, match="broken"):
+        asyncio.run(write(call, b"frame", 1.0))
+
+
+def test_a_client_that_takes_nothing_is_closed_with_resource_exhausted() -> None:
+    with pytest.raises(RequestError) as closed:
+        asyncio.run(write(_Call(None, done=False, hang=True), b"frame", 0.05, "; 3 dropped"))
+    assert closed.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "telemetry_stall_timeout_s" in str(closed.value) and "3 dropped" in str(closed.value)
