@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from photon.v1 import device_pb2
-from photon_drivers.profile import load_profile
+from photon_drivers.profile import LimitsSpec, load_profile
 from photond.rpc.limits import merged_limits
 from photond.rpc.status import RequestError
 
@@ -15,7 +15,7 @@ PROFILE = load_profile()
 MARGIN_C = 3.0
 
 
-def merged(**fields: float) -> object:
+def merged(**fields: float) -> LimitsSpec:
     return merged_limits(device_pb2.Limits(**fields), PROFILE.limits, PROFILE, MARGIN_C)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ TCP = "ipv4:127.0.0.1:50000"
 def identify(
     peer: str,
     auth: dict[str, list[bytes]],
-    md: list[tuple[str, object]],
+    md: Sequence[tuple[str, object]],
     config: SecurityConfig = CONFIG,
 ) -> Identity:
     return build_policy(config).identify(peer, auth, md)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
-from photond.loop.telemetry import Frame
+from photond.loop.frame import Frame
 from photond.planning.plan import Plan, PlannedTask, Stats
 from photond.wire import (
     describe_profile,
