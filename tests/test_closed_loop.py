@@ -28,7 +28,7 @@ from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim.driver import SimulatedChipDriver
 from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
-from photond.loop.closed_loop import ClosedLoop
+from photond.loop.closed_loop import REPLANS_KEPT, ClosedLoop, LoopStats
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
 from photond.planning.device_plan import plan_graph
@@ -183,3 +183,14 @@ def test_a_prepared_job_starts_on_the_forecast_tables_built_before_it_was_queued
         assert "job" not in loop._prepared
     finally:
         loop.close()
+
+
+def test_the_loop_keeps_a_bounded_record_of_its_re_plans() -> None:
+    # A device loop runs for months: the latest re-plans are kept, the total is counted.
+    stats = LoopStats()
+    for k in range(REPLANS_KEPT + 3):
+        stats.replan_latency_s.append(float(k))
+        stats.replan_reasons.append(f"forecast {k}")
+    assert len(stats.replan_latency_s) == len(stats.replan_reasons) == REPLANS_KEPT
+    assert stats.replan_latency_s[-1] == REPLANS_KEPT + 2
+    assert stats.replan_reasons[0] == "forecast 3"

@@ -80,6 +80,9 @@ RESUME_REASON = (
 # stop) cleared, photond restarted while the job ran.
 REPLAN_KINDS = ("forecast", "drift", "hold_cleared", "restart")
 
+# How many of the latest re-plans `LoopStats` keeps the latency and reason of.
+REPLANS_KEPT = 10_000
+
 
 class ResumeRefused(Exception):
     """A job resumed after a restart cannot be re-planned from the device's state; the message
@@ -91,8 +94,10 @@ class LoopStats:
     """What the loop did, for benchmarks and operators."""
 
     replans: int = 0
-    replan_latency_s: list[float] = field(default_factory=list)
-    replan_reasons: list[str] = field(default_factory=list)
+    # The latest REPLANS_KEPT re-plans' latencies and reasons: a loop runs for months, so a
+    # record of every one would grow without bound (the totals are `replans` and the metrics).
+    replan_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=REPLANS_KEPT))
+    replan_reasons: deque[str] = field(default_factory=lambda: deque(maxlen=REPLANS_KEPT))
     # Re-plans by the kind of their reason (REPLAN_KINDS), for the metric photon_replans_total.
     replans_by_kind: dict[str, int] = field(default_factory=dict)
     # Plans the off-thread search found and the loop swapped in, and the remaining makespan
