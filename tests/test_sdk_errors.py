@@ -188,3 +188,23 @@ def test_check_health_answers_from_the_standard_service() -> None:
                 client.check_health("photon.v1.NoSuchService")
     finally:
         server.stop(None)
+
+
+def test_a_violation_the_message_already_states_is_not_repeated() -> None:
+    # The daemon's message for one bad field is "field: description"; photonctl printed it
+    # twice, once as the message and once as the violation.
+    said = "graph.tasks[0]: task 'a' exceeds the limits"
+    one = InvalidArgument(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        said,
+        [FieldViolation("graph.tasks[0]", "task 'a' exceeds the limits")],
+    )
+    assert one.violation_lines() == []
+    assert str(one).count("exceeds") == 1
+    two = InvalidArgument(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "request is invalid",
+        [FieldViolation("name", "too long"), FieldViolation("labels", "too many")],
+    )
+    assert two.violation_lines() == ["name: too long", "labels: too many"]
+    assert str(two) == "INVALID_ARGUMENT: request is invalid\n  name: too long\n  labels: too many"

@@ -133,11 +133,14 @@ class RpcError(PhotonError):
         """Whether repeating the call is safe (see :data:`RETRYABLE_CODES`)."""
         return self.code in RETRYABLE_CODES
 
+    def violation_lines(self) -> list[str]:
+        """Each field violation as ``field: description``, but those the message already
+        says (the daemon's message for a single bad field is that line)."""
+        lines = [f"{v.field}: {v.description}" for v in self.field_violations]
+        return [line for line in lines if line not in self.message]
+
     def _describe(self) -> str:
-        text = f"{self.code_name}: {self.message}"
-        for violation in self.field_violations:
-            text += f"\n  {violation.field}: {violation.description}"
-        return text
+        return "\n  ".join([f"{self.code_name}: {self.message}", *self.violation_lines()])
 
 
 class Cancelled(RpcError):

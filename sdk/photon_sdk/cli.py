@@ -102,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report(exc: RpcError) -> None:
     print(f"photonctl: {exc.code_name}: {exc.message}", file=sys.stderr)
-    for violation in exc.field_violations:
-        print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+    for line in exc.violation_lines():
+        print(f"  {line}", file=sys.stderr)
 
 
 def _epilog_exit_codes() -> str:
