@@ -152,15 +152,25 @@ class DeviceRuntime:
 
     def cancel(self, record: JobRecord) -> None:
         """Cancel a queued job at once, or ask the loop to stop a running one."""
-        with self._queue_lock:
-            if record in self._queue:
-                self._queue.remove(record)
-                self._tables.pop(record.id, None)
-                self.control.forget(record)
-                self._book.cancel(record, self.driver.clock.now_s())
-                return
+        if self._take_queued(record):
+            self._book.cancel(record, self.driver.clock.now_s())
+            return
         record.cancel_requested.set()
         self._wake.set()
+
+    def _take_queued(self, record: JobRecord) -> bool:
+        """Take `record` out of the queue; False when it is not there (started, or gone).
+
+        The book's journal write that follows happens after, outside the queue's lock: the
+        loop takes that lock every pass to look for a job, and must not wait on a disk.
+        """
+        with self._queue_lock:
+            if record not in self._queue:
+                return False
+            self._queue.remove(record)
+            self._tables.pop(record.id, None)
+        self.control.forget(record)
+        return True
 
     def queued_records(self) -> list[JobRecord]:
         """The queued jobs, in order (a copy)."""
@@ -170,13 +180,9 @@ class DeviceRuntime:
     def fail_queued(self, record: JobRecord, reason: str) -> bool:
         """Fail a queued job without running it (UpdateLimits: it no longer fits the limits);
         False when it has left the queue meanwhile (started or cancelled)."""
-        with self._queue_lock:
-            if record not in self._queue:
-                return False
-            self._queue.remove(record)
-            self._tables.pop(record.id, None)
-            self.control.forget(record)
-            self._book.fail(record, self.driver.clock.now_s(), reason)
+        if not self._take_queued(record):
+            return False
+        self._book.fail(record, self.driver.clock.now_s(), reason)
         return True
 
     @property
