@@ -184,22 +184,35 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             )
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
+    async def _admit(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        request: Any,
+        started_s: float,
+    ) -> Identity:
+        """Who calls, allowed by role and within their limits; else the call is aborted
+        (UNAUTHENTICATED, PERMISSION_DENIED or RESOURCE_EXHAUSTED, audited). On return the
+        caller holds a slot of `method`'s limit, which it must `_release`."""
+        identity = None
+        try:
+            # Identified first, so that a refusal by role names who was refused.
+            identity = self._identify(context, context.invocation_metadata())
+            authorize(identity, method)
+        except Refused as error:
+            await self._refused(method, context, request, started_s, identity, error)
+        assert identity is not None
+        limit_key = self._acquire(method, identity)
+        if limit_key is not None:
+            await self._exhausted(method, context, request, started_s, identity, limit_key)
+        return identity
+
     def _unary(
         self, method: str, inner: Callable[[Any, Any], Awaitable[Any]]
     ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
         async def behaviour(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started_s = time.monotonic()
-            identity = None
-            try:
-                # Identified first, so that a refusal by role names who was refused.
-                identity = self._identify(context, context.invocation_metadata())
-                authorize(identity, method)
-            except Refused as error:
-                await self._refused(method, context, request, started_s, identity, error)
-            assert identity is not None
-            limit_key = self._acquire(method, identity)
-            if limit_key is not None:
-                await self._exhausted(method, context, request, started_s, identity, limit_key)
+            identity = await self._admit(method, context, request, started_s)
             info = CallInfo(identity, method)
             token = set_call(info)
             failed = True
@@ -234,17 +247,7 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             started_s = time.monotonic()
-            identity = None
-            try:
-                # Identified first, so that a refusal by role names who was refused.
-                identity = self._identify(context, context.invocation_metadata())
-                authorize(identity, method)
-            except Refused as error:
-                await self._refused(method, context, request, started_s, identity, error)
-            assert identity is not None
-            limit_key = self._acquire(method, identity)
-            if limit_key is not None:
-                await self._exhausted(method, context, request, started_s, identity, limit_key)
+            identity = await self._admit(method, context, request, started_s)
             token = set_call(CallInfo(identity, method))
             try:
                 result = inner(request, context)
