@@ -25,7 +25,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,40 +32,16 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from photon_bench.daemon import start_photond
 from photon_sdk import Client, PhotonError, TaskGraph
 
 TIME_SCALE = 10.0
 
 
 def start(state_dir: Path, socket_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "photond",
-                "--listen",
-                f"unix:{socket_path}",
-                "--state-dir",
-                str(state_dir),
-                "--time-scale",
-                str(TIME_SCALE),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"photond exited with {process.returncode}; see {log_path}")
-        try:
-            with Client(f"unix:{socket_path}", timeout_s=1.0) as client:
-                client.list_devices()
-            return process
-        except PhotonError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"photond did not answer within 300 s; see {log_path}")
+    return start_photond(
+        state_dir, socket_path, log_path, ["--time-scale", str(TIME_SCALE)], timeout_s=300
+    )
 
 
 def graph() -> TaskGraph:

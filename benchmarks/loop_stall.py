@@ -27,7 +27,6 @@ import json
 import multiprocessing as mp
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from photon_bench.daemon import start_photond
 from photon_sdk import Client, DeadlineExceeded, PhotonError, ResourceExhausted, TaskGraph
 
 PERIOD_S = 0.01
@@ -43,32 +43,7 @@ POLL_S = 0.01
 
 
 def start(state_dir: Path, socket_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "photond",
-                "--listen",
-                f"unix:{socket_path}",
-                "--state-dir",
-                str(state_dir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"photond exited with {process.returncode}; see {log_path}")
-        try:
-            with Client(f"unix:{socket_path}", timeout_s=1.0) as client:
-                client.list_devices()
-            return process
-        except PhotonError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"photond did not answer within 600 s; see {log_path}")
+    return start_photond(state_dir, socket_path, log_path)
 
 
 def probe(target: str, pipe: Connection) -> None:

@@ -18,13 +18,13 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from photon_sdk import Client, OptimizationLevel, PhotonError
+from photon_bench.daemon import start_photond
+from photon_sdk import Client, OptimizationLevel
 from photon_sdk.workloads import DEFAULT_TILES_PER_TASK, MODELS, to_task_graph
 
 RESULTS = Path(__file__).resolve().parent / "results" / "workload_planning.json"
@@ -33,36 +33,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "workload_planning.json"
 def start(state_dir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     socket_path = state_dir / "photond.sock"
     log_path = state_dir / "photond.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "photond",
-                "--listen",
-                f"unix:{socket_path}",
-                "--state-dir",
-                str(state_dir),
-                # No Prometheus endpoint: the default port may be taken by another daemon.
-                "--metrics-listen",
-                "off",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    target = f"unix:{socket_path}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"photond exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with Client(target, timeout_s=1.0) as client:
-                client.list_devices()
-            return process, target, log_path
-        except PhotonError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"photond did not answer within 600 s; see {log_path}")
+    return start_photond(state_dir, socket_path, log_path), f"unix:{socket_path}", log_path
 
 
 def main() -> None:
