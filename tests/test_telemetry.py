@@ -146,6 +146,57 @@ def test_the_fanout_wakes_a_reader_on_a_publish_from_another_thread() -> None:
     asyncio.run(run())
 
 
+def idle_readings(change_filter_s: float, deadband_c: float) -> tuple[int, int]:
+    """Readings SAMPLE and ON_CHANGE (at `deadband_c`) are each sent over 20 s of a 16-sensor
+    chip at rest whose sensors have 0.05 °C of noise (the shipped sensors'), 10 ms samples."""
+
+    async def run() -> tuple[int, int]:
+        config = TelemetryConfig(history_s=1.0, queue_frames=4096, change_filter_s=change_filter_s)
+        hub = TelemetryHub(16, 0.01, config)
+        rng = np.random.default_rng(7)
+        hub.publish(frame(0.0, *(25.0 + rng.normal(0, 0.05, 16))))
+        sample, _ = hub.subscribe(SubscriptionSpec())
+        on_change, snapshot = hub.subscribe(SubscriptionSpec(mode=ON_CHANGE, deadband_c=deadband_c))
+        for s in (sample, on_change):
+            s.start_from(snapshot, sent=True)
+        counts = [0, 0]
+        for step in range(1, 2001):
+            hub.publish(frame(step * 0.01, *(25.0 + rng.normal(0, 0.05, 16))))
+            hub.pump()
+            for n, s in enumerate((sample, on_change)):
+                for p in s.take():
+                    counts[n] += 16 if p.positions is None else len(p.positions)
+        return counts[0], counts[1]
+
+    return asyncio.run(run())
+
+
+def test_on_change_judges_the_filtered_reading_so_noise_is_not_a_change() -> None:
+    sample, filtered = idle_readings(0.02, 0.1)
+    assert sample == 2000 * 16
+    assert filtered * 10 <= sample, (sample, filtered)
+    # telemetry_change_filter_s = 0 judges raw readings: noise crosses 0.1 °C often.
+    _, raw = idle_readings(0.0, 0.1)
+    assert raw * 10 > sample and raw > 10 * filtered, (sample, raw, filtered)
+
+
+def test_on_change_sends_the_raw_reading_of_a_sensor_whose_filtered_value_moved() -> None:
+    async def run() -> None:
+        hub = TelemetryHub(2, 0.01, TelemetryConfig(history_s=1.0))
+        hub.publish(frame(0.0, 25.0, 25.0))
+        subscription, snapshot = hub.subscribe(SubscriptionSpec(mode=ON_CHANGE, deadband_c=0.1))
+        subscription.start_from(snapshot, sent=True)
+        hub.publish(frame(0.01, 25.15, 25.0))  # filtered: +0.059, within the deadband
+        hub.pump()
+        assert subscription.take() == []
+        hub.publish(frame(0.02, 25.3, 25.0))  # filtered: +0.154 from the last one sent
+        hub.pump()
+        (sent,) = subscription.take()
+        assert sent.positions == (0,) and sent.frame.temperature_c[0] == 25.3
+
+    asyncio.run(run())
+
+
 def test_history_keeps_the_newest_samples_of_its_capacity() -> None:
     ring = HistoryRing(2, capacity=100)
     for step in range(250):
@@ -247,6 +298,14 @@ def test_telemetry_settings_come_from_the_file_the_environment_and_flags(tmp_pat
     with pytest.raises(ConfigError, match="telemetry_history_s"):
         path.write_text("telemetry_history_s = -1\n")
         load_config(path, {}, {})
+    path.write_text("telemetry_change_filter_s = 0.05\n")
+    assert load_config(path, {}, {}).telemetry.change_filter_s == 0.05
+    config = load_config(path, {"PHOTON_TELEMETRY_CHANGE_FILTER_S": "0"}, {})
+    assert config.telemetry.change_filter_s == 0.0
+    config = load_config(path, {}, {"telemetry_change_filter_s": 0.1})
+    assert config.telemetry.change_filter_s == 0.1
+    with pytest.raises(ConfigError, match="telemetry_change_filter_s"):
+        load_config(None, {}, {"telemetry_change_filter_s": -1.0})
 
 
 def test_the_hub_keeps_history_s_of_samples_and_queues_queue_frames() -> None:

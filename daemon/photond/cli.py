@@ -100,6 +100,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds a telemetry subscriber may take nothing before it is closed (default 30)",
     )
     parser.add_argument(
+        "--telemetry-change-filter-s",
+        type=float,
+        help="device seconds each sensor's readings are averaged over before ON_CHANGE judges "
+        "a change (default 0.02; 0 judges raw readings)",
+    )
+    parser.add_argument(
         "--metrics-listen",
         metavar="HOST:PORT",
         help="where Prometheus scrapes /metrics: a loopback HOST:PORT (default "
@@ -129,6 +135,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "telemetry_history_s": args.telemetry_history_s,
         "telemetry_queue_frames": args.telemetry_queue_frames,
         "telemetry_stall_timeout_s": args.telemetry_stall_timeout_s,
+        "telemetry_change_filter_s": args.telemetry_change_filter_s,
         "metrics_listen": args.metrics_listen,
     }
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from photon_drivers.registry import DriverRegistryError, load_driver_class
 from photon_sdk import DEFAULT_TCP_PORT, default_socket_path
+from photond.loop.change_filter import DEFAULT_CHANGE_FILTER_S
 from photond.loop.control_config import ControlConfig
 from photond.loop.telemetry import (
     DEFAULT_HISTORY_S,
@@ -76,10 +77,12 @@ class DaemonConfig:
     closed_loop: ControlConfig = field(default_factory=ControlConfig)
     # Telemetry (photond.loop.telemetry): device seconds of samples kept per sensor for
     # GetHistory, frames queued per subscriber before the oldest are coalesced, and wall seconds
-    # a subscriber may take nothing before it is closed with RESOURCE_EXHAUSTED.
+    # a subscriber may take nothing before it is closed with RESOURCE_EXHAUSTED; device seconds
+    # each sensor's readings are averaged over before ON_CHANGE judges a change (0: raw).
     telemetry_history_s: float = DEFAULT_HISTORY_S
     telemetry_queue_frames: int = DEFAULT_QUEUE_FRAMES
     telemetry_stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+    telemetry_change_filter_s: float = DEFAULT_CHANGE_FILTER_S
     # Identities, roles, TLS and per-identity limits (TOML table [security]; photond.security).
     security: SecurityConfig = field(default_factory=SecurityConfig)
     # Where Prometheus scrapes /metrics (photond.metrics.export): a loopback HOST:PORT (port 0
@@ -89,7 +92,10 @@ class DaemonConfig:
     @property
     def telemetry(self) -> TelemetryConfig:
         return TelemetryConfig(
-            self.telemetry_history_s, self.telemetry_queue_frames, self.telemetry_stall_timeout_s
+            self.telemetry_history_s,
+            self.telemetry_queue_frames,
+            self.telemetry_stall_timeout_s,
+            self.telemetry_change_filter_s,
         )
 
     def checked(self) -> DaemonConfig:
@@ -142,6 +148,9 @@ class DaemonConfig:
                 "telemetry_stall_timeout_s must be a positive number, got "
                 f"{self.telemetry_stall_timeout_s}"
             )
+        change_s = self.telemetry_change_filter_s
+        if not (math.isfinite(change_s) and 0 <= change_s <= 10):
+            raise ConfigError(f"telemetry_change_filter_s must be in [0, 10] s, got {change_s}")
         try:
             self.closed_loop.checked()
         except ValueError as exc:
@@ -251,6 +260,7 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "telemetry_history_s",
         "telemetry_queue_frames",
         "telemetry_stall_timeout_s",
+        "telemetry_change_filter_s",
         "security",
         "metrics_listen",
     }
@@ -340,6 +350,7 @@ _FILE_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "telemetry_history_s": (_number, "seconds in (0, 86400]"),
     "telemetry_queue_frames": (_whole, "an integer in [2, 1000000]"),
     "telemetry_stall_timeout_s": (_number, "a positive number of seconds"),
+    "telemetry_change_filter_s": (_number, "seconds in [0, 10]"),
     "metrics_listen": (_text, "a loopback HOST:PORT or 'off'"),
 }
 
@@ -392,6 +403,7 @@ ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
         float,
         "a positive number of seconds",
     ),
+    "PHOTON_TELEMETRY_CHANGE_FILTER_S": ("telemetry_change_filter_s", float, "seconds in [0, 10]"),
     "PHOTON_METRICS_LISTEN": ("metrics_listen", str, "a loopback HOST:PORT or off"),
 }
 # PHOTON_* variables read elsewhere: the config file's path, and the SDK's and photonctl's

@@ -5,9 +5,14 @@ gNMI's semantics, per subscription:
 - SAMPLE: every `interval_s` of device time (0: every sample the loop takes) a frame of the
   selected sensors; with `suppress_redundant`, only the readings that differ from the one last
   sent (a frame with none is skipped), each sent again at least every `heartbeat_s`.
-- ON_CHANGE: checked every `interval_s` (0: every sample), only the readings that moved by
-  more than `deadband_c` from the one last sent, each sent again at least every
-  `heartbeat_s`. A frame is also sent when the job's progress or a sensor's status changed.
+- ON_CHANGE: checked every `interval_s` (0: every sample), only the sensors whose *filtered*
+  reading (`change_filter`: each sensor's average over the hub's `change_filter_s`, 20 ms by
+  default, so the sensor's noise is not taken for a change) moved by more than `deadband_c`
+  from its filtered value when the sensor was last sent, each sent again at least every
+  `heartbeat_s`. What is sent is the raw reading, with its collection time: the number SAMPLE
+  and GetHistory give for that instant (a filtered one would trail a ramp by the filter's time
+  constant and disagree with them). A frame is also sent when the job's progress or a
+  sensor's status changed. `suppress_redundant` compares raw readings: it leaves out repeats.
 
 The queue holds at most `capacity` pending frames. When a slow client lets it fill, the two
 oldest are merged (gNMI's coalescing): per sensor the newer reading wins and keeps its own
@@ -27,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from photond.loop.frame import Frame
 
@@ -59,7 +65,11 @@ class Pending:
 
 
 class Subscription:
-    """See the module docstring."""
+    """See the module docstring.
+
+    `offer` and `start_from` take each frame's filtered readings (`judged_c`, profile order)
+    when the hub has them; without them ON_CHANGE judges the raw readings.
+    """
 
     def __init__(self, spec: SubscriptionSpec, capacity: int, sensors: int) -> None:
         if capacity < 2:
@@ -78,6 +88,9 @@ class Subscription:
         self._last_state: object = None
         self.dropped_frames = 0
         self.coalesced_samples = 0
+        # The filtered readings of the snapshot the stream starts from (set by the hub), when
+        # `start_from` is not given them.
+        self.start_judged_c: NDArray[np.float64] | None = None
         self.event = asyncio.Event()
         # When the sender last took frames (monotonic s): how long a client has taken nothing.
         self.last_take_s = time.monotonic()
@@ -87,28 +100,30 @@ class Subscription:
     def sparse(self) -> bool:
         return self.spec.mode == ON_CHANGE or self.spec.suppress_redundant
 
-    def start_from(self, frame: Frame | None, sent: bool) -> None:
+    def start_from(
+        self, frame: Frame | None, sent: bool, judged_c: NDArray[np.float64] | None = None
+    ) -> None:
         """The stream starts after `frame` (its snapshot, `sent` or not under updates_only):
         changes count from its readings, and the first sample is due an interval after it."""
         if frame is None:
             return
         self._after_s = frame.device_time_s
-        self._remember(frame, None, sent)
+        self._remember(frame, None, sent, self.start_judged_c if judged_c is None else judged_c)
         if self.spec.interval_s > 0:
             self._next_due_s = frame.device_time_s + self.spec.interval_s
 
-    def offer(self, frame: Frame) -> None:
+    def offer(self, frame: Frame, judged_c: NDArray[np.float64] | None = None) -> None:
         """Queue what `frame` owes this subscriber, if anything; merge when full."""
         if frame.device_time_s <= self._after_s or not self._due(frame.device_time_s):
             return
         positions: tuple[int, ...] | None = None
         if self.sparse:
-            positions = self._changed(frame)
+            positions = self._changed(frame, judged_c)
             state = (frame.job, frame.sensor_status)
             if not positions and state == self._last_state:
                 return
         if self.sparse:
-            self._remember(frame, positions, True)
+            self._remember(frame, positions, True, judged_c)
         self._queue.append(Pending(frame, positions))
         if len(self._queue) > self.capacity:
             older = self._queue.popleft()
@@ -137,9 +152,15 @@ class Subscription:
         )
         return True
 
-    def _changed(self, frame: Frame) -> tuple[int, ...]:
+    def _compared(self, frame: Frame, judged_c: NDArray[np.float64] | None) -> NDArray[np.float64]:
+        """The values a change is judged on: filtered for ON_CHANGE when given, else raw."""
+        if judged_c is None or self.spec.mode != ON_CHANGE:
+            return np.asarray(frame.temperature_c, dtype=np.float64)[self.selection]
+        return judged_c[self.selection]
+
+    def _changed(self, frame: Frame, judged_c: NDArray[np.float64] | None) -> tuple[int, ...]:
         spec = self.spec
-        values = np.asarray(frame.temperature_c)[self.selection]
+        values = self._compared(frame, judged_c)
         last = self._last_sent_c
         with np.errstate(invalid="ignore"):
             if spec.mode == ON_CHANGE:
@@ -153,8 +174,14 @@ class Subscription:
             moved |= frame.device_time_s - self._last_sent_s >= spec.heartbeat_s - 1e-9
         return tuple(int(i) for i in np.flatnonzero(moved))
 
-    def _remember(self, frame: Frame, positions: tuple[int, ...] | None, sent: bool) -> None:
-        values = np.asarray(frame.temperature_c)[self.selection]
+    def _remember(
+        self,
+        frame: Frame,
+        positions: tuple[int, ...] | None,
+        sent: bool,
+        judged_c: NDArray[np.float64] | None = None,
+    ) -> None:
+        values = self._compared(frame, judged_c)
         index = slice(None) if positions is None else list(positions)
         self._last_sent_c[index] = values[index]
         if sent:

@@ -4,9 +4,10 @@ The loop must never wait for a client, however many there are. `publish` (the lo
 therefore does a fixed amount of work whatever the number of subscribers: it records the
 sample in the history ring, appends the frame to a hand-over queue and, unless a wake-up is
 already pending, wakes the fan-out once. The fan-out (`pump`, on the RPC side's event loop)
-offers each frame to every subscription (`subscription`: due times, ON_CHANGE, coalescing) and
-wakes the senders. Frames are encoded once per view on the RPC side and the same bytes go to
-every subscriber of that view (`photond.wire.frame_bytes`).
+filters each frame's readings once for ON_CHANGE (`change_filter`, every frame, whatever each
+subscriber's interval), offers each frame to every subscription (`subscription`: due times,
+ON_CHANGE, coalescing) and wakes the senders. Frames are encoded once per view on the RPC side
+and the same bytes go to every subscriber of that view (`photond.wire.frame_bytes`).
 
 If the event loop falls behind the device loop by more than `HANDOVER_FRAMES`, the oldest
 frames are lost for everyone; each subscription counts them in its `dropped_frames`.
@@ -20,6 +21,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from photond.loop.change_filter import DEFAULT_CHANGE_FILTER_S, ChangeFilter
 from photond.loop.frame import Frame
 from photond.loop.history import HistoryRing
 from photond.loop.subscription import Subscription, SubscriptionSpec
@@ -41,6 +43,9 @@ class TelemetryConfig:
     queue_frames: int = DEFAULT_QUEUE_FRAMES
     # Wall seconds a subscriber may take nothing before it is closed (RESOURCE_EXHAUSTED).
     stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+    # Device seconds each sensor's readings are averaged over before ON_CHANGE judges a change
+    # (`change_filter`); 0 judges every raw reading.
+    change_filter_s: float = DEFAULT_CHANGE_FILTER_S
 
 
 class TelemetryHub:
@@ -61,6 +66,8 @@ class TelemetryHub:
         self._pending_wakeup = threading.Event()
         self._wakeup = Wakeup()
         self._subscriptions: list[Subscription] = []
+        # ON_CHANGE's filtered readings, on the RPC side: the fan-out's frames and snapshots.
+        self._filter = ChangeFilter(sensors, self.config.change_filter_s)
         self._fanout: asyncio.Task[None] | None = None
         # What closed subscriptions had dropped and coalesced: the totals (metrics) go on.
         self._closed_dropped_frames = 0
@@ -92,9 +99,18 @@ class TelemetryHub:
         Call `Subscription.start_from` with the snapshot once it is decided whether it is sent.
         """
         subscription = Subscription(spec, self.config.queue_frames, self.sensors)
+        latest = self.latest
+        if latest is not None:
+            # Changes count from the snapshot's filtered readings. The filter runs on handed-over
+            # frames only, so after a time without subscribers this restarts it from the
+            # snapshot (the frames in between are weighed out as a long gap is); a snapshot it
+            # has seen changes nothing.
+            subscription.start_judged_c = self._filter.update(
+                latest.device_time_s, latest.temperature_c
+            )
         self._subscriptions.append(subscription)
         self._ensure_fanout()
-        return subscription, self.latest
+        return subscription, latest
 
     def unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
@@ -121,13 +137,14 @@ class TelemetryHub:
         while self._handover:
             frames.append(self._handover.popleft())
         lost, self._lost_told = self._lost - self._lost_told, self._lost
+        judged = [self._filter.update(f.device_time_s, f.temperature_c) for f in frames]
         subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
             if lost > 0:
                 subscription.dropped_frames += lost
                 subscription.event.set()
-            for frame in frames:
-                subscription.offer(frame)
+            for frame, judged_c in zip(frames, judged, strict=True):
+                subscription.offer(frame, judged_c)
 
     def _ensure_fanout(self) -> None:
         if self._fanout is None or self._fanout.done():
