@@ -158,6 +158,80 @@ def test_on_change_heartbeat_resends_unchanged_readings(daemon: RunningDaemon) -
     assert all(len(f.temperature_c) == 16 for f in frames[1:]), "every sensor was due"
 
 
+def read_until(
+    stream: TelemetryStream, frames: list[TelemetryFrame], stop: threading.Event
+) -> None:
+    try:
+        for frame in stream:
+            frames.append(frame)
+            if stop.is_set():
+                return
+    except Cancelled:
+        pass
+
+
+def reading_times(frames: list[TelemetryFrame], sensor_id: str) -> list[tuple[float, float]]:
+    """(collection device time, reading) of one sensor, in order."""
+    return [
+        (f.collected_device_time_s.get(sensor_id, f.device_time_s), f.temperature_c[sensor_id])
+        for f in frames
+        if sensor_id in f.temperature_c
+    ]
+
+
+# ON_CHANGE judges a filtered reading (20 ms average): a step of 0.3 °C moves it past a 0.1 °C
+# deadband 8 ms after it happened, i.e. the next pass of the 10 ms loop. Five periods leave room
+# for a late pass; a daemon with telemetry_change_filter_s = 1 fails (reported 0.11 s late).
+STEP_BOUND_S = 0.05
+
+
+def test_on_change_reports_a_step_of_0_3_c_within_the_filter_lag(daemon: RunningDaemon) -> None:
+    # The four heaters around s00 at 20 mW: s00 steps up by ~0.5 °C within 10 ms (local heat),
+    # then creeps on as the die warms (see the simulated chip).
+    step = TaskGraph()
+    heaters = {h: 20.0 for h in ("h00", "h01", "h10", "h11")}
+    step.add_task("step", duration_s=1.0, heater_power_mw=heaters)
+    sampled: list[TelemetryFrame] = []
+    changed: list[TelemetryFrame] = []
+    stop = threading.Event()
+    with Client(daemon.target) as client:
+        sample = client.subscribe("sim0", 0.0, sensor_ids=["s00"])
+        on_change = client.subscribe("sim0", 0.0, deadband_c=0.1, sensor_ids=["s00"])
+        readers = [
+            threading.Thread(target=read_until, args=(stream, frames, stop), daemon=True)
+            for stream, frames in ((sample, sampled), (on_change, changed))
+        ]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + 60
+        while len(sampled) < 60 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        job = client.submit_job(step)
+        client.wait_job(job.id)
+        stop.set()
+        for stream in (sample, on_change):
+            stream.close()
+        for reader in readers:
+            reader.join(10)
+    powered = [f.device_time_s for f in sampled if f.total_heater_power_mw > 0]
+    assert powered, "the step's power shows in the frames"
+    on_s = powered[0]
+    before = [v for t, v in reading_times(sampled, "s00") if on_s - 0.5 <= t < on_s - 0.02]
+    assert len(before) >= 10
+    base_c = sum(before) / len(before)
+    readings = reading_times(sampled, "s00")
+    # When the reading stood 0.3 °C above its level before: three samples in a row (noise alone,
+    # 0.05 °C, does not do that).
+    risen_s = next(
+        t
+        for n, (t, _) in enumerate(readings)
+        if t >= on_s - 0.02 and all(v >= base_c + 0.3 for _, v in readings[n : n + 3])
+    )
+    reported = [t for t, _ in reading_times(changed, "s00") if t >= on_s - 0.02]
+    assert reported, "ON_CHANGE reported the step"
+    assert reported[0] <= risen_s + STEP_BOUND_S, (reported[0], risen_s, on_s)
+
+
 def test_a_stalled_subscriber_is_closed_and_a_reading_one_is_not(daemon: RunningDaemon) -> None:
     errors: list[BaseException] = []
     fast_frames: list[TelemetryFrame] = []

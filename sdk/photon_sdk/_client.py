@@ -308,8 +308,10 @@ class Client(BaseClient):
 
         ``deadband_c`` asks for ON_CHANGE instead: checked every ``sample_interval_s``, a
         frame carries only the sensors whose reading moved by more than that many °C since it
-        was last sent (``frame.partial``). ``heartbeat_interval_s`` resends each sensor at
-        least that often even without a change (ON_CHANGE, or SAMPLE with
+        was last sent (``frame.partial``). The daemon judges the move on each sensor's reading
+        averaged over its ``telemetry_change_filter_s`` (20 ms by default), so sensor noise is
+        not a change; the frame carries the raw reading. ``heartbeat_interval_s`` resends each
+        sensor at least that often even without a change (ON_CHANGE, or SAMPLE with
         ``suppress_redundant``, which leaves out readings equal to the last one sent).
         ``updates_only`` skips the initial snapshot; ``sensor_ids`` streams only those sensors.
 

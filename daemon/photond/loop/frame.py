@@ -26,7 +26,11 @@ class JobProgress:
 
 @dataclass(frozen=True, eq=False)
 class Frame:
-    """One reading of every sensor (profile order), as the control loop took it."""
+    """One reading of every sensor (profile order), as the control loop took it.
+
+    `temperature_c` holds the raw readings: what every subscriber is sent. ON_CHANGE judges a
+    change on the hub's filtered copy of them (`change_filter`), which no frame carries.
+    """
 
     device_time_s: float
     wall_time_s: float

@@ -41,7 +41,9 @@ class _SubscriptionModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Subs
     """A frame every sample_interval_s (the default)."""
     SUBSCRIPTION_MODE_ON_CHANGE: _SubscriptionMode.ValueType  # 2
     """Only the sensors whose reading moved by more than deadband_c since it was last sent,
-    checked every sample_interval_s (0: every sample the control loop takes).
+    checked every sample_interval_s (0: every sample the control loop takes). The move is
+    judged on each sensor's noise-filtered reading (the daemon's telemetry_change_filter_s,
+    20 ms by default), so sensor noise is not a change; the raw reading is what is sent.
     """
 
 class SubscriptionMode(_SubscriptionMode, metaclass=_SubscriptionModeEnumTypeWrapper):
@@ -52,7 +54,9 @@ SUBSCRIPTION_MODE_SAMPLE: SubscriptionMode.ValueType  # 1
 """A frame every sample_interval_s (the default)."""
 SUBSCRIPTION_MODE_ON_CHANGE: SubscriptionMode.ValueType  # 2
 """Only the sensors whose reading moved by more than deadband_c since it was last sent,
-checked every sample_interval_s (0: every sample the control loop takes).
+checked every sample_interval_s (0: every sample the control loop takes). The move is
+judged on each sensor's noise-filtered reading (the daemon's telemetry_change_filter_s,
+20 ms by default), so sensor noise is not a change; the raw reading is what is sent.
 """
 Global___SubscriptionMode: _TypeAlias = SubscriptionMode  # noqa: Y015
 
@@ -133,7 +137,9 @@ class SubscribeRequest(_message.Message):
     below the control period or a selected sensor's min_sample_period_s.
     """
     deadband_c: _builtins.float
-    """ON_CHANGE only: a reading is sent when it differs from the one last sent by more than this."""
+    """ON_CHANGE only: a reading is sent when its filtered value differs from the filtered value
+    when it was last sent by more than this (see SUBSCRIPTION_MODE_ON_CHANGE).
+    """
     list_mode: Global___ListMode.ValueType
     """STREAM (unset), ONCE or POLL (Poll RPC only)."""
     heartbeat_interval_s: _builtins.float
