@@ -42,6 +42,20 @@ def test_planning_settings_come_from_the_file_the_environment_and_flags(tmp_path
     assert (config.planning_workers, config.planning_queue_limit) == (4, 6)
 
 
+def test_the_planning_idle_exit_comes_from_the_file_the_environment_and_flags(
+    tmp_path: Path,
+) -> None:
+    assert DaemonConfig().planning_idle_exit_s == 60.0
+    path = write(tmp_path, "planning_idle_exit_s = 0\n")
+    assert load_config(path, {}, {}).planning_idle_exit_s == 0.0
+    config = load_config(path, {"PHOTON_PLANNING_IDLE_EXIT_S": "2.5"}, {})
+    assert config.planning_idle_exit_s == 2.5
+    config = load_config(path, {"PHOTON_PLANNING_IDLE_EXIT_S": "2.5"}, {"planning_idle_exit_s": 9})
+    assert config.planning_idle_exit_s == 9
+    with pytest.raises(ConfigError, match="PHOTON_PLANNING_IDLE_EXIT_S"):
+        load_config(None, {"PHOTON_PLANNING_IDLE_EXIT_S": "soon"}, {})
+
+
 def test_retention_settings_come_from_the_file_the_environment_and_flags(tmp_path: Path) -> None:
     path = write(tmp_path, "retain_finished_jobs = 5\nretain_finished_s = 60\n")
     config = load_config(path, {}, {})
@@ -111,6 +125,9 @@ def test_closed_loop_table_reaches_the_control_settings(tmp_path: Path) -> None:
         ("planning_workers = 0\n", "planning_workers"),
         ("planning_workers = 65\n", "planning_workers"),
         ("planning_queue_limit = 0\n", "planning_queue_limit"),
+        ("planning_idle_exit_s = -1\n", "planning_idle_exit_s"),
+        ("planning_idle_exit_s = nan\n", "planning_idle_exit_s"),
+        ("planning_idle_exit_s = '1m'\n", "planning_idle_exit_s"),
         ("retain_finished_jobs = -1\n", "retain_finished_jobs"),
         ("retain_finished_s = 0\n", "retain_finished_s"),
     ],

@@ -8,7 +8,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,5 +176,39 @@ def test_the_daemon_runs_as_many_planning_processes_as_configured_below_its_own_
         # Planning yields a core to the device loop: the workers run WORKER_NICE lower.
         expected = min(19, _nice(daemon.process.pid) + WORKER_NICE)
         assert [_nice(pid) for pid in workers] == [expected, expected]
+    finally:
+        cleanup(daemon)
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen in {timeout_s} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.integration
+def test_idle_planning_processes_exit_after_the_configured_time_and_the_next_plan_restarts_them(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "photond.toml"
+    config.write_text("planning_idle_exit_s = 0\n")  # never
+    daemon = start_daemon(None, "--config", str(config))
+    try:
+        [worker] = _workers(daemon)
+        time.sleep(3.0)  # 0 keeps them: still the same process, idle
+        assert _workers(daemon) == [worker]
+        # Live on SIGHUP: one second without a plan and the worker goes.
+        config.write_text("planning_idle_exit_s = 1\n")
+        daemon.process.send_signal(signal.SIGHUP)
+        _wait_for(lambda: not _workers(daemon), "the idle worker's exit")
+        assert "planning processes stopped after 1 s without a plan" in daemon.log()
+        assert daemon.process.poll() is None
+        # The next plan starts a worker again (its warm-up loads the cached kernels) and plans.
+        with Client(daemon.target, timeout_s=120) as client:
+            job = client.submit_job(_graph(3))
+            assert client.wait_job(job.id).state == JobState.COMPLETED
+        _wait_for(lambda: not _workers(daemon), "the second worker's exit")
+        assert daemon.log().count("planning processes stopped after") == 2
     finally:
         cleanup(daemon)

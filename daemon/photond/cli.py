@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="plans running or waiting before submits are refused (default 8)",
     )
     parser.add_argument(
+        "--planning-idle-exit-s",
+        type=float,
+        help="seconds without a plan before the planning processes exit; the next plan starts "
+        "them again (default 60; 0 = never)",
+    )
+    parser.add_argument(
         "--retain-finished-jobs",
         type=int,
         help="finished jobs kept in the journal, newest first (default 10000)",
@@ -128,6 +134,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_tasks_per_job": args.max_tasks_per_job,
         "planning_workers": args.planning_workers,
         "planning_queue_limit": args.planning_queue_limit,
+        "planning_idle_exit_s": args.planning_idle_exit_s,
         "retain_finished_jobs": args.retain_finished_jobs,
         "retain_finished_s": args.retain_finished_s,
         "running_jobs_on_restart": args.running_jobs_on_restart,

@@ -64,6 +64,10 @@ class DaemonConfig:
     # plans they take at once, running or waiting, before refusing with RESOURCE_EXHAUSTED.
     planning_workers: int = 1
     planning_queue_limit: int = 8
+    # Seconds the planning processes may go without a plan before they exit (each holds
+    # ~200 MB resident, half of an idle daemon's memory); the next plan starts them again and
+    # waits for their warm-up (seconds). 0: they stay for the daemon's lifetime.
+    planning_idle_exit_s: float = 60.0
     # Finished jobs (completed, failed, cancelled) kept in the journal: the newest this many,
     # none older than this (seconds since they finished). Queued and running jobs always stay.
     retain_finished_jobs: int = 10_000
@@ -114,6 +118,11 @@ class DaemonConfig:
         if self.planning_queue_limit < 1:
             raise ConfigError(
                 f"planning_queue_limit must be at least 1, got {self.planning_queue_limit}"
+            )
+        if not (math.isfinite(self.planning_idle_exit_s) and self.planning_idle_exit_s >= 0):
+            raise ConfigError(
+                "planning_idle_exit_s must be a number of seconds >= 0 (0: never), "
+                f"got {self.planning_idle_exit_s}"
             )
         if self.retain_finished_jobs < 0:
             raise ConfigError(
@@ -251,6 +260,7 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "max_tasks_per_job",
         "planning_workers",
         "planning_queue_limit",
+        "planning_idle_exit_s",
         "retain_finished_jobs",
         "retain_finished_s",
         "running_jobs_on_restart",
@@ -343,6 +353,7 @@ _FILE_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "max_tasks_per_job": (_whole, "an integer >= 1"),
     "planning_workers": (_whole, "an integer in [1, 64]"),
     "planning_queue_limit": (_whole, "an integer >= 1"),
+    "planning_idle_exit_s": (_number, "seconds >= 0 (0: never)"),
     "retain_finished_jobs": (_whole, "an integer >= 0"),
     "running_jobs_on_restart": (_text, "'fail' or 'resume'"),
     "log_level": (_text, "DEBUG, INFO, WARNING or ERROR"),
@@ -392,6 +403,7 @@ ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "PHOTON_PLANNING_WORKERS": ("planning_workers", _integer, "an integer in [1, 64]"),
     "PHOTON_MAX_WORKERS": ("planning_workers", _integer, "an integer in [1, 64]"),
     "PHOTON_PLANNING_QUEUE_LIMIT": ("planning_queue_limit", _integer, "an integer >= 1"),
+    "PHOTON_PLANNING_IDLE_EXIT_S": ("planning_idle_exit_s", float, "seconds >= 0 (0: never)"),
     "PHOTON_RETAIN_FINISHED_JOBS": ("retain_finished_jobs", _integer, "an integer >= 0"),
     "PHOTON_RETAIN_FINISHED_S": ("retain_finished_s", float, "a positive number of seconds"),
     "PHOTON_RUNNING_JOBS_ON_RESTART": ("running_jobs_on_restart", str, "fail or resume"),

@@ -30,6 +30,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from photon.v1 import job_pb2
+from photond import memory
 from photond.jobs.journal import EventLog, Journal, JournaledJob
 from photond.metrics import instruments
 from photond.planning.graph import CheckedGraph
@@ -500,6 +501,9 @@ class JobBook:
         )
         if record.trace is not None:
             record.trace.finished(name, record.job.failure_reason)
+        # The job's graph, plan and messages are being let go: give their pages back to the OS
+        # (a thread does it, in a second; this returns at once: photond.memory).
+        memory.trim_soon()
 
     @staticmethod
     def _shed(record: JobRecord) -> None:

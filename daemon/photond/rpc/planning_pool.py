@@ -17,6 +17,15 @@ At most `queue_limit` plans are in the pool, running or waiting; one more is ref
 RESOURCE_EXHAUSTED. A call whose client has gone gives up its place if its plan has not
 started. A worker that dies (killed, out of memory) breaks the pool: the calls in it are
 answered UNAVAILABLE and the pool is rebuilt; one that died while idle costs nobody a call.
+
+Lifecycle: the workers start, warm, before READY. A pool that has had no plan for
+`idle_exit_s` (config `planning_idle_exit_s`) shuts its processes down: each holds ~200 MB
+resident (numba's LLVM, the kernels, the device models), as much as the rest of an idle
+daemon. The next plan starts them again and waits for their warm-up, which loads the kernels
+from numba's on-disk cache: the daemon compiled and loaded the same kernels (`warm_up`, same
+profiles and period) before READY, so a worker started later never compiles. READY thus
+means the kernels are compiled, cached and loaded in the daemon; a plan sent while the
+workers are down takes a worker's warm start longer (measured in `benchmarks/startup.py`).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ from google.protobuf.message import DecodeError, Message
 
 from photon.v1 import job_pb2
 from photon_drivers.profile import DeviceProfile, LimitsSpec
-from photond import heap
+from photond import heap, memory
 from photond.planning.device_plan import warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask
@@ -289,14 +298,19 @@ class PlanningPool:
         max_tasks: int,
         workers: int = 1,
         queue_limit: int = 8,
+        idle_exit_s: float = 0.0,
     ) -> None:
         self._devices = dict(devices)
         self._max_tasks = max_tasks
         self.workers = workers
         self.queue_limit = queue_limit
+        # Seconds without a plan before the workers exit; 0: never (a reload may change it).
+        self.idle_exit_s = idle_exit_s
         self._lock = threading.Lock()
         self._in_pool = 0
+        self._last_plan_s = time.monotonic()
         self._executor: ProcessPoolExecutor | None = None
+        self._retirer: asyncio.Task[None] | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -314,8 +328,40 @@ class PlanningPool:
         return self._in_pool
 
     async def start(self) -> None:
-        """Start every worker and wait until each has warmed its kernels."""
+        """Start every worker and wait until each has warmed its kernels; from then on, stop
+        them after `idle_exit_s` without a plan."""
         await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warm(self._pool())))
+        self._last_plan_s = time.monotonic()
+        if self._retirer is None:
+            self._retirer = asyncio.create_task(self._retire_when_idle())
+
+    async def _retire_when_idle(self) -> None:
+        while True:
+            # Checked often enough for a short idle time, and at least every second so that a
+            # reloaded `idle_exit_s` applies soon.
+            await asyncio.sleep(min(1.0, self.idle_exit_s / 4) if self.idle_exit_s > 0 else 1.0)
+            self.retire_if_idle(time.monotonic())
+
+    def retire_if_idle(self, now_s: float) -> bool:
+        """Shut the workers down if no plan has been in the pool for `idle_exit_s` (by
+        `time.monotonic()` `now_s`); returns whether it did. The next plan starts new ones."""
+        with self._lock:
+            executor = self._executor
+            if (
+                executor is None
+                or self.idle_exit_s <= 0
+                or self._in_pool
+                or now_s - self._last_plan_s < self.idle_exit_s
+            ):
+                return False
+            self._executor = None
+        log.info(
+            "planning processes stopped after %g s without a plan; the next plan starts them",
+            self.idle_exit_s,
+            extra={"planning_workers": self.workers},
+        )
+        executor.shutdown(wait=False)
+        return True
 
     def _warm(self, pool: ProcessPoolExecutor) -> list[Future[bool]]:
         # One call per worker at once: the pool spawns a worker for each call it cannot place.
@@ -383,6 +429,11 @@ class PlanningPool:
     def _release(self, _: object) -> None:
         with self._lock:
             self._in_pool -= 1
+            self._last_plan_s = time.monotonic()
+            empty = self._in_pool == 0
+        if empty:
+            # A plan's bytes and pickles pass through the daemon: give their pages back.
+            memory.trim_soon()
 
     def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
         """A new pool for `broken`, once: every call that was in a broken pool learns of it,
@@ -403,6 +454,9 @@ class PlanningPool:
         )
 
     def close(self) -> None:
+        if self._retirer is not None:
+            self._retirer.cancel()
+            self._retirer = None
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -183,6 +183,7 @@ class Daemon:
             config.max_tasks_per_job,
             config.planning_workers,
             config.planning_queue_limit,
+            config.planning_idle_exit_s,
         )
         # Who may call what, TLS of the TCP listeners, per-identity limits (photond.security).
         self.access = AccessControl(config.security)

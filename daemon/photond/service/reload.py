@@ -11,7 +11,8 @@ restart, each of which is logged with both values.
 
 Live keys (`LIVE_KEYS`): `security` (tokens, certificate subjects, roles, per-identity limits,
 the TLS certificate files; `AccessControl.prepare_reload` refuses what needs a restart);
-`log_level`; `planning_queue_limit` (the next submission sees it);
+`log_level`; `planning_queue_limit` (the next submission sees it); `planning_idle_exit_s`
+(the pool's next idle check, within a second);
 `retain_finished_jobs` and `retain_finished_s` (the next retention pass, within 10 s);
 `running_jobs_on_restart` (read at start-up only: the new value is the one the next start
 uses). Everything else — listeners, state directory, devices, time scale, control period,
@@ -52,6 +53,13 @@ def _queue_limit(daemon: Daemon, new: DaemonConfig) -> Commit:
     return commit
 
 
+def _idle_exit(daemon: Daemon, new: DaemonConfig) -> Commit:
+    def commit() -> None:
+        daemon.planner.idle_exit_s = new.planning_idle_exit_s
+
+    return commit
+
+
 def _read_from_config(daemon: Daemon, new: DaemonConfig) -> Commit:
     """Keys the daemon reads from `daemon.config` when it uses them: the swap is the commit."""
     return lambda: None
@@ -67,6 +75,7 @@ LIVE_KEYS: dict[str, Prepare] = {
     "security": _security,
     "log_level": _log_level,
     "planning_queue_limit": _queue_limit,
+    "planning_idle_exit_s": _idle_exit,
     "retain_finished_jobs": _read_from_config,
     "retain_finished_s": _read_from_config,
     "running_jobs_on_restart": _read_from_config,
