@@ -70,6 +70,7 @@ from photond.security.files import (
 )
 from photond.security.interceptor import SecurityInterceptor
 from photond.security.settings import SecurityConfig
+from photond.security.splice import Splicer, private_socket_path
 from photond.wire import plan_from_proto
 
 log = logging.getLogger("photond")
@@ -210,6 +211,8 @@ class Daemon:
             ],
         )
         self.addresses: list[str] = []
+        # The Unix sockets photond accepts on itself to read peer credentials (`_bind`).
+        self.splicers: list[Splicer] = []
         self._pruner: asyncio.Task[None] | None = None
         # Bound here, after the checks above: a second daemon is refused for its state
         # directory or socket, not for the metrics port.
@@ -274,6 +277,8 @@ class Daemon:
         for address in self.config.listen:
             self.addresses.append(self._bind(address))
         await self.server.start()
+        for splicer in self.splicers:
+            splicer.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         for device in self.devices:
@@ -304,9 +309,18 @@ class Daemon:
                 # Left by a daemon that died: nobody answers on it.
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            # Bound owner-only, then opened to the group: never reachable by others meanwhile.
-            with owner_only_umask():
-                self.server.add_insecure_port(f"unix:{path}")
+            if self.config.security.unix_peers:
+                # Callers get roles by uid/gid: photond accepts on the socket itself, reads
+                # their credentials and splices them to gRPC on a socket only it can reach.
+                internal = private_socket_path()
+                self.server.add_insecure_port(f"unix:{internal}")
+                with owner_only_umask():
+                    self.splicers.append(Splicer.bind(path, internal, self.access.peers))
+            else:
+                # Bound owner-only, then opened to the group: never reachable by others
+                # meanwhile.
+                with owner_only_umask():
+                    self.server.add_insecure_port(f"unix:{path}")
             share_socket(path, self.config.security.unix_socket_group)
             return f"unix:{path}"
         if self.access.tls is not None:
@@ -413,6 +427,8 @@ class Daemon:
         for device in self.devices:
             await asyncio.to_thread(device.runtime.stop)
         await self.server.stop(SHUTDOWN_GRACE_S)
+        for splicer in self.splicers:
+            await asyncio.to_thread(splicer.close)
         if self.metrics is not None:
             self.metrics.close()
         self.planner.close()

@@ -4,12 +4,15 @@ How a caller is known, first match wins:
 1. a bearer token (`authorization: Bearer TOKEN` metadata) whose SHA-256 the config lists;
 2. a TLS client certificate whose subject the config lists (mutual TLS);
 3. the Unix socket: whoever can open it — the socket file is mode 0660, owned by photond's
-   user and `unix_socket_group` — gets `unix_socket_role`.
+   user and `unix_socket_group` — gets `unix_socket_role`; or, when [security.unix_users] or
+   [security.unix_groups] is set, the role of its peer credentials (`peercred.peer_role`),
+   identity `uid:<n>(<user>)`, and none (UNAUTHENTICATED) when no line names it.
 
-Why not SO_PEERCRED: gRPC's core never reads a Unix-socket peer's credentials (the auth
-context of a UDS call is empty; grpc/grpc#15511, #28755), and grpcio offers no way to accept
-connections ourselves and hand gRPC the descriptor. So the kernel's check is the file's mode
-and group at connect time, and a per-user identity on the socket is a token.
+gRPC's core never reads a Unix-socket peer's credentials (the auth context of a UDS call is
+empty; grpc/grpc#15511, #28755) and grpcio cannot serve a connection photond accepted itself.
+So with a uid/gid mapping photond accepts on the socket itself and splices each connection to
+gRPC's internal socket (`splice`), registering the peer's credentials in `PeerTable` under the
+name gRPC then reports as the call's peer.
 
 `AccessControl` holds the policy in force; `reload` swaps in one built from a new config in
 one assignment, so a call sees either the old policy or the new one, never a mix. The counts of
@@ -18,12 +21,14 @@ open streams and submissions live beside it and survive reloads.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from photond.security.identity import Identity
+from photond.security.peercred import PeerCredentials, PeerTable, peer_role
 from photond.security.roles import METHOD_ROLES
 from photond.security.settings import SecurityConfig, SecurityConfigError
 from photond.security.tls import ServerTls
@@ -51,8 +56,10 @@ class AccessPolicy:
         peer: str,
         auth_context: Mapping[str, Iterable[bytes]],
         metadata: Iterable[tuple[str, object]],
+        unix_peer: PeerCredentials | None = None,
     ) -> Identity:
-        """The caller's identity, or Refused(unauthenticated=True) saying what is missing."""
+        """The caller's identity, or Refused(unauthenticated=True) saying what is missing.
+        `unix_peer`: the credentials of a call the splicer passed on (`PeerTable.lookup`)."""
         for key, value in metadata:
             if key == "authorization":
                 return self._token(value)
@@ -67,7 +74,16 @@ class AccessPolicy:
                     unauthenticated=True,
                 )
             return identity
+        if unix_peer is not None:
+            return self._unix_peer(unix_peer)
         if peer.startswith("unix:"):
+            if self.config.unix_peers:
+                # Only photond's user (or root) reaches gRPC's internal socket directly.
+                raise Refused(
+                    "this call did not come through photond's Unix socket, so its peer "
+                    "credentials are unknown",
+                    unauthenticated=True,
+                )
             if self.config.unix_socket_role is None:
                 raise Refused(
                     "this daemon needs a bearer token on its Unix socket "
@@ -80,6 +96,17 @@ class AccessPolicy:
             "or a client certificate",
             unauthenticated=True,
         )
+
+    def _unix_peer(self, peer: PeerCredentials) -> Identity:
+        role = peer_role(self.config, peer, os.geteuid())
+        if role is None:
+            raise Refused(
+                f"{peer.describe()} has no role on this daemon: name the user under "
+                "[security.unix_users] or a group under [security.unix_groups], or send a "
+                "bearer token",
+                unauthenticated=True,
+            )
+        return Identity(peer.identity_name, role)
 
     def _token(self, value: object) -> Identity:
         text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
@@ -141,11 +168,22 @@ class AccessControl:
     def __init__(self, config: SecurityConfig) -> None:
         self.policy = build_policy(config)
         self.quotas = Quotas()
+        # Credentials of the Unix socket's spliced connections (filled by `splice.Splicer`).
+        self.peers = PeerTable()
         self.tls = ServerTls(config.tls) if config.tls is not None else None
 
     @property
     def config(self) -> SecurityConfig:
         return self.policy.config
+
+    def identify(
+        self,
+        peer: str,
+        auth_context: Mapping[str, Iterable[bytes]],
+        metadata: Iterable[tuple[str, object]],
+    ) -> Identity:
+        """The caller's identity under the policy in force (see `AccessPolicy.identify`)."""
+        return self.policy.identify(peer, auth_context, metadata, self.peers.lookup(peer))
 
     def reload(self, config: SecurityConfig) -> None:
         """Apply a new [security] table, or raise SecurityConfigError and keep the old one."""
@@ -157,10 +195,17 @@ class AccessControl:
 
         Tokens, certificate subjects, roles, limits and the TLS files change at once for new
         calls (new connections, for TLS). What needs a restart is refused: TLS added, removed
-        or switched to or from mutual TLS, and the socket's group (the socket exists already).
+        or switched to or from mutual TLS, the socket's group (the socket exists already), and
+        peer credentials switched on or off (the uid/gid lines themselves change at once).
         """
         if config.unix_socket_group != self.config.unix_socket_group:
             raise SecurityConfigError("security.unix_socket_group: changing it needs a restart")
+        if config.unix_peers != self.config.unix_peers:
+            # The socket is either gRPC's own or the splicer's: chosen when it is bound.
+            raise SecurityConfigError(
+                "security.unix_users, security.unix_groups: adding the first or removing the "
+                "last needs a restart (the Unix socket changes to or from peer credentials)"
+            )
         tls, files = self.tls, config.tls
         tls_configuration = None
         if tls is not None:

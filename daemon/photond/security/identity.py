@@ -14,8 +14,9 @@ from photond.security.roles import Role
 
 @dataclass(frozen=True)
 class Identity:
-    """An authenticated caller. `name` says how it was known: `token:NAME`, `cert:SUBJECT` or
-    `unix-socket` (whoever the socket file's mode and group let connect)."""
+    """An authenticated caller. `name` says how it was known: `token:NAME`, `cert:SUBJECT`,
+    `uid:<n>(<user>)` (the Unix socket's peer credentials) or `unix-socket` (whoever the socket
+    file's mode and group let connect, when no uid/gid mapping is configured)."""
 
     name: str
     role: Role

@@ -119,7 +119,7 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return grpc.unary_unary_rpc_method_handler(self._refuse_all(method))
 
     def _identify(self, context: grpc.aio.ServicerContext[Any, Any], metadata: Any) -> Identity:
-        return self._access.policy.identify(context.peer(), context.auth_context(), metadata or ())
+        return self._access.identify(context.peer(), context.auth_context(), metadata or ())
 
     async def _refused(
         self,

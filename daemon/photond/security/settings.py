@@ -25,11 +25,21 @@ a reload calls with the new file's table.
     [[security.certificates]]         # a client certificate's subject (RFC 4514) -> role
     subject = "CN=ci-runner,O=photon lab"
     role = "operator"
+
+    [security.unix_users]             # Unix socket callers by SO_PEERCRED: user or uid -> role
+    alice = "admin"
+    "1001" = "viewer"
+    [security.unix_groups]            # ... by primary or supplementary group (or gid)
+    photon-ops = "operator"
+
+Either of the last two tables switches the Unix socket to peer credentials
+(`photond.security.splice`); `unix_socket_role` then has no use and is refused beside them.
 """
 
 from __future__ import annotations
 
 import grp
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +70,16 @@ class CertificateEntry:
 
 
 @dataclass(frozen=True)
+class UnixPeerRole:
+    """One line of [security.unix_users] or [security.unix_groups]: `key` as written (a name
+    or a number), `id` the uid or gid it names, and the role callers with that id get."""
+
+    key: str
+    id: int
+    role: Role
+
+
+@dataclass(frozen=True)
 class TlsFiles:
     cert_file: Path
     key_file: Path
@@ -74,9 +94,18 @@ class SecurityConfig:
     tokens: tuple[TokenEntry, ...] = ()
     certificates: tuple[CertificateEntry, ...] = ()
     tls: TlsFiles | None = None
+    # Unix socket callers by peer credentials (SO_PEERCRED): uid -> role, gid -> role.
+    unix_users: tuple[UnixPeerRole, ...] = ()
+    unix_groups: tuple[UnixPeerRole, ...] = ()
     max_queued_jobs_per_device: int = 100
     max_streams_per_identity: int = 32
     max_submissions_per_identity: int = 4
+
+    @property
+    def unix_peers(self) -> bool:
+        """Whether Unix socket callers are told apart by their credentials (the socket is
+        then spliced: `photond.security.splice`), rather than all getting unix_socket_role."""
+        return bool(self.unix_users or self.unix_groups)
 
 
 _TOP_KEYS = {
@@ -88,6 +117,8 @@ _TOP_KEYS = {
     "tls",
     "tokens",
     "certificates",
+    "unix_users",
+    "unix_groups",
 }
 _LIMIT_KEYS = (
     "max_queued_jobs_per_device",
@@ -116,6 +147,15 @@ def parse_security(table: Any, base_dir: Path = Path()) -> SecurityConfig:
             ) from None
     role_name = _string(table, "unix_socket_role", Role.ADMIN.label)
     unix_role = None if role_name == NO_ROLE else _role(role_name, "security.unix_socket_role")
+    unix_users = _unix_peers(table.get("unix_users", {}), "unix_users", _uid)
+    unix_groups = _unix_peers(table.get("unix_groups", {}), "unix_groups", _gid)
+    if unix_users or unix_groups:
+        if "unix_socket_role" in table:
+            raise SecurityConfigError(
+                "security.unix_socket_role: not used beside unix_users or unix_groups (a caller "
+                "in neither is refused UNAUTHENTICATED, photond's own user is admin); remove it"
+            )
+        unix_role = None
     limits = {}
     for key in _LIMIT_KEYS:
         if key in table:
@@ -129,6 +169,8 @@ def parse_security(table: Any, base_dir: Path = Path()) -> SecurityConfig:
         tokens=_tokens(table.get("tokens", [])),
         certificates=_certificates(table.get("certificates", [])),
         tls=_tls(table["tls"], base_dir) if "tls" in table else None,
+        unix_users=unix_users,
+        unix_groups=unix_groups,
         **limits,
     )
 
@@ -198,6 +240,44 @@ def _certificates(value: Any) -> tuple[CertificateEntry, ...]:
             CertificateEntry(subject, _role(_string(entry, "role", "", where), f"{where}.role"))
         )
     _unique([c.subject for c in out], "security.certificates", "subject")
+    return tuple(out)
+
+
+def _uid(name: str) -> int:
+    return pwd.getpwnam(name).pw_uid
+
+
+def _gid(name: str) -> int:
+    return grp.getgrnam(name).gr_gid
+
+
+def _unix_peers(value: Any, key: str, lookup: Any) -> tuple[UnixPeerRole, ...]:
+    """A table of user (or group) names or numeric ids to roles; names are looked up now, so a
+    name this host does not know is an error at start-up, not a caller refused later."""
+    where = f"security.{key}"
+    kind = "user" if key == "unix_users" else "group"
+    if not isinstance(value, Mapping):
+        raise SecurityConfigError(f"{where}: a table of {kind} name or number = role")
+    out: list[UnixPeerRole] = []
+    by_id: dict[int, str] = {}
+    for name, role_name in value.items():
+        if name.isdigit():
+            number = int(name)
+        else:
+            try:
+                number = lookup(name)
+            except KeyError:
+                raise SecurityConfigError(
+                    f"{where}.{name}: no {kind} {name!r} on this host (a name or a number)"
+                ) from None
+        if number in by_id:
+            raise SecurityConfigError(
+                f"{where}: {by_id[number]!r} and {name!r} are the same {kind} ({number})"
+            )
+        by_id[number] = name
+        if not isinstance(role_name, str):
+            raise SecurityConfigError(f"{where}.{name}: a role name, got {role_name!r}")
+        out.append(UnixPeerRole(name, number, _role(role_name, f"{where}.{name}")))
     return tuple(out)
 
 
