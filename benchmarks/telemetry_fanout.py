@@ -15,8 +15,10 @@ Scenarios, each `--window-s` long after a `--settle-s` warm-up:
   (its figures are left out: the others' must not change);
 - stress profile: 64 sensors (an 8 x 8 grid on the default die) sampled at 1 kHz (control
   period 1 ms): no subscribers, then 1, 10 and 100 over the Unix socket;
-- ON_CHANGE with a 0.1 °C deadband beside SAMPLE, both at interval 0, on the idle default
-  chip: readings each delivered (the same samples, the same window).
+- ON_CHANGE with a 0.1 °C (and 0.25 °C) deadband beside SAMPLE, all at interval 0, on the idle
+  default chip: readings each delivered (the same samples, the same window). `--profiles
+  on_change` runs only this, on the default daemon and on one with telemetry_change_filter_s = 0
+  (ON_CHANGE judging raw readings, as before the filter), one after the other.
 
 The machine the figures come from is shared: clients and daemon run on the same cores, so
 CPU and latency figures include the clients' own load.
@@ -87,7 +89,9 @@ def stress_profile(folder: Path) -> Path:
 
 
 class Daemon:
-    def __init__(self, folder: Path, period_s: float, profile: Path | None) -> None:
+    def __init__(
+        self, folder: Path, period_s: float, profile: Path | None, extra: tuple[str, ...] = ()
+    ) -> None:
         self.socket = folder / "photond.sock"
         self.port = free_port()
         self.log = folder / "photond.log"
@@ -105,6 +109,7 @@ class Daemon:
             str(period_s),
             "--telemetry-history-s",
             "60",
+            *extra,
         ]
         env = dict(os.environ)
         # Over TCP photond wants an identity: a viewer's bearer token. Every subscriber of a
@@ -390,6 +395,20 @@ def run_default(
         daemon.stop()
 
 
+def run_on_change(folder: Path, args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """ON_CHANGE beside SAMPLE on the default daemon, then on one judging raw readings."""
+    for name, extra in (
+        ("on_change_vs_sample", ()),
+        ("on_change_vs_sample_raw", ("--telemetry-change-filter-s", "0")),
+    ):
+        (folder / name).mkdir()
+        daemon = Daemon(folder / name, 0.01, None, extra)
+        try:
+            result[name] = on_change_vs_sample(daemon, args)
+        finally:
+            daemon.stop()
+
+
 def run_stress(
     folder: Path, counts: list[int], args: argparse.Namespace, rows: list[dict[str, Any]]
 ) -> None:
@@ -419,7 +438,9 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=4)
     parser.add_argument("--counts", default="1,10,100,300")
     parser.add_argument("--stress-counts", default="1,10,100")
-    parser.add_argument("--profiles", default="default,stress", help="which runs: default, stress")
+    parser.add_argument(
+        "--profiles", default="default,stress", help="which runs: default, stress, on_change"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "telemetry_fanout.json")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
@@ -431,6 +452,8 @@ def main() -> None:
         profiles = args.profiles.split(",")
         if "default" in profiles:
             run_default(folder, counts, args, rows, result)
+        if "on_change" in profiles:
+            run_on_change(folder, args, result)
         if "stress" in profiles:
             run_stress(folder, stress_counts, args, rows)
     zero = [
@@ -474,17 +497,21 @@ def print_table(result: dict[str, Any]) -> None:
             f"{_fmt(r['e2e_p50_ms'], '11.2f')} {_fmt(r['e2e_p99_ms'], '11.2f')} "
             f"{_fmt(r['loop_lateness_p99_ms'], '17.2f')} {r['daemon_cpu_pct']:13.0f}"
         )
-    oc = result.get("on_change_vs_sample")
-    if oc:
+    for key, judged in (
+        ("on_change_vs_sample", "filtered (telemetry_change_filter_s default)"),
+        ("on_change_vs_sample_raw", "raw (telemetry_change_filter_s = 0)"),
+    ):
+        oc = result.get(key)
+        if not oc:
+            continue
         print(
-            f"\nidle default chip, interval 0, same window: SAMPLE {oc['sample']['readings']} "
-            "readings delivered"
+            f"\nidle default chip, interval 0, same window, ON_CHANGE judging {judged}: "
+            f"SAMPLE {oc['sample']['readings']} readings delivered"
         )
         for name in ("on_change_0.1C", "on_change_0.25C"):
-            print(
-                f"  {name}: {oc[name]['readings']} readings, "
-                f"{_fmt(oc[name]['sample_over_on_change'], '.1f')}x fewer than SAMPLE"
-            )
+            ratio = oc[name]["sample_over_on_change"]
+            fewer = "none in the window" if ratio is None else f"{ratio:.1f}x fewer than SAMPLE"
+            print(f"  {name}: {oc[name]['readings']} readings, {fewer}")
     print(
         "stress profile, largest subscriber count with 0 dropped/coalesced: "
         f"{result['stress_largest_zero_drop_subscribers']}"
