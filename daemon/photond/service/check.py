@@ -21,7 +21,10 @@ from typing import Any, TextIO
 from photon_drivers.breaker import BreakerConfig
 from photon_drivers.registry import DriverRegistryError, load_driver_class
 from photond.config import ConfigError, DaemonConfig, env_sources, unknown_env_variables
+from photond.security.settings import UnixPeerRole
 
+# [security]'s tables of uid or gid -> role (TOML tables, not arrays, even when empty).
+_UNIX_PEER_TABLES = ("unix_users", "unix_groups")
 # The settings printed as a table of their own, after the top-level ones.
 _TABLES = ("devices", "closed_loop")
 
@@ -100,12 +103,19 @@ def render(config: DaemonConfig, where: Mapping[str, str]) -> str:
             value = getattr(table, item.name)
             if field.name == "security" and _is_tables(value):
                 nested.append((item.name, value))
-            elif value is None:
+            elif value is None or (item.name in _UNIX_PEER_TABLES and not value):
                 lines.append(f"# {item.name}: not set")
             elif not dataclasses.is_dataclass(value):
                 lines.append(f"{item.name} = {_toml(value)}")
         # [security] holds tables of its own: [security.tls], [[security.tokens]], ...
         for name, value in nested:
+            if all(isinstance(entry, UnixPeerRole) for entry in value):
+                # [security.unix_users] / [security.unix_groups]: as written, with the id.
+                lines.append("")
+                lines.append(f"[{field.name}.{name}]")
+                kind = "uid" if name == "unix_users" else "gid"
+                lines += [f"{_toml(e.key)} = {_toml(e.role)}  # {kind} {e.id}" for e in value]
+                continue
             many = isinstance(value, tuple)
             for entry in value if many else (value,):
                 lines.append("")
