@@ -16,6 +16,7 @@ percentiles. Targets (issue "Robustness"): during the 100k-task submit, largest 
 ≤ 2 control periods and GetDeviceState p99 ≤ 20 ms.
 
     .venv/bin/python benchmarks/loop_stall.py [--tasks 100000] [--clients 50] [--json OUT.json]
+        [--diagnose OUT.jsonl]
 """
 
 from __future__ import annotations
@@ -42,8 +43,14 @@ PERIOD_S = 0.01
 POLL_S = 0.01
 
 
-def start(state_dir: Path, socket_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    return start_photond(state_dir, socket_path, log_path)
+def start(
+    state_dir: Path, socket_path: Path, log_path: Path, diagnose: Path | None = None
+) -> subprocess.Popen[bytes]:
+    if diagnose is None:
+        return start_photond(state_dir, socket_path, log_path)
+    # Under the watcher: every late frame becomes a line of `diagnose` (photon_bench.stall_watch).
+    module = ("photon_bench.stall_watch", str(diagnose.resolve()))
+    return start_photond(state_dir, socket_path, log_path, module=module)
 
 
 def probe(target: str, pipe: Connection) -> None:
@@ -142,7 +149,8 @@ class Session:
     def measure(self, start_s: float, end_s: float) -> dict[str, float]:
         self._pipe.send((start_s, end_s))
         result: dict[str, float] = self._pipe.recv()
-        return result
+        # The window on the host's monotonic clock, which --diagnose's lines are stamped with.
+        return result | {"from_monotonic_s": start_s, "to_monotonic_s": end_s}
 
     def close(self) -> None:
         self._pipe.send("stop")
@@ -155,11 +163,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--settle-s", type=float, default=3.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--diagnose",
+        type=Path,
+        metavar="OUT.jsonl",
+        help="run photond under photon_bench.stall_watch: what every thread did in each late "
+        "frame's gap, a JSON line each (the watcher's own work perturbs the figures)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pd-stall-"))
     socket_path = work / "p.sock"
     target = f"unix:{socket_path}"
-    process = start(work / "state", socket_path, work / "photond.log")
+    process = start(work / "state", socket_path, work / "photond.log", args.diagnose)
     big = graph(args.tasks)
     small = [graph(2_000, prefix=f"c{k}_") for k in range(args.clients)]
     rows: dict[str, dict[str, Any]] = {}

@@ -23,15 +23,18 @@ def start_photond(
     log_path: Path,
     extra_args: Sequence[str] = (),
     timeout_s: float = 600.0,
+    module: Sequence[str] = ("photond",),
 ) -> subprocess.Popen[bytes]:
     """photond with its state in `state_dir`, listening on `socket_path`, logging to
-    `log_path`; returns once it answers (a cold numba compile takes minutes)."""
+    `log_path`; returns once it answers (a cold numba compile takes minutes). `module`: what
+    `python -m` runs, with its own arguments before photond's (a diagnostic wrapper such as
+    `photon_bench.stall_watch OUT`)."""
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "photond",
+                *module,
                 "--listen",
                 f"unix:{socket_path}",
                 "--state-dir",
