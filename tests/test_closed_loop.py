@@ -9,8 +9,11 @@ interlock trips and the job fails with the interlock's reason.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,7 +31,13 @@ from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim.driver import SimulatedChipDriver
 from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
-from photond.loop.closed_loop import REPLANS_KEPT, ClosedLoop, LoopStats
+from photond.loop.closed_loop import (
+    FORECAST_INLINE_TASKS,
+    REPLANS_KEPT,
+    ClosedLoop,
+    LoopStats,
+    _forecast,
+)
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
 from photond.planning.device_plan import plan_graph
@@ -194,3 +203,86 @@ def test_the_loop_keeps_a_bounded_record_of_its_re_plans() -> None:
     assert len(stats.replan_latency_s) == len(stats.replan_reasons) == REPLANS_KEPT
     assert stats.replan_latency_s[-1] == REPLANS_KEPT + 2
     assert stats.replan_reasons[0] == "forecast 3"
+
+
+def _long_job(tmp_path: Path) -> tuple[DeviceProfile, SimulatedChipDriver, JobBook, JobRecord]:
+    """Twice FORECAST_INLINE_TASKS 10 ms tasks in a row on one lane, submitted."""
+    profile = load_profile()
+    driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
+    book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
+    n = 2 * FORECAST_INLINE_TASKS
+    graph = CheckedGraph(
+        tuple(CheckedTask(f"t{i}", 0.01, {"h00": 20.0}, (), (), 0.0, 0.0, 0) for i in range(n))
+    )
+    lane = profile.lanes[0].id
+    plan = Plan(
+        tuple(PlannedTask(f"t{i}", lane, 0.01 * i, 0.01 * (i + 1)) for i in range(n)),
+        0.01 * n,
+        0.0,
+        "test",
+        0.0,
+    )
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    book.submit(record, 0.0)
+    return profile, driver, book, record
+
+
+def _until(check: Callable[[], object]) -> None:
+    """Wait (up to a minute, on a loaded machine) until `check()` is true."""
+    deadline = time.monotonic() + 60.0
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_large_forecast_runs_off_the_loop_thread_and_is_acted_on_when_it_lands(
+    tmp_path: Path,
+) -> None:
+    # Thousands of tasks within the horizon took the loop thread 5-25 ms a forecast: the loop
+    # hands them to the forecast thread and goes on; a forecast above the trigger, once it
+    # lands, re-plans as one made on the loop thread would.
+    profile, driver, book, record = _long_job(tmp_path)
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    loop.prepare(record)
+    execution = Execution(record, driver, book, 0.0)
+    sample = driver.read_sensors()
+    gate = threading.Event()
+    try:
+        loop._forecasts().submit(gate.wait)  # hold the forecast thread: the loop must not wait
+        assert loop.may_start(execution, 0.0, sample)
+        assert loop.stats.forecast_peak_c == -math.inf, "forecast on the loop thread"
+        assert len(loop._trace_c) == 0
+        inline = _forecast(loop._forecast_input(execution, 0.0))
+        # Limits the landing forecast breaks: it must re-plan once it is taken.
+        loop.set_limits(replace(profile.limits, max_device_temperature_c=inline.peak_c))
+        gate.set()
+        _until(lambda: loop.may_start(execution, 0.0, sample) and loop.stats.replans)
+        assert loop.stats.forecast_peak_c == inline.peak_c
+        reasons = [e.replanned.reason for e in record.events if e.HasField("replanned")]
+        assert len(reasons) == 1 and reasons[0].startswith("forecast hottest spot"), reasons
+    finally:
+        gate.set()
+        loop.close()
+
+
+def test_a_forecast_of_a_plan_replaced_meanwhile_is_dropped(tmp_path: Path) -> None:
+    profile, driver, book, record = _long_job(tmp_path)
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    loop.prepare(record)
+    execution = Execution(record, driver, book, 0.0)
+    sample = driver.read_sensors()
+    gate = threading.Event()
+    try:
+        loop._forecasts().submit(gate.wait)
+        loop.may_start(execution, 0.0, sample)
+        ahead = loop._ahead
+        assert ahead is not None
+        loop.replan(execution, 0.0, "test", "drift")  # a new plan while the forecast waits
+        gate.set()
+        _until(ahead.future.done)
+        assert ahead.future.result().peak_c > 0  # it ran, about the old plan:
+        assert loop._take_forecast(execution) is None  # not acted on
+        _until(lambda: loop.may_start(execution, 0.0, sample) and len(loop._trace_c))
+        assert loop._trace_from == 0  # the new plan's trace landed
+    finally:
+        gate.set()
+        loop.close()
