@@ -14,6 +14,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import subprocess
 import sys
 import time
@@ -76,6 +77,7 @@ def call_as(
 ) -> dict[str, str]:
     """Run `calls` in a process with these credentials; the status name of each."""
     groups = [gid(SOCKET_GROUP), *groups]
+    log_before = len(daemon.daemon.log())
     done = subprocess.run(
         [
             sys.executable,
@@ -92,6 +94,8 @@ def call_as(
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, str] = json.loads(done.stdout)
+    # What photond logged meanwhile (its audit lines are written before it answers).
+    result["log"] = daemon.daemon.log()[log_before:]
     # Leave the device serving for the next caller (photond's own user is admin).
     with grpc.insecure_channel(daemon.daemon.target) as channel:
         device_pb2_grpc.DeviceServiceStub(channel).Resume(
@@ -100,9 +104,15 @@ def call_as(
     return result
 
 
-def assert_role(result: dict[str, str], role: str) -> None:
+def assert_role(result: dict[str, str], role: str, uid: int) -> None:
     for name, code in EXPECTED[role].items():
         assert result[name] == code, (role, result)
+    if role != "none":
+        # Known by its uid, not as "the socket": the audit line of its EmergencyStop says so.
+        audited = (
+            rf"who=uid:{uid}(\(\w+\))? role={role} peer=unix-abstract:\S+ method=EmergencyStop"
+        )
+        assert re.search(audited, result["log"]), audited
 
 
 @pytest.mark.parametrize(
@@ -110,24 +120,24 @@ def assert_role(result: dict[str, str], role: str) -> None:
 )
 def test_a_uid_gets_its_lines_role(secure: SecureDaemon, user: str, role: str) -> None:
     uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
-    assert_role(call_as(secure, uid, NOGROUP, [], *CALLS), role)
+    assert_role(call_as(secure, uid, NOGROUP, [], *CALLS), role, uid)
 
 
 @pytest.mark.parametrize(("group", "role"), sorted(GROUPS.items()))
 def test_a_primary_group_gets_its_lines_role(secure: SecureDaemon, group: str, role: str) -> None:
-    assert_role(call_as(secure, NOBODY, gid(group), [], *CALLS), role)
+    assert_role(call_as(secure, NOBODY, gid(group), [], *CALLS), role, NOBODY)
 
 
 @pytest.mark.parametrize(("group", "role"), sorted(GROUPS.items()))
 def test_a_supplementary_group_gets_its_lines_role(
     secure: SecureDaemon, group: str, role: str
 ) -> None:
-    assert_role(call_as(secure, NOBODY, NOGROUP, [gid(group)], *CALLS), role)
+    assert_role(call_as(secure, NOBODY, NOGROUP, [gid(group)], *CALLS), role, NOBODY)
 
 
 def test_a_caller_in_no_line_is_unauthenticated_and_told_why(secure: SecureDaemon) -> None:
     result = call_as(secure, NOBODY, NOGROUP, [], *CALLS)
-    assert_role(result, "none")
+    assert_role(result, "none", NOBODY)
     details = result["GetDeviceState.details"]
     assert f"uid:{NOBODY}(nobody)" in details and "security.unix_users" in details
 
@@ -135,10 +145,10 @@ def test_a_caller_in_no_line_is_unauthenticated_and_told_why(secure: SecureDaemo
 def test_the_highest_group_wins_and_a_users_own_line_beats_its_groups(
     secure: SecureDaemon,
 ) -> None:
-    assert_role(call_as(secure, NOBODY, gid("cdrom"), [gid("tape")], *CALLS), "admin")
+    assert_role(call_as(secure, NOBODY, gid("cdrom"), [gid("tape")], *CALLS), "admin", NOBODY)
     # `daemon` is a viewer by its own line, though in the admins' group.
     viewer = pwd.getpwnam("daemon").pw_uid
-    assert_role(call_as(secure, viewer, gid("tape"), [], *CALLS), "viewer")
+    assert_role(call_as(secure, viewer, gid("tape"), [], *CALLS), "viewer", viewer)
 
 
 def test_photonds_own_user_is_admin_and_audited_by_uid(secure: SecureDaemon) -> None:
