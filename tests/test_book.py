@@ -235,6 +235,43 @@ def test_a_finished_job_keeps_its_tasks_on_disk_only_and_reads_back_whole(
     journal.close()
 
 
+def test_an_answer_is_the_job_as_it_stands_at_every_state(tmp_path: Path) -> None:
+    # GetJob and CancelJob answer bytes assembled from the journal's copy of the submission and
+    # the job's changes since: parsed, they are exactly the job message, at every state.
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    job = record("job-a")
+    job.job.name = "answers"
+    job.job.graph.tasks.add(id="t0", duration_s=0.5)
+    job.job.graph.tasks.add(id="t1", duration_s=0.5, depends_on=["t0"])
+    job.job.schedule.tasks.add(task_id="t0", lane_id="wl0", start_s=0.0, end_s=0.5)
+    job.job.schedule.tasks.add(task_id="t1", lane_id="wl0", start_s=0.5, end_s=1.0)
+    job.job.schedule.makespan_s = 1.0
+    job.job.task_count = 2
+    book.submit(job, 0.0)
+
+    def answered() -> job_pb2.Job:
+        return job_pb2.Job.FromString(book.answer(job))
+
+    assert answered() == job.job
+    whole = job_pb2.Job()
+    whole.CopyFrom(job.job)
+    book.start(job, 1.0)
+    assert answered() == job.job and answered().state == job_pb2.JOB_STATE_RUNNING
+    result = job_pb2.JobResult(makespan_s=1.0)
+    result.tasks.add(task_id="t0", lane_id="wl0", start_s=0.0, end_s=0.5)
+    result.tasks.add(task_id="t1", lane_id="wl0", start_s=0.5, end_s=1.0)
+    book.fail(job, 2.0, "stopped", result)
+    assert job.shed
+    whole.MergeFrom(job.job)  # the finished job's fields over the submitted graph and schedule
+    finished = answered()
+    assert finished == whole
+    assert len(finished.schedule.tasks) == 2 and finished.result == result
+    assert finished.failure_reason == "stopped" and finished.device_end_time_s == 2.0
+    assert book.snapshot(job) == finished
+    journal.close()
+
+
 def _finished(book: JobBook, job_id: str, finished_s: float, request_id: str = "") -> JobRecord:
     job = book.submit(record(job_id, request_id), 0.0)
     book.complete(job, 1.0, job_pb2.JobResult())

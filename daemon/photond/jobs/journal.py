@@ -230,15 +230,15 @@ class Journal:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def submitted_job(self, job_id: str) -> job_pb2.Job | None:
-        """A job as it was submitted (its graph and planned schedule), from disk; None once
-        forgotten. A submission's row is written before it is acknowledged, so every job the
-        book holds has one."""
+    def submitted_blob(self, job_id: str) -> bytes | None:
+        """A job as it was submitted (its graph and planned schedule), serialized, from disk;
+        None once forgotten. A submission's row is written before it is acknowledged, so every
+        job the book holds has one."""
         with self._read_lock:
             if self._closed:
                 return None
             row = self._reader.execute("SELECT job FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else job_pb2.Job.FromString(row[0])
+        return None if row is None else bytes(row[0])
 
     def load_all(self) -> list[JournaledJob]:
         """Every journaled job with its events, oldest job first."""

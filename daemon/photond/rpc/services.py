@@ -262,7 +262,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     @unary
     async def SubmitJob(  # type: ignore[override]
         self, request: RawRequest, context: Any
-    ) -> job_pb2.Job | bytes:
+    ) -> bytes:
         if not self.accepting:
             raise unavailable("photond is shutting down and accepts no new jobs")
         header = request.header
@@ -276,7 +276,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             digest = await asyncio.to_thread(_digest, request.body)
             earlier = self._submitted(header.request_id, digest)
             if earlier is not None:
-                return self._book.snapshot(earlier)
+                return await asyncio.to_thread(self._book.answer, earlier)
         device = self._devices.for_request(header.device_id)
         if header.validation_level not in job_pb2.ValidationLevel.values():
             raise invalid_argument(
@@ -301,9 +301,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
                 )
         self._admitted[device.id] = admitted + 1
 
-    async def _submit(
-        self, device: ManagedDevice, request: RawRequest, context: Any
-    ) -> job_pb2.Job | bytes:
+    async def _submit(self, device: ManagedDevice, request: RawRequest, context: Any) -> bytes:
         header = request.header
         call = current_call()
         planned = await self._planned(device, request, submit=True)
@@ -352,7 +350,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         if call is not None:
             call.notes["job"] = stood.id
         if stood is not record:
-            return self._book.snapshot(stood)
+            return await asyncio.to_thread(self._book.answer, stood)
         log.info(
             "job submitted",
             extra={"job": job.id, "device": device.id, "tasks": len(planned.graph.tasks)},
@@ -374,9 +372,11 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         return record
 
     @unary
-    async def GetJob(self, request: job_pb2.GetJobRequest, context: Any) -> job_pb2.Job:
-        # A finished job's tasks come from the journal: read off the event loop.
-        return await asyncio.to_thread(self._book.snapshot, self._record(request.job_id))
+    async def GetJob(  # type: ignore[override]
+        self, request: job_pb2.GetJobRequest, context: Any
+    ) -> bytes:
+        # The job's tasks come from the journal as bytes (`JobBook.answer`): off the event loop.
+        return await asyncio.to_thread(self._book.answer, self._record(request.job_id))
 
     @streaming
     async def WatchJob(  # type: ignore[override]
@@ -387,7 +387,9 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             yield event
 
     @unary
-    async def CancelJob(self, request: job_pb2.CancelJobRequest, context: Any) -> job_pb2.Job:
+    async def CancelJob(  # type: ignore[override]
+        self, request: job_pb2.CancelJobRequest, context: Any
+    ) -> bytes:
         record = self._record(request.job_id)
         call = current_call()
         if call is not None and not call.identity.may_cancel(record.job.owner):
@@ -402,7 +404,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         device = self._devices.get(record.job.device_id)
         device.runtime.cancel(record)
         await self._book.wait_terminal(record, CANCEL_WAIT_S)
-        return self._book.snapshot(record)
+        return await asyncio.to_thread(self._book.answer, record)
 
     @unary
     async def ListJobs(
