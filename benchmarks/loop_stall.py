@@ -7,6 +7,8 @@ and calls GetDeviceState every 10 ms. The script then runs scenarios one after a
 * idle: nothing else happens;
 * one large submit: a SubmitJob of `--tasks` tasks (default 100,000), measured from the call
   until `--settle-s` after its answer, which covers the job starting on the device;
+* cancelling that job while it runs: CancelJob answers the whole job (`answer s` is its
+  call);
 * concurrent submits: `--clients` SubmitJobs of 2,000 tasks at once (RESOURCE_EXHAUSTED
   answers are counted; the daemon bounds its planning queue).
 
@@ -195,7 +197,12 @@ def main() -> None:
             name = f"submit {args.tasks} tasks"
             rows[name] = session.measure(t0, t1) | {"submit_s": t1 - t0}
             rows[f"{name}: job starts"] = session.measure(t1, time.monotonic())
+            # CancelJob answers the whole job: 100k tasks' graph and schedule.
+            t0 = time.monotonic()
             client.cancel_job(job.id)
+            t1 = time.monotonic()
+            time.sleep(0.5)
+            rows[f"{name}: cancel"] = session.measure(t0, time.monotonic()) | {"submit_s": t1 - t0}
 
             t0 = time.monotonic()
             refused = 0
