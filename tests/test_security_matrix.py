@@ -7,8 +7,14 @@ fails here too.
 
 from __future__ import annotations
 
+import grp
+import json
+import os
+import pwd
 import re
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +37,19 @@ from security_daemon import SecureDaemon, bearer, start_secure
 pytestmark = pytest.mark.integration
 
 DOC = Path(__file__).parent.parent / "docs" / "security.md"
-CALLERS = ("no identity", "unknown token", "viewer", "operator", "admin", "Unix socket (default)")
+TOKEN_CALLERS = (
+    "no identity",
+    "unknown token",
+    "viewer",
+    "operator",
+    "admin",
+    "Unix socket (default)",
+)
+# Callers on the Unix socket of a photond with [security.unix_users]: processes that take
+# these uids before they connect (peer_caller.py), known by SO_PEERCRED.
+PEER_CALLERS = {"Unix uid (operator line)": "bin", "Unix uid (no line)": "nobody"}
+CALLERS = (*TOKEN_CALLERS, *PEER_CALLERS)
+CALLER_PROCESS = Path(__file__).parent / "peer_caller.py"
 REFUSALS = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 
 
@@ -200,6 +218,23 @@ def calls(
     )
 
 
+def assert_matches(
+    documented: dict[str, dict[str, str]],
+    observed: dict[str, dict[str, str]],
+    callers: Iterable[str],
+) -> None:
+    """The observed cells of `callers` equal the documented ones (an allowed call's own status
+    left out)."""
+    wrong = [
+        f"{rpc} / {who}: documented {documented[rpc][who]}, observed {observed[rpc][who]}"
+        for rpc in documented
+        for who in callers
+        if re.sub(r" \(.*\)$", "", observed.get(rpc, {}).get(who, "missing"))
+        != documented[rpc][who]
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
 @pytest.fixture(scope="module")
 def secure() -> Iterator[SecureDaemon]:
     daemon = start_secure()
@@ -242,16 +277,60 @@ def test_role_matrix_matches_the_documented_table(secure: SecureDaemon) -> None:
                 assert any(
                     row.split(" ")[0] == f"{service.name}/{method.name}" for row in documented
                 ), method.full_name
-    simplified = {
-        rpc: {who: re.sub(r" \(.*\)$", "", cell) for who, cell in row.items()}
-        for rpc, row in observed.items()
-    }
-    assert simplified == documented, "\n".join(
-        f"{rpc} / {who}: documented {documented[rpc][who]}, observed {observed[rpc][who]}"
-        for rpc in documented
-        for who in CALLERS
-        if simplified.get(rpc, {}).get(who) != documented[rpc][who]
-    )
+    assert_matches(documented, observed, TOKEN_CALLERS)
     # Print the observed matrix with the codes the handlers gave (pytest -s shows it).
     for rpc, row in observed.items():
-        print(f"| {rpc} | " + " | ".join(row[w] for w in CALLERS) + " |")
+        print(f"| {rpc} | " + " | ".join(row[w] for w in TOKEN_CALLERS) + " |")
+
+
+@pytest.fixture(scope="module")
+def by_uid() -> Iterator[SecureDaemon]:
+    """photond whose Unix socket gives `bin` the operator role by its uid."""
+    daemon = start_secure(
+        'unix_socket_group = "dialout"', tail='[security.unix_users]\nbin = "operator"\n'
+    )
+    # The socket's folder is 0700 (mkdtemp); the socket itself (0660, dialout) is the gate.
+    os.chmod(Path(daemon.daemon.target[len("unix:") :]).parent, 0o755)
+    yield daemon
+    cleanup(daemon.daemon)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="taking other uids needs root")
+def test_role_matrix_by_peer_credentials_matches_the_documented_table(
+    by_uid: SecureDaemon,
+) -> None:
+    documented = documented_matrix()
+    other = Caller(by_uid.tcp, bearer(by_uid.tokens["operator2"]))
+    admin = Caller(by_uid.tcp, bearer(by_uid.tokens["admin"]))
+    running = other.submit("keeps the device busy")
+    observed: dict[str, dict[str, str]] = {}
+    for column, user in PEER_CALLERS.items():
+        others = other.submit(f"operator2's, for {column}")
+        stand_in = other.submit(f"stands in for {column}'s own")
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(CALLER_PROCESS),
+                str(pwd.getpwnam(user).pw_uid),
+                str(grp.getgrnam("nogroup").gr_gid),
+                str(grp.getgrnam("dialout").gr_gid),
+                by_uid.daemon.target,
+                "--matrix",
+                others,
+                running,
+                stand_in,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        for rpc, cell in json.loads(done.stdout).items():
+            observed.setdefault(rpc, {})[column] = cell
+        # An operator's EmergencyStop leaves the device stopped: serving again for the next.
+        admin.devices.Resume(
+            device_pb2.ResumeRequest(device_id="sim0"), metadata=admin.metadata, timeout=60
+        )
+    assert_matches(documented, observed, PEER_CALLERS)
+    for rpc, row in observed.items():
+        print(f"| {rpc} | " + " | ".join(row[w] for w in PEER_CALLERS) + " |")

@@ -1,0 +1,177 @@
+"""What the Unix socket's splice costs: photond with roles by uid/gid against photond without.
+
+Two real photonds run side by side from this script, on the same simulated chip at real time:
+one binds gRPC to its Unix socket directly (no [security.unix_users]: every caller gets
+unix_socket_role), the other has a uid line, so it accepts on the socket itself, reads the
+caller's SO_PEERCRED and splices the bytes to gRPC's internal socket
+(`photond.security.splice`). The same client code measures both, in alternating rounds so that
+the shared machine's load falls on both alike:
+
+- GetDeviceState, one call at a time: p50 / p99 / mean latency;
+- telemetry end to end: a SAMPLE subscription at interval 0 (every control-loop sample), the
+  latency from a frame's `read_at` (the daemon's wall clock when the loop read the sensors) to
+  its receipt here; and photond's CPU over those windows (/proc), splicer thread included.
+
+    .venv/bin/python benchmarks/unix_splice.py [--calls 2000] [--rounds 4] [--window-s 5]
+        [--json benchmarks/results/unix_splice.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from photon.v1 import device_pb2, device_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
+from photon_bench.daemon import start_photond
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def unary_samples(target: str, calls: int) -> list[float]:
+    with grpc.insecure_channel(target) as channel:
+        stub = device_pb2_grpc.DeviceServiceStub(channel)
+        request = device_pb2.GetDeviceStateRequest(device_id="sim0")
+        for _ in range(50):  # connection and first calls out of the figures
+            stub.GetDeviceState(request, timeout=10)
+        samples = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            stub.GetDeviceState(request, timeout=10)
+            samples.append(time.perf_counter() - start)
+    return samples
+
+
+def telemetry_samples(target: str, pid: int, window_s: float) -> tuple[list[float], float]:
+    """Frame latencies (s) over `window_s` after the initial sync, and photond's CPU %."""
+    latencies: list[float] = []
+    with grpc.insecure_channel(target) as channel:
+        stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
+        call = stub.Subscribe(
+            telemetry_pb2.SubscribeRequest(device_id="sim0", sample_interval_s=0.0)
+        )
+        synced = False
+        cpu_start_s = wall_start_s = 0.0
+        for update in call:
+            now = time.time()
+            kind = update.WhichOneof("kind")
+            if kind == "sync_response":
+                synced = True
+                cpu_start_s, wall_start_s = cpu_s(pid), time.monotonic()
+                continue
+            if not synced or kind != "batch":
+                continue
+            for frame in update.batch.frames:
+                latencies.append(now - (frame.read_at.seconds + frame.read_at.nanos * 1e-9))
+            if time.monotonic() - wall_start_s >= window_s:
+                break
+        cpu_pct = 100.0 * (cpu_s(pid) - cpu_start_s) / (time.monotonic() - wall_start_s)
+        call.cancel()  # type: ignore[no-untyped-call]
+    return latencies, cpu_pct
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": percentile(values, 0.50) * 1e3,
+        "p99_ms": percentile(values, 0.99) * 1e3,
+        "mean_ms": statistics.fmean(values) * 1e3,
+        "n": len(values),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=2000, help="GetDeviceState calls per round")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--window-s", type=float, default=5.0, help="telemetry seconds per round")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/unix_splice.json"))
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="pd-splice-"))
+    daemons: dict[str, subprocess.Popen[bytes]] = {}
+    targets: dict[str, str] = {}
+    try:
+        for mode in ("direct", "spliced"):
+            folder = work / mode
+            folder.mkdir()
+            extra: list[str] = []
+            if mode == "spliced":
+                # This user's own line: its role is what it would be anyway (admin).
+                config = folder / "photond.toml"
+                config.write_text(f'[security.unix_users]\n"{os.geteuid()}" = "admin"\n')
+                extra = ["--config", str(config)]
+            socket_path = folder / "photond.sock"
+            daemons[mode] = start_photond(
+                folder, socket_path, folder / "photond.log", [*extra, "--listen", "127.0.0.1:0"]
+            )
+            targets[mode] = f"unix:{socket_path}"
+        unary: dict[str, list[float]] = {m: [] for m in daemons}
+        frames: dict[str, list[float]] = {m: [] for m in daemons}
+        cpu: dict[str, list[float]] = {m: [] for m in daemons}
+        for _ in range(args.rounds):
+            for mode in daemons:
+                unary[mode] += unary_samples(targets[mode], args.calls)
+                latencies, cpu_pct = telemetry_samples(
+                    targets[mode], daemons[mode].pid, args.window_s
+                )
+                frames[mode] += latencies
+                cpu[mode].append(cpu_pct)
+    finally:
+        for process in daemons.values():
+            process.send_signal(signal.SIGTERM)
+        for process in daemons.values():
+            process.wait(60)
+
+    rows: list[dict[str, Any]] = []
+    for mode in daemons:
+        rows.append(
+            {
+                "mode": mode,
+                "get_device_state": summary(unary[mode]),
+                "telemetry_e2e": summary(frames[mode]),
+                "daemon_cpu_pct": statistics.fmean(cpu[mode]),
+            }
+        )
+    print(
+        f"{args.rounds} rounds, alternating; per round {args.calls} GetDeviceState calls and "
+        f"{args.window_s:g} s of telemetry at every sample; {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'Unix socket':<12} {'GetDeviceState p50 ms':>21} {'p99 ms':>8} {'mean ms':>8}"
+        f" {'telemetry e2e p50 ms':>21} {'p99 ms':>8} {'frames':>7} {'photond CPU %':>14}"
+    )
+    for row in rows:
+        u, t = row["get_device_state"], row["telemetry_e2e"]
+        print(
+            f"{row['mode']:<12} {u['p50_ms']:>21.3f} {u['p99_ms']:>8.3f} {u['mean_ms']:>8.3f}"
+            f" {t['p50_ms']:>21.3f} {t['p99_ms']:>8.3f} {t['n']:>7} {row['daemon_cpu_pct']:>14.1f}"
+        )
+    direct, spliced = rows
+    added_us = (spliced["get_device_state"]["p50_ms"] - direct["get_device_state"]["p50_ms"]) * 1e3
+    print(f"splice adds {added_us:.0f} µs to the GetDeviceState p50")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rounds": args.rounds, "rows": rows}, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
