@@ -34,11 +34,18 @@ Rejection rules (a sensor's reason is kept until it is trusted again), in order:
   sensors jumping *down* together stay distrusted: the hotter estimate stands in, the safe side.
 A distrusted sensor is trusted again after `trust_after_samples` consecutive readings that break
 no rule and agree with the others (normalised innovation within 5 of the trusted sensors' median).
+
+Cost: this runs every control period, at 100 Hz for months, and its matrices are tiny (17 x 17),
+so a pass is numpy calls, not arithmetic. The rules therefore run on all sensors at once (a
+reason string is formatted only for a sensor that breaks one), the stuck rule's windows are
+fixed arrays written in place, readouts that do not change between samples are precomputed,
+and the distrusted sensors' mapping is rebuilt only when it changes.
+`benchmarks/photon_bench/reference_observer.py` keeps the straightforward version this must
+agree with (tests/test_observer.py), and `benchmarks/loop_pass.py` times both.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +82,7 @@ class Observer:
         self.model: LoopModel = loop_model(profile, dt_s)
         m = self.model
         r, heaters = m.modes, m.heaters
+        sensors = len(profile.sensors)
         self._ids = tuple(s.id for s in profile.sensors)
         self._resolution = np.array([s.resolution_c for s in profile.sensors])
         self._r0 = np.array([s.noise_c**2 + s.resolution_c**2 / 12 for s in profile.sensors])
@@ -84,8 +92,14 @@ class Observer:
         self._f[:r, :r] = np.diag(m.decay)
         self._f[:r, r] = m.input_gain[:, heaters]
         self._f[r, r] = 1.0
+        self._f_t = np.ascontiguousarray(self._f.T)
         self._g = m.input_gain[:, :heaters]
         self._h = np.column_stack([m.sensor_out, m.sensor_feed[:, heaters]])
+        # Readouts over [modes, offset] and the heaters' feedthrough, for sensors and hot spots.
+        self._sensor_feed = np.ascontiguousarray(m.sensor_feed[:, :heaters])
+        self._hot = np.column_stack([m.hotspot_out, m.hotspot_feed[:, heaters]])
+        self._hot_feed = np.ascontiguousarray(m.hotspot_feed[:, :heaters])
+        self._eye = np.eye(r + 1)
         reach = np.maximum(np.abs(m.sensor_out).max(axis=0), np.abs(m.hotspot_out).max(axis=0))
         self._q = np.diag(np.append((config.model_error_c / reach) ** 2, config.ambient_walk_c**2))
         one_period = m.sensor_out @ m.input_gain[:, :heaters] + m.sensor_feed[:, :heaters]
@@ -95,40 +109,52 @@ class Observer:
         self._p = self._p0.copy()
         # True until the first sample after start-up or reset: the jump rule needs a known state.
         self._acquiring = True
-        self._power = np.zeros(heaters)
+        self._set_power(np.zeros(heaters))
         self._noise_var = self._r0.copy()
-        self._history: deque[FloatArray] = deque(maxlen=config.stuck_samples)
-        self._predicted: deque[FloatArray] = deque(maxlen=config.stuck_samples)
+        # The stuck rule's windows: the latest `stuck_samples` readings and predictions, as
+        # rings written in place (the order within a window does not matter to its range).
+        self._readings = np.zeros((config.stuck_samples, sensors))
+        self._predictions = np.zeros((config.stuck_samples, sensors))
+        self._samples = 0
+        # Why each distrusted sensor is (by index), the same as a mask, and as the estimate
+        # names them (a new mapping at each change, never changed after: estimates share it).
         self._distrust: dict[int, str] = {}
-        self._good_run = np.zeros(len(self._ids), dtype=np.int64)
+        self._distrusted = np.zeros(sensors, dtype=bool)
+        self._named: dict[str, str] = {}
+        self._good_run = np.zeros(sensors, dtype=np.int64)
 
     def reset(self, state: ModelState, ambient_offset_c: float = 0.0) -> None:
         """Start from a known state (e.g. the device idle at ambient at start-up)."""
         self._z = np.append(state.x, ambient_offset_c)
-        self._power = np.asarray(state.power_mw, dtype=np.float64).copy()
+        self._set_power(np.asarray(state.power_mw, dtype=np.float64).copy())
         self._acquiring = True
 
     def update(self, sample: SensorSample, applied_mw: ArrayLike, periods: int = 1) -> Estimate:
         """Fold in one sample; `applied_mw` was held over the `periods` just past."""
         p = np.asarray(applied_mw, dtype=np.float64)
+        heat = self._g @ p
         for _ in range(max(periods, 1)):
             self._z = self._f @ self._z
-            self._z[:-1] += self._g @ p
-            self._p = self._f @ self._p @ self._f.T + self._q
-        self._power = p
+            self._z[:-1] += heat
+            self._p = self._f @ self._p @ self._f_t + self._q
+        self._set_power(p)
         raw = np.asarray(sample.temperature_c, dtype=np.float64)
-        predicted = self._read(self.model.sensor_feed[:, :-1])
+        predicted = self._read()
         innovation = raw - predicted
-        s_diag = np.einsum("ij,jk,ik->i", self._h, self._p, self._h) + self._noise_var
+        hp = self._h @ self._p
+        s_diag = (hp * self._h).sum(axis=1) + self._noise_var
         acquiring, self._acquiring = self._acquiring, False
         anchoring = self._judge(raw, predicted, innovation, np.sqrt(s_diag), acquiring)
         if anchoring and not acquiring:  # while acquiring, the uncertainty is the prior's already
             self._p = self._p + self._p0
-        trusted = np.array([i not in self._distrust for i in range(len(raw))])
-        if trusted.any():
+            hp = self._h @ self._p
+        if not self._distrust:
+            self._correct(innovation, None, hp, s_diag, learn_noise=not anchoring)
+        elif len(self._distrust) < len(raw):
             # Noise is learnt from ordinary samples only: an anchoring innovation (tens of K) is
             # the state's error, not the sensors' noise.
-            self._correct(innovation, trusted, s_diag, learn_noise=not anchoring)
+            trusted = ~self._distrusted
+            self._correct(innovation, trusted, hp[trusted], s_diag, learn_noise=not anchoring)
         return self.estimate()
 
     def estimate(self) -> Estimate:
@@ -136,18 +162,20 @@ class Observer:
         return Estimate(
             state=ModelState(self._z[:r].copy(), self._power.copy()),
             ambient_offset_c=float(self._z[r]),
-            sensor_estimate_c=self._read(m.sensor_feed[:, :-1]),
-            hotspot_estimate_c=np.asarray(
-                m.ambient_c
-                + m.hotspot_out @ self._z[:r]
-                + m.hotspot_feed[:, :-1] @ self._power
-                + m.hotspot_feed[:, -1] * self._z[r]
-            ),
-            distrusted={self._ids[i]: why for i, why in sorted(self._distrust.items())},
+            sensor_estimate_c=self._read(),
+            hotspot_estimate_c=m.ambient_c + self._hot @ self._z + self._hot_fed,
+            distrusted=self._named,
         )
 
-    def _read(self, feed: FloatArray) -> FloatArray:
-        return np.asarray(self.model.ambient_c + self._h @ self._z + feed @ self._power)
+    def _set_power(self, power_mw: FloatArray) -> None:
+        """Hold `power_mw` from now on, with the readouts' feedthrough of it."""
+        self._power = power_mw
+        self._sensor_fed = self._sensor_feed @ power_mw
+        self._hot_fed = self._hot_feed @ power_mw
+
+    def _read(self) -> FloatArray:
+        """The sensors' readings the state and the held powers predict."""
+        return np.asarray(self.model.ambient_c + self._h @ self._z + self._sensor_fed)
 
     def _judge(
         self,
@@ -162,64 +190,91 @@ class Observer:
         True when this sample anchors the state instead (see the jump rule in the docstring).
         """
         cfg = self.config
-        self._history.append(raw.copy())
-        self._predicted.append(predicted)
+        slot = self._samples % cfg.stuck_samples
+        self._readings[slot] = raw
+        self._predictions[slot] = predicted
+        self._samples += 1
         # A colder room lowers the floor; a warmer one (or a hot plant read as one) does not.
         low_c = self.model.ambient_c + min(self._z[-1], 0.0) - cfg.range_margin_c
-        full = len(self._history) == cfg.stuck_samples
-        if full:
-            # A window holding a non-number (a sensor just repaired) does not count as stuck.
-            moved = ~(np.ptp(np.array(self._history), axis=0) <= self._resolution / 2)
-            expected = np.ptp(np.array(self._predicted), axis=0) > 4 * self._resolution
         fine = np.isfinite(raw)
-        usable = [i for i in range(len(raw)) if fine[i] and i not in self._distrust]
-        centre = float(np.median(innovation[usable] / sigma[usable])) if usable else 0.0
-        jumped = np.abs(innovation) > self._jump_bound_c + cfg.jump_sigmas * sigma
-        up = sum(1 for i in usable if jumped[i] and innovation[i] > 0)
-        anchoring = acquiring or (bool(usable) and up > len(usable) / 2)
-        for i, value in enumerate(raw):
-            why = ""
+        usable = fine & ~self._distrusted
+        # Distrusted sensors' normalised innovations are compared with this centre.
+        normalised = innovation / sigma
+        centre = float(np.median(normalised[usable])) if usable.any() else 0.0
+        with np.errstate(invalid="ignore"):  # a non-number reading compares False
+            jumped = np.abs(innovation) > self._jump_bound_c + cfg.jump_sigmas * sigma
+            in_range = (low_c <= raw) & (raw <= self._hard_max_c)
+        up = int(np.count_nonzero(usable & jumped & (innovation > 0)))
+        anchoring = acquiring or (up > 0 and up > int(np.count_nonzero(usable)) / 2)
+        stuck = np.zeros_like(fine)
+        if self._samples >= cfg.stuck_samples:
+            # A window holding a non-number (a sensor just repaired) does not count as stuck.
+            moved = ~(np.ptp(self._readings, axis=0) <= self._resolution / 2)
+            expected = np.ptp(self._predictions, axis=0) > 4 * self._resolution
+            stuck = ~moved & (self._noisy | expected)
+        broken = ~in_range | stuck  # ~in_range holds every non-number too
+        if not anchoring:
+            broken |= jumped
+        changed = False
+        for i in np.flatnonzero(broken):
+            value = float(raw[i])
             if not fine[i]:
                 why = "nan: the reading is not a number"
-            elif not low_c <= value <= self._hard_max_c:
+            elif not in_range[i]:
                 why = (
                     f"out of range: reads {value:.2f} °C, plausible "
                     f"{low_c:.1f}..{self._hard_max_c:.1f} °C"
                 )
-            elif full and not moved[i] and (self._noisy[i] or expected[i]):
+            elif stuck[i]:
                 why = f"stuck: {value:.2f} °C for {cfg.stuck_samples} samples"
-            elif jumped[i] and not anchoring:
+            else:
                 why = (
                     f"jump: {innovation[i]:+.2f} °C off the model in one period; physics "
                     f"allows {self._jump_bound_c[i]:.2f} °C"
                 )
-            if why:
-                self._distrust[i] = why
-                self._good_run[i] = 0
-            elif i in self._distrust:
-                agrees = abs(innovation[i] / sigma[i] - centre) <= 5.0
-                self._good_run[i] = self._good_run[i] + 1 if agrees else 0
-                if self._good_run[i] >= cfg.trust_after_samples:
-                    del self._distrust[i]
+            self._distrust[int(i)] = why
+            self._good_run[i] = 0
+            changed = True
+        recovering = self._distrusted & ~broken
+        if recovering.any():
+            agrees = np.abs(normalised - centre) <= 5.0
+            self._good_run[recovering] = np.where(agrees, self._good_run + 1, 0)[recovering]
+            for i in np.flatnonzero(recovering & (self._good_run >= cfg.trust_after_samples)):
+                del self._distrust[int(i)]
+                changed = True
+        if changed:
+            self._distrusted = np.zeros_like(self._distrusted)
+            self._distrusted[list(self._distrust)] = True
+            self._named = {self._ids[i]: why for i, why in sorted(self._distrust.items())}
         return anchoring
 
     def _correct(
         self,
         innovation: FloatArray,
-        trusted: NDArray[np.bool_],
+        trusted: NDArray[np.bool_] | None,
+        hp: FloatArray,
         s_diag: FloatArray,
         learn_noise: bool = True,
     ) -> None:
-        h = self._h[trusted]
-        noise = self._noise_var[trusted]
-        s = h @ self._p @ h.T + np.diag(noise)
-        gain = np.linalg.solve(s, h @ self._p).T
-        self._z = self._z + gain @ innovation[trusted]
-        keep = np.eye(len(self._z)) - gain @ h
+        """The Kalman update from the trusted sensors (None: every sensor), `hp` their rows
+        of H P."""
+        if trusted is None:
+            h, noise, seen_innovation, seen_s = self._h, self._noise_var, innovation, s_diag
+        else:
+            h, noise = self._h[trusted], self._noise_var[trusted]
+            seen_innovation, seen_s = innovation[trusted], s_diag[trusted]
+        s = hp @ h.T
+        s[np.diag_indices_from(s)] += noise
+        gain = np.linalg.solve(s, hp).T
+        self._z = self._z + gain @ seen_innovation
+        keep = self._eye - gain @ h
         self._p = keep @ self._p @ keep.T + (gain * noise) @ gain.T
         if not learn_noise:
             return
         # Learn how noisy each trusted sensor really is (never below its datasheet).
-        seen = innovation[trusted] ** 2 - (s_diag[trusted] - noise)
+        seen = seen_innovation**2 - (seen_s - noise)
         updated = 0.995 * noise + 0.005 * seen
-        self._noise_var[trusted] = np.maximum(self._r0[trusted], updated)
+        if trusted is None:
+            np.maximum(self._r0, updated, out=self._noise_var)
+        else:
+            self._noise_var[trusted] = np.maximum(self._r0[trusted], updated)
