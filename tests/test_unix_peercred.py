@@ -222,3 +222,48 @@ def test_the_splice_carries_a_telemetry_stream_and_a_10k_task_submission(
                     break
         assert frames >= 20
         assert job.owner == "uid:0(root)"
+
+
+HOLDER = """
+import sys, time, grpc
+from photon.v1 import telemetry_pb2, telemetry_pb2_grpc
+streams = []
+for _ in range(int(sys.argv[2])):
+    # A subchannel pool of its own: each channel is a connection of its own.
+    channel = grpc.insecure_channel(sys.argv[1], options=[("grpc.use_local_subchannel_pool", 1)])
+    call = telemetry_pb2_grpc.TelemetryServiceStub(channel).Subscribe(
+        telemetry_pb2.SubscribeRequest(device_id="sim0", sample_interval_s=0.1)
+    )
+    next(call)
+    streams.append((channel, call))
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_clients_killed_mid_stream_leave_no_sockets_behind(secure: SecureDaemon) -> None:
+    pid = secure.daemon.process.pid
+    before = open_descriptors(pid)
+    connections = 20
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, secure.daemon.target, str(connections)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        # Each connection: the splicer's two sockets and gRPC's end of the internal one.
+        assert open_descriptors(pid) >= before + 2 * connections
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    deadline = time.monotonic() + 60
+    while open_descriptors(pid) > before + 2:  # slack: photond may open a file meanwhile
+        assert time.monotonic() < deadline, (before, open_descriptors(pid))
+        time.sleep(0.1)
