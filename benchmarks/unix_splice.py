@@ -10,7 +10,9 @@ the shared machine's load falls on both alike:
 - GetDeviceState, one call at a time: p50 / p99 / mean latency;
 - telemetry end to end: a SAMPLE subscription at interval 0 (every control-loop sample), the
   latency from a frame's `read_at` (the daemon's wall clock when the loop read the sensors) to
-  its receipt here; and photond's CPU over those windows (/proc), splicer thread included.
+  its receipt here; each frame's `loop_lateness_s` (how late the control loop's pass was: the
+  splicer shares photond's interpreter with the loop); and photond's CPU over those windows
+  (/proc), splicer thread included.
 
     .venv/bin/python benchmarks/unix_splice.py [--calls 2000] [--rounds 4] [--window-s 5]
         [--json benchmarks/results/unix_splice.json]
@@ -54,9 +56,13 @@ def unary_samples(target: str, calls: int) -> list[float]:
     return samples
 
 
-def telemetry_samples(target: str, pid: int, window_s: float) -> tuple[list[float], float]:
-    """Frame latencies (s) over `window_s` after the initial sync, and photond's CPU %."""
+def telemetry_samples(
+    target: str, pid: int, window_s: float
+) -> tuple[list[float], list[float], float]:
+    """Frame latencies and the loop's lateness (s) over `window_s` after the initial sync, and
+    photond's CPU %."""
     latencies: list[float] = []
+    lateness: list[float] = []
     with grpc.insecure_channel(target) as channel:
         stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
         call = stub.Subscribe(
@@ -75,11 +81,12 @@ def telemetry_samples(target: str, pid: int, window_s: float) -> tuple[list[floa
                 continue
             for frame in update.batch.frames:
                 latencies.append(now - (frame.read_at.seconds + frame.read_at.nanos * 1e-9))
+                lateness.append(frame.loop_lateness_s)
             if time.monotonic() - wall_start_s >= window_s:
                 break
         cpu_pct = 100.0 * (cpu_s(pid) - cpu_start_s) / (time.monotonic() - wall_start_s)
         call.cancel()  # type: ignore[no-untyped-call]
-    return latencies, cpu_pct
+    return latencies, lateness, cpu_pct
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -127,13 +134,15 @@ def main() -> None:
         unary: dict[str, list[float]] = {m: [] for m in daemons}
         frames: dict[str, list[float]] = {m: [] for m in daemons}
         cpu: dict[str, list[float]] = {m: [] for m in daemons}
+        late: dict[str, list[float]] = {m: [] for m in daemons}
         for _ in range(args.rounds):
             for mode in daemons:
                 unary[mode] += unary_samples(targets[mode], args.calls)
-                latencies, cpu_pct = telemetry_samples(
+                latencies, lateness, cpu_pct = telemetry_samples(
                     targets[mode], daemons[mode].pid, args.window_s
                 )
                 frames[mode] += latencies
+                late[mode] += lateness
                 cpu[mode].append(cpu_pct)
     finally:
         for process in daemons.values():
@@ -148,6 +157,7 @@ def main() -> None:
                 "mode": mode,
                 "get_device_state": summary(unary[mode]),
                 "telemetry_e2e": summary(frames[mode]),
+                "loop_lateness": summary(late[mode]),
                 "daemon_cpu_pct": statistics.fmean(cpu[mode]),
             }
         )
@@ -157,13 +167,15 @@ def main() -> None:
     )
     print(
         f"{'Unix socket':<12} {'GetDeviceState p50 ms':>21} {'p99 ms':>8} {'mean ms':>8}"
-        f" {'telemetry e2e p50 ms':>21} {'p99 ms':>8} {'frames':>7} {'photond CPU %':>14}"
+        f" {'telemetry e2e p50 ms':>21} {'p99 ms':>8} {'frames':>7} {'loop late p99 ms':>17}"
+        f" {'photond CPU %':>14}"
     )
     for row in rows:
-        u, t = row["get_device_state"], row["telemetry_e2e"]
+        u, t, late_ms = row["get_device_state"], row["telemetry_e2e"], row["loop_lateness"]
         print(
             f"{row['mode']:<12} {u['p50_ms']:>21.3f} {u['p99_ms']:>8.3f} {u['mean_ms']:>8.3f}"
-            f" {t['p50_ms']:>21.3f} {t['p99_ms']:>8.3f} {t['n']:>7} {row['daemon_cpu_pct']:>14.1f}"
+            f" {t['p50_ms']:>21.3f} {t['p99_ms']:>8.3f} {t['n']:>7} {late_ms['p99_ms']:>17.3f}"
+            f" {row['daemon_cpu_pct']:>14.1f}"
         )
     direct, spliced = rows
     added_us = (spliced["get_device_state"]["p50_ms"] - direct["get_device_state"]["p50_ms"]) * 1e3
