@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -267,3 +268,30 @@ def test_clients_killed_mid_stream_leave_no_sockets_behind(secure: SecureDaemon)
     while open_descriptors(pid) > before + 2:  # slack: photond may open a file meanwhile
         assert time.monotonic() < deadline, (before, open_descriptors(pid))
         time.sleep(0.1)
+
+
+def reload_with(daemon: SecureDaemon, users: dict[str, str]) -> str:
+    """Rewrite the daemon's uid lines, SIGHUP it, and return what it logged about the reload."""
+    config = daemon.folder / "photond.toml"
+    text = config.read_text()
+    start = text.index("[security.unix_users]")
+    end = text.index("[security.unix_groups]")
+    config.write_text(text[:start] + _table("unix_users", users) + text[end:])
+    before = len(daemon.daemon.log())
+    daemon.daemon.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while not re.search(r"configuration reload(ed| refused)", daemon.daemon.log()[before:]):
+        assert time.monotonic() < deadline, daemon.daemon.log()[before:]
+        time.sleep(0.05)
+    return daemon.daemon.log()[before:]
+
+
+def test_a_reload_changes_a_uids_role_for_its_next_calls(secure: SecureDaemon) -> None:
+    operator = pwd.getpwnam("bin").pw_uid
+    try:
+        logged = reload_with(secure, {**USERS, "bin": "admin"})
+        assert "applied=security" in logged, logged
+        assert_role(call_as(secure, operator, NOGROUP, [], *CALLS), "admin", operator)
+    finally:
+        reload_with(secure, USERS)
+    assert_role(call_as(secure, operator, NOGROUP, [], *CALLS), "operator", operator)
