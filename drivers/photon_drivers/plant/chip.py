@@ -79,7 +79,7 @@ def chip_network(
     return ChipNetwork(
         network=RCNetwork(
             network.capacitance_j_per_k,
-            network.conductance_w_per_k.toarray(),
+            network.conductance_w_per_k,
             network.to_ambient_w_per_k,
         ),
         heater_ids=tuple(h.id for h in profile.heaters),

@@ -16,9 +16,11 @@ is typed in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from photon_drivers.profile import DeviceProfile, ProfileError
@@ -33,6 +35,7 @@ class RCNetwork:
         capacitance_j_per_k: heat capacity of each node, all positive.
         conductance_w_per_k: n x n symmetric, non-negative coupling between nodes; the diagonal
             must be zero (a node's own term is assembled from its couplings and `to_ambient`).
+            Dense or scipy sparse; kept sparse (a grid network couples each node to a few).
         to_ambient_w_per_k: conductance of each node to ambient, non-negative.
 
     Raises:
@@ -43,41 +46,66 @@ class RCNetwork:
     def __init__(
         self,
         capacitance_j_per_k: ArrayLike,
-        conductance_w_per_k: ArrayLike,
+        conductance_w_per_k: ArrayLike | sp.sparray,
         to_ambient_w_per_k: ArrayLike,
     ) -> None:
         c = np.asarray(capacitance_j_per_k, dtype=np.float64)
-        g = np.asarray(conductance_w_per_k, dtype=np.float64)
         g_amb = np.asarray(to_ambient_w_per_k, dtype=np.float64)
         n = c.shape[0] if c.ndim == 1 else -1
+        if sp.issparse(conductance_w_per_k):
+            g = sp.csr_array(conductance_w_per_k, dtype=np.float64)
+        else:
+            dense = np.asarray(conductance_w_per_k, dtype=np.float64)
+            g = sp.csr_array(dense) if dense.ndim == 2 else dense
         if n < 1 or g.shape != (n, n) or g_amb.shape != (n,):
             raise ValueError(
                 f"shapes must be capacitances (n,), conductances (n, n), to-ambient (n,); got "
                 f"{c.shape}, {g.shape}, {g_amb.shape}"
             )
+        assert isinstance(g, sp.csr_array)
         if not (np.all(np.isfinite(c)) and np.all(c > 0)):
             raise ValueError("capacitances must be finite and positive")
-        if not (np.all(np.isfinite(g)) and np.all(g >= 0) and np.all(np.diag(g) == 0)):
+        if not (np.all(np.isfinite(g.data)) and np.all(g.data >= 0) and not g.diagonal().any()):
             raise ValueError("conductances must be finite, non-negative, with a zero diagonal")
-        if not np.allclose(g, g.T, rtol=1e-12, atol=0.0):
+        if (abs(g - g.T) > 1e-12 * abs(g.T)).nnz:
             raise ValueError("conductance matrix must be symmetric (heat flows both ways alike)")
         if not (np.all(np.isfinite(g_amb)) and np.all(g_amb >= 0)):
             raise ValueError("conductances to ambient must be finite and non-negative")
-        g = 0.5 * (g + g.T)
+        g = sp.csr_array(0.5 * (g + g.T))
         self.capacitance_j_per_k: FloatArray = c
-        self.conductance_w_per_k: FloatArray = g
+        self._conductance = g
         self.to_ambient_w_per_k: FloatArray = g_amb
-        laplacian = np.diag(g.sum(axis=1) + g_amb) - g
+        # The Laplacian, symmetrised as C^-1/2 L C^-1/2, built dense in place: the one n x n
+        # array of the construction besides the modes it decomposes into.
+        scaled = -g.toarray()
+        scaled[np.diag_indices(n)] = g.sum(axis=1) + g_amb
         inv_sqrt_c = 1.0 / np.sqrt(c)
-        rates, modes = np.linalg.eigh(inv_sqrt_c[:, None] * laplacian * inv_sqrt_c[None, :])
+        scaled *= inv_sqrt_c[:, None]
+        scaled *= inv_sqrt_c[None, :]
+        rates, modes = np.linalg.eigh(scaled)
+        del scaled
         # A node cut off from ambient has a zero rate up to rounding; reject it rather than
         # integrate a temperature that can only climb.
         if rates[0] <= rates[-1] * 1e-13 or rates[0] <= 0:
             raise ValueError("some node has no conductive path to ambient")
         self._rates_per_s: FloatArray = rates
-        self._state_to_modes: FloatArray = modes.T * np.sqrt(c)[None, :]
-        self._power_to_modes: FloatArray = modes.T * inv_sqrt_c[None, :]
-        self._modes_to_state: FloatArray = inv_sqrt_c[:, None] * modes
+        # The one dense n x n matrix kept (the default chip's is 19 MB): node rise from modes.
+        # Its transpose is the modal input of node powers (the eigenvectors are orthonormal in
+        # C^-1/2 coordinates), and C times node rise, through the transpose, the modal state.
+        modes *= inv_sqrt_c[:, None]
+        self._modes_to_state: FloatArray = modes
+        # decay and gain of the last step length, reused while the step is the same.
+        self._step: tuple[float, FloatArray, FloatArray] = (math.nan, rates, rates)
+
+    @property
+    def conductance_w_per_k(self) -> FloatArray:
+        """The node-to-node conductances, dense (a new array: the network keeps them sparse)."""
+        return np.asarray(self._conductance.toarray())
+
+    @property
+    def sparse_conductance_w_per_k(self) -> sp.csr_array:
+        """The node-to-node conductances as the network keeps them (do not modify)."""
+        return self._conductance
 
     @property
     def node_count(self) -> int:
@@ -91,7 +119,7 @@ class RCNetwork:
     def steady_state_rise_k(self, power_w: ArrayLike) -> FloatArray:
         """The rise above ambient each node settles to under constant node powers."""
         p = self._vector(power_w, "power_w")
-        return self._modes_to_state @ ((self._power_to_modes @ p) / self._rates_per_s)
+        return self._modes_to_state @ ((self.power_to_modes @ p) / self._rates_per_s)
 
     def advance(self, rise_k: ArrayLike, power_w: ArrayLike, dt_s: float) -> FloatArray:
         """Return the rise after `dt_s` seconds of constant node powers, exactly."""
@@ -102,7 +130,7 @@ class RCNetwork:
     # of two dense n x n products, and reads only the nodes it needs (`modes_to_state` rows).
 
     def to_modes(self, rise_k: ArrayLike) -> FloatArray:
-        return self._state_to_modes @ self._vector(rise_k, "rise_k")
+        return self.power_to_modes @ (self.capacitance_j_per_k * self._vector(rise_k, "rise_k"))
 
     def from_modes(self, modes: FloatArray) -> FloatArray:
         return self._modes_to_state @ modes
@@ -114,19 +142,22 @@ class RCNetwork:
 
     @property
     def power_to_modes(self) -> FloatArray:
-        """(modes, nodes): the modal input of node powers (W)."""
-        return self._power_to_modes
+        """(modes, nodes): the modal input of node powers (W); a view of `modes_to_state`."""
+        return self._modes_to_state.T
 
     def modal_power(self, power_w: ArrayLike) -> FloatArray:
-        return self._power_to_modes @ self._vector(power_w, "power_w")
+        return self.power_to_modes @ self._vector(power_w, "power_w")
 
     def advance_modes(self, modes: FloatArray, modal_power: FloatArray, dt_s: float) -> FloatArray:
         """Advance a modal state by `dt_s` under constant modal power, exactly."""
         if not (dt_s >= 0 and np.isfinite(dt_s)):
             raise ValueError(f"dt_s must be finite and non-negative, got {dt_s}")
-        decay = np.exp(-self._rates_per_s * dt_s)
-        # -expm1 keeps (1 - e^-λdt)/λ accurate for slow modes and short steps.
-        gain_s = -np.expm1(-self._rates_per_s * dt_s) / self._rates_per_s
+        step_s, decay, gain_s = self._step
+        if dt_s != step_s:
+            decay = np.exp(-self._rates_per_s * dt_s)
+            # -expm1 keeps (1 - e^-λdt)/λ accurate for slow modes and short steps.
+            gain_s = -np.expm1(-self._rates_per_s * dt_s) / self._rates_per_s
+            self._step = (dt_s, decay, gain_s)
         return np.asarray(decay * modes + gain_s * modal_power)
 
     def _vector(self, values: ArrayLike, name: str) -> FloatArray:

@@ -75,7 +75,7 @@ class SimulatedChipDriver(Driver):
             base, factor = self._chip.network, 1.0 + plant_mismatch
             mismatched = RCNetwork(
                 base.capacitance_j_per_k,
-                base.conductance_w_per_k * factor,
+                base.sparse_conductance_w_per_k * factor,
                 base.to_ambient_w_per_k * factor,
             )
             self._chip = dataclasses.replace(self._chip, network=mismatched)
@@ -90,6 +90,9 @@ class SimulatedChipDriver(Driver):
         # The thermal state, in the network's modal coordinates (see _ModalPlant).
         self._modes: FloatArray = np.zeros(self._chip.network.node_count)
         self._heater_mw: FloatArray = np.zeros(len(self._chip.heater_ids))
+        # The modal input of the heaters' powers as they draw them (stuck ones included):
+        # rebuilt when a power or a fault changes, not at every catch-up (a 1,548 x 64 product).
+        self._heater_modes: FloatArray = np.zeros(self._chip.network.node_count)
         self._time_s = self._clock.now_s()
         self._faults = FaultState()
         self._faults.ambient.since_s = self._time_s
@@ -139,7 +142,7 @@ class SimulatedChipDriver(Driver):
             out_c = self._last_read_c.copy()
             for index, fault in self._faults.sensors.items():
                 out_c[index] = fault.reading_c()
-            return SensorSample(self._time_s, tuple(float(t) for t in out_c))
+            return SensorSample(self._time_s, tuple(out_c.tolist()))
 
     def set_heater_powers(self, powers_mw: Mapping[str, float]) -> None:
         check_powers(self._profile, powers_mw)
@@ -152,11 +155,13 @@ class SimulatedChipDriver(Driver):
                 time.sleep(hang[0])  # wall time: a hung link does not run on device time
                 self._catch_up()
             self._heater_mw = heater_mw
+            self._heater_input_changed()
 
     def safe_state(self) -> None:
         with self._lock:
             self._catch_up()
             self._heater_mw = np.zeros_like(self._heater_mw)
+            self._heater_input_changed()
 
     def ping(self) -> None:
         """A simulated device always answers."""
@@ -194,10 +199,7 @@ class SimulatedChipDriver(Driver):
     def _advance(self, now_s: float) -> None:
         """Advance the physics to `now_s` under the powers applied until now."""
         if now_s > self._time_s:
-            heater_mw = self._heater_mw.copy()
-            for index, power_mw in self._faults.stuck_heaters_mw.items():
-                heater_mw[index] = power_mw
-            heater_modes = self._plant.heater_to_modes @ heater_mw
+            heater_modes = self._heater_modes
             ambient = self._faults.ambient
             # Temperatures are rises above the nominal ambient; an ambient offset enters as the
             # heat g_amb * offset flowing in through every path to ambient. A drifting offset
@@ -210,6 +212,13 @@ class SimulatedChipDriver(Driver):
                 modal_w = heater_modes + self._plant.ambient_to_modes * offset_c
                 self._modes = self._plant.network.advance_modes(self._modes, modal_w, dt_s)
                 self._time_s = now_s if dt_s == now_s - self._time_s else self._time_s + dt_s
+
+    def _heater_input_changed(self) -> None:
+        """Rebuild the heaters' modal input after a power, a stuck heater or the plant changed."""
+        heater_mw = self._heater_mw.copy()
+        for index, power_mw in self._faults.stuck_heaters_mw.items():
+            heater_mw[index] = power_mw
+        self._heater_modes = self._plant.heater_to_modes @ heater_mw
 
     def ambient_c(self) -> float:
         """The room's temperature now (nominal plus any injected step or drift)."""
@@ -246,13 +255,14 @@ class SimulatedChipDriver(Driver):
         base = self._chip.network
         degraded = RCNetwork(
             base.capacitance_j_per_k,
-            base.conductance_w_per_k,
+            base.sparse_conductance_w_per_k,
             base.to_ambient_w_per_k / factor,
         )
         rise_k = self._plant.network.from_modes(self._modes)
         self._plant = _ModalPlant(degraded, self._chip)
         self._modes = degraded.to_modes(rise_k)
         self._faults.cooling_factor = factor
+        self._heater_input_changed()
 
     def stick_heater(self, heater_id: str, power_mw: float | None) -> None:
         """Hold a heater at `power_mw` whatever is commanded (None releases it)."""
@@ -268,6 +278,7 @@ class SimulatedChipDriver(Driver):
             if not (math.isfinite(power_mw) and power_mw >= 0):
                 raise ValueError(f"stuck heater power must be >= 0 mW, got {power_mw}")
             self._faults.stuck_heaters_mw[index] = power_mw
+        self._heater_input_changed()
 
     def step_ambient(self, delta_c: float) -> None:
         """The room's temperature jumps by `delta_c` now."""
