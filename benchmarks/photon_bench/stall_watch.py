@@ -42,6 +42,7 @@ TICK_S = 0.001
 RING_TICKS = 2000  # 2 s of ticks at most: a gap longer than that shows its last 2 s
 STACK_FRAMES = 14
 CHILDREN_EVERY_TICKS = 500
+REPORT_AFTER_S = 0.01
 
 
 @dataclass
@@ -69,6 +70,8 @@ class _Watch:
     last_frame: tuple[int, float] | None = None
     loop_tid: int = 0
     children: list[int] = field(default_factory=list)
+    # Late frames to report: (previous frame's time, this frame's time, gap in ms).
+    late: collections.deque[tuple[int, int, float]] = field(default_factory=collections.deque)
 
 
 def _frames(frame: FrameType | None) -> list[str]:
@@ -150,6 +153,7 @@ def _watcher(watch: _Watch) -> None:
         with watch.lock:
             watch.ring.append(_Tick(at_ns, sched, stacks))
         previous = sched
+        _write_due(watch, at_ns)
 
 
 def _on_gc(phase: str, info: dict[str, int]) -> None:
@@ -228,19 +232,19 @@ def _hook_publish(watch: _Watch) -> None:
         watch.last_frame = (now_ns, frame.device_time_s)
         publish(self, frame)
         if last is not None and frame.device_time_s - last[1] > watch.late_s:
-            gap_ms = 1e3 * (frame.device_time_s - last[1])
-            # Reported from a thread of its own: the loop thread must not do it.
-            threading.Thread(
-                target=_write, args=(watch, last[0], now_ns, gap_ms), daemon=True
-            ).start()
+            # Reported by the watcher thread: the loop thread only appends (starting a thread
+            # here cost it milliseconds under load, and made the next frame late too).
+            watch.late.append((last[0], now_ns, 1e3 * (frame.device_time_s - last[1])))
 
     TelemetryHub.publish = watched  # type: ignore[method-assign]
 
 
-def _write(watch: _Watch, start_ns: int, end_ns: int, gap_ms: float) -> None:
-    time.sleep(0.01)  # the ticks just after the gap, which show who let go
-    line = json.dumps(_report(watch, start_ns, end_ns, gap_ms))
-    with watch.lock:
+def _write_due(watch: _Watch, now_ns: int) -> None:
+    """Write the late frames reported at least REPORT_AFTER_S ago: by then the ring holds the
+    ticks just after each gap, which show who let go of the interpreter."""
+    while watch.late and now_ns - watch.late[0][1] > REPORT_AFTER_S * 1e9:
+        start_ns, end_ns, gap_ms = watch.late.popleft()
+        line = json.dumps(_report(watch, start_ns, end_ns, gap_ms))
         watch.out.write(line + "\n")
         watch.out.flush()
 
