@@ -287,10 +287,11 @@ class Splicer:
             upstream.setblocking(False)
             # Abstract (leading NUL): no file, gone with the socket; random, so not squatted.
             upstream.bind("\0" + name)
+            # Known before gRPC can see the connection (its bytes wait for `start` anyway).
+            self.peers.add(name, peer)
             await loop.sock_connect(upstream, str(self.internal_path))
             pair = spliced = _Pair(self, name)
             self._pairs.add(pair)
-            self.peers.add(name, peer)
             await loop.create_connection(lambda: spliced.upstream, sock=upstream)
             await loop.connect_accepted_socket(lambda: spliced.client, conn)
             pair.start()
@@ -302,6 +303,7 @@ class Splicer:
             conn.close()
             if upstream is not None:
                 upstream.close()
+                self.peers.discard(name)
             if isinstance(exc, OSError):
                 log.warning("Unix socket connection not spliced", extra={"error": str(exc)})
                 return

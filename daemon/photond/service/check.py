@@ -109,7 +109,7 @@ def render(config: DaemonConfig, where: Mapping[str, str]) -> str:
                 lines.append(f"{item.name} = {_toml(value)}")
         # [security] holds tables of its own: [security.tls], [[security.tokens]], ...
         for name, value in nested:
-            if all(isinstance(entry, UnixPeerRole) for entry in value):
+            if isinstance(value, tuple) and all(isinstance(e, UnixPeerRole) for e in value):
                 # [security.unix_users] / [security.unix_groups]: as written, with the id.
                 lines.append("")
                 lines.append(f"[{field.name}.{name}]")
