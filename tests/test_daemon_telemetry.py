@@ -358,6 +358,29 @@ def test_poll_mode_on_subscribe_and_bad_history_are_refused_by_name(
     assert field_of(sensor.value) == "sensor_ids[0]"
 
 
+def test_frames_within_the_write_interval_go_out_in_one_write() -> None:
+    # A 10 ms loop at the tests' time scale (10: a pass per wall millisecond) against writes
+    # 0.1 s apart: each write carries the frames of ~100 passes (one write each, were they
+    # written as they came).
+    running = start_daemon(None, "--telemetry-write-interval-s", "0.1")
+    try:
+        with grpc.insecure_channel(running.target) as channel:
+            call = telemetry_pb2_grpc.TelemetryServiceStub(channel).Subscribe(
+                telemetry_pb2.SubscribeRequest(device_id="sim0"), timeout=120
+            )
+            batches = []
+            for update in call:
+                if update.WhichOneof("kind") == "batch":
+                    batches.append(len(update.batch.frames))
+                if len(batches) == 12:
+                    break
+            call.cancel()
+    finally:
+        cleanup(running)
+    # The first batch is the snapshot, the next may follow it at once.
+    assert sum(batches[2:]) >= 20 * len(batches[2:]), batches
+
+
 def test_a_failed_sensor_shows_in_frames_and_in_health(tmp_path: Path) -> None:
     config = tmp_path / "photond.toml"
     config.write_text(

@@ -306,6 +306,14 @@ def test_telemetry_settings_come_from_the_file_the_environment_and_flags(tmp_pat
     assert config.telemetry.change_filter_s == 0.1
     with pytest.raises(ConfigError, match="telemetry_change_filter_s"):
         load_config(None, {}, {"telemetry_change_filter_s": -1.0})
+    path.write_text("telemetry_write_interval_s = 0.02\n")
+    assert load_config(path, {}, {}).telemetry.write_interval_s == 0.02
+    config = load_config(path, {"PHOTON_TELEMETRY_WRITE_INTERVAL_S": "0"}, {})
+    assert config.telemetry.write_interval_s == 0.0
+    config = load_config(path, {}, {"telemetry_write_interval_s": 0.1})
+    assert config.telemetry.write_interval_s == 0.1
+    with pytest.raises(ConfigError, match="telemetry_write_interval_s"):
+        load_config(None, {}, {"telemetry_write_interval_s": 2.0})
 
 
 def test_the_hub_keeps_history_s_of_samples_and_queues_queue_frames() -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import grpc
 import pytest
 
+from photon.v1 import telemetry_pb2
+from photond.loop.frame import Frame
+from photond.loop.subscription import Subscription, SubscriptionSpec
 from photond.rpc.status import RequestError
-from photond.rpc.telemetry_stream import write
+from photond.rpc.telemetry_stream import stream_updates, write
 
 
 class _Call:
@@ -53,3 +57,37 @@ def test_a_client_that_takes_nothing_is_closed_with_resource_exhausted() -> None
         asyncio.run(write(_Call(None, done=False, hang=True), b"frame", 0.05, "; 3 dropped"))
     assert closed.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "telemetry_stall_timeout_s" in str(closed.value) and "3 dropped" in str(closed.value)
+
+
+class _Recorder:
+    """A call that takes every write at once, noting when (loop time) and how many frames."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[float, int]] = []
+
+    async def write(self, data: bytes) -> None:
+        update = telemetry_pb2.TelemetryUpdate.FromString(data)
+        self.writes.append((asyncio.get_running_loop().time(), len(update.batch.frames)))
+
+    def done(self) -> bool:
+        return False
+
+
+def test_writes_are_write_interval_apart_and_carry_every_frame() -> None:
+    interval_s = 0.02
+
+    async def run() -> list[tuple[float, int]]:
+        subscription = Subscription(SubscriptionSpec(), 4096, 1)
+        call = _Recorder()
+        sender = asyncio.create_task(stream_updates(subscription, call, 10.0, interval_s))
+        for step in range(200):  # a 1 kHz loop for 0.2 s
+            subscription.offer(Frame(step * 0.001, 0.0, (25.0,), 0.0))
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(2 * interval_s)
+        sender.cancel()
+        return call.writes
+
+    writes = asyncio.run(run())
+    assert sum(n for _, n in writes) == 200
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(writes)]
+    assert min(gaps) >= interval_s - 1e-3, gaps

@@ -112,6 +112,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "a change (default 0.02; 0 judges raw readings)",
     )
     parser.add_argument(
+        "--telemetry-write-interval-s",
+        type=float,
+        help="seconds from one write to a telemetry subscriber to its next; frames that come "
+        "sooner go out together (default 0.005; 0: every frame at once)",
+    )
+    parser.add_argument(
         "--metrics-listen",
         metavar="HOST:PORT",
         help="where Prometheus scrapes /metrics: a loopback HOST:PORT (default "
@@ -143,6 +149,7 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "telemetry_queue_frames": args.telemetry_queue_frames,
         "telemetry_stall_timeout_s": args.telemetry_stall_timeout_s,
         "telemetry_change_filter_s": args.telemetry_change_filter_s,
+        "telemetry_write_interval_s": args.telemetry_write_interval_s,
         "metrics_listen": args.metrics_listen,
     }
 

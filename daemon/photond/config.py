@@ -23,6 +23,7 @@ from photond.loop.telemetry import (
     DEFAULT_HISTORY_S,
     DEFAULT_QUEUE_FRAMES,
     DEFAULT_STALL_TIMEOUT_S,
+    DEFAULT_WRITE_INTERVAL_S,
     TelemetryConfig,
 )
 from photond.security.settings import SecurityConfig, SecurityConfigError, parse_security
@@ -82,11 +83,13 @@ class DaemonConfig:
     # Telemetry (photond.loop.telemetry): device seconds of samples kept per sensor for
     # GetHistory, frames queued per subscriber before the oldest are coalesced, and wall seconds
     # a subscriber may take nothing before it is closed with RESOURCE_EXHAUSTED; device seconds
-    # each sensor's readings are averaged over before ON_CHANGE judges a change (0: raw).
+    # each sensor's readings are averaged over before ON_CHANGE judges a change (0: raw); wall
+    # seconds from one write to a subscriber to its next (frames that come sooner are batched).
     telemetry_history_s: float = DEFAULT_HISTORY_S
     telemetry_queue_frames: int = DEFAULT_QUEUE_FRAMES
     telemetry_stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
     telemetry_change_filter_s: float = DEFAULT_CHANGE_FILTER_S
+    telemetry_write_interval_s: float = DEFAULT_WRITE_INTERVAL_S
     # Identities, roles, TLS and per-identity limits (TOML table [security]; photond.security).
     security: SecurityConfig = field(default_factory=SecurityConfig)
     # Where Prometheus scrapes /metrics (photond.metrics.export): a loopback HOST:PORT (port 0
@@ -100,6 +103,7 @@ class DaemonConfig:
             self.telemetry_queue_frames,
             self.telemetry_stall_timeout_s,
             self.telemetry_change_filter_s,
+            self.telemetry_write_interval_s,
         )
 
     def checked(self) -> DaemonConfig:
@@ -160,6 +164,9 @@ class DaemonConfig:
         change_s = self.telemetry_change_filter_s
         if not (math.isfinite(change_s) and 0 <= change_s <= 10):
             raise ConfigError(f"telemetry_change_filter_s must be in [0, 10] s, got {change_s}")
+        write_s = self.telemetry_write_interval_s
+        if not (math.isfinite(write_s) and 0 <= write_s <= 1):
+            raise ConfigError(f"telemetry_write_interval_s must be in [0, 1] s, got {write_s}")
         try:
             self.closed_loop.checked()
         except ValueError as exc:
@@ -271,6 +278,7 @@ def _apply_file(config: DaemonConfig, path: Path) -> DaemonConfig:
         "telemetry_queue_frames",
         "telemetry_stall_timeout_s",
         "telemetry_change_filter_s",
+        "telemetry_write_interval_s",
         "security",
         "metrics_listen",
     }
@@ -362,6 +370,7 @@ _FILE_VALUES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "telemetry_queue_frames": (_whole, "an integer in [2, 1000000]"),
     "telemetry_stall_timeout_s": (_number, "a positive number of seconds"),
     "telemetry_change_filter_s": (_number, "seconds in [0, 10]"),
+    "telemetry_write_interval_s": (_number, "seconds in [0, 1]"),
     "metrics_listen": (_text, "a loopback HOST:PORT or 'off'"),
 }
 
@@ -416,6 +425,7 @@ ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
         "a positive number of seconds",
     ),
     "PHOTON_TELEMETRY_CHANGE_FILTER_S": ("telemetry_change_filter_s", float, "seconds in [0, 10]"),
+    "PHOTON_TELEMETRY_WRITE_INTERVAL_S": ("telemetry_write_interval_s", float, "seconds in [0, 1]"),
     "PHOTON_METRICS_LISTEN": ("metrics_listen", str, "a loopback HOST:PORT or off"),
 }
 # PHOTON_* variables read elsewhere: the config file's path, and the SDK's and photonctl's

@@ -30,6 +30,7 @@ from photond.wakeup import Wakeup
 DEFAULT_QUEUE_FRAMES = 256
 DEFAULT_HISTORY_S = 600.0
 DEFAULT_STALL_TIMEOUT_S = 30.0
+DEFAULT_WRITE_INTERVAL_S = 0.005
 HANDOVER_FRAMES = 4096
 
 
@@ -46,6 +47,9 @@ class TelemetryConfig:
     # Device seconds each sensor's readings are averaged over before ON_CHANGE judges a change
     # (`change_filter`); 0 judges every raw reading.
     change_filter_s: float = DEFAULT_CHANGE_FILTER_S
+    # Wall seconds from one write to a subscriber to its next (`rpc.telemetry_stream`): frames
+    # that come sooner go out together in the next write's batch.
+    write_interval_s: float = DEFAULT_WRITE_INTERVAL_S
 
 
 class TelemetryHub:

@@ -507,7 +507,7 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
             if snapshot is not None and not checked.updates_only:
                 await telemetry_write(context, snapshot, stall_s)
             await telemetry_write(context, SYNC_BYTES, stall_s)
-            await stream_updates(subscription, context, stall_s)
+            await stream_updates(subscription, context, stall_s, hub.config.write_interval_s)
         finally:
             hub.unsubscribe(subscription)
 
