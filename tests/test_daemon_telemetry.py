@@ -374,7 +374,7 @@ def test_frames_within_the_write_interval_go_out_in_one_write() -> None:
                     batches.append(len(update.batch.frames))
                 if len(batches) == 12:
                     break
-            call.cancel()
+            call.cancel()  # type: ignore[no-untyped-call]
     finally:
         cleanup(running)
     # The first batch is the snapshot, the next may follow it at once.
