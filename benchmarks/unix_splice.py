@@ -14,8 +14,14 @@ the shared machine's load falls on both alike:
   splicer shares photond's interpreter with the loop); and photond's CPU over those windows
   (/proc), splicer thread included.
 
+`--separate-process` adds a third row: the same splicer code in a process of its own in front
+of the direct photond, to tell the cost of the extra hop from that of sharing photond's
+interpreter. Its connections are unknown to that photond, so every row's calls then carry an
+admin bearer token (a token wins over the socket's identity: the same work in every row), and
+its CPU figure adds the splicer process's.
+
     .venv/bin/python benchmarks/unix_splice.py [--calls 2000] [--rounds 4] [--window-s 5]
-        [--json benchmarks/results/unix_splice.json]
+        [--separate-process] [--json benchmarks/results/unix_splice.json]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +42,20 @@ import grpc
 
 from photon.v1 import device_pb2, device_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
 from photon_bench.daemon import start_photond
+from photond.security.tokens import new_token, token_digest
+
+Metadata = tuple[tuple[str, str], ...]
+
+# The splicer of photond.security.splice alone in a process: argv public path, gRPC's socket.
+SEPARATE_SPLICER = """
+import sys, time
+from pathlib import Path
+from photond.security.peercred import PeerTable
+from photond.security.splice import Splicer
+Splicer.bind(Path(sys.argv[1]), Path(sys.argv[2]), PeerTable()).start()
+print("ready", flush=True)
+time.sleep(86400)
+"""
 
 
 def cpu_s(pid: int) -> float:
@@ -42,22 +63,22 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def unary_samples(target: str, calls: int) -> list[float]:
+def unary_samples(target: str, calls: int, metadata: Metadata) -> list[float]:
     with grpc.insecure_channel(target) as channel:
         stub = device_pb2_grpc.DeviceServiceStub(channel)
         request = device_pb2.GetDeviceStateRequest(device_id="sim0")
         for _ in range(50):  # connection and first calls out of the figures
-            stub.GetDeviceState(request, timeout=10)
+            stub.GetDeviceState(request, timeout=10, metadata=metadata)
         samples = []
         for _ in range(calls):
             start = time.perf_counter()
-            stub.GetDeviceState(request, timeout=10)
+            stub.GetDeviceState(request, timeout=10, metadata=metadata)
             samples.append(time.perf_counter() - start)
     return samples
 
 
 def telemetry_samples(
-    target: str, pid: int, window_s: float
+    target: str, pids: list[int], window_s: float, metadata: Metadata
 ) -> tuple[list[float], list[float], float]:
     """Frame latencies and the loop's lateness (s) over `window_s` after the initial sync, and
     photond's CPU %."""
@@ -66,7 +87,8 @@ def telemetry_samples(
     with grpc.insecure_channel(target) as channel:
         stub = telemetry_pb2_grpc.TelemetryServiceStub(channel)
         call = stub.Subscribe(
-            telemetry_pb2.SubscribeRequest(device_id="sim0", sample_interval_s=0.0)
+            telemetry_pb2.SubscribeRequest(device_id="sim0", sample_interval_s=0.0),
+            metadata=metadata,
         )
         synced = False
         cpu_start_s = wall_start_s = 0.0
@@ -75,7 +97,7 @@ def telemetry_samples(
             kind = update.WhichOneof("kind")
             if kind == "sync_response":
                 synced = True
-                cpu_start_s, wall_start_s = cpu_s(pid), time.monotonic()
+                cpu_start_s, wall_start_s = sum(map(cpu_s, pids)), time.monotonic()
                 continue
             if not synced or kind != "batch":
                 continue
@@ -84,7 +106,8 @@ def telemetry_samples(
                 lateness.append(frame.loop_lateness_s)
             if time.monotonic() - wall_start_s >= window_s:
                 break
-        cpu_pct = 100.0 * (cpu_s(pid) - cpu_start_s) / (time.monotonic() - wall_start_s)
+        cpu_used_s = sum(map(cpu_s, pids)) - cpu_start_s
+        cpu_pct = 100.0 * cpu_used_s / (time.monotonic() - wall_start_s)
         call.cancel()  # type: ignore[no-untyped-call]
     return latencies, lateness, cpu_pct
 
@@ -110,48 +133,82 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="GetDeviceState calls per round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--window-s", type=float, default=5.0, help="telemetry seconds per round")
+    parser.add_argument("--separate-process", action="store_true")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/unix_splice.json"))
     args = parser.parse_args()
+    token = new_token()
+    metadata: Metadata = (("authorization", f"Bearer {token}"),) if args.separate_process else ()
+    token_line = (
+        f'[[security.tokens]]\nname = "bench"\nrole = "admin"\nsha256 = "{token_digest(token)}"\n'
+    )
 
     work = Path(tempfile.mkdtemp(prefix="pd-splice-"))
     daemons: dict[str, subprocess.Popen[bytes]] = {}
     targets: dict[str, str] = {}
+    pids: dict[str, list[int]] = {}
+    splicer: subprocess.Popen[str] | None = None
     try:
         for mode in ("direct", "spliced"):
             folder = work / mode
             folder.mkdir()
-            extra: list[str] = []
-            if mode == "spliced":
-                # This user's own line: its role is what it would be anyway (admin).
-                config = folder / "photond.toml"
-                config.write_text(f'[security.unix_users]\n"{os.geteuid()}" = "admin"\n')
-                extra = ["--config", str(config)]
+            config = folder / "photond.toml"
+            # This user's own line: its role is what it would be anyway (admin).
+            uid_line = f'[security.unix_users]\n"{os.geteuid()}" = "admin"\n'
+            config.write_text(
+                (uid_line if mode == "spliced" else "")
+                + (token_line if args.separate_process else "")
+            )
             socket_path = folder / "photond.sock"
             daemons[mode] = start_photond(
-                folder, socket_path, folder / "photond.log", [*extra, "--listen", "127.0.0.1:0"]
+                folder,
+                socket_path,
+                folder / "photond.log",
+                ["--config", str(config), "--listen", "127.0.0.1:0"],
             )
             targets[mode] = f"unix:{socket_path}"
-        unary: dict[str, list[float]] = {m: [] for m in daemons}
-        frames: dict[str, list[float]] = {m: [] for m in daemons}
-        cpu: dict[str, list[float]] = {m: [] for m in daemons}
-        late: dict[str, list[float]] = {m: [] for m in daemons}
+            pids[mode] = [daemons[mode].pid]
+        if args.separate_process:
+            public = work / "separate.sock"
+            splicer = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    SEPARATE_SPLICER,
+                    str(public),
+                    str(work / "direct" / "photond.sock"),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert splicer.stdout is not None and splicer.stdout.readline() == "ready\n"
+            targets["own process"] = f"unix:{public}"
+            pids["own process"] = [daemons["direct"].pid, splicer.pid]
+        unary: dict[str, list[float]] = {m: [] for m in targets}
+        frames: dict[str, list[float]] = {m: [] for m in targets}
+        cpu: dict[str, list[float]] = {m: [] for m in targets}
+        late: dict[str, list[float]] = {m: [] for m in targets}
         for _ in range(args.rounds):
-            for mode in daemons:
-                unary[mode] += unary_samples(targets[mode], args.calls)
+            for mode in targets:
+                unary[mode] += unary_samples(targets[mode], args.calls, metadata)
                 latencies, lateness, cpu_pct = telemetry_samples(
-                    targets[mode], daemons[mode].pid, args.window_s
+                    targets[mode], pids[mode], args.window_s, metadata
                 )
                 frames[mode] += latencies
                 late[mode] += lateness
                 cpu[mode].append(cpu_pct)
     finally:
+        if splicer is not None:
+            splicer.kill()
+            splicer.wait()
+            if splicer.stdout is not None:
+                splicer.stdout.close()
         for process in daemons.values():
             process.send_signal(signal.SIGTERM)
         for process in daemons.values():
             process.wait(60)
 
     rows: list[dict[str, Any]] = []
-    for mode in daemons:
+    for mode in targets:
         rows.append(
             {
                 "mode": mode,
@@ -177,7 +234,7 @@ def main() -> None:
             f" {t['p50_ms']:>21.3f} {t['p99_ms']:>8.3f} {t['n']:>7} {late_ms['p99_ms']:>17.3f}"
             f" {row['daemon_cpu_pct']:>14.1f}"
         )
-    direct, spliced = rows
+    direct, spliced = rows[:2]
     added_us = (spliced["get_device_state"]["p50_ms"] - direct["get_device_state"]["p50_ms"]) * 1e3
     print(f"splice adds {added_us:.0f} µs to the GetDeviceState p50")
     args.json.parent.mkdir(parents=True, exist_ok=True)
