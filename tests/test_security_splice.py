@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -191,3 +193,43 @@ def test_close_ends_every_connection_and_removes_the_internal_directory(rig) -> 
     assert not splicer.internal_path.parent.exists()
     with pytest.raises(OSError):
         connect(public).recv(1)
+
+
+CONNECT_AS_NOBODY = """
+import os, socket, sys
+os.setgid(65534)
+os.setuid(65534)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(b"from nobody")
+print(s.recv(10).decode(), flush=True)
+"""
+
+
+def test_one_uid_cannot_take_every_slot(rig) -> None:  # type: ignore[no-untyped-def]
+    public, upstream, _, make = rig
+    splicer = make(max_connections_per_uid=2)
+    kept = [connect(public), connect(public)]
+    servers = [upstream.accept(), upstream.accept()]
+    wait_for(lambda: splicer.connections == 2, "two spliced")
+    assert connect(public).recv(1) == b""  # this uid's third: closed at once
+    wait_for(lambda: splicer.connections == 2, "the third let go")
+    if os.geteuid() == 0:
+        # Another uid still gets in.
+        os.chmod(public.parent, 0o755)
+        os.chmod(public, 0o777)
+        other = subprocess.Popen(
+            [sys.executable, "-c", CONNECT_AS_NOBODY, str(public)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        server = upstream.accept()
+        assert server.recv(11) == b"from nobody"
+        server.sendall(b"welcome")
+        assert other.communicate(timeout=30)[0] == "welcome\n"
+    kept[0].close()
+    assert read_all(servers[0]) == b""
+    servers[0].close()
+    connect(public)  # a slot of its own uid freed, taken again
+    upstream.accept()

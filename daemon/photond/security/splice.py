@@ -18,8 +18,9 @@ on the device loops and the RPC event loop never waits on it. Per connection:
 - half-close: an EOF from one side is passed on as a shutdown of writing to the other, which
   may go on answering; the pair closes when both sides have ended, or at once when either side
   goes away (reset, or a client that vanished): both sockets are freed together;
-- a limit: beyond `max_connections` open connections a new one is closed at once (the client
-  sees UNAVAILABLE) and a warning says so, rather than running photond out of descriptors.
+- limits: beyond `max_connections` open connections, or `max_connections_per_uid` of one uid,
+  a new one is closed at once (the client sees UNAVAILABLE) and a warning says so, rather than
+  running photond out of descriptors or letting one user take every slot.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +53,8 @@ T = TypeVar("T")
 # Three descriptors a connection (client, splicer's upstream, gRPC's end): 256 stays well under
 # the 1024 soft limit of descriptors a process gets by default.
 DEFAULT_MAX_CONNECTIONS = 256
+# One user's share: a program that leaks channels runs out before the others are refused.
+DEFAULT_MAX_CONNECTIONS_PER_UID = 64
 # Bytes a side's outgoing buffer holds before the other side's reading pauses.
 DEFAULT_BUFFER_BYTES = 256 * 1024
 # Seconds between warnings about refused connections (a burst logs once, with its count).
@@ -115,9 +119,10 @@ class _Half(asyncio.Protocol):
 class _Pair:
     """A client's connection and the splicer's connection to gRPC for it."""
 
-    def __init__(self, splicer: Splicer, name: str) -> None:
+    def __init__(self, splicer: Splicer, name: str, uid: int) -> None:
         self.splicer = splicer
         self.name = name
+        self.uid = uid
         self.buffer_bytes = splicer.buffer_bytes
         self.client = _Half(self)
         self.upstream = _Half(self)
@@ -163,11 +168,13 @@ class Splicer:
         peers: PeerTable,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_uid: int = DEFAULT_MAX_CONNECTIONS_PER_UID,
         buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     ) -> None:
         self.internal_path = internal_path
         self.peers = peers
         self.max_connections = max_connections
+        self.max_connections_per_uid = max_connections_per_uid
         self.buffer_bytes = buffer_bytes
         self._listener = listener
         self._listener.setblocking(False)
@@ -178,6 +185,7 @@ class Splicer:
         # Connections accepted and not yet closed (opening ones included); the loop's thread
         # alone changes it.
         self._open_count = 0
+        self._open_by_uid: Counter[int] = Counter()
         self._refused = 0
         self._refusal_logged_s = float("-inf")
         self._accepting: asyncio.Task[None] | None = None
@@ -253,21 +261,21 @@ class Splicer:
                 continue
             if self._open_count >= self.max_connections:
                 conn.close()
-                self._refuse()
+                self._refuse("too many open", self.max_connections)
                 continue
             self._open_count += 1
             task = loop.create_task(self._open(conn))
             self._opening.add(task)
             task.add_done_callback(self._opening.discard)
 
-    def _refuse(self) -> None:
+    def _refuse(self, why: str, limit: int) -> None:
         self._refused += 1
         now_s = time.monotonic()
         if now_s - self._refusal_logged_s >= _REFUSAL_LOG_INTERVAL_S:
             self._refusal_logged_s = now_s
             log.warning(
-                "Unix socket connection refused: too many open",
-                extra={"limit": self.max_connections, "refused_total": self._refused},
+                "Unix socket connection refused",
+                extra={"reason": why, "limit": limit, "refused_total": self._refused},
             )
 
     async def _open(self, conn: socket.socket) -> None:
@@ -275,8 +283,16 @@ class Splicer:
         loop = asyncio.get_running_loop()
         upstream: socket.socket | None = None
         pair: _Pair | None = None
+        counted_uid: int | None = None
         try:
             peer = read_peer_credentials(conn)
+            if self._open_by_uid[peer.uid] >= self.max_connections_per_uid:
+                self._refuse(f"uid {peer.uid} has too many open", self.max_connections_per_uid)
+                self._open_count -= 1
+                conn.close()
+                return
+            self._open_by_uid[peer.uid] += 1
+            counted_uid = peer.uid
             # The user database may be remote (NSS): off the loop, which copies others' bytes.
             peer = replace(peer, user=await loop.run_in_executor(None, user_name, peer.uid))
             # The random part after a colon: OpenTelemetry's gRPC server instrumentation
@@ -290,7 +306,7 @@ class Splicer:
             # Known before gRPC can see the connection (its bytes wait for `start` anyway).
             self.peers.add(name, peer)
             await loop.sock_connect(upstream, str(self.internal_path))
-            pair = spliced = _Pair(self, name)
+            pair = spliced = _Pair(self, name, peer.uid)
             self._pairs.add(pair)
             await loop.create_connection(lambda: spliced.upstream, sock=upstream)
             await loop.connect_accepted_socket(lambda: spliced.client, conn)
@@ -300,6 +316,8 @@ class Splicer:
                 pair.close(abort=True)
             else:
                 self._open_count -= 1
+                if counted_uid is not None:
+                    self._release_uid(counted_uid)
             conn.close()
             if upstream is not None:
                 upstream.close()
@@ -314,3 +332,9 @@ class Splicer:
             self._pairs.discard(pair)
             self.peers.discard(pair.name)
             self._open_count -= 1
+            self._release_uid(pair.uid)
+
+    def _release_uid(self, uid: int) -> None:
+        self._open_by_uid[uid] -= 1
+        if self._open_by_uid[uid] <= 0:
+            del self._open_by_uid[uid]
