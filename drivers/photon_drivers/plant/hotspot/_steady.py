@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from photon_drivers.plant.hotspot._network import FloatArray, PlantNetwork
 
@@ -24,6 +23,10 @@ def factorize_spd(matrix: Any) -> Any:
     less than half of what the default column ordering does on the layered grid, making each
     solve about four times faster — what a grid transient spends its time on.
     """
+    # Imported here: scipy.sparse.linalg (and scipy.linalg under it) costs photond's start and
+    # each planning worker's ~0.1 s, and neither solves a HotSpot steady state or transient.
+    from scipy.sparse.linalg import splu
+
     return splu(
         sp.csc_matrix(matrix),
         permc_spec="MMD_AT_PLUS_A",
