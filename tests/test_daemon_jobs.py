@@ -160,8 +160,15 @@ def test_running_job_can_be_cancelled(daemon: RunningDaemon) -> None:
         for event in client.watch_job(job.id):
             if event.kind == "task_started":
                 break
+        # Whole while it runs and once cancelled: the daemon keeps neither its graph nor its
+        # schedule tasks in memory (JobBook.answer reads them from the journal).
+        running = client.get_job(job.id)
+        assert running.state == JobState.RUNNING and running.started_at is not None
         cancelled = client.cancel_job(job.id)
         assert cancelled.state == JobState.CANCELLED
+        for whole in (running, cancelled):
+            assert [t.id for t in whole.graph] == ["long", "after"]
+            assert whole.schedule is not None and len(whole.schedule.tasks) == 2
         events = list(client.watch_job(job.id))
         state = client.get_device_state("sim0")
     kinds = [e.kind for e in events]

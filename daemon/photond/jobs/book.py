@@ -51,8 +51,9 @@ TERMINAL_STATES = frozenset(
 
 @dataclass
 class JobRecord:
-    """One job: its wire message (the truth), the checked graph and plan the runtime uses
-    (until the job finishes)."""
+    """One job: its wire message (the truth; a job submitted through the planning pool holds
+    no graph or schedule tasks, which the journal keeps and `JobBook.answer` reads back), the
+    checked graph and plan the runtime uses (until the job finishes)."""
 
     job: job_pb2.Job
     graph: CheckedGraph | None

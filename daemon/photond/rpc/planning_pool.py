@@ -115,12 +115,19 @@ class Planned:
     # SHA-256 of the request without its request_id (see wire.request_digest); "" for PlanJob.
     digest: str
     # Wire fragments whose concatenation is Job{graph, schedule} (SubmitJob) or Schedule
-    # (PlanJob); prefix the job's other fields to have the whole message.
+    # (PlanJob); prefix the job's other fields to have the whole message. A SubmitJob's last
+    # fragment is Job{schedule} with the schedule's figures and no tasks (`figures`).
     fragments: tuple[bytes, ...]
     # The schedule alone, serialized (SubmitJob; what the job's first event carries).
     schedule_blob: bytes = b""
     # The worker's work, timed, for the call's trace (photond.tracing.record_phases).
     phases: tuple[Phase, ...] = ()
+
+    @property
+    def figures(self) -> bytes:
+        """Job{schedule} with the schedule's figures (makespan, peak, bounds) and no tasks: all
+        of the plan a job's message keeps in memory (SubmitJob)."""
+        return self.fragments[-1]
 
 
 # -- in the worker ---------------------------------------------------------------------------
@@ -232,7 +239,7 @@ def _plan(
         for k in range(0, len(scheduled), SLICE_TASKS)
     ]
     del schedule.tasks[:]
-    schedule_parts.append(schedule.SerializeToString())  # its figures
+    schedule_parts.append(schedule.SerializeToString())  # its figures, last (`Planned.figures`)
     fragments += [length_delimited(_JOB_SCHEDULE_FIELD, part) for part in schedule_parts]
     return (
         request_digest(request),
