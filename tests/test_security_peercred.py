@@ -12,12 +12,19 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from photond.config import load_config
 from photond.security.access import AccessControl, Refused, build_policy
 from photond.security.peercred import PeerCredentials, peer_role, read_peer_credentials
 from photond.security.roles import Role
-from photond.security.settings import SecurityConfig, SecurityConfigError, parse_security
+from photond.security.settings import (
+    SecurityConfig,
+    SecurityConfigError,
+    UnixPeerRole,
+    parse_security,
+)
 from photond.service.check import check_config
 
 OWN = os.geteuid()
@@ -133,3 +140,29 @@ def test_check_config_prints_the_lines_with_their_ids(tmp_path: Path) -> None:
     assert f'[security.unix_users]\n"daemon" = "viewer"  # uid {DAEMON}\n' in text
     assert '[security.unix_groups]\n"4242" = "admin"  # gid 4242\n' in text
     assert "# unix_socket_role: not set" in text
+
+
+_ids = st.integers(min_value=0, max_value=12)
+_lines = st.dictionaries(_ids, st.sampled_from(list(Role)), max_size=5)
+
+
+@given(users=_lines, groups=_lines, uid=_ids, gid=_ids, some=st.sets(_ids), more=st.sets(_ids))
+def test_fewer_groups_never_give_a_higher_role(
+    users: dict[int, Role],
+    groups: dict[int, Role],
+    uid: int,
+    gid: int,
+    some: set[int],
+    more: set[int],
+) -> None:
+    """What makes judging a caller in more than 256 groups by fewer of them safe."""
+    c = SecurityConfig(
+        unix_users=tuple(UnixPeerRole(str(k), k, r) for k, r in users.items()),
+        unix_groups=tuple(UnixPeerRole(str(k), k, r) for k, r in groups.items()),
+    )
+    own_uid = 99  # not among the callers'
+    fewer = peer_role(c, PeerCredentials(1, uid, gid, tuple(some)), own_uid)
+    all_of_them = peer_role(c, PeerCredentials(1, uid, gid, tuple(some | more)), own_uid)
+    assert fewer is None or (all_of_them is not None and fewer <= all_of_them)
+    if uid in users:  # a user's own line decides, whatever its groups
+        assert fewer is all_of_them is users[uid]
