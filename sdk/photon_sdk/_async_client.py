@@ -77,7 +77,8 @@ class AsyncClient(BaseClient):
             call its own (:data:`~photon_sdk.DEFAULT_TIMEOUTS_S`). Streams have no deadline.
         token: a bearer token (``photond hash-token`` makes one), sent as ``authorization``
             metadata on every call; photond maps it to a role. None: no token (on the Unix
-            socket photond grants its ``unix_socket_role``).
+            socket photond grants its ``unix_socket_role``, or the role of your uid or groups
+            when it has ``[security.unix_users]`` / ``[security.unix_groups]``).
         tls: a :class:`~photon_sdk.Tls` to connect with TLS (and a client certificate, for
             mutual TLS); None: plaintext, as on the Unix socket and loopback.
 
