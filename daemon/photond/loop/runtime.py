@@ -275,6 +275,7 @@ class DeviceRuntime:
         execution, self._execution = self._execution, None
         if execution is not None:
             execution.stop(now_s)
+            self.control.ended(execution)
             self._book.fail(
                 execution.record,
                 now_s,
@@ -421,6 +422,7 @@ class DeviceRuntime:
                 if now_s - self._held_since_s > timeout_s:
                     self._execution = None
                     self._held_since_s = None
+                    self.control.ended(execution)
                     self._book.fail(
                         execution.record,
                         now_s,
@@ -547,6 +549,7 @@ class DeviceRuntime:
 
     def _end(self, execution: Execution, now_s: float, cancelled: bool = False) -> None:
         self._execution = None
+        self.control.ended(execution)
         self._applied_mw = np.zeros_like(self._applied_mw)
         if cancelled:
             execution.stop(now_s)
@@ -572,6 +575,7 @@ class DeviceRuntime:
             parked = "the safe state is re-sent until the device confirms it"
         if execution is not None:
             execution.stop(now_s)
+            self.control.ended(execution)
             self._book.fail(
                 execution.record,
                 now_s,
