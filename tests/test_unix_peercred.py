@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,3 +296,33 @@ def test_a_reload_changes_a_uids_role_for_its_next_calls(secure: SecureDaemon) -
     finally:
         reload_with(secure, USERS)
     assert_role(call_as(secure, operator, NOGROUP, [], *CALLS), "operator", operator)
+
+
+def test_stop_ends_spliced_streams_and_removes_the_internal_socket() -> None:
+    daemon = start_secure(tail=_table("unix_users", {"daemon": "viewer"}))
+    found = re.search(r"grpc_socket=(\S+)", daemon.daemon.log())
+    assert found, daemon.daemon.log()
+    internal = Path(found.group(1))
+    assert internal.is_socket() and (internal.parent.stat().st_mode & 0o777) == 0o700
+    ended: list[str] = []
+
+    def follow() -> None:
+        try:
+            with Client(daemon.daemon.target) as client:
+                for _ in client.subscribe("sim0", sample_interval_s=0.05):
+                    pass
+            ended.append("ended")
+        except Exception as exc:  # the daemon went away: how the stream ends is gRPC's
+            ended.append(type(exc).__name__)
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    time.sleep(1.0)
+    assert not ended  # streaming through the splice
+    try:
+        assert daemon.daemon.stop() == 0
+    finally:
+        cleanup(daemon.daemon)
+    follower.join(30)
+    assert ended, "the stream outlived photond"
+    assert not internal.parent.exists()

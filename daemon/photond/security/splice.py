@@ -210,6 +210,10 @@ class Splicer:
         return self._open_count
 
     def start(self) -> None:
+        log.info(
+            "Unix socket callers known by their credentials",
+            extra={"socket": self._listener.getsockname(), "grpc_socket": str(self.internal_path)},
+        )
         self._thread.start()
 
     def _run(self) -> None:
