@@ -248,3 +248,32 @@ def test_a_resume_the_chip_cannot_hold_fails_the_job_saying_why(
     assert "resumed" not in kinds(list(record.events))
     # What ran before the restart is the result.
     assert [t.task_id for t in record.job.result.tasks] == ["t0"]
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_the_resume_re_plans_off_the_loop_thread(
+    tmp_path: Path, profile: DeviceProfile, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A large job's re-time takes tenths of a second: the device loop's thread must not spend
+    # them (its period is the safety path's). It runs on the re-plan worker, as drift re-plans
+    # do; the loop starts the job's tasks once it lands.
+    import threading
+
+    from photond.loop import closed_loop
+    from photond.planning.replan import replan as real_replan
+
+    threads: list[str] = []
+
+    def replan(*args: object, **kwargs: object) -> Plan:
+        threads.append(threading.current_thread().name)
+        return real_replan(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(closed_loop, "replan", replan)
+    graph = chain(4)
+    plan = plan_graph(graph, profile, Level.FAST)
+    first_life(tmp_path / "jobs.sqlite3", graph, plan, ran_first_and_started_second)
+    record = second_life(tmp_path / "jobs.sqlite3", graph, profile, mode)
+    assert record.job.state == job_pb2.JOB_STATE_COMPLETED, record.job.failure_reason
+    assert threads, "the resume re-planned"
+    assert threads[0].startswith("photond-replan"), threads
+    assert not any(name.startswith("device-") for name in threads), threads

@@ -34,10 +34,11 @@ default mode, ``closed``:
 
 A job that photond was running when it stopped, resumed after the restart (the daemon setting
 `running_jobs_on_restart = "resume"`), starts with the same re-time: every task it had not
-finished is pending, none runs, and `resume_plan` re-times them from the estimate in the order
+finished is pending, none runs, and `start_resume` re-times them from the estimate in the order
 of the plan the job last followed, held to the limit new plans are held to
-(`planning_margin_c`); a re-time that cannot keep it refuses the resume (`ResumeRefused`). This
-happens in every mode: the plan from before the restart is on a clock that no longer runs.
+(`planning_margin_c`), on the worker thread (`resumed_plan` takes the plan at a later pass; no
+task starts meanwhile); a re-time that cannot keep it refuses the resume (`ResumeRefused`).
+This happens in every mode: the plan from before the restart is on a clock that no longer runs.
 
 Two weaker modes exist for comparison (benchmarks/closed_loop.py) and for a lab that wants
 them: ``reactive`` only stops starting tasks while a measured temperature is above
@@ -219,6 +220,8 @@ class ClosedLoop:
         self._search: Future[Plan | None] | None = None
         # A re-time running on the worker (jobs with drift-tolerant tasks), its reason and kind.
         self._retime: tuple[Future[Plan], str, str] | None = None
+        # The re-time of a job resumed after a restart under way (`start_resume`).
+        self._resuming: tuple[Execution, Remaining, Future[Plan]] | None = None
         self._searcher: ThreadPoolExecutor | None = None
         # Large forecasts (FORECAST_INLINE_TASKS): a thread apart from the search's, whose
         # budget would delay them; the peak forecast and the reference trace under way on it.
@@ -232,6 +235,7 @@ class ClosedLoop:
         """Stop the search worker (a search under way ends at its budget; its plan is dropped)."""
         self._search = None
         self._retime = None
+        self._resuming = None
         self._ahead = self._tracing = None
         if self._searcher is not None:
             self._searcher.shutdown(wait=False, cancel_futures=True)
@@ -318,18 +322,18 @@ class ClosedLoop:
         self._swap(execution, now_s, reason, plan)
         self._start_search(replace(remaining, warm_start=plan))
 
-    def resume_plan(self, execution: Execution, now_s: float) -> Plan:
-        """The plan of a job resumed after a restart (`JobRecord.resumption`): its tasks not
-        finished, all pending in `execution`, re-timed from the estimate now in the order and
-        on the lanes of the plan it last followed (`replan.replan`, as every re-plan). Runs on
-        the loop thread even for drift-tolerant tasks: nothing of the job runs yet and its
-        heaters are off, so a long re-time delays no task. Nothing is recorded: the caller
+    def start_resume(self, execution: Execution, now_s: float) -> None:
+        """Start re-planning a job resumed after a restart (`JobRecord.resumption`): its tasks
+        not finished, all pending in `execution`, re-timed from the estimate in the order and
+        on the lanes of the plan it last followed (`replan.replan`, as every re-plan), held to
+        the limit new plans keep (`planning_margin_c`). The re-time runs on the re-plan worker,
+        where drift re-plans run: for a large job it takes tenths of a second, which the loop
+        thread must not spend (its period goes on; nothing of the job runs meanwhile and its
+        heaters are off). `resumed_plan` takes the result. Nothing is recorded: the caller
         records the resumption, then `follow_resumed`.
 
         Raises:
-            ResumeRefused: the re-time breaks the limit new plans keep (a task found no room
-                within the re-time's longest wait), or the plan the job followed does not
-                place its tasks.
+            ResumeRefused: the plan the job followed does not place its tasks.
         """
         self._adopt(execution)
         warm = execution.record.plan
@@ -340,15 +344,36 @@ class ClosedLoop:
                 self._remaining(execution, now_s, warm),
                 limit_c=self.max_c - self.config.planning_margin_c,
             )
-            attributes: dict[str, str | int | float] = {
-                "photond.job_id": execution.record.id,
-                "photond.planning.replan.reason": RESUME_REASON,
-                "photond.tasks_remaining": len(remaining.tasks),
-                "photond.device_time_s": now_s,
-            }
-            trace = execution.record.trace
-            parent = trace.context() if trace is not None else None
-            plan = self._timed_replan(remaining, attributes, parent)
+        except ValueError as exc:
+            self._drop(execution)
+            raise ResumeRefused(str(exc)) from exc
+        attributes: dict[str, str | int | float] = {
+            "photond.job_id": execution.record.id,
+            "photond.planning.replan.reason": RESUME_REASON,
+            "photond.tasks_remaining": len(remaining.tasks),
+            "photond.device_time_s": now_s,
+        }
+        trace = execution.record.trace
+        parent = trace.context() if trace is not None else None
+        future = self._worker().submit(self._timed_replan, remaining, attributes, parent)
+        self._resuming = (execution, remaining, future)
+
+    def resumed_plan(self, execution: Execution) -> Plan | None:
+        """The plan `start_resume` re-timed for `execution`; None while the re-time runs.
+
+        Raises:
+            ResumeRefused: the re-time breaks the limit new plans keep (a task found no room
+                within the re-time's longest wait), or the plan the job followed does not
+                place its tasks.
+        """
+        resuming = self._resuming
+        assert resuming is not None and resuming[0] is execution, "start_resume comes first"
+        _, remaining, future = resuming
+        if not future.done():
+            return None
+        self._resuming = None
+        try:
+            plan = future.result()
         except ValueError as exc:
             self._drop(execution)
             raise ResumeRefused(str(exc)) from exc
@@ -368,13 +393,13 @@ class ClosedLoop:
                     f"{remaining.max_gradient_c_per_mm:g} °C/mm"
                 )
             raise ResumeRefused(
-                f"re-timed from the device's state now, its {len(remaining.tasks)} unfinished "
+                f"re-timed from the device's state, its {len(remaining.tasks)} unfinished "
                 f"task(s) would reach {' and '.join(broken)}"
             )
         return plan
 
     def follow_resumed(self, execution: Execution, now_s: float, plan: Plan) -> None:
-        """Swap in `resume_plan`'s plan and tell watchers (a `replanned` event); in closed mode
+        """Swap in `resumed_plan`'s plan and tell watchers (a `replanned` event); in closed mode
         the loop goes on from it as from any re-plan (forecasts, search)."""
         self._count_replan(RESUME_REASON, "restart")
         if self.config.mode == "closed":
@@ -502,6 +527,7 @@ class ClosedLoop:
         self._forecast = None
         self._search = None
         self._retime = None
+        self._resuming = None
         self._ahead = self._tracing = None
         self._plan = execution.record.plan
         self._last_forecast = -(10**9)
@@ -525,7 +551,7 @@ class ClosedLoop:
         """Build a queued job's forecast tables now, on the caller's thread (a submission's
         worker), so that its start does not build them on the loop thread: for a 100k-task job
         they take about a second of Python. A job resumed after a restart needs them in every
-        mode (`resume_plan`), and the re-time's kernels too."""
+        mode (`start_resume`), and the re-time's kernels too."""
         resuming = record.resumption is not None
         if (self.config.mode != "closed" and not resuming) or record.graph is None:
             return

@@ -29,9 +29,9 @@ jobs wait and start once the breaker has closed.
 
 A job photond was running when it stopped, queued again at start-up to be resumed
 (`JobRecord.resumption`, the setting `running_jobs_on_restart = "resume"`), starts like any
-job but with a re-plan of its unfinished tasks from the estimate at that moment
-(`ClosedLoop.resume_plan`); if that fails the job fails with the reason, and the loop takes the
-next job.
+job but with a re-plan of its unfinished tasks from the estimate at that moment, on the closed
+loop's worker thread (`ClosedLoop.start_resume`; no task starts until it lands); if that fails
+the job fails with the reason, and the loop takes the next job.
 """
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ class DeviceRuntime:
         self._tables: dict[str, ExecutionTables] = {}
         self._queue_lock = threading.Lock()
         self._execution: Execution | None = None
+        # While the running job, resumed after a restart, waits for its re-plan: the device
+        # time the loop took it up (its `resumed` event's), else None.
+        self._resuming: float | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"device-{device_id}", daemon=True)
@@ -421,6 +424,7 @@ class DeviceRuntime:
                 timeout_s = self.control.config.hold_timeout_s
                 if now_s - self._held_since_s > timeout_s:
                     self._execution = None
+                    self._resuming = None
                     self._held_since_s = None
                     self.control.ended(execution)
                     self._book.fail(
@@ -434,7 +438,8 @@ class DeviceRuntime:
             self._held_since_s = None
             reason = "the interlock cleared and no emergency stop is active"
             self._book.resumed(execution.record, now_s, reason)
-            if self.control.config.mode == "closed":
+            # A job resumed after a restart whose re-plan is under way gets that one.
+            if self.control.config.mode == "closed" and self._resuming is None:
                 self.control.replan(
                     execution, now_s, f"resumed after a hold: {reason}", "hold_cleared"
                 )
@@ -460,6 +465,8 @@ class DeviceRuntime:
             return
         if execution.record.cancel_requested.is_set():
             self._end(execution, now_s, cancelled=True)
+            return
+        if self._resuming is not None and not self._resumed(execution, now_s):
             return
         may_start = self.control.may_start(execution, now_s, sample)
         execution.step(now_s, sample, may_start)
@@ -518,37 +525,55 @@ class DeviceRuntime:
         self._replans_at_start = self.control.stats.replans
         execution = Execution(record, self.driver, self._book, now_s, tables)
         if record.resumption is not None:
-            if not self._resume_after_restart(execution, now_s):
+            try:
+                self.control.start_resume(execution, now_s)
+            except Exception as exc:  # a fault here fails this job, never the device loop
+                self._resume_failed(execution, now_s, exc)
                 return None
-            log.info("job resumed after a restart", extra={"job": record.id})
+            self._resuming = now_s
         else:
             log.info("job started", extra={"job": record.id, "device": self.device_id})
         self._execution = execution
         return execution
 
-    def _resume_after_restart(self, execution: Execution, now_s: float) -> bool:
-        """Re-plan a job resumed after a restart from the estimate now and record that it goes
-        on (a `resumed` event, then the re-plan's `replanned`); or fail it with the reason.
-        False when it failed."""
+    def _resumed(self, execution: Execution, now_s: float) -> bool:
+        """Whether a job resumed after a restart may go on: once its re-plan (started off this
+        thread by `_next_execution`) has landed, record that it goes on (a `resumed` event, then
+        the re-plan's `replanned`); or fail it with the reason. False while the re-plan runs
+        (no task starts) and when the job failed. The `resumed` event carries the device time
+        the loop took the job up; the `replanned` event the time its plan landed."""
         record = execution.record
+        taken_up_s = self._resuming
+        assert taken_up_s is not None
         try:
-            plan = self.control.resume_plan(execution, now_s)
-            self._book.restarted(record, now_s, execution.start_s)
+            plan = self.control.resumed_plan(execution)
+            if plan is None:
+                return False
+            self._resuming = None
+            self._book.restarted(record, taken_up_s, execution.start_s)
             self.control.follow_resumed(execution, now_s, plan)
         except Exception as exc:  # a fault here fails this job, never the device loop
-            if not isinstance(exc, ResumeRefused):
-                log.exception("resuming a job after the restart failed", extra={"job": record.id})
-            self._book.fail(
-                record,
-                now_s,
-                f"photond restarted while the job ran and could not resume it: {exc}",
-                execution.result(now_s),
-            )
+            self._resuming = None
+            self._execution = None
+            self._resume_failed(execution, now_s, exc)
             return False
+        log.info("job resumed after a restart", extra={"job": record.id})
         return True
+
+    def _resume_failed(self, execution: Execution, now_s: float, exc: Exception) -> None:
+        record = execution.record
+        if not isinstance(exc, ResumeRefused):
+            log.exception("resuming a job after the restart failed", extra={"job": record.id})
+        self._book.fail(
+            record,
+            now_s,
+            f"photond restarted while the job ran and could not resume it: {exc}",
+            execution.result(now_s),
+        )
 
     def _end(self, execution: Execution, now_s: float, cancelled: bool = False) -> None:
         self._execution = None
+        self._resuming = None
         self.control.ended(execution)
         self._applied_mw = np.zeros_like(self._applied_mw)
         if cancelled:
@@ -563,6 +588,7 @@ class DeviceRuntime:
 
     def _park_after_error(self, now_s: float) -> None:
         execution, self._execution = self._execution, None
+        self._resuming = None
         self._applied_mw = np.zeros_like(self._applied_mw)
         self._held_since_s = None
         parked = "the device was put in its safe state"
