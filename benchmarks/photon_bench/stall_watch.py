@@ -2,6 +2,7 @@
 frame comes late, writes down what every thread did meanwhile.
 
     python -m photon_bench.stall_watch OUT.jsonl [photond arguments...]
+    python -m photon_bench.stall_watch --summary OUT.jsonl   # late frames by cause
 
 runs photond (its `main`, in this process) with two additions, both diagnostics only:
 
@@ -253,8 +254,37 @@ _WATCH: _Watch | None = None
 _GC_START: dict[int, int] = {}
 
 
+def cause(line: dict[str, Any]) -> str:
+    """What mostly made one late frame late (a line of OUT), by the measures the line holds:
+    the loop's own work, a held interpreter, or a loop waiting for a core."""
+    gap_ms, loop = line["gap_ms"], line.get("loop")
+    if loop is None:
+        return "unknown (no ticks)"
+    if loop["cpu_ms"] >= gap_ms / 3:
+        return "the loop's own work"
+    if line["watcher_max_gap_ms"] >= gap_ms / 2 and loop["runnable_ms"] < gap_ms / 3:
+        return "interpreter held by another thread"
+    if loop["runnable_ms"] >= gap_ms / 3:
+        return "loop waiting for a core"
+    return "other (asleep, or several small causes)"
+
+
+def summary(path: Path) -> None:
+    """Print the late frames of OUT by cause: count, total and largest gap."""
+    by_cause: dict[str, list[float]] = collections.defaultdict(list)
+    for text in path.read_text(encoding="utf-8").splitlines():
+        line = json.loads(text)
+        by_cause[cause(line)].append(line["gap_ms"])
+    print(f"{'cause':42} {'frames':>7} {'largest gap ms':>15}")
+    for name, gaps in sorted(by_cause.items(), key=lambda kv: -max(kv[1])):
+        print(f"{name:42} {len(gaps):7d} {max(gaps):15.1f}")
+
+
 def main() -> int:
     global _WATCH
+    if sys.argv[1] == "--summary":
+        summary(Path(sys.argv[2]))
+        return 0
     out_path = Path(sys.argv[1])
     late_ms = float(os.environ.get("PHOTON_STALL_LATE_MS", "15"))
     watch = _Watch(out_path.open("a", encoding="utf-8"), late_ms / 1e3)
