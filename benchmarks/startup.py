@@ -1,17 +1,38 @@
 """What photond costs to start and to keep running: cold and warm start to READY, idle CPU and
-memory at real time, and memory after a burst of large jobs.
+memory at real time, memory after a burst of large jobs, and what the memory is made of.
 
 Each start is a real `photond` subprocess on a temporary Unix socket, timed from spawn to the
 first answered health check (READY: the daemon serves only after its kernels are loaded). A
 cold start uses an empty numba cache directory, a warm one the cache the cold start wrote.
-Idle CPU is the daemon's and its planning workers' CPU time over `--idle-s` wall seconds,
-from /proc; RSS likewise summed over the process tree, and PSS beside it (shared pages
-counted once). The burst submits `--burst` jobs of
-`--burst-tasks` tasks, waits until they have been planned and cancels them, then measures RSS
-again after the same idle wait.
+
+Memory is read per process from /proc/PID/smaps_rollup (photond.memory): RSS, PSS (each
+shared page divided among the processes sharing it, so the PSS sum counts the libraries the
+daemon and its planning worker share once) and anonymous (the process's own heap, arenas,
+stacks, arrays). Three moments, each after `--idle-s` seconds of idling, CPU time measured
+over the same seconds:
+
+- *workers warm*: just after READY, the planning worker(s) up;
+- *idle*: once the workers have exited (`planning_idle_exit_s` without a plan): the idle
+  figure, against the 200 MB target;
+- *after burst*: `--burst` jobs of `--burst-tasks` tasks submitted, planned and cancelled,
+  then the workers' exit waited for again. The ratio is its summed RSS over the idle one's.
+
+Between *idle* and the burst, a one-task job is submitted twice: the first plan starts the
+workers again and waits for their warm-up (what a plan after an idle spell costs), the second
+finds them warm.
+
+Then `photon_bench.memory_causes` rebuilds an idle daemon's memory step by step in a fresh
+process (imports, the simulated chip's plant, the kernels and models) and the daemon's own
+figure is set beside it: the difference is what running adds (threads, arenas, the journal,
+telemetry history).
+
+`--source DIR` runs the daemon (and the causes) from another checkout's sources, so two trees
+are compared by one script on the same input; `--daemon-env KEY=VALUE` sets the daemon's
+environment (e.g. MALLOC_ARENA_MAX=2).
 
 Usage: python benchmarks/startup.py [--idle-s 30] [--burst 5] [--burst-tasks 20000]
-       [--skip-cold] [--json out.json]
+       [--planning-idle-exit-s S] [--skip-cold] [--source DIR] [--daemon-env K=V]
+       [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,15 +51,16 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from photon_sdk import Client, PhotonError, TaskGraph
+from photon_sdk import Client, JobState, PhotonError, TaskGraph
+from photond.memory import process_memory, resident_by_mapping
 
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+BENCHMARKS = Path(__file__).resolve().parent
 
 
-def tree(pid: int) -> list[int]:
-    """`pid` and its children (the planning workers and multiprocessing's tracker)."""
-    pids = [pid]
+def children(pid: int) -> list[int]:
+    """`pid`'s child processes (the planning workers and multiprocessing's tracker)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -46,44 +68,53 @@ def tree(pid: int) -> list[int]:
             except OSError:
                 continue
             if int(stat.rpartition(")")[2].split()[1]) == pid:
-                pids.append(int(entry.name))
-    return pids
+                found.append(int(entry.name))
+    return found
 
 
-def cpu_s(pids: list[int]) -> float:
-    total = 0
+def role(pid: int, daemon_pid: int) -> str:
+    if pid == daemon_pid:
+        return "daemon"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "gone"
+    if b"resource_tracker" in cmdline:
+        return "multiprocessing tracker"
+    return "planning worker" if b"spawn_main" in cmdline else "other child"
+
+
+def workers(daemon_pid: int) -> list[int]:
+    return [p for p in children(daemon_pid) if role(p, daemon_pid) == "planning worker"]
+
+
+def cpu_s(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each of `pids` still running."""
+    used = {}
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
             fields = f.read().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS_PER_S
+            used[pid] = (int(fields[11]) + int(fields[12])) / TICKS_PER_S  # utime, stime
+    return used
 
 
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/statm") as f:
-            total += int(f.read().split()[1])
-    return total * PAGE_BYTES / 1e6
+def daemon_env(args: argparse.Namespace, cache: Path) -> dict[str, str]:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    if args.source is not None:
+        tree = args.source.resolve()
+        paths = [str(tree / part) for part in ("daemon", "drivers", "sdk")]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(":")
+    for assignment in args.daemon_env:
+        key, _, value = assignment.partition("=")
+        env[key] = value
+    return env
 
 
-def pss_mb(pids: list[int]) -> float:
-    """Proportional set size: RSS with each shared page split among the processes sharing it.
-    Summed RSS counts the libraries the daemon and its workers share (numpy, numba's LLVM)
-    once per process; summed PSS counts them once."""
-    total_kb = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    total_kb += int(line.split()[1])
-    return total_kb * 1024 / 1e6
-
-
-def start(work: Path, cache: Path) -> tuple[subprocess.Popen[bytes], float, str]:
+def start(
+    work: Path, env: dict[str, str], extra: list[str]
+) -> tuple[subprocess.Popen[bytes], float, str]:
     work.mkdir(parents=True, exist_ok=True)
     socket_path = work / "p.sock"
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     log = open(work / "photond.log", "ab")  # noqa: SIM115 (the daemon writes it until stopped)
     t0 = time.perf_counter()
     process = subprocess.Popen(
@@ -92,6 +123,10 @@ def start(work: Path, cache: Path) -> tuple[subprocess.Popen[bytes], float, str]
             "-m",
             "photond",
             *("--listen", f"unix:{socket_path}", "--state-dir", str(work / "state")),
+            # The endpoint stays on, as `make run` has it, on a free port: the default one is
+            # fixed, and another photond on the machine would hold it.
+            *("--metrics-listen", "127.0.0.1:0"),
+            *extra,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -120,15 +155,59 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(60)
 
 
-def idle(process: subprocess.Popen[bytes], idle_s: float) -> tuple[float, float, float]:
-    """(CPU % of one core, RSS MB, PSS MB) of the process tree over `idle_s` seconds."""
-    pids = tree(process.pid)
+def snapshot(process: subprocess.Popen[bytes], idle_s: float) -> dict[str, Any]:
+    """CPU % of one core over `idle_s` seconds of the process tree, then each process's memory."""
+    pids = [process.pid, *children(process.pid)]
     before, t0 = cpu_s(pids), time.perf_counter()
     time.sleep(idle_s)
-    pids = [p for p in pids if Path(f"/proc/{p}").exists()]
-    used = cpu_s(pids) - before
-    now = tree(process.pid)
-    return 100.0 * used / (time.perf_counter() - t0), rss_mb(now), pss_mb(now)
+    after = cpu_s(pids)
+    # Over the processes there at both ends (a worker may exit meanwhile, taking its count).
+    used_s = sum(after[pid] - before[pid] for pid in after if pid in before)
+    cpu_percent = 100.0 * used_s / (time.perf_counter() - t0)
+    processes = []
+    for pid in [process.pid, *children(process.pid)]:
+        with contextlib.suppress(OSError):
+            memory = process_memory(pid)
+            processes.append(
+                {
+                    "process": role(pid, process.pid),
+                    "pid": pid,
+                    "rss_mb": memory.rss_mb,
+                    "pss_mb": memory.pss_mb,
+                    "anonymous_mb": memory.anonymous_mb,
+                }
+            )
+    return {
+        "cpu_percent": cpu_percent,
+        "processes": processes,
+        "rss_mb": sum(p["rss_mb"] for p in processes),
+        "pss_mb": sum(p["pss_mb"] for p in processes),
+        "anonymous_mb": sum(p["anonymous_mb"] for p in processes),
+        "daemon_by_mapping_mb": dict(list(resident_by_mapping(process.pid).items())[:6]),
+    }
+
+
+def wait_for_worker_exit(process: subprocess.Popen[bytes], timeout_s: float) -> float | None:
+    """Seconds until no planning worker is left, or None if one still runs after `timeout_s`."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if not workers(process.pid):
+            return time.perf_counter() - t0
+        time.sleep(0.2)
+    return None
+
+
+def one_task_plan_s(target: str) -> float:
+    """Seconds SubmitJob takes for a one-task graph (its planning, workers up or not)."""
+    graph = TaskGraph(name="startup probe")
+    graph.add_task("t", duration_s=0.01, heater_power_mw={"h00": 5.0})
+    with Client(target, timeout_s=600.0) as client:
+        t0 = time.perf_counter()
+        job = client.submit_job(graph)
+        elapsed = time.perf_counter() - t0
+        if client.wait_job(job.id).state != JobState.COMPLETED:
+            raise SystemExit(f"the probe job {job.id} did not complete")
+    return elapsed
 
 
 def burst(target: str, jobs: int, tasks: int) -> None:
@@ -142,43 +221,121 @@ def burst(target: str, jobs: int, tasks: int) -> None:
                 client.cancel_job(job_id)
 
 
+def causes(env: dict[str, str]) -> list[dict[str, Any]]:
+    env = dict(env, PYTHONPATH=os.pathsep.join([str(BENCHMARKS), env.get("PYTHONPATH", "")]))
+    out = subprocess.run(
+        [sys.executable, "-m", "photon_bench.memory_causes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
+
+
+def print_tables(figures: dict[str, Any], moments: dict[str, Any], steps: list[Any]) -> None:
+    targets = {
+        "warm start to READY s": "<= 2",
+        "idle CPU % of a core": "<= 3",
+        "idle RSS MB (summed)": "<= 200",
+        "RSS after burst / idle": "<= 1.10",
+    }
+    print(f"{'figure':40s} {'value':>10s}  target")
+    for name, value in figures.items():
+        shown = "-" if value is None else f"{value:10.2f}"
+        print(f"{name:40s} {shown:>10s}  {targets.get(name, '')}")
+    print(f"\n{'moment':16s} {'process':24s} {'RSS MB':>8s} {'PSS MB':>8s} {'anon MB':>8s}")
+    for moment, shot in moments.items():
+        for p in shot["processes"]:
+            print(
+                f"{moment:16s} {p['process']:24s} "
+                f"{p['rss_mb']:8.1f} {p['pss_mb']:8.1f} {p['anonymous_mb']:8.1f}"
+            )
+        print(
+            f"{moment:16s} {'sum':24s} "
+            f"{shot['rss_mb']:8.1f} {shot['pss_mb']:8.1f} {shot['anonymous_mb']:8.1f}"
+        )
+    if steps:
+        print(f"\n{'idle daemon, by cause':36s} {'+RSS MB':>8s} {'+anon MB':>9s} {'RSS MB':>8s}")
+        for row in steps:
+            print(
+                f"{row['step']:36s} {row.get('added_rss_mb', row['rss_mb']):8.1f} "
+                f"{row.get('added_anonymous_mb', row['anonymous_mb']):9.1f} {row['rss_mb']:8.1f}"
+            )
+        daemon = moments["idle"]["processes"][0]
+        print(
+            f"{'running (daemon idle minus above)':36s} "
+            f"{daemon['rss_mb'] - steps[-1]['rss_mb']:8.1f} "
+            f"{daemon['anonymous_mb'] - steps[-1]['anonymous_mb']:9.1f} {daemon['rss_mb']:8.1f}"
+        )
+    print("\nidle daemon, resident MB by mapping:")
+    for name, mb in moments["idle"]["daemon_by_mapping_mb"].items():
+        print(f"  {name:40s} {mb:8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle-s", type=float, default=30.0)
     parser.add_argument("--burst", type=int, default=5)
     parser.add_argument("--burst-tasks", type=int, default=20_000)
+    parser.add_argument(
+        "--planning-idle-exit-s",
+        type=float,
+        help="passed to photond (default: photond's own, 300 s)",
+    )
     parser.add_argument("--skip-cold", action="store_true", help="reuse $NUMBA_CACHE_DIR")
+    parser.add_argument("--skip-causes", action="store_true")
+    parser.add_argument("--source", type=Path, help="a checkout whose photond to run")
+    parser.add_argument("--daemon-env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pd-start-"))
-    rows: dict[str, Any] = {}
     cache = Path(os.environ["NUMBA_CACHE_DIR"]) if args.skip_cold else work / "numba"
+    env = daemon_env(args, cache)
+    extra = []
+    if args.planning_idle_exit_s is not None:
+        extra = ["--planning-idle-exit-s", str(args.planning_idle_exit_s)]
+    # Long enough for photond's default idle exit (300 s) and a loaded machine.
+    exit_wait_s = (args.planning_idle_exit_s or 300.0) + 90.0
+    figures: dict[str, Any] = {}
+    moments: dict[str, Any] = {}
     if not args.skip_cold:
-        process, rows["cold start to READY s"], _ = start(work / "cold", cache)
+        process, figures["cold start to READY s"], _ = start(work / "cold", env, extra)
         stop(process)
-    process, rows["warm start to READY s"], target = start(work / "warm", cache)
+    process, figures["warm start to READY s"], target = start(work / "warm", env, extra)
     try:
-        rows["idle CPU % of a core"], rows["idle RSS MB"], rows["idle PSS MB"] = idle(
-            process, args.idle_s
-        )
+        moments["workers warm"] = snapshot(process, args.idle_s)
+        figures["workers exit after s"] = wait_for_worker_exit(process, exit_wait_s)
+        moments["idle"] = snapshot(process, args.idle_s)
+        figures["idle CPU % of a core"] = moments["idle"]["cpu_percent"]
+        figures["idle RSS MB (summed)"] = moments["idle"]["rss_mb"]
+        figures["idle PSS MB (summed)"] = moments["idle"]["pss_mb"]
+        figures["plan, workers exited s"] = one_task_plan_s(target)
+        figures["plan, workers warm s"] = one_task_plan_s(target)
         burst(target, args.burst, args.burst_tasks)
-        after = idle(process, args.idle_s)
-        rows["after burst: CPU %"], rows["after burst: RSS MB"], rows["after burst: PSS MB"] = after
-        rows["RSS after burst / idle"] = rows["after burst: RSS MB"] / rows["idle RSS MB"]
-        rows["processes"] = len(tree(process.pid))
+        wait_for_worker_exit(process, exit_wait_s)
+        moments["after burst"] = snapshot(process, args.idle_s)
+        figures["after burst: RSS MB (summed)"] = moments["after burst"]["rss_mb"]
+        figures["after burst: PSS MB (summed)"] = moments["after burst"]["pss_mb"]
+        figures["RSS after burst / idle"] = (
+            moments["after burst"]["rss_mb"] / moments["idle"]["rss_mb"]
+        )
+        figures["daemon anon after burst / idle"] = (
+            moments["after burst"]["processes"][0]["anonymous_mb"]
+            / moments["idle"]["processes"][0]["anonymous_mb"]
+        )
     finally:
         stop(process)
-    targets = {
-        "warm start to READY s": "<= 2",
-        "idle CPU % of a core": "<= 3",
-        "idle RSS MB": "<= 200",
-        "RSS after burst / idle": "<= 1.10",
-    }
-    print(f"{'figure':32s} {'value':>10s}  target")
-    for name, value in rows.items():
-        print(f"{name:32s} {value:10.2f}  {targets.get(name, '')}")
+    steps = [] if args.skip_causes else causes(env)
+    print_tables(figures, moments, steps)
     if args.json:
-        args.json.write_text(json.dumps({"figures": rows, "args": vars(args)}, default=str))
+        args.json.write_text(
+            json.dumps(
+                {"figures": figures, "moments": moments, "causes": steps, "args": vars(args)},
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

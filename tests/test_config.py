@@ -45,7 +45,7 @@ def test_planning_settings_come_from_the_file_the_environment_and_flags(tmp_path
 def test_the_planning_idle_exit_comes_from_the_file_the_environment_and_flags(
     tmp_path: Path,
 ) -> None:
-    assert DaemonConfig().planning_idle_exit_s == 60.0
+    assert DaemonConfig().planning_idle_exit_s == 300.0
     path = write(tmp_path, "planning_idle_exit_s = 0\n")
     assert load_config(path, {}, {}).planning_idle_exit_s == 0.0
     config = load_config(path, {"PHOTON_PLANNING_IDLE_EXIT_S": "2.5"}, {})

@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--planning-idle-exit-s",
         type=float,
         help="seconds without a plan before the planning processes exit; the next plan starts "
-        "them again (default 60; 0 = never)",
+        "them again (default 300; 0 = never)",
     )
     parser.add_argument(
         "--retain-finished-jobs",

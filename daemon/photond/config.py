@@ -66,9 +66,10 @@ class DaemonConfig:
     planning_workers: int = 1
     planning_queue_limit: int = 8
     # Seconds the planning processes may go without a plan before they exit (each holds
-    # ~200 MB resident, half of an idle daemon's memory); the next plan starts them again and
-    # waits for their warm-up (seconds). 0: they stay for the daemon's lifetime.
-    planning_idle_exit_s: float = 60.0
+    # ~200 MB resident, as much as the rest of an idle daemon); the next plan starts them
+    # again and waits for their warm-up (seconds). 0: they stay for the daemon's lifetime.
+    # Five minutes: a session of submits keeps them warm, an idle daemon lets them go.
+    planning_idle_exit_s: float = 300.0
     # Finished jobs (completed, failed, cancelled) kept in the journal: the newest this many,
     # none older than this (seconds since they finished). Queued and running jobs always stay.
     retain_finished_jobs: int = 10_000

@@ -1,0 +1,111 @@
+"""What an idle photond's memory is made of, step by step in one fresh process.
+
+`python -m photon_bench.memory_causes` imports what the daemon imports, group by group, then
+opens the default simulated chip (its plant), then warms the planner's kernels and the
+device's models as the daemon does before READY, and prints, as JSON, the process's resident
+and anonymous MB after each step and what the step added. The daemon's own idle figure
+minus the last row is what running adds: the device loop and its telemetry history, the gRPC
+server's threads, the journal, the planning pool's bookkeeping, the glibc arenas of all of
+those threads (benchmarks/startup.py prints both).
+
+A step's figure is what it adds in this order: numpy's pages, for one, are counted under
+numpy and not again under numba or scipy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _resident_mb() -> tuple[float, float]:
+    """(RSS, anonymous) MB of this process. Read here rather than with photond.memory:
+    importing photond imports numba (its kernel cache's configuration), the step measured."""
+    kb = {}
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("Rss", "Anonymous"):
+                kb[key] = int(value.split()[0])
+    return kb["Rss"] * 1024 / 1e6, kb["Anonymous"] * 1024 / 1e6
+
+
+def _imports(*names: str) -> Callable[[], None]:
+    def load() -> None:
+        for name in names:
+            __import__(name)
+
+    return load
+
+
+def _sim_and_kernels() -> tuple[Callable[[], None], Callable[[], None]]:
+    held: list[tuple[Any, float]] = []
+
+    def plant() -> None:
+        from photon_drivers.clock import ScaledClock
+        from photon_drivers.registry import open_or_defer
+        from photond.config import load_config
+
+        config = load_config(None, {}, {"state_dir": Path(tempfile.mkdtemp())})
+        device = config.devices[0]
+        driver, _ = open_or_defer(device.driver, dict(device.options), ScaledClock(1.0))
+        held.append((driver, config.control_period_s))
+
+    def kernels() -> None:
+        from photond.planning.device_plan import warm_up
+
+        driver, period_s = held[0]
+        warm_up(driver.profile, period_s)
+
+    return plant, kernels
+
+
+def steps() -> list[tuple[str, Callable[[], None]]]:
+    plant, kernels = _sim_and_kernels()
+    return [
+        ("numpy", _imports("numpy")),
+        ("grpc, the protos", _imports("grpc", "grpc.aio", "photon.v1.job_pb2")),
+        (
+            "OpenTelemetry",
+            _imports(
+                "opentelemetry.sdk.metrics",
+                "opentelemetry.sdk.trace",
+                "opentelemetry.instrumentation.grpc",
+                "opentelemetry.exporter.prometheus",
+            ),
+        ),
+        ("numba (llvmlite)", _imports("numba")),
+        ("scipy.sparse, scipy.linalg", _imports("scipy.sparse.linalg", "scipy.linalg")),
+        ("photond's own modules", _imports("photond.service.lifecycle", "photond.cli")),
+        ("the simulated chip (plant)", plant),
+        ("kernels loaded, device models", kernels),
+    ]
+
+
+def main() -> None:
+    rss_mb, anonymous_mb = _resident_mb()
+    rows: list[dict[str, object]] = [
+        {"step": "interpreter", "rss_mb": rss_mb, "anonymous_mb": anonymous_mb}
+    ]
+    for name, run in steps():
+        run()
+        now_rss_mb, now_anonymous_mb = _resident_mb()
+        rows.append(
+            {
+                "step": name,
+                "rss_mb": now_rss_mb,
+                "anonymous_mb": now_anonymous_mb,
+                "added_rss_mb": now_rss_mb - rss_mb,
+                "added_anonymous_mb": now_anonymous_mb - anonymous_mb,
+            }
+        )
+        rss_mb, anonymous_mb = now_rss_mb, now_anonymous_mb
+    json.dump(rows, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
