@@ -231,5 +231,8 @@ def test_one_uid_cannot_take_every_slot(rig) -> None:  # type: ignore[no-untyped
     kept[0].close()
     assert read_all(servers[0]) == b""
     servers[0].close()
+    # The splicer frees the slot on its own thread: connecting before it has would be refused.
+    uid = os.geteuid()
+    wait_for(lambda: splicer._open_by_uid[uid] == 1, "the closed pair's slot freed")
     connect(public)  # a slot of its own uid freed, taken again
     upstream.accept()
