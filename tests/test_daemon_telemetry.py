@@ -125,26 +125,43 @@ def heating_job() -> TaskGraph:
     return graph
 
 
-def test_on_change_sends_only_moves_beyond_the_deadband(daemon: RunningDaemon) -> None:
-    deadband_c = 0.5
+def test_on_change_sends_raw_readings_of_moves_beyond_the_deadband(daemon: RunningDaemon) -> None:
+    # ON_CHANGE judges each sensor's filtered reading; what it sends is the raw reading, the
+    # very one SAMPLE sends for that instant.
+    sampled: list[TelemetryFrame] = []
+    changed: list[TelemetryFrame] = []
+    stop = threading.Event()
     with Client(daemon.target) as client:
-        with client.subscribe("sim0", 0.0, deadband_c=deadband_c) as stream:
-            snapshot = next(stream)
-            last = dict(snapshot.temperature_c)
-            job = client.submit_job(heating_job())
-            moved = 0
-            for frame in stream:
-                if frame.job is not None:
-                    assert frame.job.job_id == job.id and frame.job.tasks_total == 1
-                assert frame.partial or len(frame.temperature_c) == 16
-                for sensor_id, value in frame.temperature_c.items():
-                    assert abs(value - last[sensor_id]) > deadband_c, (sensor_id, value)
-                    last[sensor_id] = value
-                    moved += 1
-                if moved >= 20:
-                    break
+        sample = client.subscribe("sim0", 0.0)
+        on_change = client.subscribe("sim0", 0.0, deadband_c=0.5)
+        readers = [
+            threading.Thread(target=read_until, args=(stream, frames, stop), daemon=True)
+            for stream, frames in ((sample, sampled), (on_change, changed))
+        ]
+        for reader in readers:
+            reader.start()
+        job = client.submit_job(heating_job())
         client.wait_job(job.id)
-    assert moved >= 20
+        stop.set()
+        for stream in (sample, on_change):
+            stream.close()
+        for reader in readers:
+            reader.join(10)
+    assert all(f.job.job_id == job.id and f.job.tasks_total == 1 for f in changed if f.job)
+    raw = {
+        (sensor_id, t): v
+        for sensor_id in sampled[0].temperature_c
+        for t, v in reading_times(sampled, sensor_id)
+    }
+    sent = [
+        ((sensor_id, t), v)
+        for sensor_id in sampled[0].temperature_c
+        for t, v in reading_times(changed[1:], sensor_id)  # after the snapshot
+    ]
+    assert len(sent) >= 20, "the heating moved readings beyond 0.5 °C"
+    assert len(sent) * 5 <= len(raw), (len(sent), len(raw))
+    assert all(raw[key] == value for key, value in sent if key in raw)
+    assert sum(key in raw for key, _ in sent) >= 0.9 * len(sent), "the same instants"
 
 
 def test_on_change_heartbeat_resends_unchanged_readings(daemon: RunningDaemon) -> None:
@@ -213,7 +230,12 @@ def test_on_change_reports_a_step_of_0_3_c_within_the_filter_lag(daemon: Running
             stream.close()
         for reader in readers:
             reader.join(10)
-    powered = [f.device_time_s for f in sampled if f.total_heater_power_mw > 0]
+    # The step's start: the first powered frame after an unpowered one.
+    powered = [
+        b.device_time_s
+        for a, b in itertools.pairwise(sampled)
+        if a.total_heater_power_mw == 0 < b.total_heater_power_mw
+    ]
     assert powered, "the step's power shows in the frames"
     on_s = powered[0]
     before = [v for t, v in reading_times(sampled, "s00") if on_s - 0.5 <= t < on_s - 0.02]

@@ -315,18 +315,25 @@ def live_frame_to_proto(
 
 
 def frame_bytes(frame: FullSample, selection: tuple[int, ...] | None = None) -> bytes:
-    """A whole frame of the view `selection`, serialised once: every subscriber of the same
-    view gets these very bytes (the first to need them pays; they stay with the frame)."""
+    """A whole frame of the view `selection` as an item of a batch (`batch_item`), serialised
+    and framed once: every subscriber of the same view gets these very bytes (the first to
+    need them pays; they stay with the frame)."""
     cached = frame.encoded.get(selection)
     if cached is None:
-        cached = live_frame_to_proto(frame, selection).SerializeToString()
+        cached = batch_item(live_frame_to_proto(frame, selection).SerializeToString())
         frame.encoded[selection] = cached
     return cached
 
 
-def update_bytes(frames: Sequence[bytes], dropped_frames: int, coalesced_samples: int) -> bytes:
-    """A TelemetryUpdate carrying a batch of serialised frames, assembled from their bytes."""
-    batch = b"".join(length_delimited(1, f) for f in frames)
+def batch_item(frame: bytes) -> bytes:
+    """A serialised TelemetryFrame framed as one of a TelemetryBatch's frames."""
+    return length_delimited(1, frame)
+
+
+def update_bytes(items: Sequence[bytes], dropped_frames: int, coalesced_samples: int) -> bytes:
+    """A TelemetryUpdate carrying a batch of frames, assembled from their items' bytes
+    (`batch_item`, `frame_bytes`: framed once per frame and view, not per subscriber)."""
+    batch = b"".join(items)
     tail = b""
     if dropped_frames:
         tail += _varint(10 << 3) + _varint(dropped_frames)

@@ -53,7 +53,7 @@ class SubscriptionSpec:
     selection: tuple[int, ...] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """A frame waiting to be sent: `positions` are the layout positions it carries (None:
     all); `readings` overrides some of them with (value, collection time) from an older frame
@@ -75,6 +75,9 @@ class Subscription:
         if capacity < 2:
             raise ValueError(f"a subscriber's queue needs room for 2 frames, got {capacity}")
         self.spec = spec
+        # Offered every frame for every subscriber: worked out once.
+        self._sparse = spec.mode == ON_CHANGE or spec.suppress_redundant
+        self._every_sample = spec.interval_s <= 0
         self.capacity = capacity
         self.selection = np.arange(sensors) if spec.selection is None else np.array(spec.selection)
         self._queue: deque[Pending] = deque()
@@ -98,7 +101,7 @@ class Subscription:
 
     @property
     def sparse(self) -> bool:
-        return self.spec.mode == ON_CHANGE or self.spec.suppress_redundant
+        return self._sparse
 
     def start_from(
         self, frame: Frame | None, sent: bool, judged_c: NDArray[np.float64] | None = None
@@ -114,15 +117,16 @@ class Subscription:
 
     def offer(self, frame: Frame, judged_c: NDArray[np.float64] | None = None) -> None:
         """Queue what `frame` owes this subscriber, if anything; merge when full."""
-        if frame.device_time_s <= self._after_s or not self._due(frame.device_time_s):
+        if frame.device_time_s <= self._after_s or not (
+            self._every_sample or self._due(frame.device_time_s)
+        ):
             return
         positions: tuple[int, ...] | None = None
-        if self.sparse:
+        if self._sparse:
             positions = self._changed(frame, judged_c)
             state = (frame.job, frame.sensor_status)
             if not positions and state == self._last_state:
                 return
-        if self.sparse:
             self._remember(frame, positions, True, judged_c)
         self._queue.append(Pending(frame, positions))
         if len(self._queue) > self.capacity:

@@ -23,7 +23,7 @@ from photond.loop.frame import Frame
 from photond.loop.subscription import ON_CHANGE, SAMPLE, Pending, Subscription, SubscriptionSpec
 from photond.rpc.devices import ManagedDevice
 from photond.rpc.status import RequestError, invalid_argument, quoted
-from photond.wire import frame_bytes, live_frame_to_proto, update_bytes
+from photond.wire import batch_item, frame_bytes, live_frame_to_proto, update_bytes
 
 SYNC_BYTES = telemetry_pb2.TelemetryUpdate(sync_response=True).SerializeToString()
 
@@ -175,7 +175,7 @@ def _encoded(pending: Pending, selection: tuple[int, ...] | None) -> bytes:
     if pending.positions is None and not pending.readings:
         return frame_bytes(pending.frame, selection)
     message = live_frame_to_proto(pending.frame, selection, pending.positions, pending.readings)
-    return message.SerializeToString()
+    return batch_item(message.SerializeToString())
 
 
 async def stream_updates(
