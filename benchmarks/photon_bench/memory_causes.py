@@ -1,8 +1,9 @@
 """What an idle photond's memory is made of, step by step in one fresh process.
 
 `python -m photon_bench.memory_causes` imports what the daemon imports, group by group, then
-opens the default simulated chip (its plant), then warms the planner's kernels and the
-device's models as the daemon does before READY, and prints, as JSON, the process's resident
+opens the default simulated chip and takes a first sample (its plant), then warms the
+planner's kernels and the device's models and gives freed heap back, as the daemon does before
+READY, and prints, as JSON, the process's resident
 and anonymous MB after each step and what the step added. The daemon's own idle figure
 minus the last row is what running adds: the device loop and its telemetry history, the gRPC
 server's threads, the journal, the planning pool's bookkeeping, the glibc arenas of all of
@@ -53,6 +54,7 @@ def _sim_and_kernels() -> tuple[Callable[[], None], Callable[[], None]]:
         config = load_config(None, {}, {"state_dir": Path(tempfile.mkdtemp())})
         device = config.devices[0]
         driver, _ = open_or_defer(device.driver, dict(device.options), ScaledClock(1.0))
+        driver.read_sensors()  # the first sample, as the daemon takes before READY
         held.append((driver, config.control_period_s))
 
     def kernels() -> None:
@@ -83,7 +85,15 @@ def steps() -> list[tuple[str, Callable[[], None]]]:
         ("photond's own modules", _imports("photond.service.lifecycle", "photond.cli")),
         ("the simulated chip (plant)", plant),
         ("kernels loaded, device models", kernels),
+        # As the daemon does before READY (photond.rpc.server).
+        ("freed heap given back (malloc_trim)", _trim),
     ]
+
+
+def _trim() -> None:
+    from photond.memory import trim
+
+    trim()
 
 
 def main() -> None:
