@@ -9,11 +9,12 @@ interlock trips and the job fails with the interlock's reason.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from photon_bench.loop_runs import (
     workload,
 )
 from photon_drivers.clock import ManualClock
+from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim.driver import SimulatedChipDriver
 from photond.jobs.book import JobBook, JobRecord
@@ -205,8 +207,22 @@ def test_the_loop_keeps_a_bounded_record_of_its_re_plans() -> None:
     assert stats.replan_reasons[0] == "forecast 3"
 
 
-def _long_job(tmp_path: Path) -> tuple[DeviceProfile, SimulatedChipDriver, JobBook, JobRecord]:
-    """Twice FORECAST_INLINE_TASKS 10 ms tasks in a row on one lane, submitted."""
+@dataclass
+class _HeldLoop:
+    """A closed loop with a long job prepared and its forecast thread held by `gate`."""
+
+    profile: DeviceProfile
+    loop: ClosedLoop
+    execution: Execution
+    sample: SensorSample
+    record: JobRecord
+    gate: threading.Event
+
+
+@contextlib.contextmanager
+def _held_long_job(tmp_path: Path) -> Iterator[_HeldLoop]:
+    """Twice FORECAST_INLINE_TASKS 10 ms tasks in a row on one lane, submitted and prepared; the
+    forecast thread waits for `gate` (so the loop must not wait for it), released at the end."""
     profile = load_profile()
     driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
     book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
@@ -224,7 +240,16 @@ def _long_job(tmp_path: Path) -> tuple[DeviceProfile, SimulatedChipDriver, JobBo
     )
     record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
     book.submit(record, 0.0)
-    return profile, driver, book, record
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    loop.prepare(record)
+    gate = threading.Event()
+    loop._forecasts().submit(gate.wait)
+    execution = Execution(record, driver, book, 0.0)
+    try:
+        yield _HeldLoop(profile, loop, execution, driver.read_sensors(), record, gate)
+    finally:
+        gate.set()
+        loop.close()
 
 
 def _until(check: Callable[[], object]) -> None:
@@ -240,49 +265,31 @@ def test_a_large_forecast_runs_off_the_loop_thread_and_is_acted_on_when_it_lands
     # Thousands of tasks within the horizon took the loop thread 5-25 ms a forecast: the loop
     # hands them to the forecast thread and goes on; a forecast above the trigger, once it
     # lands, re-plans as one made on the loop thread would.
-    profile, driver, book, record = _long_job(tmp_path)
-    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
-    loop.prepare(record)
-    execution = Execution(record, driver, book, 0.0)
-    sample = driver.read_sensors()
-    gate = threading.Event()
-    try:
-        loop._forecasts().submit(gate.wait)  # hold the forecast thread: the loop must not wait
+    with _held_long_job(tmp_path) as held:
+        loop, execution, sample = held.loop, held.execution, held.sample
         assert loop.may_start(execution, 0.0, sample)
         assert loop.stats.forecast_peak_c == -math.inf, "forecast on the loop thread"
         assert len(loop._trace_c) == 0
         inline = _forecast(loop._forecast_input(execution, 0.0))
         # Limits the landing forecast breaks: it must re-plan once it is taken.
-        loop.set_limits(replace(profile.limits, max_device_temperature_c=inline.peak_c))
-        gate.set()
+        loop.set_limits(replace(held.profile.limits, max_device_temperature_c=inline.peak_c))
+        held.gate.set()
         _until(lambda: loop.may_start(execution, 0.0, sample) and loop.stats.replans)
         assert loop.stats.forecast_peak_c == inline.peak_c
-        reasons = [e.replanned.reason for e in record.events if e.HasField("replanned")]
+        reasons = [e.replanned.reason for e in held.record.events if e.HasField("replanned")]
         assert len(reasons) == 1 and reasons[0].startswith("forecast hottest spot"), reasons
-    finally:
-        gate.set()
-        loop.close()
 
 
 def test_a_forecast_of_a_plan_replaced_meanwhile_is_dropped(tmp_path: Path) -> None:
-    profile, driver, book, record = _long_job(tmp_path)
-    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
-    loop.prepare(record)
-    execution = Execution(record, driver, book, 0.0)
-    sample = driver.read_sensors()
-    gate = threading.Event()
-    try:
-        loop._forecasts().submit(gate.wait)
+    with _held_long_job(tmp_path) as held:
+        loop, execution, sample = held.loop, held.execution, held.sample
         loop.may_start(execution, 0.0, sample)
         ahead = loop._ahead
         assert ahead is not None
         loop.replan(execution, 0.0, "test", "drift")  # a new plan while the forecast waits
-        gate.set()
+        held.gate.set()
         _until(ahead.future.done)
         assert ahead.future.result().peak_c > 0  # it ran, about the old plan:
         assert loop._take_forecast(execution) is None  # not acted on
         _until(lambda: loop.may_start(execution, 0.0, sample) and len(loop._trace_c))
         assert loop._trace_from == 0  # the new plan's trace landed
-    finally:
-        gate.set()
-        loop.close()
