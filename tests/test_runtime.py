@@ -5,6 +5,7 @@ device loop)."""
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from pathlib import Path
 
@@ -88,4 +89,43 @@ def test_a_finished_job_leaves_nothing_of_itself_in_the_device_loop(tmp_path: Pa
         assert plan_left() is None, gc.get_referrers(plan_left())
     finally:
         runtime.control.close()
+        journal.close()
+
+
+def test_a_jobs_end_is_recorded_off_the_loop_thread(tmp_path: Path) -> None:
+    # A 100k-task job's result (every task as it ran) took the loop thread 0.6-0.8 s to build
+    # and record: the finisher does it, and the loop goes on meanwhile.
+    profile = load_profile()
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    clock = ManualClock()
+    runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, clock, seed=1), book, 0.01)
+    lane = profile.lanes[0].id
+    graph = CheckedGraph(
+        tuple(CheckedTask(f"t{i}", 0.02, {"h00": 5.0}, (), (), 0.0, 0.0, 0) for i in range(3))
+    )
+    plan = Plan(
+        tuple(PlannedTask(f"t{i}", lane, 0.02 * i, 0.02 * (i + 1)) for i in range(3)),
+        0.06,
+        0.0,
+        "test",
+        0.0,
+    )
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    gate = threading.Event()
+    try:
+        runtime._finisher.submit(gate.wait)  # hold the finisher: the loop must not wait for it
+        book.submit(record, 0.0, runtime.enqueue)
+        for _ in range(200):
+            clock.advance(0.01)
+            runtime._step()
+        assert runtime.active == ("", ())  # the loop let go of the job and went on
+        assert not record.terminal, "the job's end was recorded on the loop thread"
+        gate.set()
+        runtime._finisher.submit(int).result()  # after the job's end
+        assert record.job.state == job_pb2.JOB_STATE_COMPLETED
+        assert [t.task_id for t in record.job.result.tasks] == ["t0", "t1", "t2"]
+    finally:
+        gate.set()
+        runtime.stop()
         journal.close()
