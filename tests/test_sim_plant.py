@@ -6,8 +6,6 @@ keeps one dense node-by-node matrix, not four."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -55,26 +53,3 @@ def test_plant_keeps_one_dense_node_matrix() -> None:
     ]
     assert len(dense) == 1
     assert network.sparse_conductance_w_per_k.nnz < 10 * n
-
-
-def test_a_profile_without_a_valid_plant_fails_at_the_first_touch() -> None:
-    # The plant is built on a thread of the driver's own while photond starts; what cannot be
-    # built is raised by the first call that needs the physics, with the profile's message.
-    from photon_drivers.clock import ManualClock
-    from photon_drivers.profile import LayerSpec, PackageSpec, ProfileError
-    from photon_drivers.sim.driver import SimulatedChipDriver
-
-    thin = dataclasses.replace(
-        load_profile(),
-        thermal=None,
-        layers=(LayerSpec("silicon substrate", 0.725, 148.0, 1.63e6),),
-        package=PackageSpec(die_to_ambient_k_per_w=1e-6, heat_capacity_j_per_k=0.1),
-        grid_rows=4,
-        grid_cols=4,
-    )
-    chip = SimulatedChipDriver(thin, ManualClock())
-    for _ in range(2):
-        with pytest.raises(ProfileError, match="die_to_ambient_k_per_w"):
-            chip.read_sensors()
-    with pytest.raises(ProfileError, match="die_to_ambient_k_per_w"):
-        chip.set_heater_powers({})

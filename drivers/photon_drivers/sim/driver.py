@@ -20,7 +20,6 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Self
 
@@ -71,17 +70,15 @@ class SimulatedChipDriver(Driver):
     ) -> None:
         self._profile = profile if profile is not None else load_profile()
         self._clock: Clock = clock if clock is not None else ScaledClock(1.0)
-        self._heater_ids = tuple(h.id for h in self._profile.heaters)
-        # The plant is built on a thread of its own (an eigendecomposition: about half a second
-        # for the default chip, the longest step of photond's start) and waited for at the
-        # first touch of the physics; the chip sits at ambient, unpowered, until then anyway.
-        self._built: Future[tuple[ChipNetwork, _ModalPlant]] = Future()
-        threading.Thread(
-            target=_build_plant,
-            args=(self._profile, plant_mismatch, self._built),
-            name="sim-plant",
-            daemon=True,
-        ).start()
+        self._chip = chip_network(self._profile)
+        if plant_mismatch:
+            base, factor = self._chip.network, 1.0 + plant_mismatch
+            mismatched = RCNetwork(
+                base.capacitance_j_per_k,
+                base.sparse_conductance_w_per_k * factor,
+                base.to_ambient_w_per_k * factor,
+            )
+            self._chip = dataclasses.replace(self._chip, network=mismatched)
         self._rng = np.random.default_rng(seed)
         sensors = self._profile.sensors
         self._noise_c = np.array([s.noise_c for s in sensors]) * noise_scale
@@ -89,15 +86,13 @@ class SimulatedChipDriver(Driver):
         # The daemon's control loop and its RPC threads call in concurrently; one lock keeps
         # the catch-up, the power change and the noise stream in one consistent order.
         self._lock = threading.Lock()
-        self._chip: ChipNetwork
-        self._plant: _ModalPlant
-        # The thermal state, in the network's modal coordinates (see _ModalPlant), set with the
-        # plant: zero, the chip at ambient.
-        self._modes: FloatArray
-        self._heater_mw: FloatArray = np.zeros(len(self._heater_ids))
+        self._plant = _ModalPlant(self._chip.network, self._chip)
+        # The thermal state, in the network's modal coordinates (see _ModalPlant).
+        self._modes: FloatArray = np.zeros(self._chip.network.node_count)
+        self._heater_mw: FloatArray = np.zeros(len(self._chip.heater_ids))
         # The modal input of the heaters' powers as they draw them (stuck ones included):
         # rebuilt when a power or a fault changes, not at every catch-up (a 1,548 x 64 product).
-        self._heater_modes: FloatArray
+        self._heater_modes: FloatArray = np.zeros(self._chip.network.node_count)
         self._time_s = self._clock.now_s()
         self._faults = FaultState()
         self._faults.ambient.since_s = self._time_s
@@ -151,7 +146,7 @@ class SimulatedChipDriver(Driver):
 
     def set_heater_powers(self, powers_mw: Mapping[str, float]) -> None:
         check_powers(self._profile, powers_mw)
-        heater_mw = np.array([float(powers_mw.get(h, 0.0)) for h in self._heater_ids])
+        heater_mw = np.array([float(powers_mw.get(h, 0.0)) for h in self._chip.heater_ids])
         with self._lock:
             self._catch_up()
             hang = self._powers_hang
@@ -186,28 +181,14 @@ class SimulatedChipDriver(Driver):
     def heater_powers_mw(self) -> dict[str, float]:
         """The power applied to every heater, including those at zero."""
         with self._lock:
-            return dict(zip(self._heater_ids, map(float, self._heater_mw), strict=True))
+            return dict(zip(self._chip.heater_ids, map(float, self._heater_mw), strict=True))
 
     def total_power_mw(self) -> float:
         with self._lock:
             return float(self._heater_mw.sum())
 
-    def _ensure_plant(self) -> None:
-        """Wait for the plant the constructor's thread builds (at once after the first time).
-
-        Raises:
-            ProfileError, ValueError: the profile describes no valid network (raised here, at
-                the first touch, rather than by the constructor).
-        """
-        if hasattr(self, "_plant"):
-            return
-        self._chip, self._plant = self._built.result()
-        self._modes = np.zeros(self._chip.network.node_count)
-        self._heater_input_changed()
-
     def _catch_up(self) -> None:
         """Advance the physics to the clock's now, applying scheduled disturbances on time."""
-        self._ensure_plant()
         now_s = self._clock.now_s()
         while self._scheduled and self._opened_s + self._scheduled[0].at_s <= now_s:
             disturbance = self._scheduled.pop(0)
@@ -234,7 +215,6 @@ class SimulatedChipDriver(Driver):
 
     def _heater_input_changed(self) -> None:
         """Rebuild the heaters' modal input after a power, a stuck heater or the plant changed."""
-        self._ensure_plant()
         heater_mw = self._heater_mw.copy()
         for index, power_mw in self._faults.stuck_heaters_mw.items():
             heater_mw[index] = power_mw
@@ -255,7 +235,6 @@ class SimulatedChipDriver(Driver):
             self.fail_sensor_locked(sensor_id, failure)
 
     def fail_sensor_locked(self, sensor_id: str, failure: SensorFailure) -> None:
-        self._ensure_plant()
         index = self._sensor_index(sensor_id)
         held_c = float(self._profile.ambient_c + self._plant.sensor_from_modes[index] @ self._modes)
         self._faults.sensors[index] = SensorFault(failure, held_c)
@@ -273,7 +252,6 @@ class SimulatedChipDriver(Driver):
             self.degrade_cooling_locked(factor)
 
     def degrade_cooling_locked(self, factor: float) -> None:
-        self._ensure_plant()
         base = self._chip.network
         degraded = RCNetwork(
             base.capacitance_j_per_k,
@@ -330,28 +308,9 @@ class SimulatedChipDriver(Driver):
 
     def _heater_index(self, heater_id: str) -> int:
         try:
-            return self._heater_ids.index(heater_id)
+            return self._chip.heater_ids.index(heater_id)
         except ValueError:
             raise ValueError(f"unknown heater {heater_id!r}") from None
-
-
-def _build_plant(
-    profile: DeviceProfile, mismatch: float, built: Future[tuple[ChipNetwork, _ModalPlant]]
-) -> None:
-    """The profile's plant (its conductances (1 + mismatch) x), into `built`."""
-    try:
-        chip = chip_network(profile)
-        if mismatch:
-            base, factor = chip.network, 1.0 + mismatch
-            mismatched = RCNetwork(
-                base.capacitance_j_per_k,
-                base.sparse_conductance_w_per_k * factor,
-                base.to_ambient_w_per_k * factor,
-            )
-            chip = dataclasses.replace(chip, network=mismatched)
-        built.set_result((chip, _ModalPlant(chip.network, chip)))
-    except BaseException as exc:  # the driver's first touch raises it
-        built.set_exception(exc)
 
 
 class _ModalPlant:
