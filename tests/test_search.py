@@ -34,6 +34,14 @@ def test_the_search_holds_tasks_back_to_reach_the_proven_optimum() -> None:
         assert within_limits(inst.thermal, plan.start, inst.duration)
 
 
+def test_without_hold_moves_the_search_stays_at_the_non_delay_plans() -> None:
+    inst = _exact_eight()
+    for seed in range(2):
+        plan = optimize(inst, Level.BALANCED, seed=seed, max_rounds=3, hold_moves=False)
+        assert plan.makespan_ticks == 82, seed
+    assert RoundProblem.of(inst, hold_moves=False).hold_ticks == 0
+
+
 def test_without_heat_no_replica_carries_delays() -> None:
     inst = _exact_eight()
     plain = replace(inst, thermal=None)

@@ -85,9 +85,11 @@ def optimize(
     seed: int = 0,
     replicas: int = REPLICAS,
     lower_bound: int | None = None,
+    hold_moves: bool = True,
 ) -> Solution:
     """Plan `inst` at `level`; `time_limit_s` / `max_rounds` override the level's budget.
-    `moves_per_round` (0: `search.default_moves`) is the search's moves per replica and round.
+    `moves_per_round` (0: `search.default_moves`) is the search's moves per replica and round;
+    `hold_moves=False` searches lists alone, holding no task back (benchmarks compare both).
 
     Raises:
         ThermallyInfeasible: the decoder found a task that can never run within the limits.
@@ -111,6 +113,7 @@ def optimize(
                 seed=seed,
                 replicas=replicas,
                 lower_bound=lower_bound,
+                hold_moves=hold_moves,
             )
             if within_limits(inst.thermal, cold.start, inst.duration):
                 return cold
@@ -149,6 +152,7 @@ def optimize(
             seed=seed,
             gate_first_round=max_rounds is None,
             seed_decode_s=decode_s,
+            hold_moves=hold_moves,
         )
         result_rounds, evaluations = found.rounds, evaluations + found.evaluations
         if found.makespan_ticks <= makespan:

@@ -229,7 +229,8 @@ class RoundProblem:
     hold_ticks: int
 
     @classmethod
-    def of(cls, inst: Instance) -> RoundProblem:
+    def of(cls, inst: Instance, *, hold_moves: bool = True) -> RoundProblem:
+        """`hold_moves=False`: no delays even where heat binds (the list search alone)."""
         rank = np.empty(inst.n, dtype=np.int64)
         rank[topological_order(inst)] = np.arange(inst.n)
         return cls(
@@ -239,7 +240,7 @@ class RoundProblem:
             rank=rank,
             # Justification assumes the reversed graph has no release times and no heat.
             use_fbi=inst.thermal is None and not bool(inst.release.any()),
-            hold_ticks=hold_ticks(inst),
+            hold_ticks=hold_ticks(inst) if hold_moves else 0,
         )
 
     @property
@@ -419,6 +420,7 @@ def anneal(
     seed: int = 0,
     gate_first_round: bool = True,
     seed_decode_s: float = 0.0,
+    hold_moves: bool = True,
 ) -> SearchResult:
     """Run parallel tempering from `seed_order` until `deadline_s` (perf_counter) or rounds.
 
@@ -428,7 +430,7 @@ def anneal(
     first round always runs.
     """
     started = time.perf_counter()
-    problem = RoundProblem.of(inst)
+    problem = RoundProblem.of(inst, hold_moves=hold_moves)
     moves = moves_per_round or default_moves(inst.n)
     threads = max(numba.get_num_threads(), 1)
     per_move_s = seed_decode_s * problem.decodes_per_move * math.ceil(replicas / threads)
