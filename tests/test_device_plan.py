@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from photon.v1 import job_pb2
 from photon_bench.baselines import throttled_list_schedule
 from photon_drivers.profile import load_profile
-from photond.planning.decoder import decode
+from photond.planning.decoder import NO_DELAY, decode
 from photond.planning.device_plan import device_thermal, graph_instance, plan_graph
 from photond.planning.optimize import Level, ThermallyInfeasible, least_aging, plan_aging_hours
 from photond.planning.plan import DEFAULT_MARGIN_C, PlannedTask
@@ -176,7 +176,7 @@ def test_equal_makespans_are_broken_by_aging() -> None:
         assert makespan == 300
         agings.append(plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s))
     assert len(set(agings)) == 3
-    _, start, _ = least_aging(inst, orders)
+    _, start, _ = least_aging(inst, [(order, NO_DELAY) for order in orders])
     assert plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s) == min(agings)
 
 

@@ -72,8 +72,12 @@ def test_parallel_and_serial_rounds_are_bit_identical(name: str) -> None:
         done = tempering_round(parallel, moves, problem, parallel=True)
         assert tempering_round(serial, moves, problem, parallel=False) == done
     assert done == 8 * moves * problem.decodes_per_move
-    for field in ("lists", "costs", "best_lists", "best_costs", "state"):
+    for field in ("lists", "costs", "best_lists", "best_costs", "state", "delays", "best_delays"):
         assert np.array_equal(getattr(parallel, field), getattr(serial, field)), field
+    # Thermal replicas carry delays, and the rounds moved them too.
+    assert parallel.delays.shape == (8, inst.n if inst.thermal is not None else 0)
+    if inst.thermal is not None:
+        assert parallel.delays.any()
     # The comparison means something only if the rounds moved the replicas.
     assert not np.array_equal(parallel.lists, start.lists)
     assert not np.array_equal(parallel.state, start.state)

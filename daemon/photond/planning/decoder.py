@@ -122,14 +122,23 @@ def _drift_args(drift: DriftTables | None, n: int, modes: int) -> tuple[Any, ...
     return (drift.ptr, drift.watch, drift.limit_k, drift.watch_readout, drift.task_watch_feed)
 
 
+NO_DELAY = np.zeros(0, dtype=np.int64)
+
+
 def decode(
-    inst: Instance, order: np.ndarray[Any, Any]
+    inst: Instance,
+    order: np.ndarray[Any, Any],
+    delay: np.ndarray[Any, Any] | None = None,
 ) -> tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """(makespan ticks or -1, start ticks, lanes or -1) of the activity list `order`."""
+    """(makespan ticks or -1, start ticks, lanes or -1) of the activity list `order`, each task
+    held back `delay` ticks past its earliest readiness (None: no task held back)."""
     start = np.zeros(inst.n, dtype=np.int64)
     lane = np.full(inst.n, -1, dtype=np.int64)
+    held = NO_DELAY if delay is None else np.asarray(delay, dtype=np.int64)
+    if held.shape[0] not in (0, inst.n):
+        raise ValueError(f"delay has {held.shape[0]} entries for {inst.n} tasks")
     makespan = decode_kernel(
-        np.asarray(order, dtype=np.int64), problem_args(inst), thermal_args(inst), start, lane
+        np.asarray(order, dtype=np.int64), problem_args(inst), thermal_args(inst), start, lane, held
     )
     return int(makespan), start, lane
 
@@ -184,10 +193,15 @@ def _earliest(usage, horizon, t0, d, i, cap, dem_ptr, dem_res, dem_amt, lane_mas
 
 
 @numba.njit(cache=True)
-def decode_kernel(order, prob, therm, start, lane_out):  # type: ignore[no-untyped-def]
-    """Decode `order` into `start` / `lane_out`; return the makespan in ticks or -1."""
+def decode_kernel(order, prob, therm, start, lane_out, delay):  # type: ignore[no-untyped-def]
+    """Decode `order` into `start` / `lane_out`; return the makespan in ticks or -1.
+
+    `delay` (ticks per task, or empty) holds each task back past its earliest start by the
+    precedences and release: the serial scheme then fills gaps from that time on.
+    """
     if therm[0] or order.shape[0] > PARALLEL_ABOVE_TASKS:
-        return parallel_thermal_kernel(order, prob, therm, start, lane_out)
+        return parallel_thermal_kernel(order, prob, therm, start, lane_out, delay)
+    held = delay.shape[0] > 0
     dur, rel, pred_ptr, pred_idx, cap, dem_ptr, dem_res, dem_amt, lane_mask = prob
     n = dur.shape[0]
     resources = cap.shape[0]
@@ -209,6 +223,8 @@ def decode_kernel(order, prob, therm, start, lane_out):  # type: ignore[no-untyp
         for k in range(pred_ptr[i], pred_ptr[i + 1]):
             p = pred_idx[k]
             es = max(es, start[p] + dur[p])
+        if held:
+            es += delay[i]
         t, lane = _earliest(
             usage, horizon, es, d, i, cap, dem_ptr, dem_res, dem_amt, lane_mask, resources
         )

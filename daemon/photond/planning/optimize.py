@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from photond.planning.bounds import lower_bound_ticks
-from photond.planning.decoder import decode
+from photond.planning.decoder import NO_DELAY, decode
 from photond.planning.instance import Instance, ThermalTables
 from photond.planning.plan import Stats
 from photond.planning.search import SEARCH_NAME, anneal
@@ -85,9 +85,11 @@ def optimize(
     seed: int = 0,
     replicas: int = REPLICAS,
     lower_bound: int | None = None,
+    hold_moves: bool = True,
 ) -> Solution:
     """Plan `inst` at `level`; `time_limit_s` / `max_rounds` override the level's budget.
-    `moves_per_round` (0: `search.default_moves`) is the search's moves per replica and round.
+    `moves_per_round` (0: `search.default_moves`) is the search's moves per replica and round;
+    `hold_moves=False` searches lists alone, holding no task back (benchmarks compare both).
 
     Raises:
         ThermallyInfeasible: the decoder found a task that can never run within the limits.
@@ -111,6 +113,7 @@ def optimize(
                 seed=seed,
                 replicas=replicas,
                 lower_bound=lower_bound,
+                hold_moves=hold_moves,
             )
             if within_limits(inst.thermal, cold.start, inst.duration):
                 return cold
@@ -149,14 +152,15 @@ def optimize(
             seed=seed,
             gate_first_round=max_rounds is None,
             seed_decode_s=decode_s,
+            hold_moves=hold_moves,
         )
         result_rounds, evaluations = found.rounds, evaluations + found.evaluations
         if found.makespan_ticks <= makespan:
             # The search stores the lists it scored (justified ones included): decode again.
-            tied = list(found.tied_orders)
+            tied = list(found.tied)
             seed_plan = None
             if found.makespan_ticks == makespan:
-                tied.insert(0, order)
+                tied.insert(0, (order, NO_DELAY))
                 seed_plan = (makespan, start, lane)
             makespan, start, lane = least_aging(
                 inst, tied, started + limit_s, seed_plan, decode_s=decode_s
@@ -178,14 +182,14 @@ Decoded = tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]]
 
 def least_aging(
     inst: Instance,
-    orders: list[np.ndarray[Any, Any]],
+    orders: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
     deadline_s: float = math.inf,
     first: Decoded | None = None,
     decode_s: float = 0.0,
 ) -> Decoded:
-    """Decode lists of equal makespan; keep the one whose plan ages the device least.
+    """Decode (list, delays) of equal makespan; keep the one whose plan ages the device least.
 
-    The first list is always decoded (unless `first` is its decoding already); the others, once
+    The first is always decoded (unless `first` is its decoding already); the others, once
     each (repeats are skipped), only while a decode taking `decode_s` still ends before
     `deadline_s` (perf_counter), so the tie-break keeps to the planning budget.
 
@@ -194,14 +198,16 @@ def least_aging(
     dissipates the same Σ power·duration — so it is not computed. Without heat, the first list.
     """
     best: tuple[float, int, np.ndarray[Any, Any], np.ndarray[Any, Any]] | None = None
-    seen: list[np.ndarray[Any, Any]] = []
-    for k, order in enumerate(orders if inst.thermal is not None else orders[:1]):
-        if any(np.array_equal(order, other) for other in seen):
+    seen: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+    for k, (order, delay) in enumerate(orders if inst.thermal is not None else orders[:1]):
+        if any(np.array_equal(order, o) and np.array_equal(delay, d) for o, d in seen):
             continue
         if k and time.perf_counter() + decode_s >= deadline_s:
             break
-        seen.append(order)
-        makespan, start, lane = first if k == 0 and first is not None else decode(inst, order)
+        seen.append((order, delay))
+        makespan, start, lane = (
+            first if k == 0 and first is not None else decode(inst, order, delay)
+        )
         aging = plan_aging_hours(inst.thermal, start, inst.duration, inst.tick_s)
         if best is None or (makespan, aging) < (best[1], best[0]):
             best = (aging, makespan, start, lane)

@@ -21,6 +21,21 @@ demands (resources and amounts) form a class, and resources only fill up during 
 the first of a class that does not fit rules out the rest of its class unseen. Without this a
 graph whose tasks share one heater (so one runs at a time) cost a walk over every eligible
 task per start: 100k such tasks took over two minutes to decode, now well under a second.
+
+Held-back tasks. Left alone the scheme builds *non-delay* schedules: whatever can start, starts.
+Where heat binds, the optimum may need a task held back while it could run, so that the heat
+of the tasks already on has decayed when a more critical one (on the critical path, or hotter)
+must start — on a small instance of the exact study (docs/study.md) every non-delay schedule
+is 17 % longer than the optimum. So the decoder also takes a delay per task: task i becomes
+ready `delay[i]` ticks after its release and predecessors allow, and that readiness time is
+one more event time. A feasible schedule S is then reachable, which a list alone cannot
+promise: list the tasks by S's starts, give each the gap between its start in S and its
+release and predecessors' ends there; by induction over S's start times each task is ready
+exactly at its start in S and passes its check, since the tasks committed by then are a
+subset of S's and a rise adds up from non-negative step responses. (Gradients and drift are
+differences, which a subset can break where S does not: there, reachability is not proven.)
+The search (`search`) mutates the delays of thermal instances; empty delays are the plain
+non-delay scheme.
 """
 
 from __future__ import annotations
@@ -122,8 +137,12 @@ def _still_running(act_end, act_task, n_act, t):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
-def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignore[no-untyped-def]
-    """Decode `order` with the parallel scheme; return the makespan in ticks or -1."""
+def parallel_thermal_kernel(order, prob, therm, start, lane_out, delay):  # type: ignore[no-untyped-def]
+    """Decode `order` with the parallel scheme; return the makespan in ticks or -1.
+
+    `delay` (ticks per task, or empty for none) holds task i back until `delay[i]` ticks after
+    it could first start (release and predecessors' ends): see the module's last paragraph.
+    """
     dur, rel, pred_ptr, pred_idx, cap, dem_ptr, dem_res, dem_amt, lane_mask = prob
     thermal, has_power = therm[0], therm[9]
     n = dur.shape[0]
@@ -147,7 +166,10 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
             p = pred_idx[k]
             succ_idx[fill[p]] = i
             fill[p] += 1
+    held = delay.shape[0] > 0
     ready_at = rel.copy()
+    if held:
+        ready_at += delay
     # Eligible tasks (all predecessors started) as bits by list position: a scan at t walks
     # the set bits in list order, so starting and adding tasks cost O(1).
     elig_bits = np.zeros((n + 63) // 64 + 1, dtype=np.uint64)
@@ -215,6 +237,9 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
             frontier = t
             n_act = _still_running(act_end, act_task, n_act, t)
         y_first_at = -1
+        # The earliest readiness time after t among the tasks the scan saw not ready: a
+        # held-back task's (predecessors' ends and releases are events anyway).
+        next_ready = MAX_WAIT_TICKS * 4
         started_any = False
         heat_fails = 0
         blocked = -1
@@ -239,6 +264,7 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
                 class_seen[c] = 0
             d = dur[i]
             if ready_at[i] > t:
+                next_ready = min(next_ready, ready_at[i])
                 ruled_out += 1
                 class_seen[c] += 1
                 continue
@@ -318,7 +344,7 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
             # Successors sit later in the list: this scan still reaches them.
             for k in range(succ_ptr[i], succ_ptr[i + 1]):
                 s = succ_idx[k]
-                ready_at[s] = max(ready_at[s], t + d)
+                ready_at[s] = max(ready_at[s], t + d + (delay[s] if held else 0))
                 waiting[s] -= 1
                 if waiting[s] == 0:
                     _set_bit(elig_bits, pos[s], True)
@@ -337,6 +363,7 @@ def parallel_thermal_kernel(order, prob, therm, start, lane_out):  # type: ignor
             next_release += 1
         if next_release < n:
             nxt = min(nxt, releases[next_release])
+        nxt = min(nxt, next_ready)
         if started_any:
             wait = 1
         if heat_fails > 0 and t + wait < nxt:

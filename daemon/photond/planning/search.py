@@ -34,6 +34,8 @@ from photond.planning.instance import Instance
 from photond.planning.seed import lft_order, topological_order
 
 SEARCH_NAME = "parallel-tempering"
+# Share of a thermal instance's moves that hold a task back or let it go (`_hold_move`).
+HOLD_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,12 @@ class SearchResult:
     """The best list found and what it took."""
 
     order: np.ndarray[Any, Any]
+    # The delays that go with `order` (empty: none), as `decoder.decode` takes them.
+    delay: np.ndarray[Any, Any]
     makespan_ticks: int
-    # Every replica's best list that ties `makespan_ticks` (`order` first), for tie-breaks.
-    tied_orders: tuple[np.ndarray[Any, Any], ...]
+    # Every replica's best (list, delays) that ties `makespan_ticks` (`order` first), for
+    # tie-breaks.
+    tied: tuple[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]], ...]
     rounds: int
     evaluations: int
     replicas: int
@@ -101,35 +106,54 @@ def justify(order, prob, rprob, therm, rank, start, lane):  # type: ignore[no-un
     """
     n = order.shape[0]
     dur = prob[0]
-    makespan = decode_kernel(order, prob, therm, start, lane)
+    none = np.zeros(0, dtype=np.int64)  # justification holds nothing back
+    makespan = decode_kernel(order, prob, therm, start, lane, none)
     key = np.empty(n, dtype=np.int64)
     for i in range(n):
         key[i] = -(start[i] + dur[i]) * n - rank[i]
     back = np.argsort(key)
     bstart = np.empty(n, dtype=np.int64)
     blane = np.empty(n, dtype=np.int64)
-    back_span = decode_kernel(back, rprob, therm, bstart, blane)
+    back_span = decode_kernel(back, rprob, therm, bstart, blane, none)
     for i in range(n):
         key[i] = (back_span - bstart[i] - dur[i]) * n + rank[i]
     forward = np.argsort(key)
-    again = decode_kernel(forward, prob, therm, start, lane)
+    again = decode_kernel(forward, prob, therm, start, lane, none)
     if again <= makespan:
         order[:] = forward
         return again
-    decode_kernel(order, prob, therm, start, lane)
+    decode_kernel(order, prob, therm, start, lane, none)
     return makespan
 
 
 @numba.njit(cache=True)
-def _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi):  # type: ignore[no-untyped-def]
+def _hold_move(delay, hold_ticks, state, r):  # type: ignore[no-untyped-def]
+    """Hold one task back (or release it): a new delay for a random task.
+
+    A held task is let go (delay 0) half the time, so that delays stay few; otherwise its
+    delay is drawn from 1 … `hold_ticks`.
+    """
+    v = int(_next(state, r) * delay.shape[0])
+    if delay[v] > 0 and _next(state, r) < 0.5:
+        delay[v] = 0
+    else:
+        delay[v] = 1 + int(_next(state, r) * hold_ticks)
+
+
+@numba.njit(cache=True)
+def _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi, hold):  # type: ignore[no-untyped-def]
     """`moves` Metropolis moves of replica r; touches only row r and state[r].
 
-    `pop` is (lists, costs, best_lists, best_costs, temps, state) as `Population` holds them;
-    the rest are `RoundProblem`'s fields, kept apart: numba's parallel lowering rejected them
-    packed into one tuple of tuples.
+    `pop` is (lists, costs, best_lists, best_costs, temps, state, delays, best_delays) as
+    `Population` holds them; the rest are `RoundProblem`'s fields, kept apart: numba's parallel
+    lowering rejected them packed into one tuple of tuples. Where the replicas carry delays
+    (thermal instances), a share `HOLD_SHARE` of the moves changes a delay instead of the list.
     """
-    lists, costs, best_lists, best_costs, temps, state = pop
+    lists, costs, best_lists, best_costs, temps, state, delays, best_delays = pop
     n = lists.shape[1]
+    held = delays.shape[1] > 0
+    delay = delays[r].copy()
+    trial_delay = delay.copy()
     pred_ptr, pred_idx = prob[2], prob[3]
     succ_ptr, succ_idx = rprob[2], rprob[3]
     order = lists[r].copy()
@@ -144,26 +168,33 @@ def _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi):  # type: i
     for _ in range(moves):
         trial[:] = order
         tpos[:] = pos
-        moved = _insert_move(trial, tpos, pred_ptr, pred_idx, succ_ptr, succ_idx, state, r)
-        if not moved and n > 1:
+        trial_delay[:] = delay
+        if held and _next(state, r) < hold[1]:
+            _hold_move(trial_delay, hold[0], state, r)
+        else:
             moved = _insert_move(trial, tpos, pred_ptr, pred_idx, succ_ptr, succ_idx, state, r)
+            if not moved and n > 1:
+                _insert_move(trial, tpos, pred_ptr, pred_idx, succ_ptr, succ_idx, state, r)
         if use_fbi:
             cost = justify(trial, prob, rprob, therm, rank, start, lane)
             for k in range(n):
                 tpos[trial[k]] = k
         else:
-            cost = decode_kernel(trial, prob, therm, start, lane)
+            cost = decode_kernel(trial, prob, therm, start, lane, trial_delay)
         if cost < 0:
             continue
         delta = cost - cur
         if delta <= 0 or _next(state, r) < math.exp(-delta / temps[r]):
             order[:] = trial
             pos[:] = tpos
+            delay[:] = trial_delay
             cur = cost
             if cost < best_costs[r]:
                 best_costs[r] = cost
                 best_lists[r] = trial
+                best_delays[r] = trial_delay
     lists[r] = order
+    delays[r] = delay
     costs[r] = cur
 
 
@@ -172,17 +203,17 @@ def _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi):  # type: i
 # option with cache=True: numba's cache index is keyed by bytecode and signature, not by target
 # options, so the two would load each other's machine code — numba issue #6845.)
 @numba.njit(cache=True, parallel=True)
-def _tempering_round(pop, moves, prob, rprob, therm, rank, use_fbi):  # type: ignore[no-untyped-def]
+def _tempering_round(pop, moves, prob, rprob, therm, rank, use_fbi, hold):  # type: ignore[no-untyped-def]
     """`moves` Metropolis moves per replica, replicas in parallel."""
     for r in prange(pop[0].shape[0]):
-        _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi)
+        _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi, hold)
 
 
 @numba.njit(cache=True)
-def _tempering_round_serial(pop, moves, prob, rprob, therm, rank, use_fbi):  # type: ignore[no-untyped-def]
+def _tempering_round_serial(pop, moves, prob, rprob, therm, rank, use_fbi, hold):  # type: ignore[no-untyped-def]
     """`_tempering_round` with replicas one after another on the calling thread."""
     for r in range(pop[0].shape[0]):
-        _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi)
+        _replica_moves(r, pop, moves, prob, rprob, therm, rank, use_fbi, hold)
 
 
 @dataclass(frozen=True)
@@ -194,9 +225,12 @@ class RoundProblem:
     therm: tuple[Any, ...]
     rank: np.ndarray[Any, Any]
     use_fbi: bool
+    # Largest delay a hold move draws (ticks); 0: the replicas carry no delays.
+    hold_ticks: int
 
     @classmethod
-    def of(cls, inst: Instance) -> RoundProblem:
+    def of(cls, inst: Instance, *, hold_moves: bool = True) -> RoundProblem:
+        """`hold_moves=False`: no delays even where heat binds (the list search alone)."""
         rank = np.empty(inst.n, dtype=np.int64)
         rank[topological_order(inst)] = np.arange(inst.n)
         return cls(
@@ -206,6 +240,7 @@ class RoundProblem:
             rank=rank,
             # Justification assumes the reversed graph has no release times and no heat.
             use_fbi=inst.thermal is None and not bool(inst.release.any()),
+            hold_ticks=hold_ticks(inst) if hold_moves else 0,
         )
 
     @property
@@ -228,6 +263,10 @@ class Population:
     best_costs: np.ndarray[Any, Any]
     temps: np.ndarray[Any, Any]
     state: np.ndarray[Any, Any]
+    # Each replica's delays (replicas, n), and those of its best list; (replicas, 0) when the
+    # instance takes none (`RoundProblem.hold_ticks` 0).
+    delays: np.ndarray[Any, Any]
+    best_delays: np.ndarray[Any, Any]
 
     def copy(self) -> Population:
         return Population(
@@ -237,7 +276,33 @@ class Population:
             self.best_costs.copy(),
             self.temps.copy(),
             self.state.copy(),
+            self.delays.copy(),
+            self.best_delays.copy(),
         )
+
+    def kernel_args(self) -> tuple[np.ndarray[Any, Any], ...]:
+        """The arrays in `_replica_moves`' order."""
+        return (
+            self.lists,
+            self.costs,
+            self.best_lists,
+            self.best_costs,
+            self.temps,
+            self.state,
+            self.delays,
+            self.best_delays,
+        )
+
+
+def hold_ticks(inst: Instance) -> int:
+    """The largest delay a hold move draws: the mean task duration (ticks), where heat binds.
+
+    Holding a task back pays where heat decays meanwhile; without heat the serial scheme
+    reaches every active schedule already (an optimal one among them), so nothing is held.
+    """
+    if inst.thermal is None or inst.n == 0:
+        return 0
+    return max(1, round(float(inst.duration.mean())))
 
 
 def default_moves(n: int) -> int:
@@ -269,18 +334,20 @@ def start_population(
     lane = np.empty(n, dtype=np.int64)
     lists[0] = seed_order
     costs[0] = seed_makespan
+    none = np.zeros(0, dtype=np.int64)
     for r in range(1, replicas):
         if time.perf_counter() + seed_decode_s >= deadline_s:
             # No time to decode a fresh seed: the replica starts from the seed list.
             lists[r], costs[r] = seed_order, seed_makespan
             continue
         order = lft_order(inst, noise=0.05 * r / replicas, seed=seed * 7919 + r)
-        cost = decode_kernel(order, problem.prob, problem.therm, start, lane)
+        cost = decode_kernel(order, problem.prob, problem.therm, start, lane, none)
         if cost < 0:
             order, cost = seed_order.copy(), seed_makespan
         lists[r] = order
         costs[r] = cost
     scale = max(lower_bound_ticks, 1)
+    delays = np.zeros((replicas, n if problem.hold_ticks > 0 else 0), dtype=np.int64)
     return Population(
         lists=lists,
         costs=costs,
@@ -288,6 +355,8 @@ def start_population(
         best_costs=costs.copy(),
         temps=scale * np.geomspace(0.002, 0.05, replicas),
         state=np.random.default_rng(seed).integers(1, 2**63 - 1, size=replicas, dtype=np.uint64),
+        delays=delays,
+        best_delays=delays.copy(),
     )
 
 
@@ -302,7 +371,9 @@ def lft_population(
     order = lft_order(inst)
     start = np.empty(inst.n, dtype=np.int64)
     lane = np.empty(inst.n, dtype=np.int64)
-    makespan = int(decode_kernel(order, problem.prob, problem.therm, start, lane))
+    makespan = int(
+        decode_kernel(order, problem.prob, problem.therm, start, lane, np.zeros(0, dtype=np.int64))
+    )
     return start_population(
         inst,
         problem,
@@ -324,13 +395,14 @@ def tempering_round(
     """
     kernel = _tempering_round if parallel else _tempering_round_serial
     kernel(
-        (pop.lists, pop.costs, pop.best_lists, pop.best_costs, pop.temps, pop.state),
+        pop.kernel_args(),
         moves,
         problem.prob,
         problem.rprob,
         problem.therm,
         problem.rank,
         problem.use_fbi,
+        (problem.hold_ticks, HOLD_SHARE),
     )
     return int(pop.lists.shape[0]) * moves * problem.decodes_per_move
 
@@ -348,6 +420,7 @@ def anneal(
     seed: int = 0,
     gate_first_round: bool = True,
     seed_decode_s: float = 0.0,
+    hold_moves: bool = True,
 ) -> SearchResult:
     """Run parallel tempering from `seed_order` until `deadline_s` (perf_counter) or rounds.
 
@@ -357,7 +430,7 @@ def anneal(
     first round always runs.
     """
     started = time.perf_counter()
-    problem = RoundProblem.of(inst)
+    problem = RoundProblem.of(inst, hold_moves=hold_moves)
     moves = moves_per_round or default_moves(inst.n)
     threads = max(numba.get_num_threads(), 1)
     per_move_s = seed_decode_s * problem.decodes_per_move * math.ceil(replicas / threads)
@@ -391,14 +464,16 @@ def anneal(
             if swap_rng.random() < math.exp(min(0.0, a)):
                 lists[[r, r + 1]] = lists[[r + 1, r]]
                 costs[[r, r + 1]] = costs[[r + 1, r]]
+                pop.delays[[r, r + 1]] = pop.delays[[r + 1, r]]
     best = int(np.argmin(pop.best_costs))
     tied = [best] + [
         r for r in range(replicas) if r != best and pop.best_costs[r] == pop.best_costs[best]
     ]
     return SearchResult(
         order=pop.best_lists[best].copy(),
+        delay=pop.best_delays[best].copy(),
         makespan_ticks=int(pop.best_costs[best]),
-        tied_orders=tuple(pop.best_lists[r].copy() for r in tied),
+        tied=tuple((pop.best_lists[r].copy(), pop.best_delays[r].copy()) for r in tied),
         rounds=rounds,
         evaluations=evaluations,
         replicas=replicas,
