@@ -36,12 +36,11 @@ A distrusted sensor is trusted again after `trust_after_samples` consecutive rea
 no rule and agree with the others (normalised innovation within 5 of the trusted sensors' median).
 
 Cost: this runs every control period, at 100 Hz for months, and its matrices are tiny (17 x 17),
-so a pass is numpy calls, not arithmetic. The rules therefore run on all sensors at once (a
-reason string is formatted only for a sensor that breaks one), the stuck rule's windows are
-fixed arrays written in place, readouts that do not change between samples are precomputed,
-and the distrusted sensors' mapping is rebuilt only when it changes.
-`benchmarks/photon_bench/reference_observer.py` keeps the straightforward version this must
-agree with (tests/test_observer.py), and `benchmarks/loop_pass.py` times both.
+so as numpy calls a pass was their overhead, not arithmetic. The pass is therefore one numba
+kernel (`photond.model.kalman`: predict, the rules on every sensor, correct, read out); this
+class keeps the state between passes and formats a reason only for a sensor that breaks a rule.
+`benchmarks/photon_bench/reference_observer.py` keeps the straightforward numpy version this
+must agree with (tests/test_observer.py), and `benchmarks/loop_pass.py` times both.
 """
 
 from __future__ import annotations
@@ -54,6 +53,7 @@ from numpy.typing import ArrayLike, NDArray
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile
 from photond.model import ModelState
+from photond.model.kalman import NAN, OUT_OF_RANGE, STUCK, TRUSTED_AGAIN, observe_kernel
 from photond.model.loop_model import Estimate, LoopModel, loop_model
 
 FloatArray = NDArray[np.float64]
@@ -93,7 +93,7 @@ class Observer:
         self._f[:r, r] = m.input_gain[:, heaters]
         self._f[r, r] = 1.0
         self._f_t = np.ascontiguousarray(self._f.T)
-        self._g = m.input_gain[:, :heaters]
+        self._g = np.ascontiguousarray(m.input_gain[:, :heaters])
         self._h = np.column_stack([m.sensor_out, m.sensor_feed[:, heaters]])
         # Readouts over [modes, offset] and the heaters' feedthrough, for sensors and hot spots.
         self._sensor_feed = np.ascontiguousarray(m.sensor_feed[:, :heaters])
@@ -109,7 +109,7 @@ class Observer:
         self._p = self._p0.copy()
         # True until the first sample after start-up or reset: the jump rule needs a known state.
         self._acquiring = True
-        self._set_power(np.zeros(heaters))
+        self._power = np.zeros(heaters)
         self._noise_var = self._r0.copy()
         # The stuck rule's windows: the latest `stuck_samples` readings and predictions, as
         # rings written in place (the order within a window does not matter to its range).
@@ -118,179 +118,122 @@ class Observer:
         self._samples = 0
         self._half_resolution = self._resolution / 2
         self._four_resolutions = 4 * self._resolution
-        self._no_sensor = np.zeros(sensors, dtype=bool)
         # Why each distrusted sensor is (by index), the same as a mask, and as the estimate
         # names them (a new mapping at each change, never changed after: estimates share it).
         self._distrust: dict[int, str] = {}
         self._distrusted = np.zeros(sensors, dtype=bool)
         self._named: dict[str, str] = {}
         self._good_run = np.zeros(sensors, dtype=np.int64)
+        # The kernel compiled (or loaded from numba's cache) now, not at the loop's first pass.
+        self._warm_up()
 
     def reset(self, state: ModelState, ambient_offset_c: float = 0.0) -> None:
         """Start from a known state (e.g. the device idle at ambient at start-up)."""
         self._z = np.append(state.x, ambient_offset_c)
-        self._set_power(np.asarray(state.power_mw, dtype=np.float64).copy())
+        self._power = np.array(state.power_mw, dtype=np.float64)
         self._acquiring = True
 
     def update(self, sample: SensorSample, applied_mw: ArrayLike, periods: int = 1) -> Estimate:
         """Fold in one sample; `applied_mw` was held over the `periods` just past."""
-        p = np.asarray(applied_mw, dtype=np.float64)
-        heat = self._g @ p
-        for _ in range(max(periods, 1)):
-            self._z = self._f @ self._z
-            self._z[:-1] += heat
-            self._p = self._f @ self._p @ self._f_t + self._q
-        self._set_power(p)
-        raw = np.asarray(sample.temperature_c, dtype=np.float64)
-        predicted = self._read()
-        innovation = raw - predicted
-        hp = self._h @ self._p
-        s_diag = (hp * self._h).sum(axis=1) + self._noise_var
+        p = np.ascontiguousarray(applied_mw, dtype=np.float64)
+        raw = np.array(sample.temperature_c, dtype=np.float64)
         acquiring, self._acquiring = self._acquiring, False
-        anchoring = self._judge(raw, predicted, innovation, np.sqrt(s_diag), acquiring)
-        if anchoring and not acquiring:  # while acquiring, the uncertainty is the prior's already
-            self._p = self._p + self._p0
-            hp = self._h @ self._p
-        if not self._distrust:
-            self._correct(innovation, None, hp, s_diag, learn_noise=not anchoring)
-        elif len(self._distrust) < len(raw):
-            # Noise is learnt from ordinary samples only: an anchoring innovation (tens of K) is
-            # the state's error, not the sensors' noise.
-            trusted = ~self._distrusted
-            self._correct(innovation, trusted, hp[trusted], s_diag, learn_noise=not anchoring)
-        return self.estimate()
+        cfg = self.config
+        z, self._p, codes, low_c, innovation, sensor_c, hot_c = observe_kernel(
+            self._z,
+            self._p,
+            self._f,
+            self._f_t,
+            self._q,
+            self._g,
+            p,
+            periods,
+            self._h,
+            self._sensor_feed,
+            self._hot,
+            self._hot_feed,
+            self.model.ambient_c,
+            self._noise_var,
+            self._r0,
+            raw,
+            self._readings,
+            self._predictions,
+            self._samples,
+            self._half_resolution,
+            self._four_resolutions,
+            self._noisy,
+            self._jump_bound_c,
+            cfg.jump_sigmas,
+            self._hard_max_c,
+            cfg.range_margin_c,
+            self._distrusted,
+            self._good_run,
+            cfg.trust_after_samples,
+            acquiring,
+            self._p0,
+        )
+        self._z = z
+        self._power = p
+        self._samples += 1
+        if np.count_nonzero(codes):
+            self._distrust_changed(codes, raw, innovation, low_c)
+        r = self.model.modes
+        return Estimate(
+            state=ModelState(z[:r].copy(), p.copy()),
+            ambient_offset_c=float(z[r]),
+            sensor_estimate_c=sensor_c,
+            hotspot_estimate_c=hot_c,
+            distrusted=self._named,
+        )
 
     def estimate(self) -> Estimate:
         m, r = self.model, self.model.modes
         return Estimate(
             state=ModelState(self._z[:r].copy(), self._power.copy()),
             ambient_offset_c=float(self._z[r]),
-            sensor_estimate_c=self._read(),
-            hotspot_estimate_c=m.ambient_c + self._hot @ self._z + self._hot_fed,
+            sensor_estimate_c=m.ambient_c + self._h @ self._z + self._sensor_feed @ self._power,
+            hotspot_estimate_c=m.ambient_c + self._hot @ self._z + self._hot_feed @ self._power,
             distrusted=self._named,
         )
 
-    def _set_power(self, power_mw: FloatArray) -> None:
-        """Hold `power_mw` from now on, with the readouts' feedthrough of it."""
-        self._power = power_mw
-        self._sensor_fed = self._sensor_feed @ power_mw
-        self._hot_fed = self._hot_feed @ power_mw
-
-    def _read(self) -> FloatArray:
-        """The sensors' readings the state and the held powers predict."""
-        return np.asarray(self.model.ambient_c + self._h @ self._z + self._sensor_fed)
-
-    def _judge(
-        self,
-        raw: FloatArray,
-        predicted: FloatArray,
-        innovation: FloatArray,
-        sigma: FloatArray,
-        acquiring: bool,
-    ) -> bool:
-        """Apply the rejection rules; update who is distrusted and why.
-
-        True when this sample anchors the state instead (see the jump rule in the docstring).
-        """
-        cfg = self.config
-        slot = self._samples % cfg.stuck_samples
-        self._readings[slot] = raw
-        self._predictions[slot] = predicted
-        self._samples += 1
-        # A colder room lowers the floor; a warmer one (or a hot plant read as one) does not.
-        low_c = self.model.ambient_c + min(self._z[-1], 0.0) - cfg.range_margin_c
-        fine = np.isfinite(raw)
-        usable = fine & ~self._distrusted
-        # Distrusted sensors' normalised innovations are compared with this centre.
-        # A non-number compares False everywhere below (and warns nowhere).
-        jumped = np.abs(innovation) > self._jump_bound_c + cfg.jump_sigmas * sigma
-        in_range = (low_c <= raw) & (raw <= self._hard_max_c)
-        up = int(np.count_nonzero(usable & jumped & (innovation > 0)))
-        anchoring = acquiring or (up > 0 and up > int(np.count_nonzero(usable)) / 2)
-        stuck = self._no_sensor
-        if self._samples >= cfg.stuck_samples:
-            # A window holding a non-number (a sensor just repaired) does not count as stuck.
-            window = self._readings
-            still = window.max(axis=0) - window.min(axis=0) <= self._half_resolution
-            if np.count_nonzero(still):  # rare: noise alone moves a working sensor
-                window = self._predictions
-                expected = window.max(axis=0) - window.min(axis=0) > self._four_resolutions
-                stuck = still & (self._noisy | expected)
-        broken = ~in_range | stuck  # ~in_range holds every non-number too
-        if not anchoring:
-            broken |= jumped
-        changed = False
-        for i in np.flatnonzero(broken):
+    def _distrust_changed(
+        self, codes: NDArray[np.int64], raw: FloatArray, innovation: FloatArray, low_c: float
+    ) -> None:
+        """Say why each sensor that broke a rule is distrusted; forget the trusted again."""
+        for i in np.flatnonzero(codes).tolist():
+            code = codes[i]
+            if code == TRUSTED_AGAIN:
+                self._distrust.pop(i, None)
+                continue
             value = float(raw[i])
-            if not fine[i]:
+            if code == NAN:
                 why = "nan: the reading is not a number"
-            elif not in_range[i]:
+            elif code == OUT_OF_RANGE:
                 why = (
                     f"out of range: reads {value:.2f} °C, plausible "
                     f"{low_c:.1f}..{self._hard_max_c:.1f} °C"
                 )
-            elif stuck[i]:
-                why = f"stuck: {value:.2f} °C for {cfg.stuck_samples} samples"
+            elif code == STUCK:
+                why = f"stuck: {value:.2f} °C for {self.config.stuck_samples} samples"
             else:
                 why = (
                     f"jump: {innovation[i]:+.2f} °C off the model in one period; physics "
                     f"allows {self._jump_bound_c[i]:.2f} °C"
                 )
-            self._distrust[int(i)] = why
-            self._good_run[i] = 0
-            changed = True
-        recovering = self._distrusted & ~broken
-        if np.count_nonzero(recovering):
-            # Distrusted sensors must agree with the usable ones' median normalised innovation.
-            normalised = innovation / sigma
-            centre = float(_median(normalised[usable])) if np.count_nonzero(usable) else 0.0
-            agrees = np.abs(normalised - centre) <= 5.0
-            self._good_run[recovering] = np.where(agrees, self._good_run + 1, 0)[recovering]
-            for i in np.flatnonzero(recovering & (self._good_run >= cfg.trust_after_samples)):
-                del self._distrust[int(i)]
-                changed = True
-        if changed:
-            self._distrusted = np.zeros_like(self._distrusted)
-            self._distrusted[list(self._distrust)] = True
-            self._named = {self._ids[i]: why for i, why in sorted(self._distrust.items())}
-        return anchoring
+            self._distrust[i] = why
+        self._named = {self._ids[i]: why for i, why in sorted(self._distrust.items())}
 
-    def _correct(
-        self,
-        innovation: FloatArray,
-        trusted: NDArray[np.bool_] | None,
-        hp: FloatArray,
-        s_diag: FloatArray,
-        learn_noise: bool = True,
-    ) -> None:
-        """The Kalman update from the trusted sensors (None: every sensor), `hp` their rows
-        of H P."""
-        if trusted is None:
-            h, noise, seen_innovation, seen_s = self._h, self._noise_var, innovation, s_diag
-        else:
-            h, noise = self._h[trusted], self._noise_var[trusted]
-            seen_innovation, seen_s = innovation[trusted], s_diag[trusted]
-        s = hp @ h.T
-        s[np.diag_indices_from(s)] += noise
-        gain = np.linalg.solve(s, hp).T
-        self._z = self._z + gain @ seen_innovation
-        keep = self._eye - gain @ h
-        self._p = keep @ self._p @ keep.T + (gain * noise) @ gain.T
-        if not learn_noise:
-            return
-        # Learn how noisy each trusted sensor really is (never below its datasheet).
-        seen = seen_innovation**2 - (seen_s - noise)
-        updated = 0.995 * noise + 0.005 * seen
-        if trusted is None:
-            np.maximum(self._r0, updated, out=self._noise_var)
-        else:
-            self._noise_var[trusted] = np.maximum(self._r0[trusted], updated)
-
-
-def _median(values: FloatArray) -> float:
-    """np.median of a few values, bit for bit, without its general machinery (~10x slower)."""
-    ordered = np.sort(values)
-    half = len(ordered) // 2
-    if len(ordered) % 2:
-        return float(ordered[half])
-    return float((ordered[half - 1] + ordered[half]) / 2)
+    def _warm_up(self) -> None:
+        """Run the kernel once on a copy of the filter (its state is left as it was)."""
+        cov, noise_var, readings = self._p.copy(), self._noise_var.copy(), self._readings.copy()
+        predictions, distrusted = self._predictions.copy(), self._distrusted.copy()
+        good_run = self._good_run.copy()
+        ambient = np.full(len(self._ids), self.model.ambient_c)
+        self.update(SensorSample(0.0, tuple(ambient.tolist())), self._power)
+        self._p, self._noise_var, self._readings = cov, noise_var, readings
+        self._predictions, self._distrusted, self._good_run = predictions, distrusted, good_run
+        self._z = np.zeros_like(self._z)
+        self._samples = 0
+        self._acquiring = True
+        self._distrust = {}
+        self._named = {}
