@@ -91,8 +91,9 @@ def test_the_daemon_trims_its_heap_once_a_job_has_ended() -> None:
     daemon = start_daemon(None, "--log-level", "DEBUG")
     try:
         graph = TaskGraph()
+        # Long enough (hundreds of seconds) that the cancel below always finds it running.
         for i in range(2000):
-            graph.add_task(f"t{i}", duration_s=0.01, heater_power_mw={f"h0{i % 4}": 5.0})
+            graph.add_task(f"t{i}", duration_s=1.0, heater_power_mw={f"h0{i % 4}": 5.0})
         with Client(daemon.target, timeout_s=120) as client:
             job = client.submit_job(graph)
             # The planning pool asks for a trim too once it is empty; let that one pass first.
