@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
-import time
 from datetime import UTC, datetime
 
-import pytest
 from rich.console import Console
 
 from photon_sdk import Device, Limits, Sensor, TelemetryFrame
-from photon_sdk._watch import WatchModel, _ctrl_c_remembered, _next_item, colour_for, render
+from photon_sdk._watch import WatchModel, colour_for, render
 
 NOW = datetime(2026, 12, 4, tzinfo=UTC)
 LIMITS = Limits(85.0, 5.0, 100.0, 95.0, 5.0)
@@ -71,18 +67,3 @@ def _text(model: WatchModel) -> str:
     out = io.StringIO()
     Console(file=out, width=160, color_system=None).print(render(model))
     return out.getvalue()
-
-
-def test_a_ctrl_c_whose_exception_was_lost_still_ends_the_watch_at_the_next_item() -> None:
-    # Python drops a KeyboardInterrupt raised inside a finalizer ("Exception ignored in");
-    # the handler also sets a flag that the watch loops read at every item.
-    items = iter(["frame"] * 10)
-    with _ctrl_c_remembered():
-        assert _next_item(items) == "frame"  # type: ignore[arg-type,comparison-overlap]
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)  # the handler runs here and raises
-        # As if that KeyboardInterrupt had been swallowed: the next item ends the watch.
-        with pytest.raises(KeyboardInterrupt):
-            _next_item(items)  # type: ignore[arg-type]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -12,14 +12,12 @@ rich renderables, so the tests can check both without a terminal.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from ._errors import PhotonError
@@ -288,46 +286,11 @@ def watch(
     """
     if live is None:
         live = out.isatty() and not as_json
-    with _ctrl_c_remembered(), client.follow_telemetry(device_id, sample_interval_s) as items:
+    with client.follow_telemetry(device_id, sample_interval_s) as items:
         if live:
             _watch_live(client, items, count, out)
         else:
             _watch_plain(items, count, out, as_json)
-
-
-# Set by a Ctrl-C during `watch`; read at every item (see `_ctrl_c_remembered`).
-_interrupted = threading.Event()
-
-
-@contextlib.contextmanager
-def _ctrl_c_remembered() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered.
-
-    Python loses a KeyboardInterrupt raised while the main thread runs a finalizer or a
-    callback ("Exception ignored in ..."), and a watch streams for ever: in a fresh-clone
-    `make test` a SIGINT left `photonctl watch` running twice. The loops check the flag at
-    every item, so a lost interrupt still ends the watch at the next frame.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        _interrupted.set()
-        raise KeyboardInterrupt
-
-    _interrupted.clear()
-    previous = signal.signal(signal.SIGINT, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _next_item(items: ResilientTelemetry) -> TelemetryFrame | TelemetryGap:
-    if _interrupted.is_set():
-        raise KeyboardInterrupt
-    return next(items)
 
 
 def gap_line(gap: TelemetryGap) -> str:
@@ -347,11 +310,7 @@ def _watch_plain(items: ResilientTelemetry, count: int, out: TextIO, as_json: bo
         header = f"{'DEVICE_TIME_S':>13}  {'MAX_C':>7}  {'MEAN_C':>7}  {'HOTTEST':<8}"
         print(f"{header}  {'POWER_MW':>9}  {'DROPPED':>7}", file=out)
     shown = 0
-    while True:
-        try:
-            item = _next_item(items)
-        except StopIteration:
-            return
+    for item in items:
         if isinstance(item, TelemetryGap):
             text = json.dumps({"gap": item.to_dict()}) if as_json else gap_line(item)
             print(text, file=out, flush=True)
@@ -398,7 +357,7 @@ def _watch_live(client: Client, items: ResilientTelemetry, count: int, out: Text
                 next_draw = now + 1 / REDRAWS_PER_S
             if shown == count:
                 return
-            item = _next_item(items)
+            item = next(items)
             if isinstance(item, TelemetryGap):
                 model.gaps.append(item)
                 next_poll = 0.0  # the daemon restarted: its state and jobs are new
