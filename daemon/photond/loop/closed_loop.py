@@ -157,6 +157,20 @@ def _forecast(given: _ForecastInput) -> Forecast:
     )
 
 
+def _replan_span(
+    execution: Execution, remaining: Remaining, reason: str, now_s: float
+) -> tuple[dict[str, str | int | float], Context | None]:
+    """A re-plan's span attributes, and its parent: the job's run in its trace, if traced."""
+    attributes: dict[str, str | int | float] = {
+        "photond.job_id": execution.record.id,
+        "photond.planning.replan.reason": reason,
+        "photond.tasks_remaining": len(remaining.tasks),
+        "photond.device_time_s": now_s,
+    }
+    trace = execution.record.trace
+    return attributes, trace.context() if trace is not None else None
+
+
 class ResumeRefused(Exception):
     """A job resumed after a restart cannot be re-planned from the device's state; the message
     says why."""
@@ -304,14 +318,7 @@ class ClosedLoop:
         warm = self._plan or execution.record.plan
         assert warm is not None, "a job runs only once it has a plan"
         remaining = self._remaining(execution, now_s, warm)
-        attributes: dict[str, str | int | float] = {
-            "photond.job_id": execution.record.id,
-            "photond.planning.replan.reason": reason,
-            "photond.tasks_remaining": len(remaining.tasks),
-            "photond.device_time_s": now_s,
-        }
-        trace = execution.record.trace
-        parent = trace.context() if trace is not None else None
+        attributes, parent = _replan_span(execution, remaining, reason, now_s)
         if remaining.forecast.holds_drift:
             self._search = None
             future = self._worker().submit(self._timed_replan, remaining, attributes, parent)
@@ -347,14 +354,7 @@ class ClosedLoop:
         except ValueError as exc:
             self._drop(execution)
             raise ResumeRefused(str(exc)) from exc
-        attributes: dict[str, str | int | float] = {
-            "photond.job_id": execution.record.id,
-            "photond.planning.replan.reason": RESUME_REASON,
-            "photond.tasks_remaining": len(remaining.tasks),
-            "photond.device_time_s": now_s,
-        }
-        trace = execution.record.trace
-        parent = trace.context() if trace is not None else None
+        attributes, parent = _replan_span(execution, remaining, RESUME_REASON, now_s)
         future = self._worker().submit(self._timed_replan, remaining, attributes, parent)
         self._resuming = (execution, remaining, future)
 
