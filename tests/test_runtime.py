@@ -11,7 +11,7 @@ from pathlib import Path
 
 from photon.v1 import job_pb2
 from photon_drivers.clock import ManualClock
-from photon_drivers.profile import load_profile
+from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim.driver import SimulatedChipDriver
 from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
@@ -19,6 +19,27 @@ from photond.loop.runtime import DeviceRuntime
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask
 from photond.wire import plan_to_proto
+
+
+def serial_job(
+    profile: DeviceProfile, n: int, duration_s: float, power_mw: float
+) -> tuple[CheckedGraph, Plan, JobRecord]:
+    """`n` tasks of `duration_s` heating h00, one after another on the first lane."""
+    graph = CheckedGraph(
+        tuple(
+            CheckedTask(f"t{i}", duration_s, {"h00": power_mw}, (), (), 0.0, 0.0, 0)
+            for i in range(n)
+        )
+    )
+    lane = profile.lanes[0].id
+    plan = Plan(
+        tuple(PlannedTask(f"t{i}", lane, duration_s * i, duration_s * (i + 1)) for i in range(n)),
+        duration_s * n,
+        0.0,
+        "test",
+        0.0,
+    )
+    return graph, plan, JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
 
 
 def test_a_queued_jobs_execution_tables_are_kept_out_of_the_collectors_walks(
@@ -31,18 +52,7 @@ def test_a_queued_jobs_execution_tables_are_kept_out_of_the_collectors_walks(
     book = JobBook(journal)
     runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, ManualClock(), seed=1), book, 0.01)
     n = 100
-    graph = CheckedGraph(
-        tuple(CheckedTask(f"t{i}", 0.01, {"h00": 10.0}, (), (), 0.0, 0.0, 0) for i in range(n))
-    )
-    lane = profile.lanes[0].id
-    plan = Plan(
-        tuple(PlannedTask(f"t{i}", lane, 0.01 * i, 0.01 * (i + 1)) for i in range(n)),
-        0.01 * n,
-        0.0,
-        "test",
-        0.0,
-    )
-    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    _, _, record = serial_job(profile, n, 0.01, 10.0)
     try:
         book.submit(record, 0.0, runtime.enqueue)
         by_id, by_start = runtime._tables["job"]
@@ -62,18 +72,7 @@ def test_a_finished_job_leaves_nothing_of_itself_in_the_device_loop(tmp_path: Pa
     book = JobBook(journal)
     clock = ManualClock()
     runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, clock, seed=1), book, 0.01)
-    lane = profile.lanes[0].id
-    graph = CheckedGraph(
-        tuple(CheckedTask(f"t{i}", 0.02, {"h00": 5.0}, (), (), 0.0, 0.0, 0) for i in range(3))
-    )
-    plan = Plan(
-        tuple(PlannedTask(f"t{i}", lane, 0.02 * i, 0.02 * (i + 1)) for i in range(3)),
-        0.06,
-        0.0,
-        "test",
-        0.0,
-    )
-    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    graph, plan, record = serial_job(profile, 3, 0.02, 5.0)
     graph_left, plan_left = weakref.ref(graph), weakref.ref(plan)
     del graph, plan
     try:
@@ -100,18 +99,7 @@ def test_a_jobs_end_is_recorded_off_the_loop_thread(tmp_path: Path) -> None:
     book = JobBook(journal)
     clock = ManualClock()
     runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, clock, seed=1), book, 0.01)
-    lane = profile.lanes[0].id
-    graph = CheckedGraph(
-        tuple(CheckedTask(f"t{i}", 0.02, {"h00": 5.0}, (), (), 0.0, 0.0, 0) for i in range(3))
-    )
-    plan = Plan(
-        tuple(PlannedTask(f"t{i}", lane, 0.02 * i, 0.02 * (i + 1)) for i in range(3)),
-        0.06,
-        0.0,
-        "test",
-        0.0,
-    )
-    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    _, _, record = serial_job(profile, 3, 0.02, 5.0)
     gate = threading.Event()
     try:
         runtime._finisher.submit(gate.wait)  # hold the finisher: the loop must not wait for it
