@@ -59,7 +59,8 @@ def _code(context: Any, error: BaseException | None) -> str:
                 return candidate.name
     if error is None:
         return "OK"
-    if isinstance(error, asyncio.CancelledError):
+    # GeneratorExit: a stream closed before its end (`rpc.stream_close`), the client gone.
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
         return "CANCELLED"
     return "UNKNOWN"
 

@@ -60,6 +60,7 @@ from photond.rpc.limits import merged_limits
 from photond.rpc.planning_pool import PlanJobHeader, PlanningPool, SubmitJobHeader
 from photond.rpc.services import DeviceService, JobService, TelemetryService
 from photond.rpc.status import RequestError
+from photond.rpc.stream_close import StreamCloseInterceptor
 from photond.rpc.validation import check_graph
 from photond.security.access import AccessControl
 from photond.security.files import (
@@ -198,8 +199,10 @@ class Daemon:
         self.health = HealthServicer()
         message_bytes = max(MIN_MESSAGE_BYTES, config.max_tasks_per_job * BYTES_PER_TASK)
         self.server = grpc.aio.server(
-            # Traced and counted first, so that calls the security check refuses are too.
+            # Traced and counted first, so that calls the security check refuses are too; and
+            # outside those, streams closed in their own task (`stream_close`).
             interceptors=[
+                StreamCloseInterceptor(),
                 aio_server_interceptor(),  # type: ignore[no-untyped-call]
                 RpcMetricsInterceptor(),
                 SecurityInterceptor(self.access),

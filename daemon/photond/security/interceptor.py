@@ -257,7 +257,8 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 else:
                     await result
             finally:
-                # A stream closed by the collector ends in another context: nothing to reset.
+                # Streams are closed in their own task (`rpc.stream_close`); one run without
+                # that interceptor may be closed by the collector, in another context.
                 with contextlib.suppress(ValueError):
                     reset_call(token)
                 self._release(method, identity)
