@@ -49,14 +49,14 @@ async def serve(closing: bool, calls: int) -> tuple[list[int], list[bytes], grpc
         received = []
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             for _ in range(calls):
-                call = channel.unary_stream("/t.S/Endless")(b"")
+                call = channel.unary_stream("/t.S/Endless", None, None)(b"")
                 async for _message in call:
                     call.cancel()
                     break
                 received.append(1)
-            whole = [m async for m in channel.unary_stream("/t.S/Three")(b"")]
+            whole = [m async for m in channel.unary_stream("/t.S/Three", None, None)(b"")]
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                async for _message in channel.unary_stream("/t.S/Refused")(b""):
+                async for _message in channel.unary_stream("/t.S/Refused", None, None)(b""):
                     pass
         await asyncio.sleep(0.1)  # let any finaliser task run before the server goes
         return received, whole, info.value.code()

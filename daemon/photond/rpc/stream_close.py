@@ -18,7 +18,8 @@ write, the task's cancellation — closes the generator with `aclose()` in the s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -38,12 +39,13 @@ class StreamCloseInterceptor(ServerInterceptor):  # type: ignore[type-arg]
             return None
         for kind in ("unary_stream", "stream_stream"):
             behavior = getattr(handler, kind)
-            if behavior is not None:
+            # A handler already in the write form has no generator to leave behind.
+            if inspect.isasyncgenfunction(behavior):
                 return handler._replace(**{kind: _closing(behavior)})
         return handler
 
 
-def _closing(behavior: Callable[[Any, Any], AsyncIterator[Any]]) -> Any:
+def _closing(behavior: Callable[[Any, Any], AsyncGenerator[Any, None]]) -> Any:
     async def call(request: Any, context: Any) -> None:
         responses = behavior(request, context)
         try:
