@@ -254,3 +254,29 @@ def test_sim_open_uses_the_named_profile(tmp_path: Path, clock: ManualClock) -> 
     sim = SimulatedChipDriver.open({"profile": str(path)}, clock)
     assert sim.profile.ambient_c == 40.0
     assert readings(sim) == pytest.approx(40.0, abs=tolerance_c(sim.profile))
+
+
+def test_sim_disturbed_plants_are_decomposed_once_per_process(profile: DeviceProfile) -> None:
+    # Chips opened under the same mismatch and cooling share one network (its eigenproblem
+    # is seconds on a loaded machine; the comparative study opens hundreds of chips), and
+    # behave as chips that built their own.
+    from photon_drivers.sim.driver import _modal_plant
+
+    options = {"plant_mismatch": "-0.15", "cooling_factor": "1.3", "cooling_at_s": "0.5"}
+    chips = [SimulatedChipDriver.open({**options, "seed": "2"}, ManualClock()) for _ in range(2)]
+    before = _modal_plant.cache_info()
+    third = SimulatedChipDriver.open({**options, "seed": "2"}, ManualClock())
+    assert _modal_plant.cache_info().hits == before.hits + 1
+    for sim in (*chips, third):
+        sim.set_heater_powers(pi_powers(profile))
+        assert isinstance(sim.clock, ManualClock)
+        sim.clock.advance(2.0)  # past the cooling's onset: the degraded network, shared too
+    first, *others = (readings(sim) for sim in (*chips, third))
+    for other in others:
+        assert np.array_equal(first, other)
+    _modal_plant.cache_clear()
+    rebuilt = SimulatedChipDriver.open({**options, "seed": "2"}, ManualClock())
+    rebuilt.set_heater_powers(pi_powers(profile))
+    assert isinstance(rebuilt.clock, ManualClock)
+    rebuilt.clock.advance(2.0)
+    assert np.array_equal(readings(rebuilt), first)

@@ -16,6 +16,7 @@ returns the sensor's previous value, as the firmware of a slow ADC would.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 import time
@@ -71,14 +72,10 @@ class SimulatedChipDriver(Driver):
         self._profile = profile if profile is not None else load_profile()
         self._clock: Clock = clock if clock is not None else ScaledClock(1.0)
         self._chip = chip_network(self._profile)
+        self._plant_mismatch = plant_mismatch
+        self._plant = _modal_plant(self._profile, plant_mismatch, 1.0)
         if plant_mismatch:
-            base, factor = self._chip.network, 1.0 + plant_mismatch
-            mismatched = RCNetwork(
-                base.capacitance_j_per_k,
-                base.sparse_conductance_w_per_k * factor,
-                base.to_ambient_w_per_k * factor,
-            )
-            self._chip = dataclasses.replace(self._chip, network=mismatched)
+            self._chip = dataclasses.replace(self._chip, network=self._plant.network)
         self._rng = np.random.default_rng(seed)
         sensors = self._profile.sensors
         self._noise_c = np.array([s.noise_c for s in sensors]) * noise_scale
@@ -86,7 +83,6 @@ class SimulatedChipDriver(Driver):
         # The daemon's control loop and its RPC threads call in concurrently; one lock keeps
         # the catch-up, the power change and the noise stream in one consistent order.
         self._lock = threading.Lock()
-        self._plant = _ModalPlant(self._chip.network, self._chip)
         # The thermal state, in the network's modal coordinates (see _ModalPlant).
         self._modes: FloatArray = np.zeros(self._chip.network.node_count)
         self._heater_mw: FloatArray = np.zeros(len(self._chip.heater_ids))
@@ -252,15 +248,9 @@ class SimulatedChipDriver(Driver):
             self.degrade_cooling_locked(factor)
 
     def degrade_cooling_locked(self, factor: float) -> None:
-        base = self._chip.network
-        degraded = RCNetwork(
-            base.capacitance_j_per_k,
-            base.sparse_conductance_w_per_k,
-            base.to_ambient_w_per_k / factor,
-        )
         rise_k = self._plant.network.from_modes(self._modes)
-        self._plant = _ModalPlant(degraded, self._chip)
-        self._modes = degraded.to_modes(rise_k)
+        self._plant = _modal_plant(self._profile, self._plant_mismatch, factor)
+        self._modes = self._plant.network.to_modes(rise_k)
         self._faults.cooling_factor = factor
         self._heater_input_changed()
 
@@ -311,6 +301,34 @@ class SimulatedChipDriver(Driver):
             return self._chip.heater_ids.index(heater_id)
         except ValueError:
             raise ValueError(f"unknown heater {heater_id!r}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _modal_plant(profile: DeviceProfile, mismatch: float, cooling_factor: float) -> _ModalPlant:
+    """The profile's plant with every conductance x (1 + `mismatch`), then every conductance
+    to ambient / `cooling_factor` (the options `plant_mismatch` and `cooling_factor`), folded
+    into modal coordinates.
+
+    Cached per process: building a network decomposes it (the default chip's 1,548-node
+    eigenproblem, ~0.6 s of CPU and several seconds on a loaded 2-core machine) and folding
+    it is three products with its 1,548 x 1,548 modes; a benchmark that opens hundreds of
+    chips under a few disturbances (benchmarks/comparative.py) paid both at every chip. Chips
+    share one: a plant is not changed by its users (its network's cache of the last step's
+    decay is replaced whole, never edited).
+    """
+    chip = chip_network(profile)
+    base = chip.network
+    if mismatch == 0.0 and cooling_factor == 1.0:
+        return _ModalPlant(base, chip)
+    factor = 1.0 + mismatch
+    network = RCNetwork(
+        base.capacitance_j_per_k,
+        base.sparse_conductance_w_per_k * factor if mismatch else base.sparse_conductance_w_per_k,
+        base.to_ambient_w_per_k * factor / cooling_factor
+        if mismatch
+        else base.to_ambient_w_per_k / cooling_factor,
+    )
+    return _ModalPlant(network, chip)
 
 
 class _ModalPlant:
