@@ -55,6 +55,9 @@ def test_the_start_logs_its_warm_up_step_by_step(daemon: RunningDaemon) -> None:
     for level in ("FAST", "BALANCED", "QUALITY"):
         assert f'msg="warm-up: kernels ready" graph=heat-bound optimization_level={level}' in log
     assert log.index("warm-up: device model built") < log.index("msg=ready")
+    # The planning processes are spawned before the drivers open: their start (imports, then
+    # the kernels) runs beside the daemon's own set-up instead of after it.
+    assert log.index("planning processes spawned") < log.index("drivers open")
 
 
 def test_reflection_lists_the_services(daemon: RunningDaemon) -> None:
@@ -307,6 +310,22 @@ def test_a_second_daemon_on_the_same_state_directory_refuses_to_start(
     )
     assert second.returncode == 1
     assert f"PID {daemon.process.pid}" in second.stderr
+
+
+def test_a_device_that_fails_to_open_after_the_planning_processes_spawned_ends_the_start(
+    tmp_path: Path,
+) -> None:
+    # The planning process is spawned before the drivers open and waits for their profiles;
+    # a start that fails in between must let it go, or photond would hang at its exit.
+    config = tmp_path / "photond.toml"
+    config.write_text("[[devices]]\nid = 'a'\ndriver = 'sim'\noptions = { seed = 'x' }\n")
+    failed = run_photond(
+        *("--config", str(config), "--listen", f"unix:{tmp_path}/p.sock"),
+        *("--state-dir", str(tmp_path / "state"), "--metrics-listen", "off"),
+    )
+    assert failed.returncode == 1
+    assert "planning processes spawned" in failed.stderr
+    assert "cannot start: sim driver: option 'seed' must be an integer" in failed.stderr
 
 
 def test_a_second_daemon_on_a_live_socket_refuses_and_leaves_it_alone(

@@ -18,7 +18,12 @@ RESOURCE_EXHAUSTED. A call whose client has gone gives up its place if its plan 
 started. A worker that dies (killed, out of memory) breaks the pool: the calls in it are
 answered UNAVAILABLE and the pool is rebuilt; one that died while idle costs nobody a call.
 
-Lifecycle: the workers start, warm, before READY. A pool that has had no plan for
+Lifecycle: the workers are spawned first thing at start-up, before the daemon opens its
+drivers: a worker's imports (numba, the planner, the protos) take as long as the daemon's own
+set-up, so they run meanwhile. The worker then waits for its devices (their profiles are the
+drivers'), handed to it as soon as the drivers are open (`give_devices`), and warms (model
+built, kernels loaded) while the daemon builds its device loops; READY waits for it. A pool
+that has had no plan for
 `idle_exit_s` (config `planning_idle_exit_s`) shuts its processes down: each holds ~200 MB
 resident (numba's LLVM, the kernels, the device models), as much as the rest of an idle
 daemon. The next plan starts them again and waits for their warm-up, which loads the kernels
@@ -42,6 +47,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from multiprocessing.queues import Queue
 from typing import Any
 
 import grpc
@@ -132,24 +138,37 @@ class Planned:
 
 # -- in the worker ---------------------------------------------------------------------------
 
-_devices: dict[str, tuple[DeviceProfile, float]] = {}
+# Each device's profile and control period (the planner's tick), by device id.
+_Devices = dict[str, tuple[DeviceProfile, float]]
+_devices: _Devices = {}
 _max_tasks = 0
 
 
-def _start_worker(devices: dict[str, tuple[DeviceProfile, float]], max_tasks: int) -> None:
+def _start_worker(handoff: Queue[_Devices | None], max_tasks: int, loops_running: bool) -> None:
     global _max_tasks
     # Ctrl-C and SIGHUP are the daemon's to handle (it stops or reloads, then closes the pool);
     # a worker whose daemon died without closing it exits rather than linger.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # Planning is batch work: at a lower CPU priority, the daemon's device loop (the safety
-    # path) and its RPC threads get a core first while plans keep the others busy.
-    os.nice(WORKER_NICE)
+    # path) and its RPC threads get a core first while plans keep the others busy. A worker of
+    # the daemon's start-up lowers it once warm: no device loop runs before READY, and READY
+    # waits for this warm-up, which on a busy machine would otherwise wait behind every other
+    # process's work.
+    if loops_running:
+        os.nice(WORKER_NICE)
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+    # This process has imported the planner by now (unpickling this function did); the
+    # devices come once the daemon's drivers are open (`PlanningPool.give_devices`).
+    devices = handoff.get()
+    if devices is None:  # the daemon stopped before it had devices: nothing to warm
+        return
     _devices.update(devices)
     _max_tasks = max_tasks
     for profile, period_s in set(devices.values()):
         warm_up(profile, period_s)
+    if not loops_running:
+        os.nice(WORKER_NICE)
 
 
 def _exit_with(parent_pid: int) -> None:
@@ -301,13 +320,13 @@ class PlanningPool:
 
     def __init__(
         self,
-        devices: Mapping[str, tuple[DeviceProfile, float]],
         max_tasks: int,
         workers: int = 1,
         queue_limit: int = 8,
         idle_exit_s: float = 0.0,
     ) -> None:
-        self._devices = dict(devices)
+        # Until `give_devices`: the workers spawned meanwhile wait for them (`_start_worker`).
+        self._devices: _Devices | None = None
         self._max_tasks = max_tasks
         self.workers = workers
         self.queue_limit = queue_limit
@@ -317,17 +336,46 @@ class PlanningPool:
         self._in_pool = 0
         self._last_plan_s = time.monotonic()
         self._executor: ProcessPoolExecutor | None = None
+        # The executor's workers take their devices from here, one message each.
+        self._handoff: Queue[_Devices | None] | None = None
+        self._warming: list[Future[bool]] = []
+        self._started = False
         self._retirer: asyncio.Task[None] | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            context = multiprocessing.get_context("spawn")
+            # A queue, not initargs: the workers spawn before the daemon has the devices. Its
+            # feeder thread writes, so a put never waits for a worker still importing.
+            self._handoff = context.Queue()
+            self._handoff.cancel_join_thread()  # an unread message never holds the exit
             self._executor = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=context,
                 initializer=_start_worker,
-                initargs=(self._devices, self._max_tasks),
+                # Workers spawned after `start` warm while the device loops run.
+                initargs=(self._handoff, self._max_tasks, self._started),
             )
+            if self._devices is not None:
+                self._hand(self._devices)
         return self._executor
+
+    def _hand(self, devices: _Devices | None) -> None:
+        """One message per worker: each worker's initializer takes exactly one."""
+        assert self._handoff is not None
+        for _ in range(self.workers):
+            self._handoff.put(devices)
+
+    def spawn(self) -> None:
+        """Spawn the workers now; they import the planner, then wait for `give_devices`."""
+        self._warming = self._warm(self._pool())
+
+    def give_devices(self, devices: Mapping[str, tuple[DeviceProfile, float]]) -> None:
+        """The devices to plan for (profile and control period by id): the workers spawned
+        so far warm for them now, and every worker started later does at its start."""
+        self._devices = dict(devices)
+        if self._executor is not None:
+            self._hand(self._devices)
 
     @property
     def in_flight(self) -> int:
@@ -335,9 +383,16 @@ class PlanningPool:
         return self._in_pool
 
     async def start(self) -> None:
-        """Start every worker and wait until each has warmed its kernels; from then on, stop
-        them after `idle_exit_s` without a plan."""
-        await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warm(self._pool())))
+        """Wait until every worker (spawned now unless `spawn` did) has warmed its kernels for
+        the devices of `give_devices`; from then on, stop them after `idle_exit_s` without a
+        plan."""
+        if self._devices is None:
+            raise RuntimeError("PlanningPool.start before give_devices: nothing to warm for")
+        if not self._warming:
+            self.spawn()
+        warming, self._warming = self._warming, []
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in warming))
+        self._started = True
         self._last_plan_s = time.monotonic()
         if self._retirer is None:
             self._retirer = asyncio.create_task(self._retire_when_idle())
@@ -466,4 +521,8 @@ class PlanningPool:
             self._retirer = None
         executor, self._executor = self._executor, None
         if executor is not None:
+            if self._devices is None:
+                # Workers still waiting for their devices (a start-up that failed before the
+                # drivers were open): let them through, or the shutdown would wait forever.
+                self._hand(None)
             executor.shutdown(wait=True, cancel_futures=True)

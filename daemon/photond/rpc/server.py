@@ -153,16 +153,44 @@ class Daemon:
             if address.startswith("unix:") and path.is_socket() and _unix_socket_is_live(path):
                 self.lock.release()
                 raise RuntimeError(f"another daemon is serving on {address}")
+        # Spawned first: a planning process imports the planner while this one opens the
+        # journal and the drivers, then warms while the device loops are built; READY waits
+        # for max(its start, the daemon's set-up), not their sum (benchmarks/startup.py).
+        self.planner = PlanningPool(
+            config.max_tasks_per_job,
+            config.planning_workers,
+            config.planning_queue_limit,
+            config.planning_idle_exit_s,
+        )
+        self.planner.spawn()
+        log.info("planning processes spawned", extra={"planning_workers": self.planner.workers})
+        try:
+            self._set_up(config)
+        except BaseException:
+            self.planner.close()
+            self.lock.release()
+            raise
+
+    def _set_up(self, config: DaemonConfig) -> None:
+        """Journal, drivers, device loops, services, gRPC server, metrics (not yet serving)."""
         private_file(config.state_dir / "jobs.sqlite3")
         self.journal = Journal(config.state_dir / "jobs.sqlite3")
         self.book = JobBook(self.journal)
         clock = ScaledClock(config.time_scale)
-        managed = []
+        opened = []
         for d in config.devices:
             breaker, driver_options = BreakerConfig.split_options(d.options)
             # A device that cannot be reached yet starts with its breaker open (its probes
             # open the driver once it answers); photond serves the others meanwhile.
             driver, unreachable = open_or_defer(d.driver, driver_options, clock)
+            opened.append((d, breaker, driver, unreachable))
+        log.info("drivers open", extra={"devices": len(opened)})
+        # The profiles are the drivers': the planning processes warm for them from here on.
+        self.planner.give_devices(
+            {d.id: (driver.profile, config.control_period_s) for d, _, driver, _ in opened}
+        )
+        managed = []
+        for d, breaker, driver, unreachable in opened:
             runtime = DeviceRuntime(
                 d.id,
                 driver,
@@ -180,13 +208,6 @@ class Daemon:
                 runtime.unreachable(str(unreachable))
             managed.append(ManagedDevice(id=d.id, driver_name=d.driver, runtime=runtime))
         self.devices = DeviceTable(managed)
-        self.planner = PlanningPool(
-            {d.id: (d.profile, d.runtime.period_s) for d in self.devices},
-            config.max_tasks_per_job,
-            config.planning_workers,
-            config.planning_queue_limit,
-            config.planning_idle_exit_s,
-        )
         # Who may call what, TLS of the TCP listeners, per-identity limits (photond.security).
         self.access = AccessControl(config.security)
         self.jobs = JobService(
@@ -227,7 +248,8 @@ class Daemon:
         # Compile the planner's kernels and build each device's model before anyone can submit:
         # a cold numba compile takes tens of seconds (cached on disk afterwards).
         log.info("compiling the planner's kernels (a cold start takes minutes, a warm one seconds)")
-        # The planning processes warm theirs meanwhile (the device loops' re-plans run here).
+        # The planning processes, spawned in __init__, warm theirs meanwhile (the device loops'
+        # re-plans run here).
         await asyncio.gather(
             self.planner.start(),
             *(
