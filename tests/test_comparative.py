@@ -1,19 +1,21 @@
-"""The comparative study's harness (benchmarks/comparative.py, photon_bench.comparative) on a
-tiny case: runs on the simulated chip measured from the plant's record, the clairvoyant's model
-is the disturbed plant's, the paired statistics, and CP-SAT's exact reference.
+"""The comparative study's harness (photon_bench.study and photon_bench.comparative, which
+benchmarks/comparative.py and photonctl bench run) on a tiny case: runs on the simulated chip
+measured from the plant's record, the clairvoyant's model is the disturbed plant's, the paired
+statistics, and CP-SAT's exact reference.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
+import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
 
+from photon_bench import study
 from photon_bench.comparative import (
     EXACT_PERIOD_S,
     SCENARIOS,
@@ -32,18 +34,6 @@ from photond.planning.optimize import Level, optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 CPSAT_PYTHON = ROOT / ".venv-cpsat" / "bin" / "python"
-
-
-def study() -> ModuleType:
-    """benchmarks/comparative.py, a script, imported by path."""
-    spec = importlib.util.spec_from_file_location(
-        "comparative", ROOT / "benchmarks" / "comparative.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["comparative"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_heat_blind_plan_runs_above_the_limit_where_the_closed_loop_does_not() -> None:
@@ -83,7 +73,6 @@ def test_clairvoyant_model_is_the_disturbed_plant(tmp_path: Path) -> None:
 
 
 def test_paired_statistics_follow_the_data() -> None:
-    comparative = study()
     rows = []
     for seed in range(8):
         for strategy, makespan in (("closed", 10.0 + seed), ("open", 12.0 + 1.5 * seed)):
@@ -96,13 +85,13 @@ def test_paired_statistics_follow_the_data() -> None:
                     "makespan_s": makespan,
                 }
             )
-    test = comparative.paired(rows, "makespan_s", "open", "closed")
+    test = study.paired(rows, "makespan_s", "open", "closed")
     assert test["pairs"] == 8 and test["a_larger"] == 8
     assert test["rank_biserial"] == 1.0
     assert test["wilcoxon_p"] < 0.01
     low, high = test["median_ci95"]
     assert low <= test["median_difference"] <= high
-    flipped = comparative.paired(rows, "makespan_s", "closed", "open")
+    flipped = study.paired(rows, "makespan_s", "closed", "open")
     assert flipped["rank_biserial"] == -1.0
 
 
@@ -110,17 +99,60 @@ def test_paired_statistics_follow_the_data() -> None:
     not CPSAT_PYTHON.exists(), reason=f"{CPSAT_PYTHON} missing: `make bench-cpsat` builds it"
 )
 def test_cpsat_optimum_bounds_the_optimizer_and_keeps_the_limits() -> None:
-    comparative = study()
     profile = load_profile()
     device = device_thermal(profile, EXACT_PERIOD_S)
     inst = graph_instance(exact_graph(profile, 8, 1), device).instance
     fast = optimize(inst, Level.FAST)
     arrays = exact_arrays(inst, fast.makespan_ticks)
     # The arrays are the optimiser's model: its own plan passes their superposition.
-    assert comparative.superposed_ok(arrays, fast.start)
-    result = comparative.cpsat(arrays, 60.0, CPSAT_PYTHON)
+    assert study.superposed_ok(arrays, fast.start)
+    result = study.cpsat(arrays, 60.0, CPSAT_PYTHON)
     assert result["proven"], result
     assert result["makespan"] <= fast.makespan_ticks
-    assert comparative.superposed_ok(arrays, np.array(result["start"]))
+    assert study.superposed_ok(arrays, np.array(result["start"]))
     balanced = optimize(inst, Level.BALANCED, seed=0)
     assert result["makespan"] <= balanced.makespan_ticks
+
+
+def test_the_script_reports_a_study_run_through_the_package(tmp_path: Path) -> None:
+    # A tiny study through photon_bench.study, then benchmarks/comparative.py (a thin command
+    # line over it) rebuilds the doc's results region and the PNGs from its JSON.
+    config = study.StudyConfig(
+        workloads=("synthetic",), scenarios=("none",), seeds=1, tasks=12, rounds=1, exact=0
+    )
+    lines: list[str] = []
+    result = study.run_study(config, lines.append, "test")
+    assert {r["strategy"] for r in result["runs"]} == {
+        "unaware", "reactive", "open", "closed", "clairvoyant"
+    }  # fmt: skip
+    assert any(line.startswith("synthetic seed 0: 12 tasks") for line in lines)
+    # Every second of the run is in a section, and each section names what it timed.
+    assert sum(result["sections_s"].values()) <= result["wall_s"]
+    assert "synthetic: runs (a)-(d)" in result["sections_s"]
+    saved = tmp_path / "result.json"
+    study.save_json(result, saved)
+    doc = tmp_path / "study.md"
+    doc.write_text(f"# Study\n\nkept\n\n{study.BEGIN}\nold\n{study.END}\n\nkept too\n")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "comparative.py"), "--report-only",
+         "--json", str(saved), "--doc", str(doc), "--out", str(tmp_path / "png")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = doc.read_text()
+    assert "kept\n" in text and "kept too" in text and "\nold\n" not in text
+    assert "### Where the run's wall time went" in text
+    assert "| synthetic: runs (a)-(d) |" in text
+    assert (tmp_path / "png" / "makespan.png").stat().st_size > 0
+
+
+def test_study_settings_are_checked_naming_the_setting() -> None:
+    settings: dict[str, Any]
+    for settings, field in (
+        ({"workloads": ("alexnet",)}, "workloads"),
+        ({"scenarios": ("flood",)}, "scenarios"),
+        ({"seeds": 0}, "seeds"),
+        ({"rounds": 0}, "rounds"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            study.StudyConfig(**settings)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
 from ._cli_auth import add_credential_options, client_credentials
+from ._cli_bench import add_bench_options, run_bench
 from ._cli_show import (
     job_lines,
     job_outcome,
@@ -48,7 +49,7 @@ EXIT_CODES = {
     EXIT_JOB_FAILED: "the job failed or was cancelled (submit --wait, job --follow); "
     "health: not serving",
     EXIT_USAGE: "usage error: bad arguments, a task graph file missing or invalid, or an "
-    "optional extra a command needs not installed (plot: photond[plot])",
+    "optional extra a command needs not installed (plot: photond[plot], bench: photond[bench])",
     EXIT_UNREACHABLE: "the daemon is unreachable (UNAVAILABLE, after gRPC's retries)",
     EXIT_REFUSED: "the daemon refused the request: any other gRPC error (INVALID_ARGUMENT, "
     "NOT_FOUND, FAILED_PRECONDITION, DEADLINE_EXCEEDED, ...)",
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``photonctl`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error
+    if args.command is _bench:  # runs here, on the simulated chip: no daemon to reach
+        return run_bench(args, sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)
     if args.command is _submit and args.plan_only and (args.wait or args.validation):
         parser.error("--plan-only cannot be combined with --wait or --validation")
     if args.command is _submit and (args.file is None) == (args.workload is None):
@@ -281,6 +284,24 @@ def _parser() -> argparse.ArgumentParser:
         "photonctl stats --device sim0",
     )
     stats.add_argument("--device", default="", help="one device (default: every device)")
+    bench = commands.add_parser(
+        "bench",
+        help="run a short comparative study on this machine, no daemon: jobs on the simulated "
+        "chip under disturbances, heat-blind vs reactive vs photond open and closed loop vs "
+        "the clairvoyant plan (needs the 'bench' extra; docs/study.md)",
+        description="Run a short version of the comparative study (docs/study.md) on the\n"
+        "simulated chip in this process: every workload x seed x disturbance, played under\n"
+        "(a) a heat-blind plan with the interlock, (b) reactive throttling, (c) photond's plan\n"
+        "open loop and (d) closed loop, against the clairvoyant plan. Prints a table per\n"
+        "workload, the closed loop's regret and the wall time per section; progress goes to\n"
+        "stderr. Without a daemon: --target and the credentials do not apply.",
+        epilog="examples:\n  photonctl bench\n"
+        "  photonctl bench --workloads synthetic --scenarios 'none,cooling x1.5' --json "
+        "bench.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_bench_options(bench)
+    bench.set_defaults(command=_bench)
     health = command(
         "health",
         _health,
@@ -289,6 +310,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--service", default="", help="one service (default: the daemon)")
     return parser
+
+
+def _bench(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """Never called with a client: main() runs bench before connecting (_cli_bench)."""
+    raise AssertionError("photonctl bench runs without a daemon")
 
 
 def _print_json(document: object, out: TextIO) -> None:
