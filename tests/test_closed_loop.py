@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from photon.v1 import job_pb2
+from photon_bench.comparative import photond_plan, synthetic_workload
 from photon_bench.loop_runs import (
     SCENARIOS,
     RunResult,
@@ -39,11 +41,17 @@ from photond.loop.closed_loop import (
     ClosedLoop,
     LoopStats,
     _forecast,
+    _windows,
+    full_model_peak,
 )
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution
+from photond.loop.observer import Observer
+from photond.model import ModelState
+from photond.model.loop_model import Estimate
 from photond.planning.device_plan import plan_graph
 from photond.planning.graph import CheckedGraph, CheckedTask
+from photond.planning.job_tables import JobForecast
 from photond.planning.optimize import Level
 from photond.planning.plan import Plan, PlannedTask
 from photond.wire import plan_to_proto
@@ -293,3 +301,103 @@ def test_a_forecast_of_a_plan_replaced_meanwhile_is_dropped(tmp_path: Path) -> N
         assert loop._take_forecast(execution) is None  # not acted on
         _until(lambda: loop.may_start(execution, 0.0, sample) and len(loop._trace_c))
         assert loop._trace_from == 0  # the new plan's trace landed
+
+
+def test_the_full_model_peak_is_the_full_model_played_period_by_period() -> None:
+    # `full_model_peak` confirms the forecast model's crossings: it must be the observer's
+    # model itself, x <- a x + B u each period, read at the limit points at every task start
+    # and end and at every period's end. Here from a warm, off-equilibrium state.
+    profile = load_profile()
+    model = Observer(profile, 0.01).model
+    rng = np.random.default_rng(3)
+    tasks = tuple(
+        CheckedTask(
+            f"t{i}",
+            float(rng.choice([0.05, 0.2, 0.3])),
+            dict.fromkeys(profile.zones[i % len(profile.zones)].heater_ids, 25.0),
+            (),
+            (),
+            0.0,
+            0.0,
+            0,
+        )
+        for i in range(12)
+    )
+    fc = JobForecast(CheckedGraph(tasks), model)
+    rows = np.arange(len(tasks), dtype=np.int64)
+    start = rng.integers(0, 40, len(tasks)).astype(np.int64)
+    end = start + fc.duration
+    warm = model.steady_modes(np.append(np.full(model.heaters, 15.0), 3.0))
+    x0 = 0.3 * warm + 0.1 * rng.standard_normal(model.modes)
+    estimate = Estimate(ModelState(x0, np.zeros(model.heaters)), 3.0, np.zeros(0), np.zeros(0))
+    peak_c, _ = full_model_peak(fc, estimate, rows, start, end)
+
+    out, feed = model.limit_readout()
+    heater_pos = {h: q for q, h in enumerate(model.heater_ids)}
+    power = np.zeros((len(tasks), model.heaters))
+    for i, t in enumerate(tasks):
+        for h, p in t.heater_power_mw.items():
+            power[i, heater_pos[h]] = p
+    x, brute_c = x0.copy(), -math.inf
+    for k in range(int(end.max()) + 1):
+        u = np.append(power[(start <= k) & (k < end)].sum(axis=0), 3.0)
+        brute_c = max(brute_c, float((out @ x + feed @ u).max()) + model.ambient_c)
+        x = model.decay * x + model.input_gain @ u
+        brute_c = max(brute_c, float((out @ x + feed @ u).max()) + model.ambient_c)
+    assert peak_c == pytest.approx(brute_c, abs=1e-9)
+
+
+@pytest.mark.parametrize("confirm", [True, False])
+def test_a_forecast_crossing_the_trigger_re_plans_only_if_the_full_model_confirms_it(
+    tmp_path: Path, confirm: bool
+) -> None:
+    # The forecast model (6 modes, the rest residualised) over-predicts the peak of this plan
+    # by tenths of a degree; with the trigger between its peak and the full model's, the old
+    # rule re-planned an undisturbed job, the new one does not (and counts the crossing).
+    profile = load_profile()
+    graph = synthetic_workload(profile, 96, 0)
+    plan = photond_plan(graph, profile, 0, 1)
+    driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
+    book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    loop.confirm_forecasts = confirm
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    book.submit(record, 0.0)
+    execution = Execution(record, driver, book, 0.0)
+    try:
+        given = loop._forecast_input(execution, 0.0)
+        screen_c = _forecast(given).peak_c
+        full_c, _ = full_model_peak(given.forecast, given.estimate, *_windows(given))
+        assert screen_c > full_c + 0.1, "this plan must show the forecast model's excess"
+        trigger_c = (screen_c + full_c) / 2
+        loop.set_limits(
+            replace(profile.limits, max_device_temperature_c=trigger_c + loop.config.margin_c)
+        )
+        loop.may_start(execution, 0.0, driver.read_sensors())
+        # The job holds drift-sensitive tasks: a re-plan is a re-time on the worker thread.
+        replanning = loop._retime
+    finally:
+        loop.close()
+    if confirm:
+        assert replanning is None
+        assert loop.stats.unconfirmed == 1
+    else:
+        assert replanning is not None
+        assert replanning[1].startswith("forecast hottest spot"), replanning[1]
+        assert loop.stats.unconfirmed == 0
+
+
+def test_the_loop_says_when_work_for_the_job_is_under_way_off_its_thread(
+    tmp_path: Path,
+) -> None:
+    # Benchmarks in manual device time pace the loop at real time while this is true
+    # (`loop_runs.RecordingSim`): a forecast waiting on the forecast thread counts until it
+    # lands, and nothing counts once it has.
+    with _held_long_job(tmp_path) as held:
+        loop, execution, sample = held.loop, held.execution, held.sample
+        assert not loop.computing()
+        loop.may_start(execution, 0.0, sample)
+        assert loop.computing(), "the reference trace waits on the held forecast thread"
+        held.gate.set()
+        _until(lambda: not loop.computing())
+        assert loop._tracing is None or loop._tracing.future.done()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,17 +58,30 @@ MODES = ("open", "reactive", "closed")
 
 
 class RecordingSim(SimulatedChipDriver):
-    """The simulated chip, noting its true hottest cell and the wall time at every sample."""
+    """The simulated chip, noting its true hottest cell and the wall time at every sample.
+
+    `pace`: while it returns True (`ClosedLoop.computing`: a re-time, search or forecast under
+    way off the loop thread), each pass lasts at least `pace_s` of wall time, as on a real
+    clock. Unpaced, the loop in manual time runs 10-30 times faster than real time, and a
+    drift job's re-time on the worker (tens of ms, during which no task starts) cost it 0.2 to
+    0.5 s of device time instead of a few periods: 2.9 s of a 23 s job under an ambient step
+    in one run (benchmarks/regret.py compares both).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.true_max_c: list[float] = []
         self.pass_wall_s: list[float] = []
         self._last_wall = time.perf_counter()
+        self.pace: Callable[[], bool] | None = None
+        self.pace_s = 0.0
 
     def read_sensors(self) -> SensorSample:
         now = time.perf_counter()
         self.pass_wall_s.append(now - self._last_wall)
+        if self.pace is not None and self.pace():
+            time.sleep(max(0.0, self.pace_s - (now - self._last_wall)))
+            now = time.perf_counter()
         self._last_wall = now
         sample = super().read_sensors()
         self.true_max_c.append(float(self.true_temperatures_c().max()))
@@ -115,6 +128,8 @@ class RunResult:
     # Plans the off-thread search swapped in, and the remaining makespan they saved in all.
     searched: int
     search_gain_s: float
+    # Forecasts that crossed the trigger and the full model did not confirm (no re-plan).
+    unconfirmed: int
     replan_p50_ms: float
     replan_p99_ms: float
     jitter_p99_ms: float
@@ -132,14 +147,25 @@ def run(
     mode: str,
     options: Mapping[str, str] | None = None,
     hold_timeout_s: float = 10.0,
+    confirm_forecasts: bool = True,
+    paced: bool = True,
 ) -> RunResult:
-    """Run the job once on a fresh simulated chip; see the module docstring."""
+    """Run the job once on a fresh simulated chip; see the module docstring.
+
+    `confirm_forecasts` False takes the closed loop's old forecast trigger (the forecast
+    model alone, no full-model confirmation: `ClosedLoop.confirm_forecasts`), for
+    benchmarks/regret.py's side-by-side comparison. `paced` False runs off-loop work at
+    manual time's pace (`RecordingSim`), as runs did before.
+    """
     clock = ManualClock()
     sim = RecordingSim.open({**SCENARIOS.get(scenario, ({}, True))[0], **(options or {})}, clock)
     with tempfile.TemporaryDirectory() as tmp:
         book = JobBook(Journal(Path(tmp) / "jobs.sqlite3"))
         control = ControlConfig(mode=mode, margin_c=MARGIN_C, hold_timeout_s=hold_timeout_s)
         runtime = DeviceRuntime("sim0", sim, book, PERIOD_S, control=control)
+        runtime.control.confirm_forecasts = confirm_forecasts
+        if paced:
+            sim.pace, sim.pace_s = runtime.control.computing, PERIOD_S
         job = job_pb2.Job(id=f"job-{mode}", device_id="sim0", schedule=plan_to_proto(plan))
         record = JobRecord(job=job, graph=graph, plan=plan)
         book.submit(record, 0.0)
@@ -164,6 +190,7 @@ def run(
         replans=stats.replans,
         searched=stats.searched,
         search_gain_s=float(sum(stats.search_gain_s)),
+        unconfirmed=stats.unconfirmed,
         replan_p50_ms=float(np.percentile(latency_ms, 50)) if len(latency_ms) else 0.0,
         replan_p99_ms=float(np.percentile(latency_ms, 99)) if len(latency_ms) else 0.0,
         jitter_p99_ms=float(np.percentile(np.array(stats.jitter_s), 99) * 1e3),
