@@ -38,6 +38,7 @@ from photond.jobs.journal import Journal
 from photond.loop.closed_loop import (
     FORECAST_INLINE_TASKS,
     REPLANS_KEPT,
+    RETIME_INLINE_TASKS,
     ClosedLoop,
     LoopStats,
     _forecast,
@@ -213,6 +214,68 @@ def test_the_loop_keeps_a_bounded_record_of_its_re_plans() -> None:
     assert len(stats.replan_latency_s) == len(stats.replan_reasons) == REPLANS_KEPT
     assert stats.replan_latency_s[-1] == REPLANS_KEPT + 2
     assert stats.replan_reasons[0] == "forecast 3"
+
+
+def test_a_re_plan_of_more_tasks_than_retime_inline_tasks_runs_off_the_loop_thread(
+    tmp_path: Path,
+) -> None:
+    # A 100k-task re-plan (re-time, swap, event) was half a second of the loop thread's CPU:
+    # beyond RETIME_INLINE_TASKS it is worked out on the worker, and no task starts on the old
+    # plan meanwhile; the plan and event that land are those the loop thread would have made.
+    n = RETIME_INLINE_TASKS + 1
+    profile = load_profile()
+    lane = profile.lanes[0].id
+    graph = CheckedGraph(
+        tuple(CheckedTask(f"t{i}", 0.01, {"h00": 10.0}, (), (), 0.0, 0.0, 0) for i in range(n))
+    )
+    # Planned 5 ms apart on one lane: the re-time spaces them by their 10 ms durations.
+    plan = Plan(
+        tuple(PlannedTask(f"t{i}", lane, 0.005 * i, 0.005 * i + 0.01) for i in range(n)),
+        0.005 * n,
+        0.0,
+        "test",
+        0.0,
+    )
+    runs = []
+    for name in ("off", "inline"):
+        driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
+        book = JobBook(Journal(tmp_path / f"{name}.sqlite3"))
+        record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+        book.submit(record, 0.0)
+        loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+        execution = Execution(record, driver, book, 0.0)
+        sample = driver.read_sensors()
+        runs.append((loop, execution, record))
+        assert loop.may_start(execution, 0.0, sample)
+        if name == "inline":  # the same re-plan, as the loop thread made it before
+            remaining = loop._remaining(execution, 0.0, plan)
+            loop._swap(execution, 0.0, "test", loop._timed_replan(remaining, {}))
+            continue
+        gate = threading.Event()
+        loop._worker().submit(gate.wait)  # hold the worker so the re-time queues behind it
+        try:
+            loop.replan(execution, 0.0, "test", "forecast")
+            assert not loop.may_start(execution, 0.01, sample)
+            assert not any(e.HasField("replanned") for e in record.events)
+        finally:
+            gate.set()
+        _until(lambda: loop.may_start(execution, 0.02, sample))  # noqa: B023
+    try:
+        (_, off, off_record), (_, inline, inline_record) = runs
+        assert off.pending == inline.pending
+        assert off.pending != tuple(sorted(plan.tasks, key=lambda p: (p.start_s, p.task_id)))
+        replanned = [
+            [e.replanned for e in r.events if e.HasField("replanned")]
+            for r in (off_record, inline_record)
+        ]
+        assert [len(r) for r in replanned] == [1, 1]
+        (landed,), (made,) = replanned
+        assert landed.reason == made.reason == "test"
+        assert len(landed.schedule.tasks) == n
+        assert landed.schedule.tasks == made.schedule.tasks  # the time it took may differ
+    finally:
+        for loop, _, _ in runs:
+            loop.close()
 
 
 @dataclass

@@ -157,6 +157,18 @@ def job_result(
     )
 
 
+def replanned_event(reason: str, plan: Plan) -> bytes:
+    """A re-plan's event body (JobReplanned: why, and the plan the tasks not yet started now
+    follow), serialized: `JobBook.replanned` appends it to the event's other fields. Built
+    where the re-plan was computed: for a 100k-task plan it is 0.3-0.4 s of Python (a message
+    per task), which on the device loop's thread was a third of a re-plan's cost."""
+    return job_pb2.JobReplanned(
+        reason=reason,
+        schedule=plan_to_proto(plan),
+        predicted_peak_temperature_c=plan.predicted_peak_temperature_c,
+    ).SerializeToString()
+
+
 def plan_from_proto(schedule: job_pb2.Schedule) -> Plan:
     """A journaled Schedule back as a plan, so that a restart runs what was acknowledged (the
     search statistics are not kept: they describe a search that is over)."""

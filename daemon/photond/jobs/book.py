@@ -37,12 +37,18 @@ from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan, PlannedTask
 from photond.tracing import JobTrace
 from photond.wakeup import Wakeup
-from photond.wire import length_delimited, plan_from_proto, plan_to_proto, timestamp
+from photond.wire import (
+    length_delimited,
+    plan_from_proto,
+    replanned_event,
+    timestamp,
+)
 
 # A job's first event: JobEvent.planned, which holds JobPlanned.schedule.
 _PLANNED_FIELD = job_pb2.JobEvent.DESCRIPTOR.fields_by_name["planned"].number
 _PLANNED_SCHEDULE_FIELD = job_pb2.JobPlanned.DESCRIPTOR.fields_by_name["schedule"].number
 _JOB_RESULT_FIELD = job_pb2.Job.DESCRIPTOR.fields_by_name["result"].number
+_REPLANNED_FIELD = job_pb2.JobEvent.DESCRIPTOR.fields_by_name["replanned"].number
 
 TERMINAL_STATES = frozenset(
     {job_pb2.JOB_STATE_COMPLETED, job_pb2.JOB_STATE_FAILED, job_pb2.JOB_STATE_CANCELLED}
@@ -469,15 +475,20 @@ class JobBook:
     # A re-plan moves tasks not yet started and a hold pauses dispatch; what must survive a
     # restart (the job, its result) is written by the state changes above.
 
-    def replanned(self, record: JobRecord, device_time_s: float, reason: str, plan: Plan) -> None:
-        """Record that the tasks not yet started now follow `plan` (job-relative times)."""
-        event = job_pb2.JobReplanned(
-            reason=reason,
-            schedule=plan_to_proto(plan),
-            predicted_peak_temperature_c=plan.predicted_peak_temperature_c,
-        )
+    def replanned(
+        self,
+        record: JobRecord,
+        device_time_s: float,
+        reason: str,
+        plan: Plan,
+        prepared: bytes | None = None,
+    ) -> None:
+        """Record that the tasks not yet started now follow `plan` (job-relative times).
+        `prepared`: `wire.replanned_event(reason, plan)` built off the device loop's thread (a
+        large plan's event is tenths of a second to build); else it is built here."""
+        body = prepared if prepared is not None else replanned_event(reason, plan)
         with self._lock:
-            self._event(record, device_time_s, replanned=event)
+            self._event(record, device_time_s, tail=length_delimited(_REPLANNED_FIELD, body))
 
     def held(self, record: JobRecord, device_time_s: float, reason: str) -> None:
         """Record that dispatch stopped for `reason` (interlock or emergency stop)."""
@@ -536,9 +547,13 @@ class JobBook:
         record.job = light
         record.shed = True
 
-    def _event(self, record: JobRecord, device_time_s: float, **kind: object) -> None:
+    def _event(
+        self, record: JobRecord, device_time_s: float, tail: bytes = b"", **kind: object
+    ) -> None:
+        """Number, journal and publish an event; `tail`: serialized fields appended to it (a
+        kind built and serialized elsewhere, `replanned`)."""
         event = self._new_event(record, device_time_s, **kind)
-        blob = event.SerializeToString()
+        blob = event.SerializeToString() + tail
         self._journal.append_event(record.id, event.sequence, blob)
         record.events.append(blob)
         record.wakeup.notify()

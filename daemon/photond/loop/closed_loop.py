@@ -31,7 +31,8 @@ default mode, ``closed``:
   model, truncated to its slowest modes, over-predicts short tasks' peaks by tenths of a
   degree, and that alone re-planned jobs nothing disturbed (benchmarks/regret.py).
 - a re-plan is first an immediate re-time that keeps the plan's order (`replan.replan`, on this
-  thread: the loop never waits), then an anytime search from it (`replan.improve`) on a worker
+  thread up to `RETIME_INLINE_TASKS` tasks not yet started; beyond, on the worker thread, and
+  no task starts until it lands), then an anytime search from it (`replan.improve`) on a worker
   thread within `replan_budget_s`; its plan is swapped in at a later pass only if, re-timed
   from the state at that pass, it still ends sooner and stays within the limit.
 
@@ -68,7 +69,7 @@ from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap
 from photond.jobs.book import JobBook, JobRecord
 from photond.loop.control_config import ControlConfig
-from photond.loop.execution import Execution
+from photond.loop.execution import Execution, PreparedSwap
 from photond.loop.observer import Observer
 from photond.metrics import instruments
 from photond.model.loop_model import Estimate
@@ -80,6 +81,7 @@ from photond.planning.replan import Remaining, RunningTask, improve, replan
 from photond.planning.retime import forecast_peak, warm_up
 from photond.planning.superposition import task_tables
 from photond.tracing import tracer
+from photond.wire import replanned_event
 
 log = logging.getLogger("photond.loop")
 
@@ -103,6 +105,14 @@ REPLANS_KEPT = 10_000
 # thread (see the module docstring): 512 cost the loop ~0.4 ms; 6,000 (a 100k-task job's
 # horizon) cost 4.5 ms on an idle machine, 15 ms on a loaded one.
 FORECAST_INLINE_TASKS = 512
+
+# Tasks not yet started beyond which a re-plan is re-timed on the worker thread, with its swap
+# and its event worked out there too (`_retime_off_loop`). The whole re-plan on the loop thread
+# cost it (thread CPU, this machine) 1.5-2 ms at 500 tasks, 2-3 ms at 1,000, 5-6 ms at 2,000,
+# 12-14 ms at 5,000 and 0.43-0.51 s at 100,000; under machine load 20 a CPU-bound loop thread
+# gets a core a tenth of the time, and one such re-plan was a 6-7 s gap between frames
+# (benchmarks/loop_stall.py --load 8 --diagnose).
+RETIME_INLINE_TASKS = 2_000
 
 _Result = TypeVar("_Result")
 IntArray = NDArray[np.int64]
@@ -242,6 +252,16 @@ def _peak_forecast(given: _ForecastInput, trigger_c: float | None) -> _Peak:
     return _Peak(result, full_c, full_in_s)
 
 
+@dataclass(frozen=True)
+class _Retimed:
+    """A re-time that ran on the worker thread (`ClosedLoop._retime_off_loop`): the plan, the
+    swap to it and its event, worked out there."""
+
+    plan: Plan
+    swap: PreparedSwap
+    event: bytes
+
+
 def _replan_span(
     execution: Execution, remaining: Remaining, reason: str, now_s: float
 ) -> tuple[dict[str, str | int | float], Context | None]:
@@ -326,7 +346,7 @@ class ClosedLoop:
         self._last_forecast = -(10**9)
         self._search: Future[Plan | None] | None = None
         # A re-time running on the worker (jobs with drift-tolerant tasks), its reason and kind.
-        self._retime: tuple[Future[Plan], str, str] | None = None
+        self._retime: tuple[Future[_Retimed], str, str] | None = None
         # The re-time of a job resumed after a restart under way (`start_resume`).
         self._resuming: tuple[Execution, Remaining, Future[Plan]] | None = None
         self._searcher: ThreadPoolExecutor | None = None
@@ -418,18 +438,27 @@ class ClosedLoop:
         """Re-time the tasks not yet started from the estimate, swap the plan, tell watchers;
         then start the search for a shorter one. `kind` is the reason's kind (REPLAN_KINDS).
 
-        A job with drift-tolerant tasks is re-timed on the worker thread instead, and no task
-        starts until its plan lands: the drift rule plays tolerant tasks period by period, which
-        for a thousand tasks on a cooling chip takes tenths of a second, far beyond a control
-        period. Such a job gets no search (swapping one in would re-time on this thread).
+        A job with drift-tolerant tasks, or more than RETIME_INLINE_TASKS not yet started, is
+        re-timed on the worker thread instead, and no task starts until its plan lands: the
+        drift rule plays tolerant tasks period by period, which for a thousand tasks on a
+        cooling chip takes tenths of a second, far beyond a control period, and a 100k-task
+        re-plan is half a second of Python. Such a job gets no search (swapping one in would
+        re-time on this thread).
         """
         warm = self._plan or execution.record.plan
         assert warm is not None, "a job runs only once it has a plan"
         remaining = self._remaining(execution, now_s, warm)
         attributes, parent = _replan_span(execution, remaining, reason, now_s)
-        if remaining.forecast.holds_drift:
+        if remaining.forecast.holds_drift or len(remaining.tasks) > RETIME_INLINE_TASKS:
             self._search = None
-            future = self._worker().submit(self._timed_replan, remaining, attributes, parent)
+            future = self._worker().submit(
+                self._retime_off_loop,
+                remaining,
+                attributes,
+                parent,
+                reason,
+                execution.pending_basis(),
+            )
             self._retime = (future, reason, kind)
             return
         plan = self._timed_replan(remaining, attributes, parent)
@@ -549,13 +578,26 @@ class ClosedLoop:
         future, reason, kind = self._retime
         self._retime = None
         try:
-            plan = future.result()
+            retimed = future.result()
         except Exception:
             # A fault in the re-time must never stop the loop: the current plan stands.
             log.exception("re-plan failed; keeping the current plan")
             return
         self._count_replan(reason, kind)
-        self._swap(execution, now_s, reason, plan)
+        self._swap(execution, now_s, reason, retimed.plan, retimed)
+
+    def _retime_off_loop(
+        self,
+        remaining: Remaining,
+        attributes: dict[str, str | int | float],
+        parent: Context | None,
+        reason: str,
+        basis: PreparedSwap,
+    ) -> _Retimed:
+        """On the worker thread: the re-time, then what swapping it in would build on the loop
+        thread (for 100k tasks 0.1-0.2 s for the new order, 0.3-0.4 s for the event)."""
+        plan = self._timed_replan(remaining, attributes, parent)
+        return _Retimed(plan, basis.of(plan.tasks), replanned_event(reason, plan))
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._searcher is None:
@@ -578,10 +620,20 @@ class ClosedLoop:
             max_gradient_c_per_mm=self.max_gradient_c_per_mm,
         )
 
-    def _swap(self, execution: Execution, now_s: float, reason: str, plan: Plan) -> None:
-        execution.swap_plan(plan.tasks)
+    def _swap(
+        self,
+        execution: Execution,
+        now_s: float,
+        reason: str,
+        plan: Plan,
+        retimed: _Retimed | None = None,
+    ) -> None:
+        """Follow `plan` from now and tell watchers; `retimed`: its swap and event, worked out
+        on the worker thread."""
+        execution.swap_plan(plan.tasks, retimed.swap if retimed is not None else None)
         self._plan = plan
-        self._book.replanned(execution.record, now_s, reason, plan)
+        event = retimed.event if retimed is not None else None
+        self._book.replanned(execution.record, now_s, reason, plan, event)
         self._reference_trace(execution, now_s)
 
     def _start_search(self, remaining: Remaining) -> None:
