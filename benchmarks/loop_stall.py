@@ -13,12 +13,18 @@ and calls GetDeviceState every 10 ms. The script then runs scenarios one after a
   answers are counted; the daemon bounds its planning queue).
 
 Per scenario: the largest gap between consecutive telemetry frames (the loop stamps each frame
-with its device time, so a gap is a loop pass that came late) and GetDeviceState latency
-percentiles. Targets (issue "Robustness"): during the 100k-task submit, largest frame gap
-≤ 2 control periods and GetDeviceState p99 ≤ 20 ms.
+with its device time, so a gap is a loop pass that came late), how many gaps exceeded 2, 5, 10
+and 50 control periods, and GetDeviceState latency percentiles. Targets (issue "Robustness"):
+during the 100k-task submit, largest frame gap ≤ 2 control periods and GetDeviceState p99
+≤ 20 ms.
 
-    .venv/bin/python benchmarks/loop_stall.py [--tasks 100000] [--clients 50] [--json OUT.json]
-        [--diagnose OUT.jsonl]
+Machine load, repeatable: `--load N` starts N busy-loop processes (`while True: pass`, at
+nice 0 like photond) once the daemon is ready and ends them after the last scenario, so a
+loaded run is the same load whatever else the machine does; the 1-minute load average at the
+end of each scenario is printed beside it (it includes whatever else ran).
+
+    .venv/bin/python benchmarks/loop_stall.py [--tasks 100000] [--clients 50] [--load N]
+        [--json OUT.json] [--diagnose OUT.jsonl]
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ import contextlib
 import itertools
 import json
 import multiprocessing as mp
+import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -43,6 +51,9 @@ from photon_sdk import Client, DeadlineExceeded, PhotonError, ResourceExhausted,
 
 PERIOD_S = 0.01
 POLL_S = 0.01
+# Gap classes counted per scenario, in control periods (2: the issue's target).
+LATE_PERIODS = (2, 5, 10, 50)
+BUSY_LOOP = "while True: pass"
 
 
 def start(
@@ -112,6 +123,10 @@ def window(
     times = [d for _, d in frames[first : arrived[-1] + 1]] if arrived else []
     gaps = [b - a for a, b in itertools.pairwise(times)]
     lat_ms = sorted(1e3 * dt for t, dt in latencies if start_s <= t <= end_s)
+    late = {
+        f"gaps_over_{n}_periods": float(sum(g > (n + 0.5) * PERIOD_S for g in gaps))
+        for n in LATE_PERIODS
+    }
 
     def pct(q: float) -> float:
         return lat_ms[min(len(lat_ms) - 1, int(q * len(lat_ms)))] if lat_ms else float("nan")
@@ -123,7 +138,7 @@ def window(
         "state_p50_ms": pct(0.5),
         "state_p99_ms": pct(0.99),
         "state_max_ms": lat_ms[-1] if lat_ms else float("nan"),
-    }
+    } | late
 
 
 def graph(tasks: int, prefix: str = "t") -> TaskGraph:
@@ -140,6 +155,11 @@ def graph(tasks: int, prefix: str = "t") -> TaskGraph:
     return g
 
 
+def busy_processes(n: int) -> list[subprocess.Popen[bytes]]:
+    """`n` processes that each keep a core busy (the documented load of `--load`)."""
+    return [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(n)]
+
+
 class Session:
     """The probe process and its command pipe: one measurement window at a time."""
 
@@ -151,8 +171,10 @@ class Session:
     def measure(self, start_s: float, end_s: float) -> dict[str, float]:
         self._pipe.send((start_s, end_s))
         result: dict[str, float] = self._pipe.recv()
-        # The window on the host's monotonic clock, which --diagnose's lines are stamped with.
-        return result | {"from_monotonic_s": start_s, "to_monotonic_s": end_s}
+        # The window on the host's monotonic clock, which --diagnose's lines are stamped with;
+        # the machine's load at its end.
+        load = os.getloadavg()[0]
+        return result | {"from_monotonic_s": start_s, "to_monotonic_s": end_s, "load_1m": load}
 
     def close(self) -> None:
         self._pipe.send("stop")
@@ -164,6 +186,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--settle-s", type=float, default=3.0)
+    parser.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N busy-loop processes run beside photond during the scenarios",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--diagnose",
@@ -180,7 +209,9 @@ def main() -> None:
     big = graph(args.tasks)
     small = [graph(2_000, prefix=f"c{k}_") for k in range(args.clients)]
     rows: dict[str, dict[str, Any]] = {}
+    load: list[subprocess.Popen[bytes]] = []
     try:
+        load = busy_processes(args.load)
         with Client(target, timeout_s=600.0) as client:
             # Warm the planner on a small job so the scenarios time planning, not compiling.
             client.wait_job(client.submit_job(graph(50)).id)
@@ -227,25 +258,45 @@ def main() -> None:
                     client.cancel_job(job_id)
             session.close()
     finally:
+        for busy in load:
+            busy.kill()
+            busy.wait()
         process.send_signal(signal.SIGTERM)
         process.wait(60)
-    print(f"control period {1e3 * PERIOD_S:g} ms; target: frame gap ≤ 20 ms, state p99 ≤ 20 ms")
-    header = ("scenario", "max gap ms", "state p50", "p99", "max", "calls", "answer s", "refused")
+    print(
+        f"control period {1e3 * PERIOD_S:g} ms; target: frame gap ≤ 20 ms, state p99 ≤ 20 ms; "
+        f"{args.load} busy-loop processes; gaps > n periods counted"
+    )
+    header = (
+        "scenario",
+        "max gap ms",
+        *(f"gaps>{n}" for n in LATE_PERIODS),
+        "state p50",
+        "p99",
+        "max",
+        "calls",
+        "answer s",
+        "refused",
+        "load 1m",
+    )
     print("  ".join(f"{h:>12}" for h in header))
     for name, row in rows.items():
         cells = [
             name,
             f"{row['max_frame_gap_ms']:.1f}",
+            *(f"{row[f'gaps_over_{n}_periods']:.0f}" for n in LATE_PERIODS),
             f"{row['state_p50_ms']:.1f}",
             f"{row['state_p99_ms']:.1f}",
             f"{row['state_max_ms']:.1f}",
             f"{row['state_calls']:.0f}",
             f"{row.get('submit_s', float('nan')):.2f}",
             f"{row.get('refused', 0)}",
+            f"{row['load_1m']:.1f}",
         ]
         print("  ".join(f"{c:>12}" for c in cells))
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        figures = {"busy_processes": args.load, "scenarios": rows}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
