@@ -131,8 +131,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 class Sections:
-    """Wall time per section of a study (planning, runs, the exact reference, statistics,
-    report), kept in order: where a study's time goes, printed and saved with its result."""
+    """Wall time per section of a study (set-up, each workload's plans and runs, the exact
+    reference, statistics), kept in order: where a study's time goes, printed and saved with
+    its result (the PNGs and the doc are written after it, untimed)."""
 
     def __init__(self) -> None:
         self.wall_s: dict[str, float] = {}
