@@ -158,6 +158,7 @@ def test_defaults_are_the_studys_short_preset() -> None:
         (["--tasks", "-3"], "--tasks"),
         (["--workloads", "synthetic,alexnet"], "--workloads"),
         (["--scenarios", "earthquake"], "--scenarios"),
+        (["--json", "/nonexistent/folder/bench.json"], "--json"),
     ],
 )
 def test_bad_settings_exit_2_naming_the_flag(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,6 +98,13 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
     except ValueError as exc:
         print(f"photonctl: bench: --{exc}", file=err)
         return 2
+    if args.json and args.json != "-":
+        # Refused before the study runs, not after its minutes: a file nobody can write.
+        folder = Path(args.json).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            print(f"photonctl: bench: --json: cannot write {args.json} (no writable folder "
+                  f"{folder})", file=err)  # fmt: skip
+            return 2
     # The loop logs every trip and re-plan; the tables count them.
     logging.getLogger("photond").setLevel(logging.ERROR)
     command = shlex.join(["photonctl", *argv])

@@ -64,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error
     if args.command is _bench:  # runs here, on the simulated chip: no daemon to reach
-        return run_bench(args, sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)
+        try:
+            return run_bench(args, sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
     if args.command is _submit and args.plan_only and (args.wait or args.validation):
         parser.error("--plan-only cannot be combined with --wait or --validation")
     if args.command is _submit and (args.file is None) == (args.workload is None):
