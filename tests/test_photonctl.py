@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mesh_calibration.json"
 COMMANDS = ["devices", "status", "submit", "watch", "jobs", "job", "cancel", "estop", "resume"]
-COMMANDS += ["stats", "health", "plot", "limits"]
+COMMANDS += ["stats", "health", "plot", "limits", "bench"]
 
 
 def photonctl(

@@ -298,7 +298,7 @@ def _parser() -> argparse.ArgumentParser:
         "open loop and (d) closed loop, against the clairvoyant plan. Prints a table per\n"
         "workload, the closed loop's regret and the wall time per section; progress goes to\n"
         "stderr. Without a daemon: --target and the credentials do not apply.",
-        epilog="examples:\n  photonctl bench\n"
+        epilog="example:\n  photonctl bench\n"
         "  photonctl bench --workloads synthetic --scenarios 'none,cooling x1.5' --json "
         "bench.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
