@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from photon_drivers.profile import ProfileError
+from photond.blas import one_blas_thread
 from photond.config import (
     METRICS_OFF,
     ConfigError,
@@ -203,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("unknown variable ignored", extra={"variable": variable})
     configure_tracing()
     configure_metrics(prometheus=config.metrics_listen != METRICS_OFF)
+    # Before the drivers and models are built: their eigendecompositions with a BLAS thread
+    # per core stalled start-up for tens of seconds on a busy 2-core machine (photond.blas).
+    one_blas_thread()
     try:
         asyncio.run(serve(config, args))
     except (ProfileError, LookupError, ValueError, OSError, RuntimeError) as exc:

@@ -19,6 +19,7 @@ DAEMON_EXTRA_MODULES = (
     "opentelemetry",
     "grpc_health",
     "grpc_reflection",
+    "threadpoolctl",
 )
 INSTALL_HINT = "pip install 'photond[daemon]'"
 

@@ -58,6 +58,7 @@ from google.protobuf.message import DecodeError, Message
 from photon.v1 import job_pb2
 from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap, memory
+from photond.blas import one_blas_thread
 from photond.planning.device_plan import warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask
@@ -158,6 +159,7 @@ def _start_worker(handoff: Queue[_Devices | None], max_tasks: int, loops_running
     if loops_running:
         os.nice(WORKER_NICE)
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+    one_blas_thread()  # as the daemon (photond.blas): its model's eigendecomposition is next
     # This process has imported the planner by now (unpickling this function did); the
     # devices come once the daemon's drivers are open (`PlanningPool.give_devices`).
     devices = handoff.get()
