@@ -10,6 +10,7 @@ interlock trips and the job fails with the interlock's reason.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import threading
 import time
@@ -276,6 +277,49 @@ def test_a_re_plan_of_more_tasks_than_retime_inline_tasks_runs_off_the_loop_thre
     finally:
         for loop, _, _ in runs:
             loop.close()
+
+
+def test_no_collection_runs_on_the_worker_while_it_re_plans_a_large_job(tmp_path: Path) -> None:
+    # A collection holds the interpreter on the thread that set it off: a large re-plan's
+    # objects set off 0.2-0.5 s ones under load, which the device loop waited through.
+    n = RETIME_INLINE_TASKS + 1
+    profile = load_profile()
+    lane = profile.lanes[0].id
+    graph = CheckedGraph(
+        tuple(CheckedTask(f"t{i}", 0.01, {"h00": 10.0}, (), (), 0.0, 0.0, 0) for i in range(n))
+    )
+    plan = Plan(
+        tuple(PlannedTask(f"t{i}", lane, 0.005 * i, 0.005 * i + 0.01) for i in range(n)),
+        0.005 * n,
+        0.0,
+        "test",
+        0.0,
+    )
+    driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
+    book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    book.submit(record, 0.0)
+    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
+    execution = Execution(record, driver, book, 0.0)
+    sample = driver.read_sensors()
+    collected: list[str] = []
+
+    def seen(phase: str, _: dict[str, int]) -> None:
+        if phase == "start":
+            collected.append(threading.current_thread().name)
+
+    try:
+        assert loop.may_start(execution, 0.0, sample)
+        gc.callbacks.append(seen)
+        try:
+            loop.replan(execution, 0.0, "test", "forecast")
+            _until(lambda: loop.may_start(execution, 0.01, sample))
+        finally:
+            gc.callbacks.remove(seen)
+        assert any(e.HasField("replanned") for e in record.events)
+        assert not [name for name in collected if name.startswith("photond-replan")], collected
+    finally:
+        loop.close()
 
 
 @dataclass

@@ -595,9 +595,14 @@ class ClosedLoop:
         basis: PreparedSwap,
     ) -> _Retimed:
         """On the worker thread: the re-time, then what swapping it in would build on the loop
-        thread (for 100k tasks 0.1-0.2 s for the new order, 0.3-0.4 s for the event)."""
-        plan = self._timed_replan(remaining, attributes, parent)
-        return _Retimed(plan, basis.of(plan.tasks), replanned_event(reason, plan))
+        thread (for 100k tasks 0.1-0.2 s for the new order, 0.3-0.4 s for the event). With
+        collection held off (`heap.building`): a collection runs on the thread that allocates
+        and holds the interpreter throughout, and a 100k-task re-plan's objects set off gen-2
+        collections of 0.2-0.5 s under load (benchmarks/loop_stall.py --diagnose), which the
+        device loop waited through as if the work were its own."""
+        with heap.building():
+            plan = self._timed_replan(remaining, attributes, parent)
+            return _Retimed(plan, basis.of(plan.tasks), replanned_event(reason, plan))
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._searcher is None:
