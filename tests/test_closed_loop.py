@@ -217,19 +217,15 @@ def test_the_loop_keeps_a_bounded_record_of_its_re_plans() -> None:
     assert stats.replan_reasons[0] == "forecast 3"
 
 
-def test_a_re_plan_of_more_tasks_than_retime_inline_tasks_runs_off_the_loop_thread(
-    tmp_path: Path,
-) -> None:
-    # A 100k-task re-plan (re-time, swap, event) was half a second of the loop thread's CPU:
-    # beyond RETIME_INLINE_TASKS it is worked out on the worker, and no task starts on the old
-    # plan meanwhile; the plan and event that land are those the loop thread would have made.
+def large_job() -> tuple[DeviceProfile, CheckedGraph, Plan]:
+    """RETIME_INLINE_TASKS + 1 tasks of 10 ms planned 5 ms apart on one lane: any re-time
+    of them moves every task, and it is large enough to be worked out off the loop thread."""
     n = RETIME_INLINE_TASKS + 1
     profile = load_profile()
     lane = profile.lanes[0].id
     graph = CheckedGraph(
         tuple(CheckedTask(f"t{i}", 0.01, {"h00": 10.0}, (), (), 0.0, 0.0, 0) for i in range(n))
     )
-    # Planned 5 ms apart on one lane: the re-time spaces them by their 10 ms durations.
     plan = Plan(
         tuple(PlannedTask(f"t{i}", lane, 0.005 * i, 0.005 * i + 0.01) for i in range(n)),
         0.005 * n,
@@ -237,6 +233,17 @@ def test_a_re_plan_of_more_tasks_than_retime_inline_tasks_runs_off_the_loop_thre
         "test",
         0.0,
     )
+    return profile, graph, plan
+
+
+def test_a_re_plan_of_more_tasks_than_retime_inline_tasks_runs_off_the_loop_thread(
+    tmp_path: Path,
+) -> None:
+    # A 100k-task re-plan (re-time, swap, event) was half a second of the loop thread's CPU:
+    # beyond RETIME_INLINE_TASKS it is worked out on the worker, and no task starts on the old
+    # plan meanwhile; the plan and event that land are those the loop thread would have made.
+    profile, graph, plan = large_job()
+    n = len(graph.tasks)
     runs = []
     for name in ("off", "inline"):
         driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
@@ -282,19 +289,7 @@ def test_a_re_plan_of_more_tasks_than_retime_inline_tasks_runs_off_the_loop_thre
 def test_no_collection_runs_on_the_worker_while_it_re_plans_a_large_job(tmp_path: Path) -> None:
     # A collection holds the interpreter on the thread that set it off: a large re-plan's
     # objects set off 0.2-0.5 s ones under load, which the device loop waited through.
-    n = RETIME_INLINE_TASKS + 1
-    profile = load_profile()
-    lane = profile.lanes[0].id
-    graph = CheckedGraph(
-        tuple(CheckedTask(f"t{i}", 0.01, {"h00": 10.0}, (), (), 0.0, 0.0, 0) for i in range(n))
-    )
-    plan = Plan(
-        tuple(PlannedTask(f"t{i}", lane, 0.005 * i, 0.005 * i + 0.01) for i in range(n)),
-        0.005 * n,
-        0.0,
-        "test",
-        0.0,
-    )
+    profile, graph, plan = large_job()
     driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
     book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
     record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
