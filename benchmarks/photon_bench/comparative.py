@@ -316,6 +316,9 @@ def run(
         book = JobBook(Journal(Path(tmp) / "jobs.sqlite3"))
         control = ControlConfig(mode=mode, margin_c=MARGIN_C, hold_timeout_s=HOLD_TIMEOUT_S)
         runtime = DeviceRuntime("sim0", sim, book, PERIOD_S, control=control)
+        # Work off the loop thread runs at a real clock's pace (`RecordingSim`): in manual time
+        # the loop would otherwise charge a re-time 10-30 times the periods it takes on a chip.
+        sim.pace, sim.pace_s = runtime.control.computing, PERIOD_S
         job = job_pb2.Job(id=f"job-{label}", device_id="sim0", schedule=plan_to_proto(plan))
         record = JobRecord(job=job, graph=graph, plan=plan)
         book.submit(record, 0.0)
