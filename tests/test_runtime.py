@@ -7,7 +7,11 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from photon.v1 import job_pb2
 from photon_drivers.clock import ManualClock
@@ -42,70 +46,71 @@ def serial_job(
     return graph, plan, JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
 
 
-def test_a_queued_jobs_execution_tables_are_kept_out_of_the_collectors_walks(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class Rig:
+    """A device runtime on the simulated chip in manual time, its loop stepped by the test."""
+
+    profile: DeviceProfile
+    clock: ManualClock
+    book: JobBook
+    runtime: DeviceRuntime
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    profile = load_profile()
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    clock = ManualClock()
+    runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, clock, seed=1), book, 0.01)
+    try:
+        yield Rig(profile, clock, book, runtime)
+    finally:
+        runtime.stop()
+        journal.close()
+
+
+def test_a_queued_jobs_execution_tables_are_kept_out_of_the_collectors_walks(rig: Rig) -> None:
     # A dict and a list of every task: young, a 100k-task job's cost the next collection of
     # the youngest generation 15 ms with the interpreter held.
-    profile = load_profile()
-    journal = Journal(tmp_path / "jobs.sqlite3")
-    book = JobBook(journal)
-    runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, ManualClock(), seed=1), book, 0.01)
     n = 100
-    _, _, record = serial_job(profile, n, 0.01, 10.0)
-    try:
-        book.submit(record, 0.0, runtime.enqueue)
-        by_id, by_start = runtime._tables["job"]
-        assert len(by_id) == len(by_start) == n
-        walked = {id(o) for o in gc.get_objects()}  # every generation but the frozen one
-        assert id(by_id) not in walked and id(by_start) not in walked
-    finally:
-        runtime.control.close()
-        journal.close()
+    _, _, record = serial_job(rig.profile, n, 0.01, 10.0)
+    rig.book.submit(record, 0.0, rig.runtime.enqueue)
+    by_id, by_start = rig.runtime._tables["job"]
+    assert len(by_id) == len(by_start) == n
+    walked = {id(o) for o in gc.get_objects()}  # every generation but the frozen one
+    assert id(by_id) not in walked and id(by_start) not in walked
 
 
-def test_a_finished_job_leaves_nothing_of_itself_in_the_device_loop(tmp_path: Path) -> None:
+def test_a_finished_job_leaves_nothing_of_itself_in_the_device_loop(rig: Rig) -> None:
     # The closed loop kept the last job's execution, forecast tables and plan until the next
     # job started: after a burst of 20k-task jobs, ~60 MB of an idle daemon.
-    profile = load_profile()
-    journal = Journal(tmp_path / "jobs.sqlite3")
-    book = JobBook(journal)
-    clock = ManualClock()
-    runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, clock, seed=1), book, 0.01)
-    graph, plan, record = serial_job(profile, 3, 0.02, 5.0)
+    graph, plan, record = serial_job(rig.profile, 3, 0.02, 5.0)
     graph_left, plan_left = weakref.ref(graph), weakref.ref(plan)
     del graph, plan
-    try:
-        book.submit(record, 0.0, runtime.enqueue)
-        for _ in range(2000):
-            if record.terminal:
-                break
-            clock.advance(0.01)
-            runtime._step()
-        assert record.job.state == job_pb2.JOB_STATE_COMPLETED
-        gc.collect()
-        assert graph_left() is None, gc.get_referrers(graph_left())
-        assert plan_left() is None, gc.get_referrers(plan_left())
-    finally:
-        runtime.control.close()
-        journal.close()
+    rig.book.submit(record, 0.0, rig.runtime.enqueue)
+    for _ in range(2000):
+        if record.terminal:
+            break
+        rig.clock.advance(0.01)
+        rig.runtime._step()
+    assert record.job.state == job_pb2.JOB_STATE_COMPLETED
+    gc.collect()
+    assert graph_left() is None, gc.get_referrers(graph_left())
+    assert plan_left() is None, gc.get_referrers(plan_left())
 
 
-def test_a_jobs_end_is_recorded_off_the_loop_thread(tmp_path: Path) -> None:
+def test_a_jobs_end_is_recorded_off_the_loop_thread(rig: Rig) -> None:
     # A 100k-task job's result (every task as it ran) took the loop thread 0.6-0.8 s to build
     # and record: the finisher does it, and the loop goes on meanwhile.
-    profile = load_profile()
-    journal = Journal(tmp_path / "jobs.sqlite3")
-    book = JobBook(journal)
-    clock = ManualClock()
-    runtime = DeviceRuntime("sim0", SimulatedChipDriver(profile, clock, seed=1), book, 0.01)
-    _, _, record = serial_job(profile, 3, 0.02, 5.0)
+    _, _, record = serial_job(rig.profile, 3, 0.02, 5.0)
+    runtime = rig.runtime
     gate = threading.Event()
     try:
         runtime._finisher.submit(gate.wait)  # hold the finisher: the loop must not wait for it
-        book.submit(record, 0.0, runtime.enqueue)
+        rig.book.submit(record, 0.0, runtime.enqueue)
         for _ in range(200):
-            clock.advance(0.01)
+            rig.clock.advance(0.01)
             runtime._step()
         assert runtime.active == ("", ())  # the loop let go of the job and went on
         assert not record.terminal, "the job's end was recorded on the loop thread"
@@ -114,6 +119,4 @@ def test_a_jobs_end_is_recorded_off_the_loop_thread(tmp_path: Path) -> None:
         assert record.job.state == job_pb2.JOB_STATE_COMPLETED
         assert [t.task_id for t in record.job.result.tasks] == ["t0", "t1", "t2"]
     finally:
-        gate.set()
-        runtime.stop()
-        journal.close()
+        gate.set()  # before the rig's stop, which waits for the finisher
