@@ -128,26 +128,8 @@ def heating_job() -> TaskGraph:
 def test_on_change_sends_raw_readings_of_moves_beyond_the_deadband(daemon: RunningDaemon) -> None:
     # ON_CHANGE judges each sensor's filtered reading; what it sends is the raw reading, the
     # very one SAMPLE sends for that instant.
-    sampled: list[TelemetryFrame] = []
-    changed: list[TelemetryFrame] = []
-    stop = threading.Event()
-    with Client(daemon.target) as client:
-        sample = client.subscribe("sim0", 0.0)
-        on_change = client.subscribe("sim0", 0.0, deadband_c=0.5)
-        readers = [
-            threading.Thread(target=read_until, args=(stream, frames, stop), daemon=True)
-            for stream, frames in ((sample, sampled), (on_change, changed))
-        ]
-        for reader in readers:
-            reader.start()
-        job = client.submit_job(heating_job())
-        client.wait_job(job.id)
-        stop.set()
-        for stream in (sample, on_change):
-            stream.close()
-        for reader in readers:
-            reader.join(10)
-    assert all(f.job.job_id == job.id and f.job.tasks_total == 1 for f in changed if f.job)
+    sampled, changed, job_id = sample_beside_on_change(daemon, heating_job(), 0.5)
+    assert all(f.job.job_id == job_id and f.job.tasks_total == 1 for f in changed if f.job)
     raw = {
         (sensor_id, t): v
         for sensor_id in sampled[0].temperature_c
@@ -187,6 +169,42 @@ def read_until(
         pass
 
 
+def sample_beside_on_change(
+    daemon: RunningDaemon,
+    graph: TaskGraph,
+    deadband_c: float,
+    *,
+    sensor_ids: list[str] | None = None,
+    frames_before: int = 0,
+) -> tuple[list[TelemetryFrame], list[TelemetryFrame], str]:
+    """The frames of a SAMPLE stream and an ON_CHANGE one (`deadband_c`), both at the fastest
+    interval, read while `graph` runs to its end (submitted once the SAMPLE stream has
+    `frames_before` frames, or after 60 s); and the job's id."""
+    sampled: list[TelemetryFrame] = []
+    changed: list[TelemetryFrame] = []
+    stop = threading.Event()
+    with Client(daemon.target) as client:
+        sample = client.subscribe("sim0", 0.0, sensor_ids=sensor_ids)
+        on_change = client.subscribe("sim0", 0.0, deadband_c=deadband_c, sensor_ids=sensor_ids)
+        readers = [
+            threading.Thread(target=read_until, args=(stream, frames, stop), daemon=True)
+            for stream, frames in ((sample, sampled), (on_change, changed))
+        ]
+        for reader in readers:
+            reader.start()
+        deadline = time.monotonic() + 60
+        while len(sampled) < frames_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        job = client.submit_job(graph)
+        client.wait_job(job.id)
+        stop.set()
+        for stream in (sample, on_change):
+            stream.close()
+        for reader in readers:
+            reader.join(10)
+    return sampled, changed, job.id
+
+
 def reading_times(frames: list[TelemetryFrame], sensor_id: str) -> list[tuple[float, float]]:
     """(collection device time, reading) of one sensor, in order."""
     return [
@@ -208,28 +226,9 @@ def test_on_change_reports_a_step_of_0_3_c_within_the_filter_lag(daemon: Running
     step = TaskGraph()
     heaters = {h: 20.0 for h in ("h00", "h01", "h10", "h11")}
     step.add_task("step", duration_s=1.0, heater_power_mw=heaters)
-    sampled: list[TelemetryFrame] = []
-    changed: list[TelemetryFrame] = []
-    stop = threading.Event()
-    with Client(daemon.target) as client:
-        sample = client.subscribe("sim0", 0.0, sensor_ids=["s00"])
-        on_change = client.subscribe("sim0", 0.0, deadband_c=0.1, sensor_ids=["s00"])
-        readers = [
-            threading.Thread(target=read_until, args=(stream, frames, stop), daemon=True)
-            for stream, frames in ((sample, sampled), (on_change, changed))
-        ]
-        for reader in readers:
-            reader.start()
-        deadline = time.monotonic() + 60
-        while len(sampled) < 60 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        job = client.submit_job(step)
-        client.wait_job(job.id)
-        stop.set()
-        for stream in (sample, on_change):
-            stream.close()
-        for reader in readers:
-            reader.join(10)
+    sampled, changed, _ = sample_beside_on_change(
+        daemon, step, 0.1, sensor_ids=["s00"], frames_before=60
+    )
     # The step's start: the first powered frame after an unpowered one.
     powered = [
         b.device_time_s
