@@ -70,6 +70,18 @@ def connect(path: Path) -> socket.socket:
     return client
 
 
+def servers_of(upstream: Upstream, clients: list[socket.socket]) -> list[socket.socket]:
+    """The upstream ends of `clients`' spliced connections, in the clients' order: the
+    splicer connects upstream on its own thread, not necessarily in the order clients came."""
+    servers = [upstream.accept() for _ in clients]
+    for i, client in enumerate(clients):
+        client.sendall(bytes([i]))
+    ordered: dict[int, socket.socket] = {}
+    for server in servers:
+        ordered[server.recv(1)[0]] = server
+    return [ordered[i] for i in range(len(clients))]
+
+
 def read_all(sock: socket.socket) -> bytes:
     chunks = []
     while chunk := sock.recv(65536):
@@ -134,7 +146,7 @@ def test_connections_beyond_the_limit_are_closed_at_once(rig) -> None:  # type: 
     public, upstream, _, make = rig
     splicer = make(max_connections=2)
     kept = [connect(public), connect(public)]
-    servers = [upstream.accept(), upstream.accept()]
+    servers = servers_of(upstream, kept)
     wait_for(lambda: splicer.connections == 2, "two spliced")
     refused = connect(public)
     assert refused.recv(1) == b""  # closed without reaching gRPC
@@ -211,7 +223,7 @@ def test_one_uid_cannot_take_every_slot(rig) -> None:  # type: ignore[no-untyped
     public, upstream, _, make = rig
     splicer = make(max_connections_per_uid=2)
     kept = [connect(public), connect(public)]
-    servers = [upstream.accept(), upstream.accept()]
+    servers = servers_of(upstream, kept)
     wait_for(lambda: splicer.connections == 2, "two spliced")
     assert connect(public).recv(1) == b""  # this uid's third: closed at once
     wait_for(lambda: splicer.connections == 2, "the third let go")
