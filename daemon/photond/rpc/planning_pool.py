@@ -48,6 +48,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from typing import Any
 
 import grpc
@@ -143,10 +144,17 @@ class Planned:
 _Devices = dict[str, tuple[DeviceProfile, float]]
 _devices: _Devices = {}
 _max_tasks = 0
+# Every worker of the pool meets here once warm (`_ready`); None until `_start_worker`.
+_all_warm: Barrier | None = None
+# How long a warm worker waits at `_all_warm` for the others (a cold compile takes minutes).
+ALL_WARM_WAIT_S = 3600.0
 
 
-def _start_worker(handoff: Queue[_Devices | None], max_tasks: int, loops_running: bool) -> None:
-    global _max_tasks
+def _start_worker(
+    handoff: Queue[_Devices | None], all_warm: Barrier, max_tasks: int, loops_running: bool
+) -> None:
+    global _max_tasks, _all_warm
+    _all_warm = all_warm
     # Ctrl-C and SIGHUP are the daemon's to handle (it stops or reloads, then closes the pool);
     # a worker whose daemon died without closing it exits rather than linger.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -180,6 +188,11 @@ def _exit_with(parent_pid: int) -> None:
 
 
 def _ready() -> bool:
+    """Return once every worker of the pool has warmed (its initializer done): one call per
+    worker waits at the barrier, so a worker that warmed first cannot answer them all while
+    the others still compile, and the daemon's READY waits for the slowest."""
+    assert _all_warm is not None
+    _all_warm.wait(ALL_WARM_WAIT_S)
     return True
 
 
@@ -351,12 +364,13 @@ class PlanningPool:
             # feeder thread writes, so a put never waits for a worker still importing.
             self._handoff = context.Queue()
             self._handoff.cancel_join_thread()  # an unread message never holds the exit
+            all_warm = context.Barrier(self.workers)
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
                 initializer=_start_worker,
                 # Workers spawned after `start` warm while the device loops run.
-                initargs=(self._handoff, self._max_tasks, self._started),
+                initargs=(self._handoff, all_warm, self._max_tasks, self._started),
             )
             if self._devices is not None:
                 self._hand(self._devices)
@@ -428,7 +442,8 @@ class PlanningPool:
         return True
 
     def _warm(self, pool: ProcessPoolExecutor) -> list[Future[bool]]:
-        # One call per worker at once: the pool spawns a worker for each call it cannot place.
+        # One call per worker at once: the pool spawns a worker for each call it cannot place,
+        # and each call holds its worker until all have warmed (`_ready`).
         return [pool.submit(_ready) for _ in range(self.workers)]
 
     async def plan(
