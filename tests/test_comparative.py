@@ -18,15 +18,19 @@ import pytest
 from photon_bench import study
 from photon_bench.comparative import (
     EXACT_PERIOD_S,
+    ONSET_S,
     SCENARIOS,
+    TraceSim,
     exact_arrays,
     exact_graph,
+    onset_s,
     photond_plan,
     run,
     synthetic_workload,
     true_profile,
     unaware_plan,
 )
+from photon_drivers.clock import ManualClock
 from photon_drivers.plant.chip import chip_network
 from photon_drivers.profile import load_profile
 from photond.planning.device_plan import device_thermal, graph_instance
@@ -55,6 +59,30 @@ def test_heat_blind_plan_runs_above_the_limit_where_the_closed_loop_does_not() -
         assert m.makespan_s >= m.planned_makespan_s - 1e-9 or m.strategy == "d"
         assert m.aging_hours > 0 and math.isfinite(m.peak_gradient_c_per_mm)
         assert m.worst_phase_error_rad > 0  # every 10th task is drift-sensitive
+
+
+def test_a_short_job_meets_its_disturbance_inside_it() -> None:
+    # A job planned for 0.2 s would end long before a disturbance at ONSET_S: it meets it at
+    # a quarter of its plan instead, and the simulated chip carries it out then.
+    assert onset_s(20.0) == ONSET_S
+    begins_s = onset_s(0.2)
+    assert 0.0 < begins_s < 0.2
+    step = SCENARIOS["ambient +10 C"].at(begins_s)
+    failed = SCENARIOS["failed sensor"].at(begins_s)
+    assert SCENARIOS["plant -20 %"].at(begins_s) == SCENARIOS["plant -20 %"]  # not timed
+    clock = ManualClock()
+    sim = TraceSim.open({**step.options, **failed.options}, clock)
+    nominal_c = sim.ambient_c()
+    clock.advance(begins_s * 0.9)
+    before = sim.read_sensors()
+    assert sim.ambient_c() == nominal_c
+    clock.advance(begins_s * 0.2)
+    after = sim.read_sensors()
+    assert sim.ambient_c() == nominal_c + 10.0
+    s12 = [s.id for s in load_profile().sensors].index("s12")
+    # A dead sensor reads its ADC's bottom rail, far below the room.
+    assert before.temperature_c[s12] >= nominal_c
+    assert after.temperature_c[s12] < nominal_c - 20.0
 
 
 def test_clairvoyant_model_is_the_disturbed_plant(tmp_path: Path) -> None:

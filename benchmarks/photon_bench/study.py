@@ -43,6 +43,7 @@ from photon_bench.comparative import (
     RunMetrics,
     exact_arrays,
     exact_graph,
+    onset_s,
     photond_plan,
     run,
     true_profile,
@@ -229,14 +230,18 @@ def simulate(
                 log(
                     f"{name} seed {seed}: {len(graph.tasks)} tasks, photond plan "
                     f"{plans['aware'].makespan_s:.2f} s (bound {plans['aware'].lower_bound_s:.2f}"
-                    f" s), heat-blind plan {plans['unaware'].makespan_s:.2f} s"
+                    f" s), heat-blind plan {plans['unaware'].makespan_s:.2f} s, disturbances from"
+                    f" {onset_s(plans['aware'].makespan_s):.2f} s"
                 )
                 bound_s = plans["aware"].lower_bound_s
                 n = len(graph.tasks)
                 planned.append(plan_row(plans["aware"], name, seed, "photond", n))
                 planned.append(plan_row(plans["unaware"], name, seed, "heat-blind", n))
+                # Every disturbance begins inside the job (`onset_s`), at the same moment for
+                # every strategy of the unit.
+                begins_s = onset_s(plans["aware"].makespan_s)
                 for scenario_name in config.scenarios:
-                    scenario = SCENARIOS[scenario_name]
+                    scenario = SCENARIOS[scenario_name].at(begins_s)
                     unit = {"workload": name, "seed": seed, "scenario": scenario_name}
                     with timer.time(f"{name}: runs (a)-(d)"):
                         for strategy in STRATEGIES:
