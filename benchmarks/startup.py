@@ -215,15 +215,20 @@ def one_task_plan_s(target: str) -> float:
     return elapsed
 
 
-def burst(target: str, jobs: int, tasks: int) -> None:
+def burst(target: str, jobs: int, tasks: int) -> float:
+    """Submit `jobs` jobs of `tasks` tasks one after another, then cancel them; returns the
+    seconds the submissions took (their planning, and the daemon taking each plan in)."""
     graph = TaskGraph(name="startup burst")
     for i in range(tasks):
         graph.add_task(f"t{i}", duration_s=0.01, heater_power_mw={f"h0{i % 4}": 5.0})
     with Client(target, timeout_s=600.0) as client:
+        t0 = time.perf_counter()
         ids = [client.submit_job(graph).id for _ in range(jobs)]
+        elapsed = time.perf_counter() - t0
         for job_id in ids:
             with contextlib.suppress(PhotonError):  # finished already
                 client.cancel_job(job_id)
+    return elapsed
 
 
 def causes(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -335,7 +340,7 @@ def main() -> None:
         figures["idle PSS MB (summed)"] = moments["idle"]["pss_mb"]
         figures["plan, workers exited s"] = one_task_plan_s(target)
         figures["plan, workers warm s"] = one_task_plan_s(target)
-        burst(target, args.burst, args.burst_tasks)
+        figures["burst: submits s"] = burst(target, args.burst, args.burst_tasks)
         wait_for_worker_exit(process, exit_wait_s)
         moments["after burst"] = snapshot(process, args.idle_s)
         figures["after burst: RSS MB (summed)"] = moments["after burst"]["rss_mb"]
