@@ -6,6 +6,7 @@ daemon does.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -302,4 +303,50 @@ def test_retention_forgets_finished_jobs_beyond_the_count_or_the_age_never_live_
 
     journal, book = reopen(path)
     assert {j.id for j in book.list("", 100)} == {"queued", "running"}
+    journal.close()
+
+
+def _spilled(job: JobRecord) -> bool:
+    return job.events.spilled
+
+
+async def _followed(book: JobBook, job: JobRecord) -> list[tuple[int, str]]:
+    return [
+        (e.sequence, e.WhichOneof("kind") or "")
+        for e in map(job_pb2.JobEvent.FromString, [b async for b in book.follow(job)])
+    ]
+
+
+def test_a_finished_jobs_events_leave_memory_once_on_disk_and_replay_from_it(
+    tmp_path: Path,
+) -> None:
+    # A finished job's history (two events a task) stays readable for the retention's
+    # thousands of jobs, from the journal: in memory only its count stays.
+    path = tmp_path / "jobs.sqlite3"
+    journal = Journal(path)
+    book = JobBook(journal)
+    job = book.submit(record("job-a"), 0.0)
+    book.start(job, 1.0)
+    for k in range(50):
+        book.task_started(job, 1.0 + k, f"t{k}", "wl0")
+        book.task_finished(job, 1.5 + k, f"t{k}", "wl0")
+    whole = [(e.sequence, e.WhichOneof("kind") or "") for e in job.events]
+    assert not _spilled(job)  # a running job's events are in memory
+    book.complete(job, 60.0, job_pb2.JobResult(makespan_s=59.0))
+    journal.flush()  # the writer spills once the last event is on disk
+    assert _spilled(job) and len(job.events) == 103
+    expected = [*whole, (103, "completed")]
+    assert asyncio.run(_followed(book, job)) == expected
+    assert [e.sequence for e in job.events] == list(range(1, 104))
+    journal.close()
+
+    # Read back at a restart: finished, its events in the journal only.
+    journal, book = reopen(path)
+    restored = book.get("job-a")
+    assert restored is not None and restored.events.spilled and len(restored.events) == 103
+    assert asyncio.run(_followed(book, restored)) == expected
+    # Forgotten by the retention meanwhile: a watch ends instead of waiting for ever.
+    book.prune(0, 1e9, 0.0)
+    journal.flush()
+    assert asyncio.run(_followed(book, restored)) == []
     journal.close()

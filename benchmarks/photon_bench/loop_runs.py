@@ -174,12 +174,14 @@ def run(
         while not record.terminal:
             time.sleep(0.02)
         runtime.stop()
+        # Read while the journal is there: a finished job's events live in it (EventLog.spill).
+        events = list(record.events)
     stats = runtime.control.stats
     latency_ms = np.array(stats.replan_latency_s) * 1e3
     true_c = np.array(sim.true_max_c)
     limit = profile.limits.max_device_temperature_c
-    kinds = [e.WhichOneof("kind") or "" for e in record.events]
-    held = [e.held.reason for e in record.events if e.WhichOneof("kind") == "held"]
+    kinds = [e.WhichOneof("kind") or "" for e in events]
+    held = [e.held.reason for e in events if e.WhichOneof("kind") == "held"]
     return RunResult(
         scenario=scenario,
         mode=mode,

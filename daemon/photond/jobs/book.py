@@ -19,10 +19,12 @@ setting `running_jobs_on_restart`): `resumption` reads from its events what it h
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -334,6 +336,9 @@ class JobBook:
             job.task_count = len(job.graph.tasks)
         record = JobRecord(job=job, graph=None, plan=None, request_digest=journaled.request_digest)
         record.events.extend(journaled.events.raw_since(0))
+        # Its history is on disk (read from there when asked for), unless made up below.
+        last: Future[None] = Future()
+        last.set_result(None)
         with self._lock:
             self._records[record.id] = record
             if job.request_id:
@@ -341,9 +346,11 @@ class JobBook:
             if not record.events:
                 # Journaled before events were (or its first event lost with a failed disk):
                 # the history starts from the schedule the job holds.
-                self._event(record, 0.0, planned=job_pb2.JobPlanned(schedule=job.schedule))
+                last = self._event(record, 0.0, planned=job_pb2.JobPlanned(schedule=job.schedule))
             if record.terminal:
                 self._shed(record)
+        if record.terminal:
+            self._spill_once_written(record, last)
         return record
 
     def resumption(self, record: JobRecord) -> Resumption:
@@ -446,7 +453,8 @@ class JobBook:
     def complete(self, record: JobRecord, device_time_s: float, result: job_pb2.JobResult) -> None:
         with self._lock:
             self._finish(record, device_time_s, job_pb2.JOB_STATE_COMPLETED, result)
-            self._event(record, device_time_s, completed=job_pb2.JobCompleted(result=result))
+            last = self._event(record, device_time_s, completed=job_pb2.JobCompleted(result=result))
+        self._spill_once_written(record, last)
 
     def fail(
         self,
@@ -460,7 +468,8 @@ class JobBook:
                 return
             record.job.failure_reason = reason
             self._finish(record, device_time_s, job_pb2.JOB_STATE_FAILED, result)
-            self._event(record, device_time_s, failed=job_pb2.JobFailed(reason=reason))
+            last = self._event(record, device_time_s, failed=job_pb2.JobFailed(reason=reason))
+        self._spill_once_written(record, last)
 
     def cancel(
         self, record: JobRecord, device_time_s: float, result: job_pb2.JobResult | None = None
@@ -469,7 +478,8 @@ class JobBook:
             if record.terminal:
                 return
             self._finish(record, device_time_s, job_pb2.JOB_STATE_CANCELLED, result)
-            self._event(record, device_time_s, cancelled=job_pb2.JobCancelled())
+            last = self._event(record, device_time_s, cancelled=job_pb2.JobCancelled())
+        self._spill_once_written(record, last)
 
     # -- the closed loop's events: numbered with the rest, no journaled state changes ------
     # A re-plan moves tasks not yet started and a hold pauses dispatch; what must survive a
@@ -549,14 +559,28 @@ class JobBook:
 
     def _event(
         self, record: JobRecord, device_time_s: float, tail: bytes = b"", **kind: object
-    ) -> None:
+    ) -> Future[None]:
         """Number, journal and publish an event; `tail`: serialized fields appended to it (a
-        kind built and serialized elsewhere, `replanned`)."""
+        kind built and serialized elsewhere, `replanned`). Returns the journal's write."""
         event = self._new_event(record, device_time_s, **kind)
         blob = event.SerializeToString() + tail
-        self._journal.append_event(record.id, event.sequence, blob)
+        written = self._journal.append_event(record.id, event.sequence, blob)
         record.events.append(blob)
         record.wakeup.notify()
+        return written
+
+    def _spill_once_written(self, record: JobRecord, last: Future[None]) -> None:
+        """Let a finished job's events go from memory once its last one is on disk, where
+        WatchJob reads them from then on (`EventLog.spill`). The journal's writer thread calls
+        back, in milliseconds: the device loop does not wait for the disk."""
+
+        def spill(written: Future[None]) -> None:
+            if written.exception() is None:  # else they stay: the disk did not take them
+                with self._lock:
+                    record.events.spill(functools.partial(self._journal.events_since, record.id))
+                memory.trim_soon()
+
+        last.add_done_callback(spill)
 
     @staticmethod
     def _new_event(record: JobRecord, device_time_s: float, **kind: object) -> job_pb2.JobEvent:
@@ -578,12 +602,20 @@ class JobBook:
         try:
             while True:
                 with self._lock:
-                    fresh = record.events.raw_since(sent)
+                    spilled = record.events.spilled
+                    fresh = [] if spilled else record.events.raw_since(sent)
                     ended = record.terminal
+                    count = len(record.events)
+                if spilled:
+                    # A finished job's events, on disk (`_spill_once_written`): read off the
+                    # event loop and outside the book's lock.
+                    fresh = await asyncio.to_thread(record.events.raw_since, sent)
+                    if not fresh and sent < count:
+                        return  # forgotten meanwhile (retention): its events went with it
                 for item in fresh:
                     yield item
                 sent += len(fresh)
-                if ended and sent == len(record.events):
+                if ended and sent == count:
                     return
                 await event.wait()
                 event.clear()
