@@ -345,7 +345,8 @@ def run(
         while not record.terminal:
             time.sleep(0.02)
         runtime.stop()
-    events = list(record.events)
+        # Read while the journal is there: a finished job's events live in it (EventLog.spill).
+        events = list(record.events)
     # The job's span only: the loop samples from before the job is queued until it is
     # stopped, moments that differ from run to run in device time; the figures are the job's.
     begin_s = min(
