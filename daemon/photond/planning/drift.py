@@ -1,11 +1,15 @@
 """The drift rule: how far a task's drift tolerance lets its heaters' footprints move, and the
-re-time's check of it.
+one check of it that the optimiser and the loop's re-time both run.
 
 A task with `drift_tolerance_rad` > 0 has its phases set when it starts; heat it does not make
-itself then shifts them by 2π·L·(dn/dT)·ΔT/λ per heater of waveguide length L. The optimiser
-(`thermal_tables.drift_tables`, checked in `thermal_check`) and the loop's re-time
-(`drift_holds`, called by `retime.retime`) both hold a task to the ΔT this allows on each heater
-it drives (the rule is in docs/optimizer.md, §2).
+itself then shifts them by 2π·L·(dn/dT)·ΔT/λ per heater of waveguide length L. The rule
+(docs/optimizer.md, §2): at the end of every control period of the task's run, each heater it
+drives has a footprint temperature minus the task's own share (its modal response since its
+start and its feedthrough) that may differ by at most the ΔT its tolerance allows from that
+value at the end of its first period, with every task started so far; read on the full
+planning model (`thermal_tables.drift_tables`). `drift_reading_violates` is that reading: the
+optimiser calls it period by period in `thermal_check`, the re-time in `drift_holds` (called by
+`retime.retime`), on the same tables, so a plan the optimiser accepts is one the re-time accepts.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from numpy.typing import NDArray
 from photon_drivers.profile import DeviceProfile
 from photond.model import phase_drift_rad
 from photond.planning.graph import CheckedGraph
-from photond.planning.superposition import add_row, advance_modes
+from photond.planning.superposition import add_row
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -45,15 +49,97 @@ def drift_limits_k(
     return np.where(tolerance[:, None] > 0, tolerance[:, None] / rad_per_k, np.inf)
 
 
-@njit(cache=True, nogil=True)
-def own_footprint(
-    out_t: FloatArray, decay: FloatArray, tin: FloatArray, feed: FloatArray, h: int, age: int
-) -> float:
-    """A task's own share of heater h's footprint `age` periods after it started (from zero)."""
-    own = feed[h]
+@njit(cache=True, nogil=True, inline="always")
+def own_modes(z_self: FloatArray, a: int, tin: FloatArray, decay: FloatArray, periods: int) -> None:
+    """z_self[a] <- a task's own modal state `periods` periods after it started from zero,
+    its modal input per period being `tin` (closed form)."""
     for q in range(decay.shape[0]):
-        own += out_t[q, h] * tin[q] * (1.0 - decay[q] ** age) / (1.0 - decay[q])
-    return float(own)
+        z_self[a, q] = tin[q] * (1.0 - decay[q] ** periods) / (1.0 - decay[q])
+
+
+@njit(cache=True, nogil=True)
+def drift_reading_violates(
+    z: FloatArray,
+    z_self: FloatArray,
+    sens: IntArray,
+    sens_start: IntArray,
+    sens_end: IntArray,
+    n_sens: int,
+    k: int,
+    wfeed: FloatArray,
+    dptr: IntArray,
+    dwatch: IntArray,
+    dlimit: FloatArray,
+    wread: FloatArray,
+    twf: FloatArray,
+    drift_ref: FloatArray,
+) -> bool:
+    """The drift rule at the end of period k: whether a sensitive task breaks its tolerance.
+
+    `z` is the modal state after period k with everything running in it, `wfeed` the watched
+    footprints' feedthrough of the tasks running in it; for each sensitive task sens[a]
+    (running over [sens_start[a], sens_end[a])), z_self[a] is its own modal state after
+    period k. A watched footprint minus the task's own share is its "other" heat. In a task's
+    first period that is its reference, recorded here with every task heating in that period,
+    whichever was placed first (so the rule is a property of the plan, not of the order its
+    decoder placed same-tick starts in; a caller whose candidate fails puts back the references
+    it overwrote, `same_tick_refs`); in every later period it must stay within the limit of it.
+    """
+    m = z.shape[0]
+    for a in range(n_sens):
+        if k >= sens_end[a] or k < sens_start[a]:
+            continue
+        j = sens[a]
+        for e in range(dptr[j], dptr[j + 1]):
+            w = dwatch[e]
+            other = wfeed[w] - twf[j, w]
+            for q in range(m):
+                other += wread[w, q] * (z[q] - z_self[a, q])
+            if k == sens_start[a]:
+                drift_ref[e] = other
+            elif abs(other - drift_ref[e]) > dlimit[e]:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def same_tick_refs(
+    tasks: IntArray, starts: IntArray, count: int, s: int, dptr: IntArray, drift_ref: FloatArray
+) -> FloatArray:
+    """The references of the placed tasks `tasks[:count]` (started at `starts`) that started
+    at s: a candidate starting at s rewrites them (`drift_reading_violates`); a failed one puts
+    them back with `restore_refs`."""
+    size = 0
+    for a in range(count):
+        if starts[a] == s:
+            size += dptr[tasks[a] + 1] - dptr[tasks[a]]
+    saved = np.empty(size)
+    size = 0
+    for a in range(count):
+        if starts[a] == s:
+            for e in range(dptr[tasks[a]], dptr[tasks[a] + 1]):
+                saved[size] = drift_ref[e]
+                size += 1
+    return saved
+
+
+@njit(cache=True, nogil=True)
+def restore_refs(
+    saved: FloatArray,
+    tasks: IntArray,
+    starts: IntArray,
+    count: int,
+    s: int,
+    dptr: IntArray,
+    drift_ref: FloatArray,
+) -> None:
+    """Put back what `same_tick_refs` saved."""
+    size = 0
+    for a in range(count):
+        if starts[a] == s:
+            for e in range(dptr[tasks[a]], dptr[tasks[a] + 1]):
+                drift_ref[e] = saved[size]
+                size += 1
 
 
 @njit(cache=True, nogil=True)
@@ -61,78 +147,87 @@ def drift_holds(
     i: int,
     t: int,
     stop: int,
-    x: FloatArray,
+    z: FloatArray,
     modal_in: FloatArray,
-    feed: FloatArray,
-    decay: FloatArray,
-    out_t: FloatArray,
-    task_in: FloatArray,
-    task_feed: FloatArray,
+    wfeed: FloatArray,
     count: int,
     act_end: IntArray,
-    act_in: FloatArray,
-    act_feed: FloatArray,
     act_task: IntArray,
     act_start: IntArray,
-    drift_ptr: IntArray,
-    drift_heater: IntArray,
-    drift_limit: FloatArray,
+    decay: FloatArray,
+    task_in: FloatArray,
+    dptr: IntArray,
+    dwatch: IntArray,
+    dlimit: FloatArray,
+    wread: FloatArray,
+    twf: FloatArray,
     drift_ref: FloatArray,
-    sim_x: FloatArray,
+    sim_z: FloatArray,
     sim_in: FloatArray,
     sim_feed: FloatArray,
+    z_self: FloatArray,
+    sens: IntArray,
+    sens_start: IntArray,
+    sens_end: IntArray,
+    record_only: bool,
 ) -> bool:
-    """Whether starting task i at t over [t, stop) keeps every drift-tolerant task in bounds.
+    """Whether starting row i at t over [t, stop) keeps every drift-sensitive task in bounds.
 
-    For each tolerant task s running from t on (i included), each heater it drives: the
-    footprint temperature minus s's own share may move from its reference (i's is recorded
-    here, at t) by at most its limit, period by period until s ends, with every task placed so
-    far and i. Tasks placed later are checked when they are placed.
+    The optimiser's rule (`drift_reading_violates`) played period by period on the full
+    model from `z`, the state at t, with `modal_in` and `wfeed` those of the placed tasks
+    running at t (`act_*[:count]`, all ending after t; rows of `task_in`/`twf`), and i: from t
+    until the last sensitive one ends. Tasks placed later are checked when they are placed.
+    On failure the references of placed tasks that also start at t are put back.
+    `record_only`: only the first period's references are recorded (a task placed anyway).
     """
     n_sens = 0
     last = t
+    if dptr[i + 1] > dptr[i] and stop > t:
+        sens[0] = i
+        sens_start[0] = t
+        sens_end[0] = stop
+        own_modes(z_self, 0, task_in[i], decay, 0)
+        n_sens = 1
+        last = stop
     for a in range(count):
-        if drift_ptr[act_task[a] + 1] > drift_ptr[act_task[a]] and act_end[a] > t:
+        j = act_task[a]
+        if dptr[j + 1] > dptr[j] and act_end[a] > t:
+            sens[n_sens] = j
+            sens_start[n_sens] = act_start[a]
+            sens_end[n_sens] = act_end[a]
+            own_modes(z_self, n_sens, task_in[j], decay, t - act_start[a])
             n_sens += 1
             last = max(last, act_end[a])
-    i_sens = drift_ptr[i + 1] > drift_ptr[i] and stop > t
-    if i_sens:
-        last = max(last, stop)
-    if n_sens == 0 and not i_sens:
+    if n_sens == 0:
         return True
-    for q in range(sim_x.shape[0]):
-        sim_x[q] = x[q]
+    if record_only:
+        last = t + 1
+    saved = same_tick_refs(act_task, act_start, count, t, dptr, drift_ref)
+    m = decay.shape[0]
+    for q in range(m):
+        sim_z[q] = z[q]
         sim_in[q] = modal_in[q] + task_in[i, q]
-    for o in range(sim_feed.shape[0]):
-        sim_feed[o] = feed[o] + task_feed[i, o]
+    for w in range(sim_feed.shape[0]):
+        sim_feed[w] = wfeed[w] + twf[i, w]
     for k in range(t, last):
-        if k > t:
-            advance_modes(sim_x, decay, sim_in, 1)
+        # The inputs of period k: a task ending at k no longer heats in it.
         for a in range(count):
             if act_end[a] == k:
-                add_row(sim_in, act_in, a, -1.0)
-                add_row(sim_feed, act_feed, a, -1.0)
+                add_row(sim_in, task_in, act_task[a], -1.0)
+                add_row(sim_feed, twf, act_task[a], -1.0)
         if stop == k:
             add_row(sim_in, task_in, i, -1.0)
-            add_row(sim_feed, task_feed, i, -1.0)
-        for a in range(-1, count):
-            if a < 0:
-                if not i_sens or k >= stop:
-                    continue
-                row, s0, tin, tfeed = i, t, task_in[i], task_feed[i]
-            else:
-                row = act_task[a]
-                if drift_ptr[row + 1] == drift_ptr[row] or k >= act_end[a]:
-                    continue
-                s0, tin, tfeed = act_start[a], act_in[a], act_feed[a]
-            for e in range(drift_ptr[row], drift_ptr[row + 1]):
-                h = drift_heater[e]
-                total = sim_feed[h]
-                for q in range(sim_x.shape[0]):
-                    total += out_t[q, h] * sim_x[q]
-                other = total - own_footprint(out_t, decay, tin, tfeed, h, k - s0)
-                if a < 0 and k == t:
-                    drift_ref[e] = other
-                elif abs(other - drift_ref[e]) > drift_limit[e]:
-                    return False
+            add_row(sim_feed, twf, i, -1.0)
+        for q in range(m):
+            sim_z[q] = decay[q] * sim_z[q] + sim_in[q]
+        for a in range(n_sens):
+            j = sens[a]
+            for q in range(m):
+                z_self[a, q] = decay[q] * z_self[a, q] + task_in[j, q]
+        if drift_reading_violates(
+            sim_z, z_self, sens, sens_start, sens_end, n_sens, k, sim_feed,
+            dptr, dwatch, dlimit, wread, twf, drift_ref,
+        ) and not record_only:  # fmt: skip
+            restore_refs(saved, act_task, act_start, count, t, dptr, drift_ref)
+            return False
     return True

@@ -21,6 +21,7 @@ from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
 from photond.planning.retime import forecast_peak
 from photond.planning.superposition import task_tables
+from photond.planning.thermal_tables import drift_tables
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -90,20 +91,23 @@ class JobForecast:
         pairs = m.limit_pairs
         self.pair_first, self.pair_second = pairs.first, pairs.second
         self.pair_inv_mm = np.ascontiguousarray(1.0 / pairs.distance_mm)
-        # The drift rule's entries (CSR per task): each heater a tolerant task drives, and how
-        # far its footprint may move (K). Footprints are the first rows of the limit points.
-        limited = (
-            np.zeros_like(power, dtype=bool)
-            if drift_limit_k is None
-            else np.isfinite(drift_limit_k) & (power > 0)
-        )
-        task_of, heater = np.nonzero(limited)
-        self.drift_ptr = np.zeros(len(tasks) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(task_of, minlength=len(tasks)), out=self.drift_ptr[1:])
-        self.drift_heater = heater.astype(np.int64)
-        self.drift_limit_k = (
-            np.zeros(0) if drift_limit_k is None else drift_limit_k[task_of, heater].copy()
-        )
+        # The drift rule's tables, on the full model as the optimiser reads it (one rule:
+        # `drift.drift_reading_violates`), and the full model's modal input per task.
+        self.drift = None if drift_limit_k is None else drift_tables(model, power, drift_limit_k)
+        drift = self.drift
+        if drift is None:
+            self.drift_ptr = np.zeros(len(tasks) + 1, dtype=np.int64)
+            self.drift_watch = np.zeros(0, dtype=np.int64)
+            self.drift_limit_k = np.zeros(0)
+            # No rows: the re-time reads these only when a task holds drift.
+            self.drift_readout = np.zeros((0, model.modes))
+            self.drift_feed = np.zeros((0, 0))
+            self.drift_task_in = np.zeros((0, model.modes))
+        else:
+            self.drift_ptr, self.drift_watch = drift.ptr, drift.watch
+            self.drift_limit_k = drift.limit_k
+            self.drift_readout, self.drift_feed = drift.watch_readout, drift.task_watch_feed
+            self.drift_task_in = task_tables(model, power)[0]
 
         self._placed: tuple[Plan, tuple[str, ...], PlanRows] | None = None
 
@@ -143,6 +147,14 @@ class JobForecast:
         base_in = np.ascontiguousarray(m.input_gain[:, -1] * offset)
         base_feed = np.ascontiguousarray(m.ambient_c + self._limit_feed[:, -1] * offset)
         return x0, base_in, base_feed
+
+    def drift_base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray]:
+        """(x0, constant modal input) of the full model from the estimate, for the drift rule
+        (the ambient offset's feedthrough is the same in every reading: it cancels)."""
+        full = self.full_model
+        x0 = np.ascontiguousarray(estimate.state.x[: full.modes], dtype=np.float64)
+        base_in = np.ascontiguousarray(full.input_gain[:, -1] * estimate.ambient_offset_c)
+        return x0, base_in
 
     def forecast(
         self,

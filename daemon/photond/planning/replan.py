@@ -147,11 +147,18 @@ class RemainingProblem:
         self.run_in = np.ascontiguousarray(fc.task_in[run_rows])
         self.run_feed = np.ascontiguousarray(fc.task_feed[run_rows])
         self.run_start = run_end - fc.duration[run_rows]
-        # The drift rule's entries for the rows, then for the running tasks.
-        entries = np.arange(fc.drift_heater.shape[0], dtype=np.int64)
-        self.drift_ptr, at = _gather(fc.drift_ptr, entries, np.concatenate((rows, run_rows)))
-        self.drift_heater = fc.drift_heater[at]
+        # The drift rule's entries for the rows, then for the running tasks (full model).
+        both = np.concatenate((rows, run_rows))
+        entries = np.arange(fc.drift_watch.shape[0], dtype=np.int64)
+        self.drift_ptr, at = _gather(fc.drift_ptr, entries, both)
+        self.drift_watch = fc.drift_watch[at]
         self.drift_limit = fc.drift_limit_k[at]
+        if fc.holds_drift:
+            self.drift_feed = np.ascontiguousarray(fc.drift_feed[both])
+            self.drift_task_in = np.ascontiguousarray(fc.drift_task_in[both])
+        else:
+            self.drift_feed, self.drift_task_in = fc.drift_feed, fc.drift_task_in
+        self.drift_x0, self.drift_base_in = fc.drift_base(estimate)
         self.x0, self.base_in, self.base_feed = fc.base(estimate)
         self.max_wait = round(_MAX_WAIT_S / dt)
 
@@ -191,8 +198,14 @@ class RemainingProblem:
             self.run_feed,
             self.run_start,
             self.drift_ptr,
-            self.drift_heater,
+            self.drift_watch,
             self.drift_limit,
+            fc.full_model.decay,
+            self.drift_x0,
+            self.drift_base_in,
+            self.drift_task_in,
+            fc.drift_readout,
+            self.drift_feed,
             _COOL_PERIODS,
             self.max_wait,
         )
