@@ -108,7 +108,13 @@ class RemainingProblem:
         lane_pos = {lane: k for k, lane in enumerate(lanes)}
         warm_start_s = warm.start_s[kept]
         warm_lane = warm.lane[kept]
-        by_start = np.lexsort((fc.id_rank[warm_rows], warm_start_s))
+        # Same-tick starts: drift-sensitive tasks last. The drift rule is a difference, not
+        # monotone in the tasks placed (heat starting beside a sensitive task may offset a
+        # neighbour's cooling), and the re-time checks each task with those placed before it:
+        # checked last, a sensitive task is held to exactly what the finished plan gives it,
+        # as the optimiser's commit order may have had it (a plan does not record that order).
+        sensitive = fc.drift_ptr[warm_rows + 1] > fc.drift_ptr[warm_rows]
+        by_start = np.lexsort((fc.id_rank[warm_rows], sensitive, warm_start_s))
         self.rows = rows = warm_rows[by_start]
         self.lane = warm_lane[by_start]
         n = rows.shape[0]

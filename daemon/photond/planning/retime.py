@@ -9,10 +9,12 @@ Inputs are in a `LoopModel` truncated to `FORECAST_MODES` modes, read at the lim
 heater's footprint, then every sensor: the optimiser's points); each task is reduced beforehand
 to its modal input and its feedthrough, so a start or end costs O(modes + points); the re-time
 also holds every neighbour gradient between sensors to its limit (docs/architecture.md, "Where
-the limits are enforced"). Temperatures are evaluated at every
-event (just before it, and just after with the new feedthrough) and at each window's end: under
-constant input a temperature moves monotonically between events up to the faster modes' small
-overshoot, which the planning margin covers.
+the limits are enforced"). The re-time reads a task's window at the end of its first period,
+just before each end within it and at its end (period ends, as the optimiser reads; the
+forecast also reads just after each event, with the new feedthrough): under constant input a
+temperature moves monotonically between events up to the faster modes' small overshoot, which
+the planning margin covers. Drift-sensitive tasks are held to the optimiser's drift rule on its
+own model (`drift.drift_holds`).
 """
 
 from __future__ import annotations
@@ -281,6 +283,11 @@ def retime(
             for o in range(win_feed.shape[0]):
                 win_feed[o] = feed[o] + task_feed[i, o]
             stop = t + duration[i]
+            # The first reading at the end of i's first period, as the optimiser reads every
+            # period: at t itself, i's residualised fast heat (feedthrough) on top of modes
+            # that still hold the heat of tasks ending at t is a state no period ends in
+            # (read so, photond's 240-task study plan peaks at 82.59 C, its period ends at 82.50).
+            advance_modes(xw, decay, win_in, 1)
             hot = _hottest(out_t, xw, win_feed, acc)
             steep = _steepest(acc, pair_first, pair_second, pair_inv_mm)
             for c in range(count):  # insertion sort: a handful of running tasks
@@ -290,13 +297,15 @@ def retime(
                     ends[j] = ends[j - 1]
                     j -= 1
                 ends[j] = e
-            w_now = t
+            w_now = t + 1
+            last_e = -1
             for c in range(count):
                 e = ends[c]
                 if e >= stop:
                     break
-                if e == w_now:
+                if e == last_e:
                     continue  # several tasks end together: handled at the first of them
+                last_e = e
                 advance_modes(xw, decay, win_in, e - w_now)
                 w_now = e
                 hot = max(hot, _hottest(out_t, xw, win_feed, acc))
