@@ -117,9 +117,8 @@ def test_the_re_time_accepts_every_placement_the_optimiser_accepted(seed: int) -
 def test_the_re_time_gives_back_the_study_plan_where_heat_binds_too() -> None:
     # The comparative study's synthetic job (240 zone tasks at 28 mW, every 10th tolerating
     # 0.5 rad): the temperature limits bind as well, and same-tick starts beside sensitive
-    # tasks abound. Fails with same-tick sensitive tasks re-timed in id order (t159 of this
-    # plan, checked before the two tasks starting beside it, waits 1.2 s) or with the window's
-    # first reading taken at its start instead of its first period's end (t15 waits 0.1 s).
+    # tasks abound. Needs the re-time to hold the optimiser's limits on its full model and
+    # same-tick sensitive tasks to be re-timed last (docs/optimizer.md §2).
     graph = synthetic_workload(PROFILE, 240, 0)
     plan = photond_plan(graph, PROFILE, 0, 2)
     start, want, peak_c = _retimed_at_planned_starts(graph, plan)

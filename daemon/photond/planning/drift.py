@@ -72,18 +72,22 @@ def drift_reading_violates(
     dlimit: FloatArray,
     wread: FloatArray,
     twf: FloatArray,
+    task_in: FloatArray,
     drift_ref: FloatArray,
+    tick_rise: FloatArray,
 ) -> bool:
     """The drift rule at the end of period k: whether a sensitive task breaks its tolerance.
 
     `z` is the modal state after period k with everything running in it, `wfeed` the watched
     footprints' feedthrough of the tasks running in it; for each sensitive task sens[a]
     (running over [sens_start[a], sens_end[a])), z_self[a] is its own modal state after
-    period k. A watched footprint minus the task's own share is its "other" heat. In a task's
-    first period that is its reference, recorded here with every task heating in that period,
-    whichever was placed first (so the rule is a property of the plan, not of the order its
-    decoder placed same-tick starts in; a caller whose candidate fails puts back the references
-    it overwrote, `same_tick_refs`); in every later period it must stay within the limit of it.
+    period k. A watched footprint minus the task's own share is its "other" heat. Its
+    reference is the other heat at the end of its first period from the tasks that started
+    *before* it: in its first period (k == sens_start[a]) the first-period rise of every task
+    starting then (`tick_rise`, `tick_first_rise`; its own taken back out) is taken off. Heat
+    that starts with a task is drift it must tolerate, and the reference does not depend on
+    the order in which a decoder placed same-tick starts (a plan does not record it). Every
+    reading, the first included, must stay within the limit of the reference.
     """
     m = z.shape[0]
     for a in range(n_sens):
@@ -96,50 +100,45 @@ def drift_reading_violates(
             for q in range(m):
                 other += wread[w, q] * (z[q] - z_self[a, q])
             if k == sens_start[a]:
-                drift_ref[e] = other
-            elif abs(other - drift_ref[e]) > dlimit[e]:
+                own = twf[j, w]
+                for q in range(m):
+                    own += wread[w, q] * task_in[j, q]
+                drift_ref[e] = other - (tick_rise[w] - own)
+            if abs(other - drift_ref[e]) > dlimit[e]:
                 return True
     return False
 
 
 @njit(cache=True, nogil=True)
-def same_tick_refs(
-    tasks: IntArray, starts: IntArray, count: int, s: int, dptr: IntArray, drift_ref: FloatArray
-) -> FloatArray:
-    """The references of the placed tasks `tasks[:count]` (started at `starts`) that started
-    at s: a candidate starting at s rewrites them (`drift_reading_violates`); a failed one puts
-    them back with `restore_refs`."""
-    size = 0
-    for a in range(count):
-        if starts[a] == s:
-            size += dptr[tasks[a] + 1] - dptr[tasks[a]]
-    saved = np.empty(size)
-    size = 0
-    for a in range(count):
-        if starts[a] == s:
-            for e in range(dptr[tasks[a]], dptr[tasks[a] + 1]):
-                saved[size] = drift_ref[e]
-                size += 1
-    return saved
-
-
-@njit(cache=True, nogil=True)
-def restore_refs(
-    saved: FloatArray,
+def tick_first_rise(
     tasks: IntArray,
     starts: IntArray,
     count: int,
     s: int,
-    dptr: IntArray,
-    drift_ref: FloatArray,
+    extra: int,
+    wread: FloatArray,
+    twf: FloatArray,
+    task_in: FloatArray,
+    out: FloatArray,
 ) -> None:
-    """Put back what `same_tick_refs` saved."""
-    size = 0
-    for a in range(count):
-        if starts[a] == s:
-            for e in range(dptr[tasks[a]], dptr[tasks[a] + 1]):
-                drift_ref[e] = saved[size]
-                size += 1
+    """out <- the first-period rise at each watched footprint of the tasks `tasks[:count]`
+    that start at s (`starts`), and of row `extra` (the candidate; none if negative): what
+    `drift_reading_violates` takes off a reference recorded in period s."""
+    out[:] = 0.0
+    for a in range(-1, count):
+        if a < 0:
+            if extra < 0:
+                continue
+            j = extra
+        elif starts[a] == s:
+            j = tasks[a]
+        else:
+            continue
+        for w in range(out.shape[0]):
+            rise = twf[j, w]
+            for q in range(wread.shape[1]):
+                rise += wread[w, q] * task_in[j, q]
+            out[w] += rise
 
 
 @njit(cache=True, nogil=True)
@@ -177,7 +176,6 @@ def drift_holds(
     model from `z`, the state at t, with `modal_in` and `wfeed` those of the placed tasks
     running at t (`act_*[:count]`, all ending after t; rows of `task_in`/`twf`), and i: from t
     until the last sensitive one ends. Tasks placed later are checked when they are placed.
-    On failure the references of placed tasks that also start at t are put back.
     `record_only`: only the first period's references are recorded (a task placed anyway).
     """
     n_sens = 0
@@ -202,7 +200,8 @@ def drift_holds(
         return True
     if record_only:
         last = t + 1
-    saved = same_tick_refs(act_task, act_start, count, t, dptr, drift_ref)
+    tick_rise = np.empty(twf.shape[1])
+    tick_first_rise(act_task, act_start, count, t, i, wread, twf, task_in, tick_rise)
     m = decay.shape[0]
     for q in range(m):
         sim_z[q] = z[q]
@@ -226,8 +225,7 @@ def drift_holds(
                 z_self[a, q] = decay[q] * z_self[a, q] + task_in[j, q]
         if drift_reading_violates(
             sim_z, z_self, sens, sens_start, sens_end, n_sens, k, sim_feed,
-            dptr, dwatch, dlimit, wread, twf, drift_ref,
+            dptr, dwatch, dlimit, wread, twf, task_in, drift_ref, tick_rise,
         ) and not record_only:  # fmt: skip
-            restore_refs(saved, act_task, act_start, count, t, dptr, drift_ref)
             return False
     return True

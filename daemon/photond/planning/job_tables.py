@@ -92,7 +92,9 @@ class JobForecast:
         self.pair_first, self.pair_second = pairs.first, pairs.second
         self.pair_inv_mm = np.ascontiguousarray(1.0 / pairs.distance_mm)
         # The drift rule's tables, on the full model as the optimiser reads it (one rule:
-        # `drift.drift_reading_violates`), and the full model's modal input per task.
+        # `drift.drift_reading_violates`), and for a job that holds drift the full model's
+        # task tables and readout too: its re-time (on the worker thread) checks the limits
+        # on the optimiser's model as well, so that what the optimiser placed it places.
         self.drift = None if drift_limit_k is None else drift_tables(model, power, drift_limit_k)
         drift = self.drift
         if drift is None:
@@ -103,11 +105,16 @@ class JobForecast:
             self.drift_readout = np.zeros((0, model.modes))
             self.drift_feed = np.zeros((0, 0))
             self.drift_task_in = np.zeros((0, model.modes))
+            self.full_task_feed = np.zeros((0, 0))
+            self.full_limit_out_t = np.zeros((0, 0))
+            self._full_limit_feed = np.zeros((0, 0))
         else:
             self.drift_ptr, self.drift_watch = drift.ptr, drift.watch
             self.drift_limit_k = drift.limit_k
             self.drift_readout, self.drift_feed = drift.watch_readout, drift.task_watch_feed
-            self.drift_task_in = task_tables(model, power)[0]
+            self.drift_task_in, self.full_task_feed = task_tables(model, power)
+            full_out, self._full_limit_feed = model.limit_readout()
+            self.full_limit_out_t = np.ascontiguousarray(full_out.T)
 
         self._placed: tuple[Plan, tuple[str, ...], PlanRows] | None = None
 
@@ -148,13 +155,14 @@ class JobForecast:
         base_feed = np.ascontiguousarray(m.ambient_c + self._limit_feed[:, -1] * offset)
         return x0, base_in, base_feed
 
-    def drift_base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray]:
-        """(x0, constant modal input) of the full model from the estimate, for the drift rule
-        (the ambient offset's feedthrough is the same in every reading: it cancels)."""
+    def full_base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """`base` on the full model (a job that holds drift: `full_task_feed` is built)."""
         full = self.full_model
         x0 = np.ascontiguousarray(estimate.state.x[: full.modes], dtype=np.float64)
-        base_in = np.ascontiguousarray(full.input_gain[:, -1] * estimate.ambient_offset_c)
-        return x0, base_in
+        offset = estimate.ambient_offset_c
+        base_in = np.ascontiguousarray(full.input_gain[:, -1] * offset)
+        base_feed = np.ascontiguousarray(full.ambient_c + self._full_limit_feed[:, -1] * offset)
+        return x0, base_in, base_feed
 
     def forecast(
         self,

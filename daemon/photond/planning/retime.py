@@ -23,7 +23,12 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from photond.planning.drift import drift_holds, drift_reading_violates, own_modes
+from photond.planning.drift import (
+    drift_holds,
+    drift_reading_violates,
+    own_modes,
+    tick_first_rise,
+)
 from photond.planning.superposition import add_row, advance_modes
 
 FloatArray = NDArray[np.float64]
@@ -215,16 +220,23 @@ def retime(
             add_row(in_f, drift_task_in, act_task[a], 1.0)
             add_row(wfeed, drift_feed, act_task[a], 1.0)
         # A running task's reference is its footprints' other heat now: recorded by reading
-        # each one as a candidate of the present period (the rule's own reading).
+        # each one as a candidate of the present period (the rule's own reading), with only
+        # its own first-period rise in `tick_rise`, which that reading takes back out.
+        own_rise = np.empty(wfeed.shape[0])
         for a in range(count):
             row = act_task[a]
             if drift_ptr[row + 1] > drift_ptr[row]:
+                tick_first_rise(
+                    act_task, act_start, 0, 0, row, drift_readout, drift_feed, drift_task_in,
+                    own_rise,
+                )  # fmt: skip
                 sens[0] = row
                 sens_end[0] = act_end[a]
                 own_modes(z_self, 0, drift_task_in[row], drift_decay, -act_start[a])
                 drift_reading_violates(
-                    xf, z_self, sens, sens_start, sens_end, 1, 0, wfeed,
-                    drift_ptr, drift_watch, drift_limit, drift_readout, drift_feed, drift_ref,
+                    xf, z_self, sens, sens_start, sens_end, 1, 0, wfeed, drift_ptr,
+                    drift_watch, drift_limit, drift_readout, drift_feed, drift_task_in,
+                    drift_ref, own_rise,
                 )  # fmt: skip
     now = 0
     start = np.zeros(n, dtype=np.int64)

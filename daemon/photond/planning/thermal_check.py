@@ -33,8 +33,7 @@ import numpy as np
 from photond.planning.drift import (
     drift_reading_violates,
     own_modes,
-    restore_refs,
-    same_tick_refs,
+    tick_first_rise,
 )
 from photond.planning.superposition import advance_modes
 
@@ -143,14 +142,28 @@ def _first_violation(z, decay, bsum, fsum, k, ticks, therm, work):  # type: igno
 
 @numba.njit(cache=True)
 def _first_drift_violation(  # type: ignore[no-untyped-def]
-    z, decay, bsum, fsum, k, ticks, therm, work, sens, n_sens, sens_start, wfeed, drift_ref
+    z,
+    decay,
+    bsum,
+    fsum,
+    k,
+    ticks,
+    therm,
+    work,
+    sens,
+    n_sens,
+    sens_start,
+    wfeed,
+    drift_ref,
+    tick_rise,
 ):
     """`_first_violation` that also holds drift-sensitive tasks to their tolerance.
 
     Every period of the interval, after the limits, the drift rule's reading
     (`drift.drift_reading_violates`) for each sensitive task j running (`sens[:n_sens]`,
     started at `sens_start`), its own modal response played alongside; references are
-    recorded in each task's first period (the candidate i's at s).
+    recorded in each task's first period (the candidate i's at s), without the first-period
+    rise `tick_rise` of what starts then.
     """
     tin = therm[2]
     dptr, dwatch, dlimit, wread, twf = therm[14], therm[15], therm[16], therm[17], therm[18]
@@ -172,7 +185,7 @@ def _first_drift_violation(  # type: ignore[no-untyped-def]
             return kk
         if drift_reading_violates(
             z, z_self, sens, sens_start, sens_end, n_sens, kk, wfeed,
-            dptr, dwatch, dlimit, wread, twf, drift_ref,
+            dptr, dwatch, dlimit, wread, twf, tin, drift_ref, tick_rise,
         ):  # fmt: skip
             return kk
     return -1
@@ -271,8 +284,12 @@ def thermal_violation(  # type: ignore[no-untyped-def]
     wfeed = np.zeros(twf.shape[1])
     # Committed tasks that also start at s have their references rewritten with i heating in
     # their first period too; put back if i fails.
-    starts = start[act_task[:n_act]] if drift else act_end[:0]
-    saved = same_tick_refs(act_task, starts, n_act, s, dptr, drift_ref)
+    # The first-period rise of everything starting at s, i included: what a reference
+    # recorded at s leaves out (`drift.drift_reading_violates`).
+    tick_rise = np.zeros(twf.shape[1])
+    if drift:
+        starts = start[act_task[:n_act]]
+        tick_first_rise(act_task, starts, n_act, s, i, therm[17], twf, tin, tick_rise)
     k = s
     while k < stop:
         # The interval [k, k_end) of constant power: committed tasks still running, and i.
@@ -316,9 +333,9 @@ def thermal_violation(  # type: ignore[no-untyped-def]
                 sens_start,
                 wfeed,
                 drift_ref,
+                tick_rise,
             )
             if v >= 0:
-                restore_refs(saved, act_task, starts, n_act, s, dptr, drift_ref)
                 return v
             k = k_end
             continue
@@ -327,7 +344,6 @@ def thermal_violation(  # type: ignore[no-untyped-def]
             # where it fails, and a failing bound would cost more than this period.
             v = _first_violation(z, decay, bsum, fsum, k, 1, therm, work)
             if v >= 0:
-                restore_refs(saved, act_task, starts, n_act, s, dptr, drift_ref)
                 return v
             k += 1
         ticks = k_end - k
@@ -338,7 +354,6 @@ def thermal_violation(  # type: ignore[no-untyped-def]
         else:
             v = _first_violation(z, decay, bsum, fsum, k, ticks, therm, work)
             if v >= 0:
-                restore_refs(saved, act_task, starts, n_act, s, dptr, drift_ref)
                 return v
         k = k_end
     return -1
