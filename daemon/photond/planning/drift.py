@@ -6,10 +6,11 @@ itself then shifts them by 2π·L·(dn/dT)·ΔT/λ per heater of waveguide lengt
 (docs/optimizer.md, §2): at the end of every control period of the task's run, each heater it
 drives has a footprint temperature minus the task's own share (its modal response since its
 start and its feedthrough) that may differ by at most the ΔT its tolerance allows from that
-value at the end of its first period, with every task started so far; read on the full
-planning model (`thermal_tables.drift_tables`). `drift_reading_violates` is that reading: the
-optimiser calls it period by period in `thermal_check`, the re-time in `drift_holds` (called by
-`retime.retime`), on the same tables, so a plan the optimiser accepts is one the re-time accepts.
+value at the end of its first period with only the tasks started before it (heat that starts
+with it is drift too); read on the full planning model (`thermal_tables.drift_tables`).
+`drift_reading_violates` is that reading: the optimiser calls it period by period in
+`thermal_check`, the re-time in `drift_holds` (called by `retime.retime`), on the same tables,
+so a plan the optimiser accepts is one the re-time accepts.
 """
 
 from __future__ import annotations
