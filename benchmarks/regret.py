@@ -15,6 +15,11 @@ model alone: `confirm_forecasts` off) and as it is (a crossing confirmed by the 
 `closed_loop._peak_forecast`), in the same run on the same plans. Time above the limit (the
 plant's hottest cell above `max_device_temperature_c`) is reported beside each makespan.
 
+Every run but the old trigger's goes through the study's own harness (`comparative.run`: the
+closed loop as it is, off-loop work paced at real time), so each also reports the worst phase
+error of drift-sensitive tasks on the plant and how many broke their tolerance, as the study
+measures them (docs/study.md); `--variants new` plays only the loop as it is.
+
 It also reports a *paired* regret: against the faster of the clairvoyant plan and photond's own
 plan, counting only one that kept the disturbed plant under the limit open loop. Both are plans
 the same optimiser made with the same budget; the clairvoyant may pick either, so a clairvoyant
@@ -26,13 +31,15 @@ plan forecast from the idle chip by the planner (its prediction), the forecast m
 the rest residualised) and the observer's full model.
 
 Usage: python benchmarks/regret.py [--seeds 2] [--tasks 240] [--rounds 2] [--repeats 1]
-       [--scenarios none "plant +20 %" ...] [--json benchmarks/results/regret.json]
+       [--scenarios none "plant +20 %" ...] [--variants new ...]
+       [--json benchmarks/results/regret.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -43,7 +50,14 @@ from typing import Any
 
 import numpy as np
 
-from photon_bench.comparative import SCENARIOS, photond_plan, synthetic_workload, true_profile
+from photon_bench.comparative import (
+    SCENARIOS,
+    RunMetrics,
+    photond_plan,
+    synthetic_workload,
+    true_profile,
+)
+from photon_bench.comparative import run as study_run
 from photon_bench.loop_runs import RunResult, run
 from photon_drivers.profile import DeviceProfile, load_profile
 from photond.loop.closed_loop import full_model_peak
@@ -101,9 +115,17 @@ def play(
     seed: int,
     mode: str,
     **variant: bool,
-) -> RunResult:
-    options = {**SCENARIOS[scenario].options, "seed": str(seed)}
-    return run(profile, graph, plan, scenario, mode, options, HOLD_TIMEOUT_S, **variant)
+) -> dict[str, Any]:
+    """One run's figures: the study's harness for the loop as it is (and open loop), the
+    benchmark's for the old trigger's variants."""
+    if variant and variant != VARIANTS["new"]:
+        options = {**SCENARIOS[scenario].options, "seed": str(seed)}
+        return figures(
+            run(profile, graph, plan, scenario, mode, options, HOLD_TIMEOUT_S, **variant)
+        )
+    return study_figures(
+        study_run(profile, graph, plan, SCENARIOS[scenario], mode, label=mode, seed=seed)
+    )
 
 
 def figures(result: RunResult) -> dict[str, Any]:
@@ -114,6 +136,21 @@ def figures(result: RunResult) -> dict[str, Any]:
         "replans": result.replans,
         "unconfirmed": result.unconfirmed,
         "state": result.state,
+        "phase_rad": math.nan,
+        "over_tolerance": 0,
+    }
+
+
+def study_figures(result: RunMetrics) -> dict[str, Any]:
+    return {
+        "makespan_s": result.makespan_s,
+        "above_s": result.time_above_limit_s,
+        "peak_c": result.peak_c,
+        "replans": result.replans,
+        "unconfirmed": 0,
+        "state": result.state,
+        "phase_rad": result.worst_phase_error_rad,
+        "over_tolerance": result.drift_tasks_over_tolerance,
     }
 
 
@@ -126,6 +163,7 @@ def unit(
     rounds: int,
     repeats: int,
     workdir: Path,
+    variants: list[str],
 ) -> dict[str, Any]:
     """One (seed, scenario): the clairvoyant plan, then every run."""
     if scenario in NOMINAL:
@@ -134,18 +172,16 @@ def unit(
         clairvoyant = photond_plan(
             graph, true_profile(profile, SCENARIOS[scenario], workdir), seed, rounds
         )
-    own = figures(play(profile, graph, plan, scenario, seed, "open"))
+    own = play(profile, graph, plan, scenario, seed, "open")
     clair = (
-        own
-        if clairvoyant is plan
-        else figures(play(profile, graph, clairvoyant, scenario, seed, "open"))
+        own if clairvoyant is plan else play(profile, graph, clairvoyant, scenario, seed, "open")
     )
     # The variants alternate, so that all see the same machine load.
-    closed: dict[str, list[dict[str, Any]]] = {name: [] for name in VARIANTS}
+    closed: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for _ in range(repeats):
-        for name, variant in VARIANTS.items():
+        for name in variants:
             closed[name].append(
-                figures(play(profile, graph, plan, scenario, seed, "closed", **variant))
+                play(profile, graph, plan, scenario, seed, "closed", **VARIANTS[name])
             )
     safe = [r["makespan_s"] for r in (clair, own) if r["above_s"] == 0.0]
     return {
@@ -165,30 +201,44 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
 
 
 def table(units: list[dict[str, Any]]) -> list[str]:
-    """Per unit: the references, then per variant the closed loop's makespan (median over
-    repeats), time above the limit, re-plans and regret."""
-    head = f"{'seed':>4} {'scenario':<14} {'clair s':>7} {'open s':>7} {'abv':>5} {'gap':>6} |"
-    for name in VARIANTS:
-        head += f" {name + ' s':>13} {'abv':>4} {'rp':>4} {'loop':>6} {'regret':>7} |"
+    """Per unit: the references (makespan, time above the limit, worst phase error in rad),
+    then per variant the closed loop's makespan (median over repeats), time above the limit,
+    re-plans, loop's own cost, regret and worst phase error."""
+    names = list(units[0]["closed"]) if units else []
+    head = (
+        f"{'seed':>4} {'scenario':<14} {'clair s':>7} {'abv':>4} {'ph':>5} {'open s':>7} "
+        f"{'abv':>5} {'ph':>5} {'gap':>6} |"
+    )
+    for name in names:
+        head += f" {name + ' s':>13} {'abv':>4} {'rp':>4} {'loop':>6} {'regret':>7} {'ph':>5} |"
     lines = [head + f" {'paired':>7}"]
     for u in units:
-        clair, own = u["clairvoyant"]["makespan_s"], u["open"]["makespan_s"]
+        c, o = u["clairvoyant"], u["open"]
+        clair, own = c["makespan_s"], o["makespan_s"]
         line = (
-            f"{u['seed']:>4} {u['scenario']:<14} {clair:>7.2f} {own:>7.2f} "
-            f"{u['open']['above_s']:>5.2f} {100 * (own / clair - 1):>5.1f}% |"
+            f"{u['seed']:>4} {u['scenario']:<14} {clair:>7.2f} {c['above_s']:>4.2f} "
+            f"{c['phase_rad']:>5.3f} {own:>7.2f} {o['above_s']:>5.2f} {o['phase_rad']:>5.3f} "
+            f"{100 * (own / clair - 1):>5.1f}% |"
         )
-        for name in VARIANTS:
+        for name in names:
             runs = u["closed"][name]
             closed_s = median_of(runs, "makespan_s")
             line += (
                 f" {closed_s:>13.2f} {median_of(runs, 'above_s'):>4.2f} "
                 f"{median_of(runs, 'replans'):>4.1f} {100 * (closed_s / own - 1):>5.1f}% "
-                f"{100 * (closed_s / clair - 1):>6.1f}% |"
+                f"{100 * (closed_s / clair - 1):>6.1f}% {max_of(runs, 'phase_rad'):>5.3f} |"
             )
-        new_s = median_of(u["closed"]["new"], "makespan_s")
-        line += f" {100 * (new_s / u['paired_clairvoyant_s'] - 1):>6.1f}%"
+        if "new" in u["closed"]:
+            new_s = median_of(u["closed"]["new"], "makespan_s")
+            line += f" {100 * (new_s / u['paired_clairvoyant_s'] - 1):>6.1f}%"
         lines.append(line)
     return lines
+
+
+def max_of(runs: list[dict[str, Any]], key: str) -> float:
+    """The largest of `key` over runs, NaN (a run that measured nothing) left out."""
+    values = [float(r[key]) for r in runs if not math.isnan(r[key])]
+    return max(values) if values else math.nan
 
 
 def summary(units: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -199,7 +249,7 @@ def summary(units: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         return 100 * float(statistics.median(values))
 
     out = {}
-    for name in VARIANTS:
+    for name in units[0]["closed"] if units else ():
         closed = [median_of(u["closed"][name], "makespan_s") for u in units]
         pairs = list(zip(closed, units, strict=True))
         out[name] = {
@@ -208,6 +258,14 @@ def summary(units: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             "loop_cost_pct": med([c / u["open"]["makespan_s"] - 1 for c, u in pairs]),
             "above_s": sum(median_of(u["closed"][name], "above_s") for u in units),
             "replans": float(sum(median_of(u["closed"][name], "replans") for u in units)),
+            "plan_gap_pct": med(
+                [u["open"]["makespan_s"] / u["clairvoyant"]["makespan_s"] - 1 for u in units]
+            ),
+            "worst_phase_rad": max_of(
+                [{"v": max_of(u["closed"][name], "phase_rad")} for u in units], "v"
+            ),
+            "open_worst_phase_rad": max_of([u["open"] for u in units], "phase_rad"),
+            "over_tolerance": sum(max_of(u["closed"][name], "over_tolerance") for u in units),
         }
     return out
 
@@ -219,6 +277,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="search rounds per plan")
     parser.add_argument("--repeats", type=int, default=1, help="closed-loop runs per rule")
     parser.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="closed-loop variants to play (default: all)",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -239,7 +304,17 @@ def main() -> None:
             )
             for scenario in args.scenarios:
                 units.append(
-                    unit(profile, graph, plan, scenario, seed, args.rounds, args.repeats, Path(tmp))
+                    unit(
+                        profile,
+                        graph,
+                        plan,
+                        scenario,
+                        seed,
+                        args.rounds,
+                        args.repeats,
+                        Path(tmp),
+                        args.variants,
+                    )
                 )
                 print(table(units)[-1], flush=True)
     lines = table(units)
@@ -264,8 +339,10 @@ def main() -> None:
     for name, m in result["summary"].items():
         print(
             f"  {name:<10} regret {m['regret_pct']:6.2f} %  paired {m['paired_regret_pct']:6.2f} %"
-            f"  loop {m['loop_cost_pct']:6.2f} %  above the limit {m['above_s']:.2f} s"
-            f"  re-plans {m['replans']:.0f}"
+            f"  loop {m['loop_cost_pct']:6.2f} %  plan gap {m['plan_gap_pct']:6.2f} %"
+            f"  above the limit {m['above_s']:.2f} s  re-plans {m['replans']:.0f}"
+            f"  worst phase {m['worst_phase_rad']:.3f} rad (open {m['open_worst_phase_rad']:.3f})"
+            f", over tolerance {m['over_tolerance']:.0f}"
         )
     print(f"({result['wall_s'] / 60:.1f} min)")
     args.json.parent.mkdir(parents=True, exist_ok=True)

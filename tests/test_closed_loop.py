@@ -456,8 +456,10 @@ def test_a_forecast_crossing_the_trigger_re_plans_only_if_the_full_model_confirm
     # The forecast model (6 modes, the rest residualised) over-predicts the peak of this plan
     # by tenths of a degree; with the trigger between its peak and the full model's, the old
     # rule re-planned an undisturbed job, the new one does not (and counts the crossing).
+    # (120 tasks, seed 0: a plan that shows the excess under the optimiser's drift rule;
+    # which plans do is the luck of a few search moves, and changes with the rule.)
     profile = load_profile()
-    graph = synthetic_workload(profile, 96, 0)
+    graph = synthetic_workload(profile, 120, 0)
     plan = photond_plan(graph, profile, 0, 1)
     driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
     book = JobBook(Journal(tmp_path / "jobs.sqlite3"))

@@ -1,11 +1,16 @@
 """The drift rule: how far a task's drift tolerance lets its heaters' footprints move, and the
-re-time's check of it.
+one check of it that the optimiser and the loop's re-time both run.
 
 A task with `drift_tolerance_rad` > 0 has its phases set when it starts; heat it does not make
-itself then shifts them by 2π·L·(dn/dT)·ΔT/λ per heater of waveguide length L. The optimiser
-(`thermal_tables.drift_tables`, checked in `thermal_check`) and the loop's re-time
-(`drift_holds`, called by `retime.retime`) both hold a task to the ΔT this allows on each heater
-it drives (the rule is in docs/optimizer.md, §2).
+itself then shifts them by 2π·L·(dn/dT)·ΔT/λ per heater of waveguide length L. The rule
+(docs/optimizer.md, §2): at the end of every control period of the task's run, each heater it
+drives has a footprint temperature minus the task's own share (its modal response since its
+start and its feedthrough) that may differ by at most the ΔT its tolerance allows from that
+value at the end of its first period with only the tasks started before it (heat that starts
+with it is drift too); read on the full planning model (`thermal_tables.drift_tables`).
+`drift_reading_violates` is that reading: the optimiser calls it period by period in
+`thermal_check`, the re-time in `drift_holds` (called by `retime.retime`), on the same tables,
+so a plan the optimiser accepts is one the re-time accepts.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from numpy.typing import NDArray
 from photon_drivers.profile import DeviceProfile
 from photond.model import phase_drift_rad
 from photond.planning.graph import CheckedGraph
-from photond.planning.superposition import add_row, advance_modes
+from photond.planning.superposition import add_row
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -45,15 +50,96 @@ def drift_limits_k(
     return np.where(tolerance[:, None] > 0, tolerance[:, None] / rad_per_k, np.inf)
 
 
-@njit(cache=True, nogil=True)
-def own_footprint(
-    out_t: FloatArray, decay: FloatArray, tin: FloatArray, feed: FloatArray, h: int, age: int
-) -> float:
-    """A task's own share of heater h's footprint `age` periods after it started (from zero)."""
-    own = feed[h]
+@njit(cache=True, nogil=True, inline="always")
+def own_modes(z_self: FloatArray, a: int, tin: FloatArray, decay: FloatArray, periods: int) -> None:
+    """z_self[a] <- a task's own modal state `periods` periods after it started from zero,
+    its modal input per period being `tin` (closed form)."""
     for q in range(decay.shape[0]):
-        own += out_t[q, h] * tin[q] * (1.0 - decay[q] ** age) / (1.0 - decay[q])
-    return float(own)
+        z_self[a, q] = tin[q] * (1.0 - decay[q] ** periods) / (1.0 - decay[q])
+
+
+@njit(cache=True, nogil=True)
+def drift_reading_violates(
+    z: FloatArray,
+    z_self: FloatArray,
+    sens: IntArray,
+    sens_start: IntArray,
+    sens_end: IntArray,
+    n_sens: int,
+    k: int,
+    wfeed: FloatArray,
+    dptr: IntArray,
+    dwatch: IntArray,
+    dlimit: FloatArray,
+    wread: FloatArray,
+    twf: FloatArray,
+    task_in: FloatArray,
+    drift_ref: FloatArray,
+    tick_rise: FloatArray,
+) -> bool:
+    """The drift rule at the end of period k: whether a sensitive task breaks its tolerance.
+
+    `z` is the modal state after period k with everything running in it, `wfeed` the watched
+    footprints' feedthrough of the tasks running in it; for each sensitive task sens[a]
+    (running over [sens_start[a], sens_end[a])), z_self[a] is its own modal state after
+    period k. A watched footprint minus the task's own share is its "other" heat. Its
+    reference is the other heat at the end of its first period from the tasks that started
+    *before* it: in its first period (k == sens_start[a]) the first-period rise of every task
+    starting then (`tick_rise`, `tick_first_rise`; its own taken back out) is taken off. Heat
+    that starts with a task is drift it must tolerate, and the reference does not depend on
+    the order in which a decoder placed same-tick starts (a plan does not record it). Every
+    reading, the first included, must stay within the limit of the reference.
+    """
+    m = z.shape[0]
+    for a in range(n_sens):
+        if k >= sens_end[a] or k < sens_start[a]:
+            continue
+        j = sens[a]
+        for e in range(dptr[j], dptr[j + 1]):
+            w = dwatch[e]
+            other = wfeed[w] - twf[j, w]
+            for q in range(m):
+                other += wread[w, q] * (z[q] - z_self[a, q])
+            if k == sens_start[a]:
+                own = twf[j, w]
+                for q in range(m):
+                    own += wread[w, q] * task_in[j, q]
+                drift_ref[e] = other - (tick_rise[w] - own)
+            if abs(other - drift_ref[e]) > dlimit[e]:
+                return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def tick_first_rise(
+    tasks: IntArray,
+    starts: IntArray,
+    count: int,
+    s: int,
+    extra: int,
+    wread: FloatArray,
+    twf: FloatArray,
+    task_in: FloatArray,
+    out: FloatArray,
+) -> None:
+    """out <- the first-period rise at each watched footprint of the tasks `tasks[:count]`
+    that start at s (`starts`), and of row `extra` (the candidate; none if negative): what
+    `drift_reading_violates` takes off a reference recorded in period s."""
+    out[:] = 0.0
+    for a in range(-1, count):
+        if a < 0:
+            if extra < 0:
+                continue
+            j = extra
+        elif starts[a] == s:
+            j = tasks[a]
+        else:
+            continue
+        for w in range(out.shape[0]):
+            rise = twf[j, w]
+            for q in range(wread.shape[1]):
+                rise += wread[w, q] * task_in[j, q]
+            out[w] += rise
 
 
 @njit(cache=True, nogil=True)
@@ -61,78 +147,86 @@ def drift_holds(
     i: int,
     t: int,
     stop: int,
-    x: FloatArray,
+    z: FloatArray,
     modal_in: FloatArray,
-    feed: FloatArray,
-    decay: FloatArray,
-    out_t: FloatArray,
-    task_in: FloatArray,
-    task_feed: FloatArray,
+    wfeed: FloatArray,
     count: int,
     act_end: IntArray,
-    act_in: FloatArray,
-    act_feed: FloatArray,
     act_task: IntArray,
     act_start: IntArray,
-    drift_ptr: IntArray,
-    drift_heater: IntArray,
-    drift_limit: FloatArray,
+    decay: FloatArray,
+    task_in: FloatArray,
+    dptr: IntArray,
+    dwatch: IntArray,
+    dlimit: FloatArray,
+    wread: FloatArray,
+    twf: FloatArray,
     drift_ref: FloatArray,
-    sim_x: FloatArray,
+    sim_z: FloatArray,
     sim_in: FloatArray,
     sim_feed: FloatArray,
+    z_self: FloatArray,
+    sens: IntArray,
+    sens_start: IntArray,
+    sens_end: IntArray,
+    record_only: bool,
 ) -> bool:
-    """Whether starting task i at t over [t, stop) keeps every drift-tolerant task in bounds.
+    """Whether starting row i at t over [t, stop) keeps every drift-sensitive task in bounds.
 
-    For each tolerant task s running from t on (i included), each heater it drives: the
-    footprint temperature minus s's own share may move from its reference (i's is recorded
-    here, at t) by at most its limit, period by period until s ends, with every task placed so
-    far and i. Tasks placed later are checked when they are placed.
+    The optimiser's rule (`drift_reading_violates`) played period by period on the full
+    model from `z`, the state at t, with `modal_in` and `wfeed` those of the placed tasks
+    running at t (`act_*[:count]`, all ending after t; rows of `task_in`/`twf`), and i: from t
+    until the last sensitive one ends. Tasks placed later are checked when they are placed.
+    `record_only`: only the first period's references are recorded (a task placed anyway).
     """
     n_sens = 0
     last = t
+    if dptr[i + 1] > dptr[i] and stop > t:
+        sens[0] = i
+        sens_start[0] = t
+        sens_end[0] = stop
+        own_modes(z_self, 0, task_in[i], decay, 0)
+        n_sens = 1
+        last = stop
     for a in range(count):
-        if drift_ptr[act_task[a] + 1] > drift_ptr[act_task[a]] and act_end[a] > t:
+        j = act_task[a]
+        if dptr[j + 1] > dptr[j] and act_end[a] > t:
+            sens[n_sens] = j
+            sens_start[n_sens] = act_start[a]
+            sens_end[n_sens] = act_end[a]
+            own_modes(z_self, n_sens, task_in[j], decay, t - act_start[a])
             n_sens += 1
             last = max(last, act_end[a])
-    i_sens = drift_ptr[i + 1] > drift_ptr[i] and stop > t
-    if i_sens:
-        last = max(last, stop)
-    if n_sens == 0 and not i_sens:
+    if n_sens == 0:
         return True
-    for q in range(sim_x.shape[0]):
-        sim_x[q] = x[q]
+    if record_only:
+        last = t + 1
+    tick_rise = np.empty(twf.shape[1])
+    tick_first_rise(act_task, act_start, count, t, i, wread, twf, task_in, tick_rise)
+    m = decay.shape[0]
+    for q in range(m):
+        sim_z[q] = z[q]
         sim_in[q] = modal_in[q] + task_in[i, q]
-    for o in range(sim_feed.shape[0]):
-        sim_feed[o] = feed[o] + task_feed[i, o]
+    for w in range(sim_feed.shape[0]):
+        sim_feed[w] = wfeed[w] + twf[i, w]
     for k in range(t, last):
-        if k > t:
-            advance_modes(sim_x, decay, sim_in, 1)
+        # The inputs of period k: a task ending at k no longer heats in it.
         for a in range(count):
             if act_end[a] == k:
-                add_row(sim_in, act_in, a, -1.0)
-                add_row(sim_feed, act_feed, a, -1.0)
+                add_row(sim_in, task_in, act_task[a], -1.0)
+                add_row(sim_feed, twf, act_task[a], -1.0)
         if stop == k:
             add_row(sim_in, task_in, i, -1.0)
-            add_row(sim_feed, task_feed, i, -1.0)
-        for a in range(-1, count):
-            if a < 0:
-                if not i_sens or k >= stop:
-                    continue
-                row, s0, tin, tfeed = i, t, task_in[i], task_feed[i]
-            else:
-                row = act_task[a]
-                if drift_ptr[row + 1] == drift_ptr[row] or k >= act_end[a]:
-                    continue
-                s0, tin, tfeed = act_start[a], act_in[a], act_feed[a]
-            for e in range(drift_ptr[row], drift_ptr[row + 1]):
-                h = drift_heater[e]
-                total = sim_feed[h]
-                for q in range(sim_x.shape[0]):
-                    total += out_t[q, h] * sim_x[q]
-                other = total - own_footprint(out_t, decay, tin, tfeed, h, k - s0)
-                if a < 0 and k == t:
-                    drift_ref[e] = other
-                elif abs(other - drift_ref[e]) > drift_limit[e]:
-                    return False
+            add_row(sim_feed, twf, i, -1.0)
+        for q in range(m):
+            sim_z[q] = decay[q] * sim_z[q] + sim_in[q]
+        for a in range(n_sens):
+            j = sens[a]
+            for q in range(m):
+                z_self[a, q] = decay[q] * z_self[a, q] + task_in[j, q]
+        if drift_reading_violates(
+            sim_z, z_self, sens, sens_start, sens_end, n_sens, k, sim_feed,
+            dptr, dwatch, dlimit, wread, twf, task_in, drift_ref, tick_rise,
+        ) and not record_only:  # fmt: skip
+            return False
     return True

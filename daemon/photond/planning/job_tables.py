@@ -21,6 +21,7 @@ from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
 from photond.planning.retime import forecast_peak
 from photond.planning.superposition import task_tables
+from photond.planning.thermal_tables import drift_tables
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -90,20 +91,30 @@ class JobForecast:
         pairs = m.limit_pairs
         self.pair_first, self.pair_second = pairs.first, pairs.second
         self.pair_inv_mm = np.ascontiguousarray(1.0 / pairs.distance_mm)
-        # The drift rule's entries (CSR per task): each heater a tolerant task drives, and how
-        # far its footprint may move (K). Footprints are the first rows of the limit points.
-        limited = (
-            np.zeros_like(power, dtype=bool)
-            if drift_limit_k is None
-            else np.isfinite(drift_limit_k) & (power > 0)
-        )
-        task_of, heater = np.nonzero(limited)
-        self.drift_ptr = np.zeros(len(tasks) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(task_of, minlength=len(tasks)), out=self.drift_ptr[1:])
-        self.drift_heater = heater.astype(np.int64)
-        self.drift_limit_k = (
-            np.zeros(0) if drift_limit_k is None else drift_limit_k[task_of, heater].copy()
-        )
+        # The drift rule's tables, on the full model as the optimiser reads it (one rule:
+        # `drift.drift_reading_violates`), and for a job that holds drift the full model's
+        # task tables and readout too: its re-time (on the worker thread) checks the limits
+        # on the optimiser's model as well, so that what the optimiser placed it places.
+        self.drift = None if drift_limit_k is None else drift_tables(model, power, drift_limit_k)
+        drift = self.drift
+        if drift is None:
+            self.drift_ptr = np.zeros(len(tasks) + 1, dtype=np.int64)
+            self.drift_watch = np.zeros(0, dtype=np.int64)
+            self.drift_limit_k = np.zeros(0)
+            # No rows: the re-time reads these only when a task holds drift.
+            self.drift_readout = np.zeros((0, model.modes))
+            self.drift_feed = np.zeros((0, 0))
+            self.drift_task_in = np.zeros((0, model.modes))
+            self.full_task_feed = np.zeros((0, 0))
+            self.full_limit_out_t = np.zeros((0, 0))
+            self._full_limit_feed = np.zeros((0, 0))
+        else:
+            self.drift_ptr, self.drift_watch = drift.ptr, drift.watch
+            self.drift_limit_k = drift.limit_k
+            self.drift_readout, self.drift_feed = drift.watch_readout, drift.task_watch_feed
+            self.drift_task_in, self.full_task_feed = task_tables(model, power)
+            full_out, self._full_limit_feed = model.limit_readout()
+            self.full_limit_out_t = np.ascontiguousarray(full_out.T)
 
         self._placed: tuple[Plan, tuple[str, ...], PlanRows] | None = None
 
@@ -142,6 +153,15 @@ class JobForecast:
         offset = estimate.ambient_offset_c
         base_in = np.ascontiguousarray(m.input_gain[:, -1] * offset)
         base_feed = np.ascontiguousarray(m.ambient_c + self._limit_feed[:, -1] * offset)
+        return x0, base_in, base_feed
+
+    def full_base(self, estimate: Estimate) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """`base` on the full model (a job that holds drift: `full_task_feed` is built)."""
+        full = self.full_model
+        x0 = np.ascontiguousarray(estimate.state.x[: full.modes], dtype=np.float64)
+        offset = estimate.ambient_offset_c
+        base_in = np.ascontiguousarray(full.input_gain[:, -1] * offset)
+        base_feed = np.ascontiguousarray(full.ambient_c + self._full_limit_feed[:, -1] * offset)
         return x0, base_in, base_feed
 
     def forecast(

@@ -108,7 +108,13 @@ class RemainingProblem:
         lane_pos = {lane: k for k, lane in enumerate(lanes)}
         warm_start_s = warm.start_s[kept]
         warm_lane = warm.lane[kept]
-        by_start = np.lexsort((fc.id_rank[warm_rows], warm_start_s))
+        # Same-tick starts: drift-sensitive tasks last. The drift rule is a difference, not
+        # monotone in the tasks placed (heat starting beside a sensitive task may offset a
+        # neighbour's cooling), and the re-time checks each task with those placed before it:
+        # checked last, a sensitive task is held to exactly what the finished plan gives it,
+        # as the optimiser's commit order may have had it (a plan does not record that order).
+        sensitive = fc.drift_ptr[warm_rows + 1] > fc.drift_ptr[warm_rows]
+        by_start = np.lexsort((fc.id_rank[warm_rows], sensitive, warm_start_s))
         self.rows = rows = warm_rows[by_start]
         self.lane = warm_lane[by_start]
         n = rows.shape[0]
@@ -147,12 +153,35 @@ class RemainingProblem:
         self.run_in = np.ascontiguousarray(fc.task_in[run_rows])
         self.run_feed = np.ascontiguousarray(fc.task_feed[run_rows])
         self.run_start = run_end - fc.duration[run_rows]
-        # The drift rule's entries for the rows, then for the running tasks.
-        entries = np.arange(fc.drift_heater.shape[0], dtype=np.int64)
-        self.drift_ptr, at = _gather(fc.drift_ptr, entries, np.concatenate((rows, run_rows)))
-        self.drift_heater = fc.drift_heater[at]
+        # The drift rule's entries for the rows, then for the running tasks (full model).
+        both = np.concatenate((rows, run_rows))
+        entries = np.arange(fc.drift_watch.shape[0], dtype=np.int64)
+        self.drift_ptr, at = _gather(fc.drift_ptr, entries, both)
+        self.drift_watch = fc.drift_watch[at]
         self.drift_limit = fc.drift_limit_k[at]
+        if fc.holds_drift:
+            self.drift_feed = np.ascontiguousarray(fc.drift_feed[both])
+            self.drift_task_in = np.ascontiguousarray(fc.drift_task_in[both])
+        else:
+            self.drift_feed, self.drift_task_in = fc.drift_feed, fc.drift_task_in
         self.x0, self.base_in, self.base_feed = fc.base(estimate)
+        self.decay, self.out_t = fc.model.decay, fc.limit_out_t
+        self.cool_periods = _COOL_PERIODS
+        if fc.holds_drift:
+            # A job that holds drift is re-timed on the worker thread: its limits too on the
+            # optimiser's full model, and a task held back tries again every period, as the
+            # optimiser's bisection finds its earliest start. On photond's 240-task study plan
+            # re-timed from its idle state, the 6-mode model (82.501 C at a period end the
+            # full one keeps at 82.50 C) or 10-period waits turned 16.2 s into 21.0 s.
+            self.x0, self.base_in, self.base_feed = fc.full_base(estimate)
+            self.decay, self.out_t = fc.full_model.decay, fc.full_limit_out_t
+            self.task_in = np.ascontiguousarray(fc.drift_task_in[rows])
+            self.task_feed = np.ascontiguousarray(fc.full_task_feed[rows])
+            self.run_in = np.ascontiguousarray(fc.drift_task_in[run_rows])
+            self.run_feed = np.ascontiguousarray(fc.full_task_feed[run_rows])
+            self.cool_periods = 1
+        # The drift rule's state now, on the full model (read only when a task holds drift).
+        self.drift_x0, self.drift_base_in = self.x0, self.base_in
         self.max_wait = round(_MAX_WAIT_S / dt)
 
     @property
@@ -164,8 +193,8 @@ class RemainingProblem:
         temperature and the peak gradient."""
         fc = self.forecast
         start, peak, gradient = retime(
-            fc.model.decay,
-            fc.limit_out_t,
+            self.decay,
+            self.out_t,
             self.x0,
             self.base_in,
             self.base_feed,
@@ -191,9 +220,15 @@ class RemainingProblem:
             self.run_feed,
             self.run_start,
             self.drift_ptr,
-            self.drift_heater,
+            self.drift_watch,
             self.drift_limit,
-            _COOL_PERIODS,
+            fc.full_model.decay,
+            self.drift_x0,
+            self.drift_base_in,
+            self.drift_task_in,
+            fc.drift_readout,
+            self.drift_feed,
+            self.cool_periods,
             self.max_wait,
         )
         if not self.n:

@@ -9,10 +9,12 @@ Inputs are in a `LoopModel` truncated to `FORECAST_MODES` modes, read at the lim
 heater's footprint, then every sensor: the optimiser's points); each task is reduced beforehand
 to its modal input and its feedthrough, so a start or end costs O(modes + points); the re-time
 also holds every neighbour gradient between sensors to its limit (docs/architecture.md, "Where
-the limits are enforced"). Temperatures are evaluated at every
-event (just before it, and just after with the new feedthrough) and at each window's end: under
-constant input a temperature moves monotonically between events up to the faster modes' small
-overshoot, which the planning margin covers.
+the limits are enforced"). The re-time reads a task's window at the end of its first period,
+just before each end within it and at its end (period ends, as the optimiser reads; the
+forecast also reads just after each event, with the new feedthrough): under constant input a
+temperature moves monotonically between events up to the faster modes' small overshoot, which
+the planning margin covers. Drift-sensitive tasks are held to the optimiser's drift rule on its
+own model (`drift.drift_holds`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from photond.planning.drift import drift_holds, own_footprint
+from photond.planning.drift import (
+    drift_holds,
+    drift_reading_violates,
+    own_modes,
+    tick_first_rise,
+)
 from photond.planning.superposition import add_row, advance_modes
 
 FloatArray = NDArray[np.float64]
@@ -146,8 +153,14 @@ def retime(
     running_feed: FloatArray,
     running_start: IntArray,
     drift_ptr: IntArray,
-    drift_heater: IntArray,
+    drift_watch: IntArray,
     drift_limit: FloatArray,
+    drift_decay: FloatArray,
+    drift_x0: FloatArray,
+    drift_base_in: FloatArray,
+    drift_task_in: FloatArray,
+    drift_readout: FloatArray,
+    drift_feed: FloatArray,
     cool_step: int,
     max_wait: int,
 ) -> tuple[IntArray, float, float]:
@@ -162,8 +175,12 @@ def retime(
     temperature and peak gradient say so.
 
     Drift-tolerant tasks (`drift_ptr` over rows 0..n-1 for `order`'s tasks, then n.. for the
-    running ones, which started at `running_start` ≤ 0) are held to their limits too
-    (`drift.drift_holds`); a running one from now on, since its reference lies in the past.
+    running ones, which started at `running_start` ≤ 0) are held to their limits too, by the
+    optimiser's rule on its model (`drift.drift_holds`): `drift_*` are the full planning
+    model's decay, state now, constant input, per-row modal input, the watched footprints'
+    readout and per-row feedthrough (`thermal_tables.drift_tables`), played beside the
+    truncated model the limits use. A running task is held from now on, to its footprints'
+    other heat now, since its reference lies in the past.
     """
     n = order.shape[0]
     m = running_end.shape[0]
@@ -185,20 +202,42 @@ def retime(
     modal_in = base_in.copy() + running_in.sum(axis=0)
     feed = base_feed.copy() + running_feed.sum(axis=0)
     drift = drift_ptr[-1] > 0
-    drift_ref = np.zeros(drift_heater.shape[0])
-    sim_x = np.empty_like(x)
-    sim_in = np.empty_like(modal_in)
-    sim_feed = np.empty_like(feed)
-    # A running task's reference is its footprint's other heat now.
-    for a in range(count):
-        row = act_task[a]
-        for e in range(drift_ptr[row], drift_ptr[row + 1]):
-            h = drift_heater[e]
-            total = feed[h]
-            for q in range(x.shape[0]):
-                total += out_t[q, h] * x[q]
-            own = own_footprint(out_t, decay, act_in[a], act_feed[a], h, -act_start[a])
-            drift_ref[e] = total - own
+    drift_ref = np.zeros(drift_watch.shape[0])
+    # The drift rule's state on the full model: modes now, input and watched feedthrough of
+    # the placed tasks running, and scratch for `drift_holds`.
+    xf = drift_x0.copy()
+    in_f = drift_base_in.copy()
+    wfeed = np.zeros(drift_feed.shape[1])
+    sim_z = np.empty_like(xf)
+    sim_in = np.empty_like(in_f)
+    sim_feed = np.empty_like(wfeed)
+    z_self = np.empty((cap + 1, xf.shape[0]))
+    sens = np.empty(cap + 1, dtype=np.int64)
+    sens_start = np.zeros(cap + 1, dtype=np.int64)
+    sens_end = np.empty(cap + 1, dtype=np.int64)
+    if drift:
+        for a in range(count):
+            add_row(in_f, drift_task_in, act_task[a], 1.0)
+            add_row(wfeed, drift_feed, act_task[a], 1.0)
+        # A running task's reference is its footprints' other heat now: recorded by reading
+        # each one as a candidate of the present period (the rule's own reading), with only
+        # its own first-period rise in `tick_rise`, which that reading takes back out.
+        own_rise = np.empty(wfeed.shape[0])
+        for a in range(count):
+            row = act_task[a]
+            if drift_ptr[row + 1] > drift_ptr[row]:
+                tick_first_rise(
+                    act_task, act_start, 0, 0, row, drift_readout, drift_feed, drift_task_in,
+                    own_rise,
+                )  # fmt: skip
+                sens[0] = row
+                sens_end[0] = act_end[a]
+                own_modes(z_self, 0, drift_task_in[row], drift_decay, -act_start[a])
+                drift_reading_violates(
+                    xf, z_self, sens, sens_start, sens_end, 1, 0, wfeed, drift_ptr,
+                    drift_watch, drift_limit, drift_readout, drift_feed, drift_task_in,
+                    drift_ref, own_rise,
+                )  # fmt: skip
     now = 0
     start = np.zeros(n, dtype=np.int64)
     finish = np.zeros(n, dtype=np.int64)
@@ -232,6 +271,10 @@ def retime(
                 if which < 0:
                     break
                 advance_modes(x, decay, modal_in, max(soonest - now, 0))
+                if drift:
+                    advance_modes(xf, drift_decay, in_f, max(soonest - now, 0))
+                    add_row(in_f, drift_task_in, act_task[which], -1.0)
+                    add_row(wfeed, drift_feed, act_task[which], -1.0)
                 now = max(now, soonest)
                 add_row(modal_in, act_in, which, -1.0)
                 add_row(feed, act_feed, which, -1.0)
@@ -242,6 +285,8 @@ def retime(
                 _set_row(act_in, which, act_in, count)
                 _set_row(act_feed, which, act_feed, count)
             advance_modes(x, decay, modal_in, t - now)
+            if drift:
+                advance_modes(xf, drift_decay, in_f, t - now)
             now = t
             # Predict the window [t, t + duration) with task i running.
             for q in range(xw.shape[0]):
@@ -250,6 +295,11 @@ def retime(
             for o in range(win_feed.shape[0]):
                 win_feed[o] = feed[o] + task_feed[i, o]
             stop = t + duration[i]
+            # The first reading at the end of i's first period, as the optimiser reads every
+            # period: at t itself, i's residualised fast heat (feedthrough) on top of modes
+            # that still hold the heat of tasks ending at t is a state no period ends in
+            # (read so, photond's 240-task study plan peaks at 82.59 C, its period ends at 82.50).
+            advance_modes(xw, decay, win_in, 1)
             hot = _hottest(out_t, xw, win_feed, acc)
             steep = _steepest(acc, pair_first, pair_second, pair_inv_mm)
             for c in range(count):  # insertion sort: a handful of running tasks
@@ -259,13 +309,15 @@ def retime(
                     ends[j] = ends[j - 1]
                     j -= 1
                 ends[j] = e
-            w_now = t
+            w_now = t + 1
+            last_e = -1
             for c in range(count):
                 e = ends[c]
                 if e >= stop:
                     break
-                if e == w_now:
+                if e == last_e:
                     continue  # several tasks end together: handled at the first of them
+                last_e = e
                 advance_modes(xw, decay, win_in, e - w_now)
                 w_now = e
                 hot = max(hot, _hottest(out_t, xw, win_feed, acc))
@@ -283,26 +335,29 @@ def retime(
                     i,
                     t,
                     stop,
-                    x,
-                    modal_in,
-                    feed,
-                    decay,
-                    out_t,
-                    task_in,
-                    task_feed,
+                    xf,
+                    in_f,
+                    wfeed,
                     count,
                     act_end,
-                    act_in,
-                    act_feed,
                     act_task,
                     act_start,
+                    drift_decay,
+                    drift_task_in,
                     drift_ptr,
-                    drift_heater,
+                    drift_watch,
                     drift_limit,
+                    drift_readout,
+                    drift_feed,
                     drift_ref,
-                    sim_x,
+                    sim_z,
                     sim_in,
                     sim_feed,
+                    z_self,
+                    sens,
+                    sens_start,
+                    sens_end,
+                    False,
                 )
             if fits or t - first >= max_wait:
                 peak = max(peak, hot)
@@ -319,13 +374,15 @@ def retime(
         lane_at[lane[i]] = finish[i]
         for h in range(heater_ptr[i], heater_ptr[i + 1]):
             heater_at[heater_idx[h]] = finish[i]
-        # i's drift reference: its footprints' other heat at its start (its own is nil yet);
-        # recorded here too for a task placed anyway after `max_wait`.
-        for e in range(drift_ptr[i], drift_ptr[i + 1]):
-            h = drift_heater[e]
-            drift_ref[e] = feed[h]
-            for q in range(x.shape[0]):
-                drift_ref[e] += out_t[q, h] * x[q]
+        if drift and not fits and drift_ptr[i + 1] > drift_ptr[i]:
+            # Placed anyway after `max_wait` without the drift check having run: its first
+            # period's reading is its reference all the same (the candidate is read first).
+            drift_holds(
+                i, t, t + duration[i], xf, in_f, wfeed, count, act_end, act_task, act_start,
+                drift_decay, drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout,
+                drift_feed, drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start,
+                sens_end, True,
+            )  # fmt: skip
         act_end[count] = finish[i]
         act_task[count] = i
         act_start[count] = t
@@ -334,6 +391,9 @@ def retime(
         count += 1
         add_row(modal_in, task_in, i, 1.0)
         add_row(feed, task_feed, i, 1.0)
+        if drift:
+            add_row(in_f, drift_task_in, i, 1.0)
+            add_row(wfeed, drift_feed, i, 1.0)
     return start, peak, peak_gradient
 
 
@@ -377,6 +437,12 @@ def warm_up() -> None:
         np.zeros(2, dtype=np.int64),
         none_i,
         np.zeros(0),
+        one * 0.5,
+        one,
+        one,
+        np.ones((1, 1)),
+        np.zeros((0, 1)),
+        np.zeros((1, 0)),
         1,
         10,
     )

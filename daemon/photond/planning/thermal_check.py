@@ -21,7 +21,8 @@ Most candidates on a hot device fail in their very first period, so the decoder 
 `first_period_fails` first: one reading of the committed tasks per event time plus the
 candidate's own precomputed first-period rise. Intervals in which a drift-sensitive task runs
 are played period by period with its heaters' footprints read too (`_first_drift_violation`;
-the rule is in docs/optimizer.md §2).
+the rule, which the loop's re-time shares, is `drift.drift_reading_violates`, docs/optimizer.md
+§2).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from photond.planning.drift import (
+    drift_reading_violates,
+    own_modes,
+    tick_first_rise,
+)
 from photond.planning.superposition import advance_modes
 
 INFEASIBLE = -1
@@ -136,24 +142,38 @@ def _first_violation(z, decay, bsum, fsum, k, ticks, therm, work):  # type: igno
 
 @numba.njit(cache=True)
 def _first_drift_violation(  # type: ignore[no-untyped-def]
-    z, decay, bsum, fsum, k, ticks, therm, work, sens, n_sens, sens_start, wfeed, i, s, drift_ref
+    z,
+    decay,
+    bsum,
+    fsum,
+    k,
+    ticks,
+    therm,
+    work,
+    sens,
+    n_sens,
+    sens_start,
+    wfeed,
+    drift_ref,
+    tick_rise,
 ):
     """`_first_violation` that also holds drift-sensitive tasks to their tolerance.
 
-    For each sensitive task j running (`sens[:n_sens]`, started at `sens_start`), a watched
-    heater's footprint temperature minus j's own contribution (its modal response since its
-    start, played alongside, and its feedthrough) must stay within the limit of its value in
-    j's first period, which is recorded in `drift_ref` when j is the candidate i starting at s.
+    Every period of the interval, after the limits, the drift rule's reading
+    (`drift.drift_reading_violates`) for each sensitive task j running (`sens[:n_sens]`,
+    started at `sens_start`), its own modal response played alongside; references are
+    recorded in each task's first period (the candidate i's at s), without the first-period
+    rise `tick_rise` of what starts then.
     """
     tin = therm[2]
     dptr, dwatch, dlimit, wread, twf = therm[14], therm[15], therm[16], therm[17], therm[18]
     m = z.shape[0]
     y = work[0, : fsum.shape[0]]
     z_self = np.empty((n_sens, m))
+    # Every sensitive task runs through the interval (its end bounds it).
+    sens_end = np.full(n_sens, k + ticks, dtype=np.int64)
     for a in range(n_sens):
-        j = sens[a]
-        for q in range(m):  # j's own modal state after (k - start) periods, closed form
-            z_self[a, q] = tin[j, q] * (1.0 - decay[q] ** (k - sens_start[a])) / (1.0 - decay[q])
+        own_modes(z_self, a, tin[sens[a]], decay, k - sens_start[a])
     for step in range(ticks):
         kk = k + step
         for q in range(m):
@@ -163,17 +183,11 @@ def _first_drift_violation(  # type: ignore[no-untyped-def]
                 z_self[a, q] = decay[q] * z_self[a, q] + tin[sens[a], q]
         if _reading_violates(z, fsum, therm, y):
             return kk
-        for a in range(n_sens):
-            j = sens[a]
-            for e in range(dptr[j], dptr[j + 1]):
-                w = dwatch[e]
-                other = wfeed[w] - twf[j, w]
-                for q in range(m):
-                    other += wread[w, q] * (z[q] - z_self[a, q])
-                if j == i and kk == s:
-                    drift_ref[e] = other
-                elif abs(other - drift_ref[e]) > dlimit[e]:
-                    return kk
+        if drift_reading_violates(
+            z, z_self, sens, sens_start, sens_end, n_sens, kk, wfeed,
+            dptr, dwatch, dlimit, wread, twf, tin, drift_ref, tick_rise,
+        ):  # fmt: skip
+            return kk
     return -1
 
 
@@ -268,6 +282,14 @@ def thermal_violation(  # type: ignore[no-untyped-def]
     sens = np.empty(n_act + 1, dtype=np.int64)
     sens_start = np.empty(n_act + 1, dtype=np.int64)
     wfeed = np.zeros(twf.shape[1])
+    # Committed tasks that also start at s have their references rewritten with i heating in
+    # their first period too; put back if i fails.
+    # The first-period rise of everything starting at s, i included: what a reference
+    # recorded at s leaves out (`drift.drift_reading_violates`).
+    tick_rise = np.zeros(twf.shape[1])
+    if drift:
+        starts = start[act_task[:n_act]]
+        tick_first_rise(act_task, starts, n_act, s, i, therm[17], twf, tin, tick_rise)
     k = s
     while k < stop:
         # The interval [k, k_end) of constant power: committed tasks still running, and i.
@@ -310,9 +332,8 @@ def thermal_violation(  # type: ignore[no-untyped-def]
                 n_sens,
                 sens_start,
                 wfeed,
-                i,
-                s,
                 drift_ref,
+                tick_rise,
             )
             if v >= 0:
                 return v

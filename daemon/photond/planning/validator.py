@@ -160,8 +160,9 @@ def _drift_problems(
     """Each drift-sensitive task's phase drift from everything else's heat, over its run.
 
     The plan is played again without the task; its heaters' footprint temperatures in that
-    trace, from the task's first period on, may move by no more than its tolerance allows in
-    phase at the shortest wavelength among its lanes.
+    trace, from the task's first period on, may differ by no more than its tolerance allows in
+    phase at the shortest wavelength among its lanes from their value at the end of its first
+    period with only the tasks that started before it (heat that starts with it is drift).
     """
     dt = model.dt_s
     heater = {h: k for k, h in enumerate(model.heater_ids)}
@@ -179,9 +180,17 @@ def _drift_problems(
         for h, mw in t.heater_power_mw.items():
             others[first:last, heater[h]] -= mw
         footprint_c = model.simulate(others[:last], at="heaters")[first:last]
+        before = np.zeros((first + 1, power.shape[1]))
+        for q in placed:
+            q_first = math.floor(q.start_s / dt + 1e-9)
+            if q_first < first:
+                q_last = min(math.ceil(q.end_s / dt - 1e-9), first + 1)
+                for h, mw in tasks[q.task_id].heater_power_mw.items():
+                    before[q_first:q_last, heater[h]] += mw
+        reference_c = model.simulate(before, at="heaters")[first]
         shortest_nm = min(wavelength[lane] for lane in (t.allowed_lanes or wavelength))
         for h in t.heater_power_mw:
-            change_k = footprint_c[:, heater[h]] - footprint_c[0, heater[h]]
+            change_k = footprint_c[:, heater[h]] - reference_c[heater[h]]
             drift = float(
                 np.abs(phase_drift_rad(change_k, length_mm[h], wavelength_nm=shortest_nm)).max()
             )
