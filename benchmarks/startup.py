@@ -32,8 +32,8 @@ telemetry history).
 
 `--source DIR` runs the daemon (and the causes) from another checkout's sources, so two trees
 are compared by one script on the same input; `--daemon-env KEY=VALUE` sets the daemon's
-environment (e.g. PYTHONMALLOC=pymalloc: the daemon on CPython's allocator, not on the glibc
-malloc photond.allocator chooses).
+environment (e.g. PYTHONMALLOC=malloc: the daemon on glibc's allocator, docs/operations.md
+"Memory").
 
 Usage: python benchmarks/startup.py [--idle-s 30] [--burst 5] [--burst-tasks 20000]
        [--planning-idle-exit-s S] [--warm-starts 3] [--skip-cold] [--source DIR]
