@@ -126,11 +126,13 @@ def test_tasks_and_layers_flags_size_the_jobs(studies: dict[str, Any]) -> None:
 
 def test_rounds_flag_is_every_plans_search_budget(studies: dict[str, Any]) -> None:
     a, b = studies["A"]["result"], studies["B"]["result"]
-    # The same 80-task job and seed: the optimiser's own count of rounds, and a plan that
-    # two more rounds improve (seen: 5.0 s at 1 round, the 4.8 s bound at 3).
+    # The same 80-task job and seed: the optimiser's own count of rounds, and two more rounds
+    # are a longer search from the same start, never a worse plan (whether they find a better
+    # one depends on the instance: since the one drift rule both end at 4.99 s).
     one, three = _plans(a, "synthetic")[0], _plans(b, "synthetic")[0]
     assert (one["rounds"], three["rounds"]) == (1, 3)
-    assert three["makespan_s"] < one["makespan_s"]
+    assert three["evaluations"] > one["evaluations"]
+    assert three["makespan_s"] <= one["makespan_s"]
     clairvoyant = _plans(b, "synthetic", "clairvoyant plant +20 %")
     assert clairvoyant and clairvoyant[0]["rounds"] <= 3 and clairvoyant[0]["evaluations"] > 1
 
