@@ -577,7 +577,10 @@ class JobBook:
         def spill(written: Future[None]) -> None:
             if written.exception() is None:  # else they stay: the disk did not take them
                 with self._lock:
-                    record.events.spill(functools.partial(self._journal.events_since, record.id))
+                    let_go = record.events.spill(
+                        functools.partial(self._journal.events_since, record.id)
+                    )
+                del let_go  # freed here, with the book's lock (which the device loop takes) free
                 memory.trim_soon()
 
         last.add_done_callback(spill)

@@ -94,13 +94,16 @@ class EventLog(Sequence[job_pb2.JobEvent]):
         """Whether the events are read from the journal (`spill`)."""
         return self._read is not None
 
-    def spill(self, read: Callable[[int], list[bytes]]) -> None:
+    def spill(self, read: Callable[[int], list[bytes]]) -> list[bytes]:
         """Let the events' bytes go; from now on `read(start)` gives those from index `start`
-        on (every one of them must be on disk already)."""
-        if self._read is None:
-            self._count = len(self._blobs)
-            self._blobs = []
-            self._read = read
+        on (every one of them must be on disk already). Returns the bytes let go, for the
+        caller to drop outside its locks: freeing a large job's history takes milliseconds."""
+        if self._read is not None:
+            return []
+        blobs, self._blobs = self._blobs, []
+        self._count = len(blobs)
+        self._read = read
+        return blobs
 
     def append(self, blob: bytes) -> None:
         if self._read is not None:
