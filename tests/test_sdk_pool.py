@@ -161,3 +161,26 @@ def test_a_client_needs_at_least_one_target_and_async_takes_one() -> None:
 
     with pytest.raises(ValueError, match="one daemon"):
         asyncio.run(open_async())
+
+
+def test_closing_the_pool_waits_for_grpcs_connectivity_threads() -> None:
+    # grpc watches each endpoint's connectivity from a thread of its own; one still polling
+    # when its channel closes dies with "Cannot monitor channel state: Channel closed!"
+    # (an unhandled thread exception, seen once in a CI run). So the pool's close() returns
+    # only when those threads have ended, and the Client closes its endpoints after it.
+    import threading
+
+    import grpc
+
+    from photon_sdk._pool import PoolChannel
+
+    targets = ["unix:/nonexistent-a.sock", "unix:/nonexistent-b.sock"]
+    channels = [grpc.insecure_channel(t) for t in targets]
+    before = set(threading.enumerate())
+    pool = PoolChannel(targets, channels)
+    started = set(threading.enumerate()) - before
+    assert started  # the pool subscribed to both channels' connectivity
+    pool.close()
+    assert [t.name for t in started if t.is_alive()] == []
+    for channel in channels:
+        channel.close()

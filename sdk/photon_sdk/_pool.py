@@ -41,6 +41,9 @@ _ANY_DAEMON = frozenset({_JOB + "PlanJob", "/grpc.health.v1.Health/Check"})
 _SUBMIT = _JOB + "SubmitJob"
 _BY_JOB = frozenset({_JOB + "GetJob", _JOB + "WatchJob", _JOB + "CancelJob"})
 _GET_JOB = _JOB + "GetJob"
+#: How long close() waits for one of grpc's connectivity-polling threads (each wakes every
+#: 0.2 s); generous for a loaded machine, and a thread still alive after it is left to end.
+_POLLER_JOIN_S = 5.0
 
 
 def resolve_endpoints(name: str, port: int) -> list[str]:
@@ -69,10 +72,16 @@ class PoolChannel(grpc.Channel):
         self._owner: dict[str, int] = {}  # job id -> endpoint index
         self._lock = threading.Lock()
         self._watchers: list[Callable[[grpc.ChannelConnectivity], None]] = []
+        before = set(threading.enumerate())
         for index, channel in enumerate(self._channels):
             watcher = self._watcher(index)
             self._watchers.append(watcher)
             channel.subscribe(watcher, try_to_connect=True)
+        # grpc polls each subscribed channel from a thread it starts here. After unsubscribe
+        # that thread notices within its 0.2 s watch deadline and ends; a channel closed
+        # before then makes it raise "Cannot monitor channel state: Channel closed!". So
+        # close() joins these threads before the endpoint channels are closed.
+        self._pollers = [t for t in threading.enumerate() if t not in before]
 
     def _watcher(self, index: int) -> Callable[[grpc.ChannelConnectivity], None]:
         def watch(state: grpc.ChannelConnectivity) -> None:
@@ -150,8 +159,11 @@ class PoolChannel(grpc.Channel):
         raise NotImplementedError("subscribe to an endpoint's own channel")
 
     def close(self) -> None:
+        """Unsubscribe from every endpoint channel and wait for grpc's polling threads to end."""
         for channel, watcher in zip(self._channels, self._watchers, strict=True):
             channel.unsubscribe(watcher)
+        for thread in self._pollers:
+            thread.join(timeout=_POLLER_JOIN_S)
 
     def __enter__(self) -> PoolChannel:
         return self
