@@ -7,7 +7,9 @@ daemon does.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from photon.v1 import job_pb2
 from photond.jobs.book import JobBook, JobRecord, RequestConflict
 from photond.jobs.journal import Journal
+from photond.tracing import JobTrace
 
 
 def record(job_id: str, request_id: str = "", digest: str = "d1") -> JobRecord:
@@ -349,4 +352,35 @@ def test_a_finished_jobs_events_leave_memory_once_on_disk_and_replay_from_it(
     book.prune(0, 1e9, 0.0)
     journal.flush()
     assert asyncio.run(_followed(book, restored)) == []
+    journal.close()
+
+
+@pytest.mark.parametrize("end", ["complete", "fail", "cancel"])
+def test_a_finished_job_lets_go_of_its_trace_once_its_spans_have_ended(
+    tmp_path: Path, end: str
+) -> None:
+    # The trace's context holds the SubmitJob call's span; a retained finished job kept it
+    # (and the objects of a burst's jobs pinned pymalloc arenas: docs/operations.md, Memory).
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    job = record("job-a")
+    job.trace = JobTrace(None)
+    trace = weakref.ref(job.trace)
+    book.submit(job, 0.0)
+    book.start(job, 1.0)
+    assert job.trace is not None  # the run's re-plans hang under it
+    if end == "complete":
+        book.complete(job, 2.0, job_pb2.JobResult(makespan_s=1.0))
+    elif end == "fail":
+        book.fail(job, 2.0, "the device failed")
+    else:
+        book.cancel(job, 2.0)
+    gc.collect()
+    finished = book.get("job-a")
+    assert finished is job and finished.trace is None and trace() is None
+    assert book.snapshot(job).state in (
+        job_pb2.JOB_STATE_COMPLETED,
+        job_pb2.JOB_STATE_FAILED,
+        job_pb2.JOB_STATE_CANCELLED,
+    )
     journal.close()

@@ -3,11 +3,16 @@ queue, and a worker that dies costing at most the calls it held."""
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import os
+import pickle
 import random
 import signal
 import threading
 import time
+import tracemalloc
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,10 @@ import pytest
 from daemon_process import RunningDaemon, cleanup, start_daemon
 from photon.v1 import job_pb2, job_pb2_grpc
 from photon_sdk import Client, JobState, TaskGraph
-from photond.rpc.planning_pool import WORKER_NICE, SubmitJobHeader
+from photond.planning.graph import CheckedGraph, CheckedTask
+from photond.planning.plan import Plan, PlannedTask, Stats
+from photond.rpc import planning_pool
+from photond.rpc.planning_pool import WORKER_NICE, SubmitJobHeader, _rebuild, _slices
 
 
 def test_the_header_class_reads_every_field_but_the_graph() -> None:
@@ -35,6 +43,61 @@ def test_the_header_class_reads_every_field_but_the_graph() -> None:
     assert header.optimization_level == job_pb2.OPTIMIZATION_LEVEL_QUALITY
     assert header.validation_level == job_pb2.VALIDATION_LEVEL_PARANOID
     assert "graph" not in SubmitJobHeader.DESCRIPTOR.fields_by_name
+
+
+def _worker_answer(tasks: int) -> tuple[CheckedGraph, Plan, planning_pool._Answer]:
+    """A graph and plan, and the answer a worker sends for them (pickled as `_plan` does)."""
+    graph = CheckedGraph(
+        tuple(
+            CheckedTask(f"t{i}", 0.02, {f"h0{i % 4}": 5.0}, ("ch0",), (), 0.0, 0.0, 0)
+            for i in range(tasks)
+        )
+    )
+    stats = Stats("FAST", "optimizer", 4, 2, 100, 0.5, 7)
+    plan = Plan(
+        tuple(PlannedTask(f"t{i}", "ch0", 0.02 * i, 0.02 * (i + 1)) for i in range(tasks)),
+        0.02 * tasks,
+        0.01 * tasks,
+        "optimizer",
+        0.5,
+        statistics=stats,
+    )
+    answer: planning_pool._Answer = (
+        "digest",
+        [pickle.dumps(s, protocol=5) for s in _slices(graph.tasks)],
+        pickle.dumps(dataclasses.replace(plan, tasks=()), protocol=5),
+        [pickle.dumps(s, protocol=5) for s in _slices(plan.tasks)],
+        [b"fragment"],
+        b"schedule",
+        (),
+    )
+    return graph, plan, answer
+
+
+def test_a_rebuilt_plan_is_the_workers_and_leaves_no_object_behind_once_dropped() -> None:
+    """Nothing the rebuild allocates outlives the job: a survivor pins its pymalloc pool and
+    arena among the job's freed objects. pickle's own class lookup left each slice's class
+    name alive in CPython's type cache (docs/operations.md, Memory)."""
+    graph, plan, answer = _worker_answer(5_000)
+    assert len(answer[1]) == 10  # slices, each naming its class
+    rebuilt = _rebuild(answer)  # the classes' lookups (first use) happen outside the traces
+    assert (rebuilt.graph, rebuilt.plan, rebuilt.digest) == (graph, plan, "digest")
+    del rebuilt
+    tracemalloc.start(4)
+    try:
+        _rebuild(answer)
+        gc.collect()
+        left = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(True, planning_pool.__file__)]
+        )
+    finally:
+        tracemalloc.stop()
+    assert [str(s) for s in left.statistics("lineno")] == []
+
+
+def test_a_workers_pickle_naming_a_class_a_plan_is_not_made_of_is_refused() -> None:
+    with pytest.raises(pickle.UnpicklingError, match="OrderedDict"):
+        planning_pool._loads(pickle.dumps(OrderedDict(a=1)))
 
 
 def _workers(daemon: RunningDaemon) -> list[int]:

@@ -535,6 +535,10 @@ class JobBook:
         )
         if record.trace is not None:
             record.trace.finished(name, record.job.failure_reason)
+            # Its spans have ended. Kept, its context would hold the SubmitJob call's span (its
+            # attributes, events, lock) for as long as the job is retained: objects made amid a
+            # burst's mass that pin its pymalloc arenas (docs/operations.md, Memory).
+            record.trace = None
         # The job's graph, plan and messages are being let go: give their pages back to the OS
         # (a thread does it, in a second; this returns at once: photond.memory).
         memory.trim_soon()
