@@ -85,12 +85,10 @@ if _dir:
                 gc.collect()  # garbage not yet collected is no survivor
             if _frames:
                 tracemalloc.take_snapshot().dump(path + ".snapshot")
-                types = collections.Counter()
-                gc.unfreeze()  # get_objects skips frozen objects
+                types = collections.Counter()  # of unfrozen objects: get_objects skips frozen
                 for obj in gc.get_objects():
                     if tracemalloc.get_object_traceback(obj) is not None:
                         types[type(obj).__qualname__] += 1
-                gc.freeze()
                 with open(path + ".types", "w") as out:
                     for kind, n in types.most_common(40):
                         out.write(f"{n} {kind}\\n")

@@ -189,7 +189,7 @@ def snapshot(process: subprocess.Popen[bytes], idle_s: float) -> dict[str, Any]:
         "rss_mb": sum(p["rss_mb"] for p in processes),
         "pss_mb": sum(p["pss_mb"] for p in processes),
         "anonymous_mb": sum(p["anonymous_mb"] for p in processes),
-        "daemon_by_mapping_mb": dict(list(resident_by_mapping(process.pid).items())[:6]),
+        "daemon_by_mapping_mb": resident_by_mapping(process.pid),
     }
 
 
@@ -280,9 +280,13 @@ def print_tables(figures: dict[str, Any], moments: dict[str, Any], steps: list[A
             f"{daemon['rss_mb'] - steps[-1]['rss_mb']:8.1f} "
             f"{daemon['anonymous_mb'] - steps[-1]['anonymous_mb']:9.1f} {daemon['rss_mb']:8.1f}"
         )
-    print("\nidle daemon, resident MB by mapping:")
-    for name, mb in moments["idle"]["daemon_by_mapping_mb"].items():
-        print(f"  {name:40s} {mb:8.1f}")
+    # Where the burst's growth is: `[anon]` holds pymalloc's arenas (and thread stacks, large
+    # arrays), `[heap]` glibc's main heap.
+    idle = moments["idle"]["daemon_by_mapping_mb"]
+    after = moments.get("after burst", {}).get("daemon_by_mapping_mb", {})
+    print(f"\n{'daemon, resident MB by mapping':40s} {'idle':>8s} {'after burst':>12s}")
+    for name in list(idle)[:8]:
+        print(f"  {name:38s} {idle[name]:8.1f} {after.get(name, 0.0):12.1f}")
 
 
 def main() -> None:

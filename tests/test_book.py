@@ -384,3 +384,35 @@ def test_a_finished_job_lets_go_of_its_trace_once_its_spans_have_ended(
         job_pb2.JOB_STATE_CANCELLED,
     )
     journal.close()
+
+
+def test_a_forgotten_job_leaves_nothing_behind_and_a_kept_one_holds_no_task_objects(
+    tmp_path: Path,
+) -> None:
+    # Whatever outlives a burst of jobs pins pymalloc arenas (docs/operations.md, Memory): a
+    # finished job keeps no per-task objects, and once the retention forgets it, nothing of
+    # the book, the journal's callbacks or the trimmer holds its record.
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    job = record("job-a", "key-a")
+    for i in range(200):
+        job.job.graph.tasks.add(id=f"t{i}", duration_s=0.5)
+        job.job.schedule.tasks.add(task_id=f"t{i}", lane_id="wl0", start_s=i, end_s=i + 0.5)
+    book.submit(job, 0.0)
+    book.start(job, 1.0)
+    for i in range(200):
+        book.task_started(job, 1.0 + i, f"t{i}", "wl0")
+        book.task_finished(job, 1.5 + i, f"t{i}", "wl0")
+    book.complete(job, 300.0, job_pb2.JobResult(makespan_s=299.0))
+    journal.flush()
+    assert job.shed and job.events.spilled and job.graph is None and job.plan is None
+    assert not job.job.graph.tasks and not job.job.schedule.tasks
+    assert job.events.raw_since(0)  # read from the journal
+    gone = weakref.ref(job)
+    del job
+    assert book.prune(0, 1e9, 2e9) == ["job-a"]
+    journal.flush()
+    gc.collect()
+    assert gone() is None
+    assert book.get("job-a") is None and not book.submitted_any("key-a")
+    journal.close()

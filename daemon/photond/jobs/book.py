@@ -57,7 +57,27 @@ TERMINAL_STATES = frozenset(
 )
 
 
-@dataclass
+class CancelFlag:
+    """Set by CancelJob, read by the device loop at each pass; nothing waits on it, so a bool
+    (one assignment under the interpreter lock) does. A `threading.Event` is ten objects (a
+    condition, its lock, a deque, bound methods) for each job the retention keeps, made amid
+    a burst's objects, where each kept one pins a pymalloc pool (docs/operations.md, Memory).
+    """
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+# Slots: no per-record `__dict__`, one object fewer for each of the thousands of retained jobs.
+@dataclass(slots=True, weakref_slot=True)
 class JobRecord:
     """One job: its wire message (the truth; a job submitted through the planning pool holds
     no graph or schedule tasks, which the journal keeps and `JobBook.answer` reads back), the
@@ -68,7 +88,7 @@ class JobRecord:
     plan: Plan | None
     events: EventLog = field(default_factory=EventLog)
     wakeup: Wakeup = field(default_factory=Wakeup)
-    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    cancel_requested: CancelFlag = field(default_factory=CancelFlag)
     # Digest of the SubmitJobRequest (request_id aside): a retry must ask for the same thing.
     request_digest: str = ""
     # A finished job's message holds no graph or schedule tasks (`JobBook._shed`): readers
