@@ -31,6 +31,48 @@ print(json.dumps([allocated, freed, released, memory.process_memory().anonymous_
 """
 
 
+# A thread builds and drops 24 MB of 1 MiB blocks after a 16 MiB block was freed (which, left
+# dynamic, raises glibc's trim threshold to 32 MiB): what stays resident after a trim.
+_THREAD_HEAP_TOP = """
+import json, sys, threading
+from photond import memory
+configured = memory.configure_heap({}) if sys.argv[1] == "configure" else False
+big = bytes(16 << 20)
+del big
+def burst():
+    blocks = [bytes(1 << 20) + bytes([i]) for i in range(24)]
+    del blocks
+before = memory.process_memory().anonymous_mb
+thread = threading.Thread(target=burst)
+thread.start()
+thread.join()
+memory.trim()
+print(json.dumps([configured, memory.process_memory().anonymous_mb - before]))
+"""
+
+
+def _thread_heap_top(mode: str) -> tuple[bool, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _THREAD_HEAP_TOP, mode], capture_output=True, text=True, check=True
+    ).stdout
+    configured, kept_mb = json.loads(out)
+    return bool(configured), float(kept_mb)
+
+
+def test_a_configured_heap_gives_back_a_threads_free_top_which_trim_alone_keeps() -> None:
+    configured, kept_mb = _thread_heap_top("configure")
+    assert configured
+    assert kept_mb < 8
+    dynamic, kept_dynamic_mb = _thread_heap_top("default")
+    assert not dynamic
+    assert kept_dynamic_mb > 20, "glibc gave the top back unconfigured: the case tests nothing"
+
+
+def test_the_heap_is_left_alone_where_the_operator_set_glibcs_malloc() -> None:
+    assert not memory.configure_heap({"MALLOC_TRIM_THRESHOLD_": "131072"})
+    assert not memory.configure_heap({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"})
+
+
 def _fragmented(mode: str) -> list[float]:
     out = subprocess.run(
         [sys.executable, "-c", _FRAGMENTED_HEAP, mode], capture_output=True, text=True, check=True

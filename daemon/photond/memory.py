@@ -14,6 +14,15 @@ at once. A `Trimmer` thread waits `SETTLE_S` for the rest of the job's objects t
 coalesces the requests of a burst into one trim, and runs it outside the interpreter lock
 (ctypes releases it around a foreign call), so the device loop never waits for it.
 
+`malloc_trim` gives back free chunks inside every arena, and the top of the main heap, but not
+the free top of the other threads' heaps, which glibc shrinks only in `free()` once it is above
+the trim threshold. That threshold is dynamic by default: it rises to twice the largest block
+freed so far (up to 64 MiB), so after a burst the heaps of the threads that built and dropped
+the jobs kept ~30 MB of free top between them (the 64 MiB-aligned mappings of
+/proc/PID/smaps; `benchmarks/memory_survivors.py`). `configure_heap()`, at start, fixes both
+thresholds at `HEAP_THRESHOLD_BYTES`: a thread's free top above it goes back, and blocks from
+that size up are mapped on their own and unmapped when freed.
+
 On a C library other than glibc (musl has no `malloc_trim`) trimming is a no-op.
 """
 
@@ -26,7 +35,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 log = logging.getLogger("photond.memory")
@@ -108,6 +117,53 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 
 
 _malloc_trim = _load_malloc_trim()
+
+
+# mallopt's parameters (glibc's malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+# Fixed trim and mmap threshold: 4 MiB, the figure measured (benchmarks/startup.py: RSS after the
+# burst / idle 1.22 against 1.29-1.37 left dynamic, idle RSS the same; with the mmap threshold
+# at 32 MiB the plant's arrays moved into the main heap and idle RSS rose 6 MB). The same value
+# for both: a block below the mmap threshold, freed at a heap's top, does not alone cross the
+# trim threshold, so a loop that takes and frees one each pass does not trim and regrow.
+HEAP_THRESHOLD_BYTES = 4 << 20
+# glibc reads these at start: an operator who set them keeps them.
+_OPERATOR_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+
+def _load_mallopt() -> Callable[[int, int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        function = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int]
+    function.restype = ctypes.c_int
+    mallopt: Callable[[int, int], int] = function
+    return mallopt
+
+
+def configure_heap(environ: Mapping[str, str] | None = None) -> bool:
+    """Fix glibc's trim and mmap thresholds at `HEAP_THRESHOLD_BYTES` (see the module
+    docstring); returns whether it did. Not where the C library has no `mallopt`, nor where
+    the operator set glibc's malloc variables (`MALLOC_*_`, `GLIBC_TUNABLES=glibc.malloc.*`):
+    theirs stand."""
+    env = os.environ if environ is None else environ
+    if any(name in env for name in _OPERATOR_SETTINGS) or "glibc.malloc." in env.get(
+        "GLIBC_TUNABLES", ""
+    ):
+        log.info("glibc's malloc settings from the environment kept")
+        return False
+    mallopt = _load_mallopt()
+    if mallopt is None:
+        return False
+    return bool(
+        mallopt(_M_TRIM_THRESHOLD, HEAP_THRESHOLD_BYTES)
+        and mallopt(_M_MMAP_THRESHOLD, HEAP_THRESHOLD_BYTES)
+    )
 
 
 def trim() -> float:
