@@ -1,26 +1,31 @@
 """Which objects outlive a burst of large jobs in photond, and how many pymalloc arenas they pin.
 
 After `startup.py`'s burst (5 jobs of 20,000 tasks submitted, planned and cancelled, the
-planning workers gone) the daemon's RSS stays above its idle figure because pymalloc keeps a
-1 MiB arena while any object in it lives: objects allocated during the burst that outlive it
-pin arenas full of freed space. This names them.
+planning workers gone) the daemon's RSS stays above its idle figure, and pymalloc is most of
+it: it keeps a 1 MiB arena while any object in it lives, so the objects allocated during the
+burst that outlive it pin arenas full of freed space. This names them.
 
 The daemon runs as `startup.py` starts it, with one addition: a `sitecustomize` module on its
 `PYTHONPATH` (written by this script into a temporary directory; photond itself has no such
-switch) starts `tracemalloc` first thing and answers requests dropped as files into a
-directory: a tracemalloc snapshot, `sys._debugmallocstats()` (its arena counts) and the live
-objects of each type allocated since the last `clear` request. The planning workers inherit
-none of it (the variable is taken out of the environment before they are spawned).
+switch) starts `tracemalloc` first thing (unless `--frames 0`) and answers requests dropped
+as files into a directory. A snapshot request writes a tracemalloc snapshot,
+`sys._debugmallocstats()` (arena and pool counts; tracemalloc is stopped meanwhile, as
+pymalloc prints them only unwrapped), `/proc/self/smaps`, and without tracemalloc the objects
+of a megabyte or more with what holds them. The planning workers inherit none of it (the
+variables are taken out of the environment before they are spawned).
 
 Steps: idle (workers exited), a snapshot; traces cleared; the burst; the workers' exit waited
-for and `--settle-s` more (the daemon's trim runs a second after the jobs end); a snapshot.
-Every trace in the second is an allocation made after the clear that still lives: grouped by
-traceback, the top `--top` by size and by count are printed, with the arena counts of both
-moments and the RSS of both. tracemalloc slows the daemon's allocations, so its figures are
-for naming causes, not for the ratio (`startup.py` measures that).
+for and `--settle-s` more (the daemon's trim runs a second after the jobs end); a snapshot,
+then the release steps of `RELEASES` one after another, each followed by an arena count: how
+many arenas each kind of survivor held. With tracemalloc, every trace of the first snapshot
+after the burst is an allocation made after the clear that still lives: grouped by
+traceback, the top `--top` by size and by count are printed. tracemalloc slows the daemon's
+allocations (a longer burst, more of the loop's objects made during it), so its figures are
+for naming causes; `--frames 0` gives the arena counts of a daemon at full speed, and
+`startup.py` the RSS ratio.
 
-Usage: python benchmarks/memory_survivors.py [--burst 5] [--burst-tasks 20000] [--frames 12]
-       [--top 20] [--source DIR] [--json out.json]
+Usage: python benchmarks/memory_survivors.py [--frames 12] [--burst 5] [--burst-tasks 20000]
+       [--top 20] [--settle-s 10] [--source DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -95,6 +100,28 @@ if _dir:
                 # pymalloc prints its arenas only while no tracer wraps it: stopped for the
                 # count, then started again (which clears the traces, as `clear` does).
                 tracemalloc.stop()
+            with open("/proc/self/smaps") as smaps, open(path + ".smaps", "w") as out:
+                out.write(smaps.read())
+            if not _frames:  # objects of a megabyte or more, by what holds them
+                gc.unfreeze()  # get_objects skips frozen objects
+                large = {}
+                for holder in gc.get_objects():
+                    for obj in gc.get_referents(holder):
+                        if not gc.is_tracked(obj) and sys.getsizeof(obj, 0) >= 1 << 20:
+                            large.setdefault(id(obj), (obj, []))[1].append(holder)
+                gc.freeze()
+                with open(path + ".large", "w") as out:
+                    for obj, holders in large.values():
+                        at = getattr(obj, "__array_interface__", {}).get("data", (0,))[0]
+                        kinds = [type(h).__qualname__ for h in holders][:4]
+                        keys = [
+                            k for h in holders if isinstance(h, dict) for k, v in h.items()
+                            if v is obj
+                        ][:4]
+                        size = sys.getsizeof(obj)
+                        name = type(obj).__qualname__
+                        out.write(f"{at:x} {size} {name} {kinds} {keys}\\n")
+                del large
             saved = os.dup(2)
             with open(path + ".mallocstats", "w") as out:
                 sys.stderr.flush()
