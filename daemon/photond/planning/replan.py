@@ -8,7 +8,10 @@ Two steps, so that the loop never waits for a search:
    model, started from the estimated state, keeps every limit point (heater footprints and
    sensors) at or below the limit and every neighbour gradient below its limit over the task's
    run with everything already placed (`retime.retime`). Tasks may also move
-   earlier than planned when the chip runs cooler than predicted.
+   earlier than planned when the chip runs cooler than predicted. Four re-times of that order
+   are made and the shortest within the limits kept: serial (no task before the one ahead of
+   it) and parallel (a task held back lets later ones that fit start), each free and anchored
+   at the current plan's starts (docs/closed-loop.md, "Forecast and re-plan", says why).
 2. `improve` — an anytime search from that plan, off the loop thread, within the closed
    loop's `replan_budget_s`: it moves tasks earlier in the order (never before a dependency)
    and onto other allowed lanes, re-times each candidate with the same kernel from the same
@@ -213,10 +216,22 @@ class RemainingProblem:
         (docs/optimizer.md §2).
         """
         release = self.release if release is None else release
-        serial = self._retime(order, lane, release, 0)
+        serial = self.retime_serial(order, lane, release)
         if not self.n:
             return serial
-        return self.better(serial, self._retime(order, lane, release, _PARALLEL_WINDOW))
+        return self.better(serial, self.retime_parallel(order, lane, release))
+
+    def retime_serial(
+        self, order: IntArray, lane: IntArray, release: IntArray
+    ) -> tuple[IntArray, float, float]:
+        """`retime.retime` in the serial scheme."""
+        return self._retime(order, lane, release, 1)
+
+    def retime_parallel(
+        self, order: IntArray, lane: IntArray, release: IntArray
+    ) -> tuple[IntArray, float, float]:
+        """`retime.retime` in the parallel scheme."""
+        return self._retime(order, lane, release, _PARALLEL_WINDOW)
 
     def better(
         self, first: tuple[IntArray, float, float], second: tuple[IntArray, float, float]
@@ -236,7 +251,7 @@ class RemainingProblem:
     def _retime(
         self, order: IntArray, lane: IntArray, release: IntArray, window: int
     ) -> tuple[IntArray, float, float]:
-        """`retime.retime` in the serial scheme (`window` 0) or the parallel one."""
+        """`retime.retime` with `window` (1: the serial scheme)."""
         fc = self.forecast
         start, peak, gradient = retime(
             self.decay,
@@ -331,12 +346,18 @@ def replan(remaining: Remaining, lanes: tuple[str, ...], estimate: Estimate) -> 
     started = time.perf_counter()
     problem = RemainingProblem(remaining, lanes, estimate)
     order = np.arange(problem.n, dtype=np.int64)
-    # Anchored: no task earlier than the current plan starts it. Where the current plan
-    # still keeps every limit from this state that gives it back unchanged, and where one
-    # task must wait, the parallel scheme moves that one and what the wait concerns; the
-    # free re-time may start tasks earlier (a cooler chip) but re-decides every start.
-    anchored = problem.retime(order, problem.lane, np.maximum(problem.release, problem.planned))
-    start, peak_c, gradient = problem.better(anchored, problem.retime(order, problem.lane))
+    serial = problem.retime_serial(order, problem.lane, problem.release)
+    best = serial
+    if not (problem.within(serial[1], serial[2]) and (serial[0] <= problem.planned).all()):
+        # Some task starts later than planned: the parallel scheme, and both anchored (no
+        # task earlier than the current plan starts it: where the plan still keeps every
+        # limit from this state that gives it back unchanged, and where one task must wait,
+        # the parallel scheme moves that one and what the wait concerns). A serial re-time
+        # that delays nothing ends no later than any of them.
+        anchored = np.maximum(problem.release, problem.planned)
+        best = problem.better(problem.retime(order, problem.lane, anchored), serial)
+        best = problem.better(best, problem.retime_parallel(order, problem.lane, problem.release))
+    start, peak_c, gradient = best
     plan = problem.plan(start, problem.lane, (peak_c, gradient), PLANNER_NAME, started)
     return _with_bound(plan, remaining.warm_start)
 

@@ -264,51 +264,16 @@ def retime(
     win_feed = np.empty_like(feed)
     ends = np.empty(cap, dtype=np.int64)
     acc = np.empty_like(feed)
-    if window <= 0:
-        # Serial: each task in `order` at its earliest time, never before the one placed
-        # ahead of it.
-        earliest_next = 0
-        placed = np.ones(n, dtype=np.bool_)  # `order` places dependencies first
-        for pos in range(n):
-            i = order[pos]
-            ready = _ready(i, release, lane, lane_at, heater_ptr, heater_idx, heater_at,
-                           dep_ptr, dep_idx, finish, placed)  # fmt: skip
-            t = max(earliest_next, ready)
-            first = t
-            while True:
-                now, count = _retire_until(
-                    t, now, count, x, decay, modal_in, feed, act_end, act_task, act_start,
-                    act_in, act_feed, drift, xf, drift_decay, in_f, wfeed, drift_task_in,
-                    drift_feed,
-                )  # fmt: skip
-                fits, hot, steep = _fits(
-                    i, t, limit_c, max_gradient, count, x, modal_in, feed, duration, task_in,
-                    task_feed, act_end, act_task, act_start, act_in, act_feed, decay, out_t,
-                    pair_first, pair_second, pair_inv_mm, xw, win_in, win_feed, ends, acc,
-                    drift, xf, in_f, wfeed, drift_decay, drift_task_in, drift_ptr,
-                    drift_watch, drift_limit, drift_readout, drift_feed, drift_ref, sim_z,
-                    sim_in, sim_feed, z_self, sens, sens_start, sens_end,
-                )  # fmt: skip
-                if fits or t - first >= max_wait:
-                    peak = max(peak, hot)
-                    peak_gradient = max(peak_gradient, steep)
-                    break
-                t = _next_try(t, cool_step, act_end, count)
-            earliest_next = t
-            count = _place(
-                i, t, fits, count, start, finish, duration, lane, lane_at, heater_ptr,
-                heater_idx, heater_at, act_end, act_task, act_start, act_in, act_feed,
-                task_in, task_feed, modal_in, feed, drift, xf, in_f, wfeed, drift_decay,
-                drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout, drift_feed,
-                drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start, sens_end,
-            )  # fmt: skip
-        return start, peak, peak_gradient
-    # Parallel: time walks forward from event to event; at each time the first `window`
-    # tasks of `order` not yet placed are tried in order, and each that is ready and fits
-    # starts then, so a task held back for heat holds back no later task that fits (at most
-    # `window` - 1 overtake it: then nothing new heats and it fits as the chip cools). At
-    # most `max_fails` tasks are tried and fail per time, as the optimiser's parallel scheme.
+    # Time walks forward from event to event; at each time the first `window` tasks of
+    # `order` not yet placed are tried in order, and each that is ready and fits starts then,
+    # so a task held back for heat holds back no later task that fits (at most `window` - 1
+    # overtake it: then nothing new heats and it fits as the chip cools). At most `max_fails`
+    # tasks are tried and fail per time, as in the optimiser's parallel scheme. With a window
+    # of one task this is the serial scheme: each task at its earliest time at or after the
+    # one ahead of it.
+    window = max(window, 1)
     placed = np.zeros(n, dtype=np.bool_)
+    everything = np.ones(n, dtype=np.bool_)
     waiting_since = np.full(n, -1, dtype=np.int64)
     head = 0
     t = 0
@@ -324,8 +289,12 @@ def retime(
             i = order[pos]
             if placed[i]:
                 continue
-            ready = _ready(i, release, lane, lane_at, heater_ptr, heater_idx, heater_at,
-                           dep_ptr, dep_idx, finish, placed)  # fmt: skip
+            # The first task not placed waits for no unplaced dependency (an order that
+            # does not put dependencies first must not stall the re-time).
+            ready = _ready(
+                i, release, lane, lane_at, heater_ptr, heater_idx, heater_at, dep_ptr, dep_idx,
+                finish, everything if pos == head else placed,
+            )  # fmt: skip
             if ready > t:
                 next_t = min(next_t, ready)
                 continue
@@ -334,27 +303,52 @@ def retime(
                 continue
             if waiting_since[i] < 0:
                 waiting_since[i] = t
-            fits, hot, steep = _fits(
-                i, t, limit_c, max_gradient, count, x, modal_in, feed, duration, task_in,
-                task_feed, act_end, act_task, act_start, act_in, act_feed, decay, out_t,
-                pair_first, pair_second, pair_inv_mm, xw, win_in, win_feed, ends, acc,
-                drift, xf, in_f, wfeed, drift_decay, drift_task_in, drift_ptr, drift_watch,
-                drift_limit, drift_readout, drift_feed, drift_ref, sim_z, sim_in, sim_feed,
-                z_self, sens, sens_start, sens_end,
+            stop = t + duration[i]
+            hot, steep = _window(
+                i, t, stop, count, x, modal_in, feed, task_in, task_feed, act_end, act_in,
+                act_feed, decay, out_t, pair_first, pair_second, pair_inv_mm, xw, win_in,
+                win_feed, ends, acc,
             )  # fmt: skip
+            fits = hot <= limit_c and steep <= max_gradient
+            if fits and drift:
+                fits = drift_holds(
+                    i, t, stop, xf, in_f, wfeed, count, act_end, act_task, act_start,
+                    drift_decay, drift_task_in, drift_ptr, drift_watch, drift_limit,
+                    drift_readout, drift_feed, drift_ref, sim_z, sim_in, sim_feed, z_self,
+                    sens, sens_start, sens_end, False,
+                )  # fmt: skip
             if not (fits or t - waiting_since[i] >= max_wait):
                 fails += 1
                 next_t = min(next_t, _next_try(t, cool_step, act_end, count))
                 continue
             peak = max(peak, hot)
             peak_gradient = max(peak_gradient, steep)
-            count = _place(
-                i, t, fits, count, start, finish, duration, lane, lane_at, heater_ptr,
-                heater_idx, heater_at, act_end, act_task, act_start, act_in, act_feed,
-                task_in, task_feed, modal_in, feed, drift, xf, in_f, wfeed, drift_decay,
-                drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout, drift_feed,
-                drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start, sens_end,
-            )  # fmt: skip
+            # Start i at t: its lane and heaters held until it ends, its heat active.
+            start[i] = t
+            finish[i] = t + duration[i]
+            lane_at[lane[i]] = finish[i]
+            for h in range(heater_ptr[i], heater_ptr[i + 1]):
+                heater_at[heater_idx[h]] = finish[i]
+            if drift and not fits and drift_ptr[i + 1] > drift_ptr[i]:
+                # Placed anyway after `max_wait` without the drift check having run: its first
+                # period's reading is its reference all the same (the candidate is read first).
+                drift_holds(
+                    i, t, t + duration[i], xf, in_f, wfeed, count, act_end, act_task, act_start,
+                    drift_decay, drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout,
+                    drift_feed, drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start,
+                    sens_end, True,
+                )  # fmt: skip
+            act_end[count] = finish[i]
+            act_task[count] = i
+            act_start[count] = t
+            _set_row(act_in, count, task_in, i)
+            _set_row(act_feed, count, task_feed, i)
+            count += 1
+            add_row(modal_in, task_in, i, 1.0)
+            add_row(feed, task_feed, i, 1.0)
+            if drift:
+                add_row(in_f, drift_task_in, i, 1.0)
+                add_row(wfeed, drift_feed, i, 1.0)
             placed[i] = True
         while head < n and placed[order[head]]:
             head += 1
@@ -368,7 +362,7 @@ def retime(
     return start, peak, peak_gradient
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _ready(
     i: int,
     release: IntArray,
@@ -405,7 +399,7 @@ def _next_try(t: int, cool_step: int, act_end: IntArray, count: int) -> int:
     return later
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _retire_until(
     t: int,
     now: int,
@@ -456,73 +450,7 @@ def _retire_until(
     return t, count
 
 
-@njit(cache=True, nogil=True)
-def _fits(
-    i: int,
-    t: int,
-    limit_c: float,
-    max_gradient: float,
-    count: int,
-    x: FloatArray,
-    modal_in: FloatArray,
-    feed: FloatArray,
-    duration: IntArray,
-    task_in: FloatArray,
-    task_feed: FloatArray,
-    act_end: IntArray,
-    act_task: IntArray,
-    act_start: IntArray,
-    act_in: FloatArray,
-    act_feed: FloatArray,
-    decay: FloatArray,
-    out_t: FloatArray,
-    pair_first: IntArray,
-    pair_second: IntArray,
-    pair_inv_mm: FloatArray,
-    xw: FloatArray,
-    win_in: FloatArray,
-    win_feed: FloatArray,
-    ends: IntArray,
-    acc: FloatArray,
-    drift: bool,
-    xf: FloatArray,
-    in_f: FloatArray,
-    wfeed: FloatArray,
-    drift_decay: FloatArray,
-    drift_task_in: FloatArray,
-    drift_ptr: IntArray,
-    drift_watch: IntArray,
-    drift_limit: FloatArray,
-    drift_readout: FloatArray,
-    drift_feed: FloatArray,
-    drift_ref: FloatArray,
-    sim_z: FloatArray,
-    sim_in: FloatArray,
-    sim_feed: FloatArray,
-    z_self: FloatArray,
-    sens: IntArray,
-    sens_start: IntArray,
-    sens_end: IntArray,
-) -> tuple[bool, float, float]:
-    """Whether row i started at t keeps the limits and the drift rule with the placed tasks
-    active at t (their state moved to t: `_retire_until`); its window's hottest limit point
-    and steepest gradient."""
-    stop = t + duration[i]
-    hot, steep = _window(
-        i, t, stop, count, x, modal_in, feed, task_in, task_feed, act_end, act_in, act_feed,
-        decay, out_t, pair_first, pair_second, pair_inv_mm, xw, win_in, win_feed, ends, acc,
-    )  # fmt: skip
-    fits = hot <= limit_c and steep <= max_gradient
-    if fits and drift:
-        fits = drift_holds(
-            i, t, stop, xf, in_f, wfeed, count, act_end, act_task, act_start, drift_decay,
-            drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout, drift_feed,
-            drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start, sens_end, False,
-        )  # fmt: skip
-    return fits, hot, steep
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _window(
     i: int,
     t: int,
@@ -589,79 +517,6 @@ def _window(
     hot = max(hot, _hottest(out_t, xw, win_feed, acc))
     steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
     return hot, steep
-
-
-@njit(cache=True, nogil=True)
-def _place(
-    i: int,
-    t: int,
-    fits: bool,
-    count: int,
-    start: IntArray,
-    finish: IntArray,
-    duration: IntArray,
-    lane: IntArray,
-    lane_at: IntArray,
-    heater_ptr: IntArray,
-    heater_idx: IntArray,
-    heater_at: IntArray,
-    act_end: IntArray,
-    act_task: IntArray,
-    act_start: IntArray,
-    act_in: FloatArray,
-    act_feed: FloatArray,
-    task_in: FloatArray,
-    task_feed: FloatArray,
-    modal_in: FloatArray,
-    feed: FloatArray,
-    drift: bool,
-    xf: FloatArray,
-    in_f: FloatArray,
-    wfeed: FloatArray,
-    drift_decay: FloatArray,
-    drift_task_in: FloatArray,
-    drift_ptr: IntArray,
-    drift_watch: IntArray,
-    drift_limit: FloatArray,
-    drift_readout: FloatArray,
-    drift_feed: FloatArray,
-    drift_ref: FloatArray,
-    sim_z: FloatArray,
-    sim_in: FloatArray,
-    sim_feed: FloatArray,
-    z_self: FloatArray,
-    sens: IntArray,
-    sens_start: IntArray,
-    sens_end: IntArray,
-) -> int:
-    """Start row i at t: its lane and heaters held until it ends, its heat among the active
-    tasks'. Returns how many are active."""
-    start[i] = t
-    finish[i] = t + duration[i]
-    lane_at[lane[i]] = finish[i]
-    for h in range(heater_ptr[i], heater_ptr[i + 1]):
-        heater_at[heater_idx[h]] = finish[i]
-    if drift and not fits and drift_ptr[i + 1] > drift_ptr[i]:
-        # Placed anyway after `max_wait` without the drift check having run: its first
-        # period's reading is its reference all the same (the candidate is read first).
-        drift_holds(
-            i, t, t + duration[i], xf, in_f, wfeed, count, act_end, act_task, act_start,
-            drift_decay, drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout,
-            drift_feed, drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start,
-            sens_end, True,
-        )  # fmt: skip
-    act_end[count] = finish[i]
-    act_task[count] = i
-    act_start[count] = t
-    _set_row(act_in, count, task_in, i)
-    _set_row(act_feed, count, task_feed, i)
-    count += 1
-    add_row(modal_in, task_in, i, 1.0)
-    add_row(feed, task_feed, i, 1.0)
-    if drift:
-        add_row(in_f, drift_task_in, i, 1.0)
-        add_row(wfeed, drift_feed, i, 1.0)
-    return count
 
 
 def warm_up() -> None:
