@@ -111,8 +111,12 @@ FORECAST_INLINE_TASKS = 512
 # cost it (thread CPU, this machine) 1.5-2 ms at 500 tasks, 2-3 ms at 1,000, 5-6 ms at 2,000,
 # 12-14 ms at 5,000 and 0.43-0.51 s at 100,000; under machine load 20 a CPU-bound loop thread
 # gets a core a tenth of the time, and one such re-plan was a 6-7 s gap between frames
-# (benchmarks/loop_stall.py --load 8 --diagnose).
-RETIME_INLINE_TASKS = 2_000
+# (benchmarks/loop_stall.py --load 8 --diagnose). A re-plan now makes up to four re-times
+# (`replan.replan`): where a task must wait, 3.7 ms at 500 tasks on a warm chip and 6.5-7.0 ms
+# at 1,000 against 0.65 and 1.2 ms for the one re-time before (`loop_runs.replan_latency`,
+# the two trees alternated), so the bound fell from 2,000 to 400 to keep the loop thread's
+# re-plan near the 2.6-2.7 ms that 2,000 tasks cost it before.
+RETIME_INLINE_TASKS = 400
 
 _Result = TypeVar("_Result")
 IntArray = NDArray[np.int64]

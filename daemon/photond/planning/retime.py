@@ -34,6 +34,9 @@ from photond.planning.superposition import add_row, advance_modes
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
+# A start period no task reaches: the parallel re-time's "not ready" (a dependency unplaced).
+_NEVER = 2**63 - 1
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _set_row(dst: FloatArray, to: int, src: FloatArray, row: int) -> None:
@@ -163,9 +166,18 @@ def retime(
     drift_feed: FloatArray,
     cool_step: int,
     max_wait: int,
+    window: int,
+    max_fails: int,
 ) -> tuple[IntArray, float, float]:
     """Start periods for the tasks, in `order`, each as early as lanes, heaters, dependencies
-    and the thermal limits allow; starts never go back in time along `order`.
+    and the thermal limits allow.
+
+    `window` 0, the serial scheme: starts never go back in time along `order`, so a task that
+    must wait for the chip to cool delays every later one. Otherwise the parallel scheme: time
+    walks from event to event, and at each time the first `window` tasks of `order` not yet
+    placed are tried in order, each that is ready and fits starting then (at most `max_fails`
+    tried and failed per time); a task held back delays only what its wait concerns, and at
+    most `window` - 1 tasks overtake it. `replan.RemainingProblem.retime` runs both.
 
     A task is placed at its earliest time when the hottest limit point, predicted over its own
     run with every task already placed (and running ones), stays at or below `limit_c` and
@@ -245,7 +257,6 @@ def retime(
     peak_gradient = 0.0
     lane_at = lane_free.copy()
     heater_at = heater_free.copy()
-    earliest_next = 0
     # Scratch for the window prediction, allocated once (the kernel runs per pass and per
     # search candidate: allocations per task would dominate).
     xw = np.empty_like(x)
@@ -253,148 +264,259 @@ def retime(
     win_feed = np.empty_like(feed)
     ends = np.empty(cap, dtype=np.int64)
     acc = np.empty_like(feed)
-    for pos in range(n):
-        i = order[pos]
-        t = max(earliest_next, release[i], lane_at[lane[i]])
-        for h in range(heater_ptr[i], heater_ptr[i + 1]):
-            t = max(t, heater_at[heater_idx[h]])
-        for d in range(dep_ptr[i], dep_ptr[i + 1]):
-            t = max(t, finish[dep_idx[d]])
-        first = t
-        while True:
-            # Move the placed tasks' state up to t, retiring those that end on the way.
-            while True:
-                soonest, which = t + 1, -1
-                for a in range(count):
-                    if act_end[a] <= t and act_end[a] < soonest:
-                        soonest, which = act_end[a], a
-                if which < 0:
-                    break
-                advance_modes(x, decay, modal_in, max(soonest - now, 0))
-                if drift:
-                    advance_modes(xf, drift_decay, in_f, max(soonest - now, 0))
-                    add_row(in_f, drift_task_in, act_task[which], -1.0)
-                    add_row(wfeed, drift_feed, act_task[which], -1.0)
-                now = max(now, soonest)
-                add_row(modal_in, act_in, which, -1.0)
-                add_row(feed, act_feed, which, -1.0)
-                count -= 1
-                act_end[which] = act_end[count]
-                act_task[which] = act_task[count]
-                act_start[which] = act_start[count]
-                _set_row(act_in, which, act_in, count)
-                _set_row(act_feed, which, act_feed, count)
-            advance_modes(x, decay, modal_in, t - now)
-            if drift:
-                advance_modes(xf, drift_decay, in_f, t - now)
-            now = t
-            # Predict the window [t, t + duration) with task i running.
-            for q in range(xw.shape[0]):
-                xw[q] = x[q]
-                win_in[q] = modal_in[q] + task_in[i, q]
-            for o in range(win_feed.shape[0]):
-                win_feed[o] = feed[o] + task_feed[i, o]
+    # Time walks forward from event to event; at each time the first `window` tasks of
+    # `order` not yet placed are tried in order, and each that is ready and fits starts then,
+    # so a task held back for heat holds back no later task that fits (at most `window` - 1
+    # overtake it: then nothing new heats and it fits as the chip cools). At most `max_fails`
+    # tasks are tried and fail per time, as in the optimiser's parallel scheme. With a window
+    # of one task this is the serial scheme: each task at its earliest time at or after the
+    # one ahead of it.
+    window = max(window, 1)
+    placed = np.zeros(n, dtype=np.bool_)
+    everything = np.ones(n, dtype=np.bool_)
+    waiting_since = np.full(n, -1, dtype=np.int64)
+    head = 0
+    t = 0
+    while head < n:
+        now, count = _retire_until(
+            t, now, count, x, decay, modal_in, feed, act_end, act_task, act_start, act_in,
+            act_feed, drift, xf, drift_decay, in_f, wfeed, drift_task_in, drift_feed,
+        )  # fmt: skip
+        head_before = head
+        next_t = _NEVER
+        fails = 0
+        for pos in range(head, min(n, head + window)):
+            i = order[pos]
+            if placed[i]:
+                continue
+            # The first task not placed waits for no unplaced dependency (an order that
+            # does not put dependencies first must not stall the re-time).
+            ready = _ready(
+                i, release, lane, lane_at, heater_ptr, heater_idx, heater_at, dep_ptr, dep_idx,
+                finish, everything if pos == head else placed,
+            )  # fmt: skip
+            if ready > t:
+                next_t = min(next_t, ready)
+                continue
+            if fails >= max_fails:
+                next_t = min(next_t, _next_try(t, cool_step, act_end, count))
+                continue
+            if waiting_since[i] < 0:
+                waiting_since[i] = t
             stop = t + duration[i]
-            # The first reading at the end of i's first period, as the optimiser reads every
-            # period: at t itself, i's residualised fast heat (feedthrough) on top of modes
-            # that still hold the heat of tasks ending at t is a state no period ends in
-            # (read so, photond's 240-task study plan peaks at 82.59 C, its period ends at 82.50).
-            advance_modes(xw, decay, win_in, 1)
-            hot = _hottest(out_t, xw, win_feed, acc)
-            steep = _steepest(acc, pair_first, pair_second, pair_inv_mm)
-            for c in range(count):  # insertion sort: a handful of running tasks
-                e = act_end[c]
-                j = c
-                while j > 0 and ends[j - 1] > e:
-                    ends[j] = ends[j - 1]
-                    j -= 1
-                ends[j] = e
-            w_now = t + 1
-            last_e = -1
-            for c in range(count):
-                e = ends[c]
-                if e >= stop:
-                    break
-                if e == last_e:
-                    continue  # several tasks end together: handled at the first of them
-                last_e = e
-                advance_modes(xw, decay, win_in, e - w_now)
-                w_now = e
-                hot = max(hot, _hottest(out_t, xw, win_feed, acc))
-                steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
-                for a in range(count):
-                    if act_end[a] == e:
-                        add_row(win_in, act_in, a, -1.0)
-                        add_row(win_feed, act_feed, a, -1.0)
-            advance_modes(xw, decay, win_in, stop - w_now)
-            hot = max(hot, _hottest(out_t, xw, win_feed, acc))
-            steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
+            hot, steep = _window(
+                i, t, stop, count, x, modal_in, feed, task_in, task_feed, act_end, act_in,
+                act_feed, decay, out_t, pair_first, pair_second, pair_inv_mm, xw, win_in,
+                win_feed, ends, acc,
+            )  # fmt: skip
             fits = hot <= limit_c and steep <= max_gradient
             if fits and drift:
                 fits = drift_holds(
-                    i,
-                    t,
-                    stop,
-                    xf,
-                    in_f,
-                    wfeed,
-                    count,
-                    act_end,
-                    act_task,
-                    act_start,
-                    drift_decay,
-                    drift_task_in,
-                    drift_ptr,
-                    drift_watch,
-                    drift_limit,
-                    drift_readout,
-                    drift_feed,
-                    drift_ref,
-                    sim_z,
-                    sim_in,
-                    sim_feed,
-                    z_self,
-                    sens,
-                    sens_start,
-                    sens_end,
-                    False,
-                )
-            if fits or t - first >= max_wait:
-                peak = max(peak, hot)
-                peak_gradient = max(peak_gradient, steep)
-                break
-            later = t + cool_step
-            for a in range(count):
-                if act_end[a] > t and act_end[a] < later:
-                    later = act_end[a]
-            t = later
-        start[i] = t
-        finish[i] = t + duration[i]
-        earliest_next = t
-        lane_at[lane[i]] = finish[i]
-        for h in range(heater_ptr[i], heater_ptr[i + 1]):
-            heater_at[heater_idx[h]] = finish[i]
-        if drift and not fits and drift_ptr[i + 1] > drift_ptr[i]:
-            # Placed anyway after `max_wait` without the drift check having run: its first
-            # period's reading is its reference all the same (the candidate is read first).
-            drift_holds(
-                i, t, t + duration[i], xf, in_f, wfeed, count, act_end, act_task, act_start,
-                drift_decay, drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout,
-                drift_feed, drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start,
-                sens_end, True,
-            )  # fmt: skip
-        act_end[count] = finish[i]
-        act_task[count] = i
-        act_start[count] = t
-        _set_row(act_in, count, task_in, i)
-        _set_row(act_feed, count, task_feed, i)
-        count += 1
-        add_row(modal_in, task_in, i, 1.0)
-        add_row(feed, task_feed, i, 1.0)
-        if drift:
-            add_row(in_f, drift_task_in, i, 1.0)
-            add_row(wfeed, drift_feed, i, 1.0)
+                    i, t, stop, xf, in_f, wfeed, count, act_end, act_task, act_start,
+                    drift_decay, drift_task_in, drift_ptr, drift_watch, drift_limit,
+                    drift_readout, drift_feed, drift_ref, sim_z, sim_in, sim_feed, z_self,
+                    sens, sens_start, sens_end, False,
+                )  # fmt: skip
+            if not (fits or t - waiting_since[i] >= max_wait):
+                fails += 1
+                next_t = min(next_t, _next_try(t, cool_step, act_end, count))
+                continue
+            peak = max(peak, hot)
+            peak_gradient = max(peak_gradient, steep)
+            # Start i at t: its lane and heaters held until it ends, its heat active.
+            start[i] = t
+            finish[i] = t + duration[i]
+            lane_at[lane[i]] = finish[i]
+            for h in range(heater_ptr[i], heater_ptr[i + 1]):
+                heater_at[heater_idx[h]] = finish[i]
+            if drift and not fits and drift_ptr[i + 1] > drift_ptr[i]:
+                # Placed anyway after `max_wait` without the drift check having run: its first
+                # period's reading is its reference all the same (the candidate is read first).
+                drift_holds(
+                    i, t, t + duration[i], xf, in_f, wfeed, count, act_end, act_task, act_start,
+                    drift_decay, drift_task_in, drift_ptr, drift_watch, drift_limit, drift_readout,
+                    drift_feed, drift_ref, sim_z, sim_in, sim_feed, z_self, sens, sens_start,
+                    sens_end, True,
+                )  # fmt: skip
+            act_end[count] = finish[i]
+            act_task[count] = i
+            act_start[count] = t
+            _set_row(act_in, count, task_in, i)
+            _set_row(act_feed, count, task_feed, i)
+            count += 1
+            add_row(modal_in, task_in, i, 1.0)
+            add_row(feed, task_feed, i, 1.0)
+            if drift:
+                add_row(in_f, drift_task_in, i, 1.0)
+                add_row(wfeed, drift_feed, i, 1.0)
+            placed[i] = True
+        while head < n and placed[order[head]]:
+            head += 1
+        if head == n:
+            break
+        if head > head_before:
+            continue  # the window moved on: its new tasks may be ready now
+        if next_t == _NEVER:
+            next_t = _next_try(t, cool_step, act_end, count)
+        t = next_t
     return start, peak, peak_gradient
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ready(
+    i: int,
+    release: IntArray,
+    lane: IntArray,
+    lane_at: IntArray,
+    heater_ptr: IntArray,
+    heater_idx: IntArray,
+    heater_at: IntArray,
+    dep_ptr: IntArray,
+    dep_idx: IntArray,
+    finish: IntArray,
+    placed: NDArray[np.bool_],
+) -> int:
+    """The earliest period row i's release, lane, heaters and dependencies allow (a dependency
+    not yet `placed` allows none)."""
+    t = max(release[i], lane_at[lane[i]])
+    for h in range(heater_ptr[i], heater_ptr[i + 1]):
+        t = max(t, heater_at[heater_idx[h]])
+    for d in range(dep_ptr[i], dep_ptr[i + 1]):
+        if not placed[dep_idx[d]]:
+            return _NEVER
+        t = max(t, finish[dep_idx[d]])
+    return int(t)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _next_try(t: int, cool_step: int, act_end: IntArray, count: int) -> int:
+    """When a task that did not fit at t tries again: the next placed task's end, or
+    `cool_step` periods on."""
+    later = t + cool_step
+    for a in range(count):
+        if act_end[a] > t and act_end[a] < later:
+            later = act_end[a]
+    return later
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _retire_until(
+    t: int,
+    now: int,
+    count: int,
+    x: FloatArray,
+    decay: FloatArray,
+    modal_in: FloatArray,
+    feed: FloatArray,
+    act_end: IntArray,
+    act_task: IntArray,
+    act_start: IntArray,
+    act_in: FloatArray,
+    act_feed: FloatArray,
+    drift: bool,
+    xf: FloatArray,
+    drift_decay: FloatArray,
+    in_f: FloatArray,
+    wfeed: FloatArray,
+    drift_task_in: FloatArray,
+    drift_feed: FloatArray,
+) -> tuple[int, int]:
+    """Move the placed tasks' state from `now` up to t, retiring those that end on the way:
+    (t, tasks still active)."""
+    while True:
+        soonest, which = t + 1, -1
+        for a in range(count):
+            if act_end[a] <= t and act_end[a] < soonest:
+                soonest, which = act_end[a], a
+        if which < 0:
+            break
+        advance_modes(x, decay, modal_in, max(soonest - now, 0))
+        if drift:
+            advance_modes(xf, drift_decay, in_f, max(soonest - now, 0))
+            add_row(in_f, drift_task_in, act_task[which], -1.0)
+            add_row(wfeed, drift_feed, act_task[which], -1.0)
+        now = max(now, soonest)
+        add_row(modal_in, act_in, which, -1.0)
+        add_row(feed, act_feed, which, -1.0)
+        count -= 1
+        act_end[which] = act_end[count]
+        act_task[which] = act_task[count]
+        act_start[which] = act_start[count]
+        _set_row(act_in, which, act_in, count)
+        _set_row(act_feed, which, act_feed, count)
+    advance_modes(x, decay, modal_in, t - now)
+    if drift:
+        advance_modes(xf, drift_decay, in_f, t - now)
+    return t, count
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _window(
+    i: int,
+    t: int,
+    stop: int,
+    count: int,
+    x: FloatArray,
+    modal_in: FloatArray,
+    feed: FloatArray,
+    task_in: FloatArray,
+    task_feed: FloatArray,
+    act_end: IntArray,
+    act_in: FloatArray,
+    act_feed: FloatArray,
+    decay: FloatArray,
+    out_t: FloatArray,
+    pair_first: IntArray,
+    pair_second: IntArray,
+    pair_inv_mm: FloatArray,
+    xw: FloatArray,
+    win_in: FloatArray,
+    win_feed: FloatArray,
+    ends: IntArray,
+    acc: FloatArray,
+) -> tuple[float, float]:
+    """The hottest limit point and steepest gradient over row i's window [t, stop) with the
+    placed tasks active at t."""
+    for q in range(xw.shape[0]):
+        xw[q] = x[q]
+        win_in[q] = modal_in[q] + task_in[i, q]
+    for o in range(win_feed.shape[0]):
+        win_feed[o] = feed[o] + task_feed[i, o]
+    # The first reading at the end of i's first period, as the optimiser reads every
+    # period: at t itself, i's residualised fast heat (feedthrough) on top of modes
+    # that still hold the heat of tasks ending at t is a state no period ends in
+    # (read so, photond's 240-task study plan peaks at 82.59 C, its period ends at 82.50).
+    advance_modes(xw, decay, win_in, 1)
+    hot = _hottest(out_t, xw, win_feed, acc)
+    steep = _steepest(acc, pair_first, pair_second, pair_inv_mm)
+    for c in range(count):  # insertion sort: a handful of running tasks
+        e = act_end[c]
+        j = c
+        while j > 0 and ends[j - 1] > e:
+            ends[j] = ends[j - 1]
+            j -= 1
+        ends[j] = e
+    w_now = t + 1
+    last_e = -1
+    for c in range(count):
+        e = ends[c]
+        if e >= stop:
+            break
+        if e == last_e:
+            continue  # several tasks end together: handled at the first of them
+        last_e = e
+        advance_modes(xw, decay, win_in, e - w_now)
+        w_now = e
+        hot = max(hot, _hottest(out_t, xw, win_feed, acc))
+        steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
+        for a in range(count):
+            if act_end[a] == e:
+                add_row(win_in, act_in, a, -1.0)
+                add_row(win_feed, act_feed, a, -1.0)
+    advance_modes(xw, decay, win_in, stop - w_now)
+    hot = max(hot, _hottest(out_t, xw, win_feed, acc))
+    steep = max(steep, _steepest(acc, pair_first, pair_second, pair_inv_mm))
+    return hot, steep
 
 
 def warm_up() -> None:
@@ -445,4 +567,6 @@ def warm_up() -> None:
         np.zeros((1, 0)),
         1,
         10,
+        0,
+        1,
     )
