@@ -16,9 +16,9 @@ variables are taken out of the environment before they are spawned).
 
 Steps: idle (workers exited), a snapshot; traces cleared; the burst; the workers' exit waited
 for and `--settle-s` more (the daemon's trim runs a second after the jobs end); a snapshot,
-then the release steps of `RELEASES` one after another, each followed by an arena count: how
-many arenas each kind of survivor held. With tracemalloc, every trace of the first snapshot
-after the burst is an allocation made after the clear that still lives: grouped by
+then (with `--frames 0`) the release steps of `RELEASES` one after another, each followed by an
+arena count: how many arenas each kind of survivor held. With tracemalloc, every trace of the
+snapshot after the burst is an allocation made after the clear that still lives: grouped by
 traceback, the top `--top` by size and by count are printed. tracemalloc slows the daemon's
 allocations (a longer burst, more of the loop's objects made during it), so its figures are
 for naming causes; `--frames 0` gives the arena counts of a daemon at full speed, and
@@ -255,8 +255,9 @@ def main() -> None:
         time.sleep(args.settle_s)
         ask(trace_dir, "snap-after")
         after_rss = process_memory(process.pid).rss_mb
-        # The same moment after each release step in turn: which survivors pin arenas.
-        for step in RELEASES:
+        # The same moment after each release step in turn: which survivors pin arenas. Not
+        # under tracemalloc: a daemon died in `gc.get_objects()` of unfrozen objects with it on.
+        for step in RELEASES if not args.frames else ():
             ask(trace_dir, f"snap-after-{step}")
     finally:
         stop(process)
@@ -267,8 +268,8 @@ def main() -> None:
     print(f"{'daemon RSS MB':28s} {idle_rss:10.1f} {after_rss:12.1f}")
     for key in sorted(set(idle_arenas) | set(after_arenas)):
         print(f"{key:28s} {idle_arenas.get(key, 0):10d} {after_arenas.get(key, 0):12d}")
-    print("\nafter the burst, then each release step in turn:")
-    for step, what in RELEASES.items():
+    print("\nafter the burst, then each release step in turn (--frames 0 only):")
+    for step, what in RELEASES.items() if not args.frames else ():
         then = arenas(trace_dir / f"snap-after-{step}.mallocstats")
         print(
             f"  {what:58s} {then.get('arenas allocated current', 0):4d} arenas, "
