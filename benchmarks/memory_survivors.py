@@ -73,7 +73,7 @@ if _dir:
                 gc.freeze()
             elif "typecache" in name:  # the attribute names CPython's type cache holds
                 sys._clear_type_cache()
-            elif "deques" in name:  # long rolling windows of objects (the loop's jitter)
+            elif "deques" in name:  # long rolling windows of objects (the loop's lateness was one)
                 gc.unfreeze()  # get_objects skips frozen objects
                 for obj in gc.get_objects():
                     if isinstance(obj, collections.deque) and (obj.maxlen or 0) >= 10_000:
@@ -153,7 +153,7 @@ RELEASES = {
     "collect": "gc.collect() (cyclic garbage not yet collected)",
     "unfreeze": "gc.unfreeze(), collect, freeze (garbage gc.freeze kept)",
     "typecache": "sys._clear_type_cache() (names CPython's type cache holds)",
-    "deques": "deques of maxlen >= 10,000 cleared (the loop's jitter)",
+    "deques": "deques of maxlen >= 10,000 cleared (the loop's lateness window was one)",
     "jobs": "finished jobs forgotten (JobBook.prune(0, ...): their records)",
 }
 

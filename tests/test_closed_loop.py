@@ -527,3 +527,18 @@ def test_a_re_plan_on_a_cooler_plant_does_not_slow_the_study_job_down() -> None:
     assert result.time_above_limit_s == 0.0
     assert result.replans >= 1
     assert result.makespan_s <= 1.03 * plan.makespan_s, result
+
+
+def test_the_lateness_window_keeps_the_latest_passes_oldest_first() -> None:
+    from photond.loop.closed_loop import LatenessRing
+
+    ring = LatenessRing(3)
+    assert len(ring) == 0 and ring.latest_s == 0.0 and ring.values().size == 0
+    for value_s in (0.001, 0.002):
+        ring.append(value_s)
+    assert ring.values().tolist() == [0.001, 0.002] and ring.latest_s == 0.002
+    for value_s in (0.003, 0.004, 0.005):
+        ring.append(value_s)
+    assert len(ring) == 3
+    assert ring.values().tolist() == [0.003, 0.004, 0.005]  # the oldest two fell out
+    assert ring.latest_s == 0.005

@@ -195,7 +195,7 @@ def run(
         unconfirmed=stats.unconfirmed,
         replan_p50_ms=float(np.percentile(latency_ms, 50)) if len(latency_ms) else 0.0,
         replan_p99_ms=float(np.percentile(latency_ms, 99)) if len(latency_ms) else 0.0,
-        jitter_p99_ms=float(np.percentile(np.array(stats.jitter_s), 99) * 1e3),
+        jitter_p99_ms=float(np.percentile(stats.jitter_s.values(), 99) * 1e3),
         pass_p99_ms=float(np.percentile(np.array(sim.pass_wall_s[1:]), 99) * 1e3),
         interlock=f"tripped x{len(held)}" if held else "-",
         events=list(dict.fromkeys(k for k in kinds if k in ("replanned", "held", "resumed"))),

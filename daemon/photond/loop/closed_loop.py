@@ -285,6 +285,46 @@ class ResumeRefused(Exception):
     says why."""
 
 
+# Passes whose lateness `LoopStats.jitter_s` keeps: 2,000 s at the 10 ms default period.
+JITTER_KEPT = 200_000
+
+
+class LatenessRing:
+    """The latest `size` latenesses (seconds) in one preallocated float array.
+
+    Not a deque of floats: a pass adds one every period, so each float made while a burst of
+    large jobs fills CPython's small-object arenas outlives the burst by half an hour, and a
+    few thousand of them scattered over those arenas kept 2-17 of them (MiB each) resident
+    after the burst (benchmarks/memory_survivors.py, docs/operations.md "Memory").
+    """
+
+    def __init__(self, size: int) -> None:
+        self._values = np.zeros(size)
+        self._count = 0  # appended in all; the next slot is _count % size
+
+    def append(self, value_s: float) -> None:
+        self._values[self._count % self._values.shape[0]] = value_s
+        self._count += 1
+
+    def __len__(self) -> int:
+        return min(self._count, self._values.shape[0])
+
+    @property
+    def latest_s(self) -> float:
+        """The last lateness appended (0.0 before the first)."""
+        if not self._count:
+            return 0.0
+        return float(self._values[(self._count - 1) % self._values.shape[0]])
+
+    def values(self) -> NDArray[np.float64]:
+        """The kept latenesses, oldest first (a copy)."""
+        size = self._values.shape[0]
+        if self._count <= size:
+            return self._values[: self._count].copy()
+        cut = self._count % size
+        return np.concatenate((self._values[cut:], self._values[:cut]))
+
+
 @dataclass
 class LoopStats:
     """What the loop did, for benchmarks and operators."""
@@ -300,7 +340,8 @@ class LoopStats:
     # each saved over the immediate re-time it started from (seconds).
     searched: int = 0
     search_gain_s: list[float] = field(default_factory=list)
-    jitter_s: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+    # How late each pass started, seconds, the latest JITTER_KEPT of them.
+    jitter_s: LatenessRing = field(default_factory=lambda: LatenessRing(JITTER_KEPT))
     # The latest forecast's peak, in the forecast model (before any full-model confirmation).
     forecast_peak_c: float = -math.inf
     # Forecasts whose forecast-model peak crossed the trigger and the full model did not

@@ -374,8 +374,7 @@ class DeviceRuntime:
                 self.control.stats.replans - self._replans_at_start,
                 self.control.predicted_peak_c(execution),
             )
-        jitter = self.control.stats.jitter_s
-        lateness_s = jitter[-1] if jitter else 0.0
+        lateness_s = self.control.stats.jitter_s.latest_s
         self._peak_lateness_s = max(lateness_s, self._peak_lateness_s * _LATENESS_DECAY)
         return Frame(
             device_time_s=sample.device_time_s,
