@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("photond.memory")
 
@@ -102,21 +103,24 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * _PAGE_BYTES / _MB
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
+def _libc_function(name: str, argtypes: list[Any], restype: Any) -> Any | None:
+    """The C library's function `name` with its signature set, or None where there is no C
+    library or it has no such function (not glibc)."""
+    library = ctypes.util.find_library("c")
+    if library is None:
         return None
     try:
-        function = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
+        function = getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_size_t]
-    function.restype = ctypes.c_int
-    trim: Callable[[int], int] = function
-    return trim
+    function.argtypes = argtypes
+    function.restype = restype
+    return function
 
 
-_malloc_trim = _load_malloc_trim()
+_malloc_trim: Callable[[int], int] | None = _libc_function(
+    "malloc_trim", [ctypes.c_size_t], ctypes.c_int
+)
 
 
 # mallopt's parameters (glibc's malloc.h).
@@ -132,20 +136,6 @@ HEAP_THRESHOLD_BYTES = 4 << 20
 _OPERATOR_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
-def _load_mallopt() -> Callable[[int, int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        function = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int]
-    function.restype = ctypes.c_int
-    mallopt: Callable[[int, int], int] = function
-    return mallopt
-
-
 def configure_heap(environ: Mapping[str, str] | None = None) -> bool:
     """Fix glibc's trim and mmap thresholds at `HEAP_THRESHOLD_BYTES` (see the module
     docstring); returns whether it did. Not where the C library has no `mallopt`, nor where
@@ -157,7 +147,9 @@ def configure_heap(environ: Mapping[str, str] | None = None) -> bool:
     ):
         log.info("glibc's malloc settings from the environment kept")
         return False
-    mallopt = _load_mallopt()
+    mallopt: Callable[[int, int], int] | None = _libc_function(
+        "mallopt", [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    )
     if mallopt is None:
         return False
     return bool(
