@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import mmap
+import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +123,70 @@ def test_the_trimmer_coalesces_a_run_of_requests_into_one_trim_after_settling() 
     while trimmer.trims == 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert trimmer.trims == 2
+
+
+def test_a_mapped_files_resident_pages_are_paged_out_and_read_back_when_touched(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "pages-of-a-test.bin"
+    content = bytes(range(256)) * (32 << 12)  # 32 MiB
+    with open(path, "wb") as written:
+        written.write(content)
+        written.flush()
+        os.fsync(written.fileno())  # clean pages: a dirty one would be written back, not dropped
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+        pages = range(0, len(content), mmap.PAGESIZE)
+        assert sum(mapped[i] for i in pages) == sum(content[i] for i in pages)
+        assert memory.resident_by_mapping()[path.name] > 30
+
+        released_mb = memory.page_out_file(path.name)
+
+        assert released_mb > 25
+        assert memory.resident_by_mapping().get(path.name, 0.0) < 2
+        assert mapped[:] == content  # read back from the file
+        assert memory.page_out_file("no-such-file.so") == 0.0
+
+
+# Loads the re-time kernels from numba's cache, runs them, pages out numba's compiler and runs
+# them again: resident pages of LLVM that this process alone holds, before and after each step.
+_COMPILER = """
+import json
+import numpy as np
+from photond import memory
+from photond.planning.retime import forecast_peak, warm_up
+def private_mb():
+    return sum(
+        figures["Private_Clean"] / 1024
+        for header, figures in memory._smaps()
+        if len(header) > 5 and header[5].endswith(memory.COMPILER_LIBRARY)
+    )
+def peak():
+    one = np.ones(3)
+    none = np.zeros(0, dtype=np.int64)
+    return forecast_peak(one * 0.5, np.ones((3, 1)), one, one, one, none, none,
+                         np.zeros((0, 3)), np.zeros((0, 1)), one)
+warm_up()
+first = peak()
+resident = memory.resident_by_mapping()[memory.COMPILER_LIBRARY]
+spans = len(memory._file_only_mappings(memory.COMPILER_LIBRARY))
+memory.page_out_compiler()
+paged_out = private_mb()
+second = peak()
+print(json.dumps([resident, spans, paged_out, private_mb(), repr(first) == repr(second)]))
+"""
+
+
+def test_numbas_compiler_is_paged_out_and_loaded_kernels_run_without_it() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _COMPILER], capture_output=True, text=True, check=True
+    ).stdout
+    resident_mb, spans, paged_out_mb, after_run_mb, same = json.loads(out)
+    assert resident_mb > 10  # LLVM's code, resident once kernels load (shared or not)
+    assert spans >= 2  # its code and read-only data; not its relocated data
+    # What this process alone held of it is gone, and running the kernels brings none back.
+    assert paged_out_mb < 1
+    assert after_run_mb < 1
+    assert same
 
 
 def _wait_for_trims(log: Callable[[], str], count: int, timeout_s: float = 60.0) -> None:

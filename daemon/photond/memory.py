@@ -23,6 +23,11 @@ the jobs kept ~30 MB of free top between them (the 64 MiB-aligned mappings of
 thresholds at `HEAP_THRESHOLD_BYTES`: a thread's free top above it goes back, and blocks from
 that size up are mapped on their own and unmapped when freed.
 
+The same trims give back the pages of numba's compiler (`page_out_compiler`): once the kernels
+are loaded LLVM's code never runs again, yet ~72 MB of it stayed resident in an idle daemon.
+`madvise(MADV_PAGEOUT)` reclaims those the daemon alone maps; they are the file's own pages,
+read from it again should numba ever compile in the daemon after all.
+
 On a C library other than glibc (musl has no `malloc_trim`) trimming is a no-op.
 """
 
@@ -35,7 +40,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,20 +86,33 @@ def process_memory(pid: int | str = "self") -> ProcessMemory:
     )
 
 
+def _smaps(pid: int | str = "self") -> Iterator[tuple[list[str], dict[str, int]]]:
+    """Each mapping of `pid` (/proc/PID/smaps): its header's fields (address range,
+    permissions, offset, device, inode, path if any) and its kB figures (Rss, Anonymous...)."""
+    header: list[str] | None = None
+    figures: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split(maxsplit=5)
+            if head and "-" in head[0] and ":" not in head[0]:
+                if header is not None:
+                    yield header, figures
+                header, figures = [field.strip() for field in head], {}
+            elif len(head) >= 2 and head[0].endswith(":") and head[1].isdigit():
+                figures[head[0][:-1]] = int(head[1])
+    if header is not None:
+        yield header, figures
+
+
 def resident_by_mapping(pid: int | str = "self") -> dict[str, float]:
     """Resident MB per mapping name of `pid` (/proc/PID/smaps): `[heap]` (the main arena),
     `[anon]` (other arenas, thread stacks, large arrays), `[stack]`, and each mapped file by
     its base name (`libllvmlite.so`: numba's LLVM). Largest first."""
     resident: dict[str, float] = {}
-    name = ""
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            head = line.split(maxsplit=6)
-            if head and "-" in head[0] and ":" not in head[0]:
-                path = head[5].strip() if len(head) > 5 else "[anon]"
-                name = os.path.basename(path) if path.startswith("/") else path
-            elif head and head[0] == "Rss:":
-                resident[name] = resident.get(name, 0.0) + int(head[1]) * 1024 / _MB
+    for header, figures in _smaps(pid):
+        path = header[5] if len(header) > 5 else "[anon]"
+        name = os.path.basename(path) if path.startswith("/") else path
+        resident[name] = resident.get(name, 0.0) + figures.get("Rss", 0) * 1024 / _MB
     return dict(sorted(resident.items(), key=lambda item: -item[1]))
 
 
@@ -169,6 +187,56 @@ def trim() -> float:
     return max(0.0, before - _rss_mb())
 
 
+# The shared library numba compiles with: llvmlite's build of LLVM. ~72 MB of its code is
+# resident in a daemon once the kernels are compiled or loaded from the cache, a quarter of an
+# idle daemon, and none of it runs again: a loaded kernel is machine code in memory of its own,
+# called through numba's dispatcher; LLVM runs only to compile or link one.
+COMPILER_LIBRARY = "libllvmlite.so"
+# madvise(2): reclaim these pages now (Linux 5.4+).
+_MADV_PAGEOUT = 21
+_madvise: Callable[[int, int, int], int] | None = _libc_function(
+    "madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int], ctypes.c_int
+)
+
+
+def _file_only_mappings(name: str) -> list[tuple[int, int]]:
+    """(start, length) of this process's mappings of the files named `name` that hold none of
+    the process's own copies of their pages (relocated data, copied on write: paged out, they
+    would go to swap): only the file's pages, which the kernel can drop and read again."""
+    spans = []
+    for header, figures in _smaps():
+        if len(header) > 5 and os.path.basename(header[5]) == name and not figures["Anonymous"]:
+            start, end = (int(address, 16) for address in header[0].split("-"))
+            spans.append((start, end - start))
+    return spans
+
+
+def page_out_compiler() -> float:
+    """Give back the resident pages of numba's compiler (`COMPILER_LIBRARY`) that only this
+    process maps (`page_out_file`); returns the MB of resident memory that went. For a daemon
+    whose kernels are loaded: should one compile again (a kernel for a new signature), the
+    pages are read back from the file. Pages another process maps too (a planning worker's)
+    stay, and go at a later call once that process has exited. A no-op without numba."""
+    return page_out_file(COMPILER_LIBRARY)
+
+
+def page_out_file(name: str) -> float:
+    """Reclaim the resident pages of the files named `name` (base name) mapped into this
+    process, but for the process's own copies of them and pages another process maps too;
+    returns the MB of resident memory that went. A no-op on a kernel older than 5.4 (madvise
+    refuses MADV_PAGEOUT) or a C library without madvise."""
+    if _madvise is None:
+        return 0.0
+    spans = _file_only_mappings(name)
+    if not spans:
+        return 0.0
+    before = _rss_mb()
+    for start, length in spans:
+        if _madvise(start, length, _MADV_PAGEOUT) != 0:
+            return 0.0  # no MADV_PAGEOUT here: nothing was reclaimed
+    return max(0.0, before - _rss_mb())
+
+
 class Trimmer:
     """A thread that trims `settle_s` after the first of a run of requests; see the module
     docstring."""
@@ -198,7 +266,7 @@ class Trimmer:
             time.sleep(self.settle_s)
             self._wanted.clear()
             started = time.perf_counter()
-            released_mb = trim()
+            released_mb = trim() + page_out_compiler()
             self.trims += 1
             self.released_mb += released_mb
             log.debug(

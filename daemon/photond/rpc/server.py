@@ -267,6 +267,9 @@ class Daemon:
         # Building the simulated chip's plant and the models leaves ~35 MB of freed heap
         # between live blocks (measured: benchmarks/photon_bench/memory_causes): give it back.
         memory.trim()
+        # And numba's compiler, which the loaded kernels no longer need (pages the planning
+        # workers map too stay until they exit: the trim after the pool empties takes them).
+        memory.page_out_compiler()
         # A thread waiting for the interpreter asks the holder to drop it after this long (5 ms
         # by default): the device loop asks many times a pass while RPC threads build jobs.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
