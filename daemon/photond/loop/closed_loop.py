@@ -280,6 +280,41 @@ def _replan_span(
     return attributes, trace.context() if trace is not None else None
 
 
+def warm_up_loop(profile: DeviceProfile, observer: Observer) -> None:
+    """Compile (or load from numba's cache) every kernel the closed loop runs: the re-time and
+    the forecast (`retime.warm_up`), and a job's tables, built and forecast for one
+    drift-sensitive task (superposition, drift, the full model's peak). Called as a device
+    loop is built, before READY: the first job then loads none on its submission's thread or
+    the loop's. These are all the kernels the daemon's process needs (the observer warms its
+    own); the planner's run in the planning processes."""
+    warm_up()
+    if not profile.heaters:
+        return
+    model = observer.model
+    graph = CheckedGraph(
+        (
+            CheckedTask(
+                "warm-up",
+                10 * model.dt_s,
+                {profile.heaters[0].id: 1.0},
+                (),
+                (),
+                0.0,
+                0.0,
+                0,
+                drift_tolerance_rad=0.5,
+            ),
+        )
+    )
+    forecast = JobForecast(graph, model, drift_limits_k(graph, profile, model.heater_ids))
+    estimate = observer.estimate()
+    rows = np.zeros(1, dtype=np.int64)
+    start = np.zeros(1, dtype=np.int64)
+    end = start + forecast.duration[rows]
+    forecast.forecast_rows(estimate, rows, start, end, int(end[0]) + 1)
+    full_model_peak(forecast, estimate, rows, start, end)
+
+
 class ResumeRefused(Exception):
     """A job resumed after a restart cannot be re-planned from the device's state; the message
     says why."""
@@ -401,7 +436,7 @@ class ClosedLoop:
         self._ahead: _OffLoop[_Peak] | None = None
         self._tracing: _OffLoop[Forecast] | None = None
         if self.config.mode == "closed":
-            warm_up()
+            warm_up_loop(profile, self.observer)
 
     def close(self) -> None:
         """Stop the search worker (a search under way ends at its budget; its plan is dropped)."""

@@ -27,10 +27,12 @@ that has had no plan for
 `idle_exit_s` (config `planning_idle_exit_s`) shuts its processes down: each holds ~200 MB
 resident (numba's LLVM, the kernels, the device models), as much as the rest of an idle
 daemon. The next plan starts them again and waits for their warm-up, which loads the kernels
-from numba's on-disk cache: the daemon compiled and loaded the same kernels (`warm_up`, same
+from numba's on-disk cache: the workers of the daemon's start compiled them (`warm_up`, same
 profiles and period) before READY, so a worker started later never compiles. READY thus
-means the kernels are compiled, cached and loaded in the daemon; a plan sent while the
-workers are down takes a worker's warm start longer (measured in `benchmarks/startup.py`).
+means the planner's kernels are compiled and cached; a plan sent while the workers are down
+takes a worker's warm start longer (measured in `benchmarks/startup.py`). The daemon itself
+loads only the device loops' kernels (`closed_loop.warm_up_loop`): it plans nothing, and the
+planner's kernels loaded there held ~23 MB of an idle daemon for nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from photon.v1 import job_pb2
 from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap, memory
 from photond.blas import one_blas_thread
+from photond.logs import configure_logging
 from photond.planning.device_plan import warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask, Stats
@@ -152,10 +155,17 @@ ALL_WARM_WAIT_S = 3600.0
 
 
 def _start_worker(
-    handoff: Queue[_Devices | None], all_warm: Barrier, max_tasks: int, loops_running: bool
+    handoff: Queue[_Devices | None],
+    all_warm: Barrier,
+    max_tasks: int,
+    loops_running: bool,
+    log_level: str,
 ) -> None:
     global _max_tasks, _all_warm
     _all_warm = all_warm
+    # The daemon's log (the stream is its stderr, inherited): a cold start's progress is the
+    # workers' compile (`warm_up` logs each step), and a planner's warning is the daemon's.
+    configure_logging(log_level)
     # Ctrl-C and SIGHUP are the daemon's to handle (it stops or reloads, then closes the pool);
     # a worker whose daemon died without closing it exits rather than linger.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -398,7 +408,13 @@ class PlanningPool:
                 mp_context=context,
                 initializer=_start_worker,
                 # Workers spawned after `start` warm while the device loops run.
-                initargs=(self._handoff, all_warm, self._max_tasks, self._started),
+                initargs=(
+                    self._handoff,
+                    all_warm,
+                    self._max_tasks,
+                    self._started,
+                    logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+                ),
             )
             if self._devices is not None:
                 self._hand(self._devices)

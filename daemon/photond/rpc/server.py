@@ -53,7 +53,6 @@ from photond.loop.runtime import DeviceRuntime
 from photond.metrics.export import serve_metrics
 from photond.metrics.observed import DeviceObservations
 from photond.metrics.rpc import RpcMetricsInterceptor
-from photond.planning.device_plan import warm_up
 from photond.rpc.devices import DeviceTable, ManagedDevice
 from photond.rpc.handlers import add_servicer
 from photond.rpc.limits import merged_limits
@@ -248,18 +247,12 @@ class Daemon:
 
     async def start(self) -> list[str]:
         """Warm the planner, restore jobs, start the device loops, listen; returns addresses."""
-        # Compile the planner's kernels and build each device's model before anyone can submit:
-        # a cold numba compile takes tens of seconds (cached on disk afterwards).
+        # The planner's kernels compiled and each device's model built before anyone can
+        # submit: a cold numba compile takes tens of seconds (cached on disk afterwards). The
+        # planning processes, spawned in __init__, do it; this process plans nothing (the device
+        # loops' kernels loaded as they were built, `closed_loop.warm_up_loop`).
         log.info("compiling the planner's kernels (a cold start takes minutes, a warm one seconds)")
-        # The planning processes, spawned in __init__, warm theirs meanwhile (the device loops'
-        # re-plans run here).
-        await asyncio.gather(
-            self.planner.start(),
-            *(
-                asyncio.to_thread(warm_up, profile, period_s)
-                for profile, period_s in {(d.profile, d.runtime.period_s) for d in self.devices}
-            ),
-        )
+        await self.planner.start()
         log.info("kernels ready", extra={"planning_workers": self.planner.workers})
         # What warming built (numba's compiled state above all) lives as long as the daemon:
         # out of the collector's walks, which would otherwise pause the device loops.
