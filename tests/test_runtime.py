@@ -4,6 +4,7 @@ device loop)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import weakref
@@ -17,6 +18,7 @@ from photon.v1 import job_pb2
 from photon_drivers.clock import ManualClock
 from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim.driver import SimulatedChipDriver
+from photond import disposal
 from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
 from photond.loop.runtime import DeviceRuntime
@@ -120,3 +122,65 @@ def test_a_jobs_end_is_recorded_off_the_loop_thread(rig: Rig) -> None:
         assert [t.task_id for t in record.job.result.tasks] == ["t0", "t1", "t2"]
     finally:
         gate.set()  # before the rig's stop, which waits for the finisher
+
+
+class _Watched(str):
+    """A task's lane id that records the thread it is freed on (tasks are slotted: no weak
+    references); each task has its own."""
+
+    freed_on: list[str]
+
+    def __del__(self) -> None:
+        self.freed_on.append(threading.current_thread().name)
+
+
+def _watched_job(profile: DeviceProfile) -> tuple[CheckedGraph, Plan, JobRecord, list[str]]:
+    """`serial_job`'s three tasks, each checked and planned task holding a `_Watched` lane id;
+    and the list of the threads they were freed on, as they are."""
+    graph, plan, _ = serial_job(profile, 3, 0.02, 5.0)
+    freed_on: list[str] = []
+
+    def watched(lane_id: str) -> str:
+        lane = _Watched(lane_id)
+        lane.freed_on = freed_on
+        return lane
+
+    lane = plan.tasks[0].lane_id
+    graph = CheckedGraph(
+        tuple(dataclasses.replace(t, allowed_lanes=(watched(lane),)) for t in graph.tasks)
+    )
+    plan = dataclasses.replace(
+        plan, tasks=tuple(p._replace(lane_id=watched(p.lane_id)) for p in plan.tasks)
+    )
+    record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
+    return graph, plan, record, freed_on
+
+
+def test_a_finished_jobs_tasks_are_freed_on_the_disposer_thread(rig: Rig) -> None:
+    # Freed all at once by whichever thread let go last (here the finisher), a 100k-task job's
+    # tasks held the interpreter ~30 ms, the device loop's too: photond.disposal frees them a
+    # chunk at a time.
+    graph, plan, record, freed_on = _watched_job(rig.profile)
+    del graph, plan
+    rig.book.submit(record, 0.0, rig.runtime.enqueue)
+    for _ in range(2000):
+        if record.terminal:
+            break
+        rig.clock.advance(0.01)
+        rig.runtime._step()
+    rig.runtime._finisher.submit(int).result()  # after the job's end
+    assert record.job.state == job_pb2.JOB_STATE_COMPLETED
+    assert disposal.idle(10.0)
+    assert freed_on == ["photond-dispose"] * 6
+
+
+def test_a_cancelled_queued_jobs_tasks_are_freed_on_the_disposer_thread(rig: Rig) -> None:
+    # CancelJob cancels a queued job on the event loop's thread, which froze every RPC (and,
+    # holding the interpreter, the device loop) while a large job's tasks were freed.
+    graph, plan, record, freed_on = _watched_job(rig.profile)
+    del graph, plan
+    rig.book.submit(record, 0.0, rig.runtime.enqueue)
+    rig.runtime.cancel(record)
+    assert record.job.state == job_pb2.JOB_STATE_CANCELLED
+    assert disposal.idle(10.0)
+    assert freed_on == ["photond-dispose"] * 6

@@ -33,6 +33,7 @@ from google.protobuf.message import Message
 
 from photon.v1 import job_pb2
 from photond import memory
+from photond.disposal import dispose
 from photond.jobs.journal import EventLog, Journal, JournaledJob
 from photond.metrics import instruments
 from photond.planning.graph import CheckedGraph
@@ -535,7 +536,10 @@ class JobBook:
     ) -> None:
         # The runtime's inputs, tens of MB for a large job: nothing runs from them any more,
         # and the journal keeps the graph and schedule for readers. Kept, every finished job
-        # the retention holds would keep them too.
+        # the retention holds would keep them too. Their tasks are freed on the disposer thread
+        # a chunk at a time: freed here, under the book's lock, a 100k-task job's held the
+        # interpreter (and so the device loop) ~30 ms (photond.disposal).
+        dispose(*(part.tasks for part in (record.graph, record.plan) if part is not None))
         record.graph = None
         record.plan = None
         record.resumption = None

@@ -258,6 +258,16 @@ class Execution:
             energy_mj=self.energy_mj,
         )
 
+    def let_go(
+        self,
+    ) -> tuple[dict[str, CheckedTask], list[PlannedTask], dict[str, tuple[str, float, float]]]:
+        """Hand over the job's tables (its tasks by id, those not yet started, those finished)
+        and keep empty ones: for `photond.disposal`, once the job has ended and its result is
+        built. Dropped with the execution instead, a 100k-task job's were freed all at once."""
+        tables = (self._tasks, self._pending, self._finished)
+        self._tasks, self._pending, self._finished = {}, [], {}
+        return tables
+
     def _finish_due(self, now_s: float) -> bool:
         due = [
             (planned, started_s)

@@ -53,7 +53,8 @@ from photon.v1 import job_pb2
 from photon_drivers.breaker import BreakerConfig, BreakerState, CircuitBreaker
 from photon_drivers.interface import Driver, SensorSample
 from photon_drivers.profile import LimitsSpec
-from photond import heap
+from photond import disposal, heap
+from photond.disposal import dispose
 from photond.jobs.book import JobBook, JobRecord
 from photond.loop.closed_loop import ClosedLoop, ResumeRefused
 from photond.loop.control_config import ControlConfig
@@ -185,7 +186,9 @@ class DeviceRuntime:
             if record not in self._queue:
                 return False
             self._queue.remove(record)
-            self._tables.pop(record.id, None)
+            tables = self._tables.pop(record.id, None)
+        dispose(*(tables or ()))
+        del tables
         self.control.forget(record)
         return True
 
@@ -273,6 +276,7 @@ class DeviceRuntime:
         self.breaker.trip()
 
     def start(self) -> None:
+        disposal.start()  # its thread made now, not amid a burst of large jobs' objects
         self._step()  # a first sample before we report ready, so state and telemetry have data
         self._report_serving()
         self._finisher.submit(int).result()  # its thread started here, not by the loop
@@ -604,6 +608,9 @@ class DeviceRuntime:
         record = execution.record
         try:
             result = execution.result(now_s)
+            # Its tables freed a chunk at a time on the disposer thread, not all at once when
+            # this thread drops the execution (photond.disposal).
+            dispose(*execution.let_go())
             if cancelled:
                 self._book.cancel(record, now_s, result)
             else:
