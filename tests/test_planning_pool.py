@@ -14,6 +14,7 @@ import time
 import tracemalloc
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from photon.v1 import job_pb2, job_pb2_grpc
 from photon_sdk import Client, JobState, TaskGraph
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask, Stats
-from photond.rpc import planning_pool
+from photond.rpc import planning_pool, shared_answer
 from photond.rpc.planning_pool import WORKER_NICE, SubmitJobHeader, _rebuild, _slices
 
 
@@ -45,8 +46,9 @@ def test_the_header_class_reads_every_field_but_the_graph() -> None:
     assert "graph" not in SubmitJobHeader.DESCRIPTOR.fields_by_name
 
 
-def _worker_answer(tasks: int) -> tuple[CheckedGraph, Plan, planning_pool._Answer]:
-    """A graph and plan, and the answer a worker sends for them (pickled as `_plan` does)."""
+def _worker_answer(tasks: int) -> tuple[CheckedGraph, Plan, planning_pool._Made]:
+    """A graph and plan, and what a worker makes of them (pickled as `_plan` does); its call
+    returns `planning_pool._shared` of that."""
     graph = CheckedGraph(
         tuple(
             CheckedTask(f"t{i}", 0.02, {f"h0{i % 4}": 5.0}, ("ch0",), (), 0.0, 0.0, 0)
@@ -62,7 +64,7 @@ def _worker_answer(tasks: int) -> tuple[CheckedGraph, Plan, planning_pool._Answe
         0.5,
         statistics=stats,
     )
-    answer: planning_pool._Answer = (
+    made: planning_pool._Made = (
         "digest",
         [pickle.dumps(s, protocol=5) for s in _slices(graph.tasks)],
         pickle.dumps(dataclasses.replace(plan, tasks=()), protocol=5),
@@ -71,28 +73,56 @@ def _worker_answer(tasks: int) -> tuple[CheckedGraph, Plan, planning_pool._Answe
         b"schedule",
         (),
     )
-    return graph, plan, answer
+    return graph, plan, made
 
 
 def test_a_rebuilt_plan_is_the_workers_and_leaves_no_object_behind_once_dropped() -> None:
     """Nothing the rebuild allocates outlives the job: a survivor pins its pymalloc pool and
     arena among the job's freed objects. pickle's own class lookup left each slice's class
     name alive in CPython's type cache (docs/operations.md, Memory)."""
-    graph, plan, answer = _worker_answer(5_000)
-    assert len(answer[1]) == 10  # slices, each naming its class
-    rebuilt = _rebuild(answer)  # the classes' lookups (first use) happen outside the traces
+    graph, plan, made = _worker_answer(5_000)
+    assert len(made[1]) == 10  # slices, each naming its class
+    # The classes' lookups (first use) happen outside the traces.
+    rebuilt = _rebuild(planning_pool._shared(made))
     assert (rebuilt.graph, rebuilt.plan, rebuilt.digest) == (graph, plan, "digest")
+    assert (rebuilt.fragments, rebuilt.schedule_blob) == ((b"fragment",), b"schedule")
     del rebuilt
+    answer = planning_pool._shared(made)
     tracemalloc.start(4)
     try:
         _rebuild(answer)
         gc.collect()
         left = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(True, planning_pool.__file__)]
+            [
+                tracemalloc.Filter(True, planning_pool.__file__),
+                tracemalloc.Filter(True, shared_answer.__file__),
+            ]
         )
     finally:
         tracemalloc.stop()
     assert [str(s) for s in left.statistics("lineno")] == []
+
+
+def test_a_workers_answer_crosses_as_a_shared_blocks_name_which_the_rebuild_unlinks() -> None:
+    # Returned whole, a 100k-task plan's ~23 MB answer was unpickled in one call of the pool's
+    # manager thread that held the daemon's interpreter (and the device loop) 10-12 ms.
+    _, _, made = _worker_answer(20_000)
+    answer = planning_pool._shared(made)
+    assert len(pickle.dumps(answer)) < 2_000, "the plan's bytes cross in the call's result"
+    block = Path("/dev/shm") / answer[1].name
+    assert block.exists()
+    _rebuild(answer)
+    assert not block.exists(), "the rebuild left the shared block behind"
+
+
+def test_the_answer_of_a_call_whose_caller_has_gone_is_unlinked() -> None:
+    _, _, made = _worker_answer(10)
+    future: Future[tuple[str, Any]] = Future()
+    future.set_result(("ok", planning_pool._shared(made)))
+    block = Path("/dev/shm") / future.result()[1][1].name
+    assert block.exists()
+    planning_pool._discard(future)
+    assert not block.exists()
 
 
 def test_a_workers_pickle_naming_a_class_a_plan_is_not_made_of_is_refused() -> None:

@@ -9,7 +9,8 @@ path) misses its periods meanwhile. Here it runs in `workers` spawned processes,
 What crosses, both ways, is bytes cut small: in, the request body as gRPC received it (the
 daemon parses only its small fields: `header_class`); out, the checked graph and the plan as
 pickles of a few hundred tasks each and the job's graph and schedule as wire fragments of the
-same size. The daemon rebuilds them one slice at a time in a thread, so no single call holds
+same size, left in shared memory (`shared_answer`: the call's result is the block's name).
+The daemon copies and rebuilds them one slice at a time in a thread, so no single call holds
 the GIL for more than a few milliseconds; concatenated, the fragments are the job's message,
 which is what the journal stores and SubmitJob answers, without serialising it again.
 
@@ -68,6 +69,7 @@ from photond.planning.device_plan import warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask, Stats
 from photond.rpc.plan_policy import check_plan
+from photond.rpc.shared_answer import SharedParts, discard, opened, share
 from photond.rpc.status import RequestError, quoted
 from photond.rpc.validation import check_graph
 from photond.tracing import Phase
@@ -214,21 +216,34 @@ def _slices(items: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 def _plan_in_worker(
     submit: bool, body: bytes, device_id: str, margin_c: float, limits: LimitsSpec | None = None
 ) -> tuple[str, Any]:
-    """("ok", (digest, graph pickles, plan pickle, plan task pickles, fragments, schedule,
-    phases)) or
-    ("error", (status code name, message, field)): exceptions of ours do not cross."""
+    """("ok", `_Answer`) or ("error", (status code name, message, field)): exceptions of
+    ours do not cross."""
     try:
-        return "ok", _plan(submit, body, device_id, margin_c, limits)
+        return "ok", _shared(_plan(submit, body, device_id, margin_c, limits))
     except RequestError as error:
         return "error", (error.code.name, error.message, error.field)
 
 
-_Answer = tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes, tuple[Phase, ...]]
+# What `_plan` makes: (digest, graph pickles, plan pickle, plan task pickles, fragments,
+# schedule, phases).
+_Made = tuple[str, list[bytes], bytes, list[bytes], list[bytes], bytes, tuple[Phase, ...]]
+# What the worker's call returns: (digest, the bytes of `_Made` in shared memory, how many graph
+# pickles, plan task pickles and fragments they hold, phases). Returned whole, a 100k-task
+# plan's ~23 MB were unpickled in one call that held the daemon's interpreter 10-12 ms.
+_Answer = tuple[str, SharedParts, tuple[int, int, int], tuple[Phase, ...]]
+
+
+def _shared(made: _Made) -> _Answer:
+    """`made`'s bytes put in shared memory, in order (`_rebuild` reads them back)."""
+    digest, graph_pickles, plan_pickle, plan_task_pickles, fragments, schedule_blob, phases = made
+    parts = [*graph_pickles, plan_pickle, *plan_task_pickles, *fragments, schedule_blob]
+    counts = (len(graph_pickles), len(plan_task_pickles), len(fragments))
+    return digest, share(parts), counts, phases
 
 
 def _plan(
     submit: bool, body: bytes, device_id: str, margin_c: float, limits: LimitsSpec | None = None
-) -> _Answer:
+) -> _Made:
     request: job_pb2.SubmitJobRequest | job_pb2.PlanJobRequest
     request = job_pb2.SubmitJobRequest() if submit else job_pb2.PlanJobRequest()
     try:
@@ -347,16 +362,21 @@ def _loads(blob: bytes) -> Any:
 
 
 def _rebuild(answer: _Answer) -> Planned:
-    digest, graph_pickles, plan_pickle, plan_task_pickles, fragments, schedule_blob, phases = answer
+    """The worker's answer read out of shared memory a part at a time (each a short call), its
+    pickles loaded as they come; the shared block is unlinked."""
+    digest, shared, (graph_count, plan_task_count, fragment_count), phases = answer
     # Hundreds of thousands of new objects: without `building` they trigger full collections
     # of the whole heap (~140 ms each with a large job in memory), each a stalled device loop.
-    with heap.building():
+    with heap.building(), opened(shared) as next_part:
         tasks: list[CheckedTask] = []
-        for blob in graph_pickles:
-            tasks.extend(_loads(blob))
+        for _ in range(graph_count):
+            tasks.extend(_loads(next_part()))
+        plan_pickle = next_part()
         planned: list[PlannedTask] = []
-        for blob in plan_task_pickles:
-            planned.extend(_loads(blob))
+        for _ in range(plan_task_count):
+            planned.extend(_loads(next_part()))
+        fragments = [next_part() for _ in range(fragment_count)]
+        schedule_blob = next_part()
         plan: Plan = _loads(plan_pickle) if plan_pickle else Plan((), 0.0, 0.0, "", 0.0)
         return Planned(
             CheckedGraph(tuple(tasks)),
@@ -366,6 +386,15 @@ def _rebuild(answer: _Answer) -> Planned:
             schedule_blob,
             phases,
         )
+
+
+def _discard(future: Future[tuple[str, Any]]) -> None:
+    """Unlink the shared answer of a call whose caller has gone."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    status, value = future.result()
+    if status == "ok":
+        discard(value[1])
 
 
 class PlanningPool:
@@ -522,7 +551,10 @@ class PlanningPool:
         try:
             status, value = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
-            future.cancel()  # gives the place back if the plan has not started
+            # Gives the place back if the plan has not started; else its answer, which nobody
+            # will read, is unlinked when it comes.
+            if not future.cancel():
+                future.add_done_callback(_discard)
             raise
         except BrokenProcessPool:
             self._replace(pool)
