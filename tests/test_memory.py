@@ -189,6 +189,18 @@ def test_numbas_compiler_is_paged_out_and_loaded_kernels_run_without_it() -> Non
     assert same
 
 
+def test_reading_memory_figures_imports_no_numba() -> None:
+    # benchmarks/startup.py reads the daemon's memory with these functions: had it LLVM mapped
+    # too, the daemon's LLVM pages would count half in its PSS and could not be paged out.
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, photond.memory; print('numba' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "False"
+
+
 def _wait_for_trims(log: Callable[[], str], count: int, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while log().count("freed heap returned to the OS") < count and time.monotonic() < deadline:

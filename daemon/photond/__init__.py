@@ -6,7 +6,6 @@ hosts submit over gRPC, runs them on the device, and journals every job.
 
 __version__ = "0.1.0"
 
-# Before any kernel module is imported: numba's cache must follow the sources (see there).
-from photond import kernel_cache as _kernel_cache
-
-_kernel_cache.configure()
+# numba, and its cache's configuration (`kernel_cache`), come with the packages that hold
+# kernels (`planning`, `model`), not with this one: a process that reads photond's memory
+# figures (benchmarks/startup.py) or its config imports no LLVM.

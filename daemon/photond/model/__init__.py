@@ -6,6 +6,7 @@ over heaters; `metrics` turns a temperature trace into aging, phase drift and gr
 See docs/thermal-model.md.
 """
 
+from photond import kernel_cache as _kernel_cache
 from photond.model.compact import DEFAULT_DT_S as DEFAULT_DT_S
 from photond.model.compact import DEFAULT_MODES as DEFAULT_MODES
 from photond.model.compact import CompactModel as CompactModel
@@ -22,3 +23,7 @@ from photond.model.network import PlantNetwork as PlantNetwork
 from photond.model.network import model_grid as model_grid
 from photond.model.network import plant_network as plant_network
 from photond.model.zones import zone_to_heater_matrix as zone_to_heater_matrix
+
+# Before any kernel module of the package is imported (`kalman`; nothing above imports one):
+# numba's cache must follow the sources (see there).
+_kernel_cache.configure()

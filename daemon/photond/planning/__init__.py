@@ -13,3 +13,9 @@ remainder: forecast, re-timed and searched). See docs/optimizer.md.
 Import from the modules: this package re-exports nothing, so that the light ones (`plan`) do
 not pull in the numba kernels.
 """
+
+# Before any kernel module of the package is imported: numba's cache must follow the sources
+# (see there).
+from photond import kernel_cache as _kernel_cache
+
+_kernel_cache.configure()
