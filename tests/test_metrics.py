@@ -9,11 +9,13 @@ from typing import Any
 import grpc
 import pytest
 from opentelemetry import metrics
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 
 from photon_bench.loop_runs import original_plan, run, workload
 from photon_drivers.profile import load_profile
+from photond.metrics.export import exemplar_filter
 from photond.metrics.instruments import level_name, record_plan
 from photond.metrics.rpc import RpcMetricsInterceptor
 from photond.planning.plan import Plan
@@ -150,3 +152,23 @@ def test_every_call_is_counted_by_method_and_status_code(reader: InMemoryMetricR
         if p.attributes["grpc_service"] == "t.Probe"
     }
     assert timed == {"Ok": 2, "Refused": 1, "Broken": 1, "Stream": 1}
+
+
+def test_exemplars_are_kept_only_where_they_can_be_sent() -> None:
+    assert isinstance(exemplar_filter({}), AlwaysOffExemplarFilter)  # Prometheus drops them
+    assert exemplar_filter({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}) is None
+    assert exemplar_filter({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://c:4317"}) is None
+    assert exemplar_filter({"OTEL_METRICS_EXEMPLAR_FILTER": "always_on"}) is None
+
+
+@pytest.mark.parametrize(("env", "kept"), [({}, 0), ({"OTEL_EXPORTER_OTLP_ENDPOINT": "x"}, 1)])
+def test_a_measurement_in_a_sampled_span_keeps_an_exemplar_only_for_otlp(
+    env: dict[str, str], kept: int
+) -> None:
+    own = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[own], exemplar_filter=exemplar_filter(env))
+    histogram = provider.get_meter("t").create_histogram("call_seconds")
+    with TracerProvider().get_tracer("t").start_as_current_span("call"):
+        histogram.record(0.25)
+    (point,) = points(own, "call_seconds")
+    assert len(point.exemplars) == kept

@@ -159,6 +159,8 @@ class MetricsCollector(metrics_service_pb2_grpc.MetricsServiceServicer):
 
     def __init__(self) -> None:
         self.names: set[str] = set()
+        # Histogram series (metric name) that came with an exemplar.
+        self.exemplified: set[str] = set()
         self.received = threading.Event()
 
     def Export(
@@ -167,6 +169,11 @@ class MetricsCollector(metrics_service_pb2_grpc.MetricsServiceServicer):
         for resource_metrics in request.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 self.names |= {metric.name for metric in scope_metrics.metrics}
+                self.exemplified |= {
+                    metric.name
+                    for metric in scope_metrics.metrics
+                    if any(point.exemplars for point in metric.histogram.data_points)
+                }
         self.received.set()
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
@@ -182,9 +189,14 @@ def test_metrics_go_over_otlp_when_a_collector_is_named(monkeypatch: pytest.Monk
     monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")
     daemon = start_daemon(None, "--metrics-listen", "off")
     try:
+        with Client(daemon.target) as client:
+            client.get_device_state("sim0")  # a call, timed in its span: it has an exemplar
         deadline = time.monotonic() + 60
-        while "photon_control_loop_passes" not in collector.names:
-            assert time.monotonic() < deadline, sorted(collector.names)
+        while (
+            "photon_control_loop_passes" not in collector.names
+            or "photon_grpc_server_handling_seconds" not in collector.exemplified
+        ):
+            assert time.monotonic() < deadline, (sorted(collector.names), collector.exemplified)
             collector.received.wait(1)
             collector.received.clear()
     finally:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 from opentelemetry import metrics
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, ExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
@@ -46,10 +46,28 @@ def configure_metrics(prometheus: bool, env: Mapping[str, str] = os.environ) -> 
 
         readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
     provider = MeterProvider(
-        metric_readers=readers, resource=Resource.create({"service.name": "photond"})
+        metric_readers=readers,
+        resource=Resource.create({"service.name": "photond"}),
+        exemplar_filter=exemplar_filter(env),
     )
     metrics.set_meter_provider(provider)
     return provider
+
+
+def exemplar_filter(env: Mapping[str, str] = os.environ) -> ExemplarFilter | None:
+    """Which measurements keep an exemplar (None: the SDK's choice, `trace_based` unless the
+    standard `OTEL_METRICS_EXEMPLAR_FILTER` names another).
+
+    None where an exemplar can go anywhere: OTLP sends them. Prometheus' reader drops them, so
+    with it alone none is kept. Kept, the default records one for every measurement taken in a
+    sampled span (every RPC's, and the daemon samples every span), and each histogram series
+    holds the latest per bucket, with its attributes and trace context: objects made during a
+    burst of jobs that outlive it, scattered over the interpreter's arenas, which they keep
+    resident (benchmarks/memory_survivors.py, docs/operations.md "Memory").
+    """
+    if env.get("OTEL_METRICS_EXEMPLAR_FILTER") or any(env.get(name) for name in _OTLP_VARIABLES):
+        return None
+    return AlwaysOffExemplarFilter()
 
 
 @dataclass
