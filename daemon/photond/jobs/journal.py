@@ -64,6 +64,8 @@ _ADDED_COLUMNS = (
 _PROGRESS_SCALARS = ("state", "device_start_time_s", "device_end_time_s", "failure_reason")
 # Most writes one transaction takes: a burst of task events commits in a few batches.
 _BATCH = 4096
+# Bytes of a stored job message read per call (`Journal.submitted_blob`).
+BLOB_READ_BYTES = 1 << 18
 
 
 class EventLog(Sequence[job_pb2.JobEvent]):
@@ -267,12 +269,31 @@ class Journal:
     def submitted_blob(self, job_id: str) -> bytes | None:
         """A job as it was submitted (its graph and planned schedule), serialized, from disk;
         None once forgotten. A submission's row is written before it is acknowledged, so every
-        job the book holds has one."""
+        job the book holds has one.
+
+        Read `BLOB_READ_BYTES` at a time: selected whole, sqlite reads every page of the
+        message while the caller holds the interpreter, and a 100k-task job's 10 MB, read
+        while the writer rewrote its row (CancelJob: the job's end), held the device loop out
+        for tens of milliseconds."""
+        parts: list[bytes] = []
         with self._read_lock:
             if self._closed:
                 return None
-            row = self._reader.execute("SELECT job FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else bytes(row[0])
+            # One snapshot for the row's place and its bytes: the writer may forget the job.
+            self._reader.execute("BEGIN")
+            try:
+                row = self._reader.execute(
+                    "SELECT rowid, length(job) FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone()
+                if row is None:
+                    return None
+                rowid, size = row
+                with self._reader.blobopen("jobs", "job", rowid, readonly=True) as blob:
+                    while len(parts) * BLOB_READ_BYTES < size:
+                        parts.append(blob.read(BLOB_READ_BYTES))
+            finally:
+                self._reader.execute("COMMIT")
+        return b"".join(parts)
 
     def events_since(self, job_id: str, start: int) -> list[bytes]:
         """A job's serialized events from index `start` on (sequence `start` + 1), from disk:

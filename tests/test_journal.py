@@ -1,0 +1,72 @@
+"""The job journal (`photond.jobs.journal`): a stored job read back a part at a time."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from photon.v1 import job_pb2
+from photond.jobs.journal import BLOB_READ_BYTES, Journal
+
+
+class _CountedReads:
+    """The journal's reading connection, counting the bytes of each blob read."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.reads: list[int] = []
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        return self.connection.execute(*args)
+
+    def blobopen(self, *args: Any, **kwargs: Any) -> _CountedBlob:
+        return _CountedBlob(self.connection.blobopen(*args, **kwargs), self.reads)
+
+
+class _CountedBlob:
+    def __init__(self, blob: sqlite3.Blob, reads: list[int]) -> None:
+        self.blob = blob
+        self.reads = reads
+
+    def __enter__(self) -> _CountedBlob:
+        self.blob.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.blob.__exit__(*exc)
+
+    def read(self, length: int) -> bytes:
+        data = self.blob.read(length)
+        self.reads.append(len(data))
+        return data
+
+
+def test_a_stored_job_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
+    # Selected whole, sqlite read a 100k-task job's 10 MB while the reader (CancelJob's answer)
+    # held the interpreter: tens of milliseconds of a stalled device loop.
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    try:
+        job = job_pb2.Job(id="job-a", name="n" * (3 * BLOB_READ_BYTES + 123))
+        blob = job.SerializeToString()
+        journal.save(job, blob=blob).result()
+        counted = _CountedReads(journal._reader)
+        journal._reader = counted  # type: ignore[assignment]
+        assert journal.submitted_blob("job-a") == blob
+        assert len(counted.reads) == 4, "not read a part at a time"
+        assert max(counted.reads) <= BLOB_READ_BYTES
+        assert journal.submitted_blob("job-b") is None
+        journal.forget("job-a").result()
+        assert journal.submitted_blob("job-a") is None
+        journal._reader = counted.connection
+    finally:
+        journal.close()
+
+
+def test_an_empty_stored_job_reads_back_empty(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    try:
+        journal.save(job_pb2.Job(id="job-a"), blob=b"").result()
+        assert journal.submitted_blob("job-a") == b""
+    finally:
+        journal.close()
