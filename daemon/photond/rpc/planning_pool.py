@@ -194,6 +194,12 @@ def _start_worker(
         os.nice(WORKER_NICE)
 
 
+def _trim_after(executor: ProcessPoolExecutor) -> None:
+    """Ask for a trim once `executor`'s processes have exited."""
+    executor.shutdown(wait=True)
+    memory.trim_soon()
+
+
 def _exit_with(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(_PARENT_POLL_S)
@@ -512,6 +518,11 @@ class PlanningPool:
             extra={"planning_workers": self.workers},
         )
         executor.shutdown(wait=False)
+        # Once they have exited, the daemon alone maps numba's compiler: its pages can go
+        # (`memory.page_out_compiler`, which skips pages another process maps).
+        threading.Thread(
+            target=_trim_after, args=(executor,), name="photond-pool-exit", daemon=True
+        ).start()
         return True
 
     def _warm(self, pool: ProcessPoolExecutor) -> list[Future[bool]]:
