@@ -1,10 +1,9 @@
 """What an idle photond's memory is made of, step by step in one fresh process.
 
 `python -m photon_bench.memory_causes` imports what the daemon imports, group by group, then
-opens the default simulated chip and takes a first sample (its plant), then warms the
-planner's kernels and the device's models and gives freed heap back, as the daemon does before
-READY, and prints, as JSON, the process's resident
-and anonymous MB after each step and what the step added. The daemon's own idle figure
+opens the default simulated chip and takes a first sample (its plant), then loads the device
+loop's kernels and models and gives freed heap and numba's compiler back, as the daemon does,
+and prints, as JSON, the process's resident and anonymous MB after each step and what the step added. The daemon's own idle figure
 minus the last row is what running adds: the device loop and its telemetry history, the gRPC
 server's threads, the journal, the planning pool's bookkeeping, the glibc arenas of all of
 those threads (benchmarks/startup.py prints both).
@@ -22,17 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from photond.memory import page_out_compiler, process_memory, trim
+
 
 def _resident_mb() -> tuple[float, float]:
-    """(RSS, anonymous) MB of this process. Read here rather than with photond.memory:
-    importing photond imports numba (its kernel cache's configuration), the step measured."""
-    kb = {}
-    with open("/proc/self/smaps_rollup") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("Rss", "Anonymous"):
-                kb[key] = int(value.split()[0])
-    return kb["Rss"] * 1024 / 1e6, kb["Anonymous"] * 1024 / 1e6
+    """(RSS, anonymous) MB of this process (`photond.memory` imports neither numba nor numpy)."""
+    memory = process_memory()
+    return memory.rss_mb, memory.anonymous_mb
 
 
 def _imports(*names: str) -> Callable[[], None]:
@@ -58,10 +53,17 @@ def _sim_and_kernels() -> tuple[Callable[[], None], Callable[[], None]]:
         held.append((driver, config.control_period_s))
 
     def kernels() -> None:
-        from photond.planning.device_plan import warm_up
+        # What a device loop loads as it is built in closed mode (`ClosedLoop`): the
+        # observer's kernel, then the re-time's, the forecast's and a job's tables'. The
+        # planner's are the planning processes'.
+        from photond.loop.closed_loop import warm_up_loop
+        from photond.loop.control_config import ControlConfig
+        from photond.loop.observer import Observer
 
         driver, period_s = held[0]
-        warm_up(driver.profile, period_s)
+        observer = Observer(driver.profile, period_s, ControlConfig().observer)
+        warm_up_loop(driver.profile, observer)
+        held.append((observer, period_s))
 
     return plant, kernels
 
@@ -85,15 +87,15 @@ def steps() -> list[tuple[str, Callable[[], None]]]:
         ("photond's own modules", _imports("photond.service.lifecycle", "photond.cli")),
         ("the simulated chip (plant)", plant),
         ("kernels loaded, device models", kernels),
-        # As the daemon does before READY (photond.rpc.server).
-        ("freed heap given back (malloc_trim)", _trim),
+        # As the daemon does before READY (photond.rpc.server), and again once the planning
+        # processes have exited (numba's compiler is then the daemon's alone).
+        ("freed heap and numba's compiler given back", _trim),
     ]
 
 
 def _trim() -> None:
-    from photond.memory import trim
-
     trim()
+    page_out_compiler()
 
 
 def main() -> None:
