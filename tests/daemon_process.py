@@ -108,3 +108,20 @@ def cleanup(daemon: RunningDaemon) -> None:
     code = daemon.stop()
     shutil.rmtree(daemon.log_path.parent, ignore_errors=True)
     assert code == 0, f"photond exited with {code}"
+
+
+def planning_workers(daemon: RunningDaemon) -> list[int]:
+    """PIDs of the daemon's planning processes (its spawned children)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == daemon.process.pid and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids

@@ -1,11 +1,17 @@
-"""The base install (no `daemon` extra): `photond` names the extra instead of a traceback."""
+"""The `photond` command: the extra it names on a base install, instead of a traceback; the
+allocator it runs the daemon on."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+
+from daemon_process import RunningDaemon, cleanup, planning_workers, start_daemon
+from photon_sdk import Client
 
 # What the console script runs, in a process where the module cannot be imported
 # (None in sys.modules is how Python marks a module as unimportable).
@@ -38,3 +44,51 @@ def test_the_extra_named_is_the_one_pyproject_declares() -> None:
     assert "daemon" in pyproject["project"]["optional-dependencies"]
     assert pyproject["project"]["scripts"]["photond"] == "photond.entry:main"
     assert INSTALL_HINT == "pip install 'photond[daemon]'"
+
+
+def _environ(pid: int) -> dict[str, str]:
+    """The environment process `pid` was started (or last re-executed) with."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().partition("=")[::2] for item in raw.split(b"\0") if item)
+
+
+def _workers_of(daemon: RunningDaemon) -> list[int]:
+    deadline = time.monotonic() + 120
+    while not (workers := planning_workers(daemon)):
+        assert time.monotonic() < deadline, "no planning process started"
+        time.sleep(0.1)
+    return workers
+
+
+@pytest.mark.integration
+def test_the_daemon_runs_on_glibc_malloc_and_its_planning_processes_on_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    daemon = start_daemon(None)
+    try:
+        # The same process, started again on glibc's malloc before it served.
+        assert _environ(daemon.process.pid)["PYTHONMALLOC"] == "malloc"
+        assert b"\0-P\0-m\0photond\0" in Path(f"/proc/{daemon.process.pid}/cmdline").read_bytes()
+        with Client(daemon.target) as client:
+            assert client.check_health()
+        for worker in _workers_of(daemon):
+            assert "PYTHONMALLOC" not in _environ(worker)
+    finally:
+        cleanup(daemon)
+
+
+@pytest.mark.integration
+def test_an_operators_allocator_stands_for_the_daemon_and_its_planning_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYTHONMALLOC", "pymalloc")
+    daemon = start_daemon(None)
+    try:
+        with Client(daemon.target) as client:
+            assert client.check_health()
+        assert _environ(daemon.process.pid)["PYTHONMALLOC"] == "pymalloc"
+        for worker in _workers_of(daemon):
+            assert _environ(worker)["PYTHONMALLOC"] == "pymalloc"
+    finally:
+        cleanup(daemon)

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 import pytest
 
-from daemon_process import RunningDaemon, cleanup, start_daemon
+from daemon_process import RunningDaemon, cleanup, planning_workers, start_daemon
 from photon.v1 import job_pb2, job_pb2_grpc
 from photon_sdk import Client, JobState, TaskGraph
 from photond.planning.graph import CheckedGraph, CheckedTask
@@ -130,23 +130,6 @@ def test_a_workers_pickle_naming_a_class_a_plan_is_not_made_of_is_refused() -> N
         planning_pool._loads(pickle.dumps(OrderedDict(a=1)))
 
 
-def _workers(daemon: RunningDaemon) -> list[int]:
-    """PIDs of the daemon's planning processes (its spawned children)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        if ppid == daemon.process.pid and b"spawn_main" in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _slow_submit(target: str, graph: TaskGraph, answers: list[object]) -> threading.Thread:
     """Submit at QUALITY (a 5 s planning budget) from a thread, retrying while the queue is
     full; the answer or another error lands in `answers`."""
@@ -237,7 +220,7 @@ def test_a_full_planning_queue_refuses_with_resource_exhausted_and_loses_nothing
 def test_a_worker_killed_mid_plan_fails_that_call_with_unavailable_and_the_next_one_plans(
     one_place: RunningDaemon,
 ) -> None:
-    [worker] = _workers(one_place)
+    [worker] = planning_workers(one_place)
     answers: list[object] = []
     slow = _slow_submit(one_place.target, _hard_graph(), answers)
     time.sleep(1.5)  # inside the 5 s budget, however loaded the machine: the call is planning
@@ -253,7 +236,7 @@ def test_a_worker_killed_mid_plan_fails_that_call_with_unavailable_and_the_next_
         job = client.submit_job(_graph(3))
         assert client.wait_job(job.id).state == JobState.COMPLETED
         assert one_place.process.poll() is None
-    assert _workers(one_place) and worker not in _workers(one_place)
+    assert planning_workers(one_place) and worker not in planning_workers(one_place)
 
 
 def _nice(pid: int) -> int:
@@ -264,7 +247,7 @@ def _nice(pid: int) -> int:
 def test_the_daemon_runs_as_many_planning_processes_as_configured_below_its_own_priority() -> None:
     daemon = start_daemon(None, "--planning-workers", "2")
     try:
-        workers = _workers(daemon)
+        workers = planning_workers(daemon)
         assert len(workers) == 2
         # Planning yields a core to the device loop: the workers run WORKER_NICE lower.
         expected = min(19, _nice(daemon.process.pid) + WORKER_NICE)
@@ -288,13 +271,13 @@ def test_idle_planning_processes_exit_after_the_configured_time_and_the_next_pla
     config.write_text("planning_idle_exit_s = 0\n")  # never
     daemon = start_daemon(None, "--config", str(config), "--log-level", "DEBUG")
     try:
-        [worker] = _workers(daemon)
+        [worker] = planning_workers(daemon)
         time.sleep(3.0)  # 0 keeps them: still the same process, idle
-        assert _workers(daemon) == [worker]
+        assert planning_workers(daemon) == [worker]
         # Live on SIGHUP: one second without a plan and the worker goes.
         config.write_text("planning_idle_exit_s = 1\n")
         daemon.process.send_signal(signal.SIGHUP)
-        _wait_for(lambda: not _workers(daemon), "the idle worker's exit")
+        _wait_for(lambda: not planning_workers(daemon), "the idle worker's exit")
         stopped = "planning processes stopped after 1 s without a plan"
         assert stopped in daemon.log()
         # Then the daemon, alone to map numba's compiler now, gives back what it can.
@@ -307,7 +290,7 @@ def test_idle_planning_processes_exit_after_the_configured_time_and_the_next_pla
         with Client(daemon.target, timeout_s=120) as client:
             job = client.submit_job(_graph(3))
             assert client.wait_job(job.id).state == JobState.COMPLETED
-        _wait_for(lambda: not _workers(daemon), "the second worker's exit")
+        _wait_for(lambda: not planning_workers(daemon), "the second worker's exit")
         assert daemon.log().count("planning processes stopped after") == 2
     finally:
         cleanup(daemon)
