@@ -330,3 +330,15 @@ def test_the_hub_keeps_history_s_of_samples_and_queues_queue_frames() -> None:
         assert len(subscription.take()) == 8 and subscription.dropped_frames == 92
 
     asyncio.run(run())
+
+
+def test_the_history_rings_memory_is_resident_from_the_start_not_taken_as_it_fills() -> None:
+    # An operator watching RSS saw it creep up for the history's first 600 s, like a leak.
+    from photond.memory import process_memory
+
+    before_mb = process_memory().rss_mb
+    ring = HistoryRing(16, 60_000)  # the default chip's 600 s at 100 samples/s: 8.6 MB
+    taken_mb = process_memory().rss_mb - before_mb
+    assert taken_mb > 6
+    ring.append(0.0, 0.0, [20.0] * 16)
+    assert ring.window(0.0, 1.0).temperature_c.shape == (1, 16)
