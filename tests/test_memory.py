@@ -71,8 +71,51 @@ def test_a_configured_heap_gives_back_a_threads_free_top_which_trim_alone_keeps(
     assert kept_dynamic_mb > 20, "glibc gave the top back unconfigured: the case tests nothing"
 
 
+# Six threads each allocate blocks beyond pymalloc's 512 bytes (so glibc's), at the same time:
+# how many arenas glibc then has, from malloc_info's XML.
+_THREAD_ARENAS = """
+import ctypes, json, os, sys, tempfile, threading
+from photond import memory
+if sys.argv[1] == "configure":
+    memory.configure_heap({})
+start = threading.Barrier(6)
+def allocate():
+    start.wait()
+    blocks = [bytes(4000) for _ in range(2000)]
+    start.wait()
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+out = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, out)
+libc.fclose(out)
+print(json.dumps(open(path).read().count("<heap nr=")))
+"""
+
+
+def test_a_configured_heap_keeps_the_threads_to_two_arenas() -> None:
+    def arenas(mode: str) -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", _THREAD_ARENAS, mode], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return int(json.loads(run.stdout))
+
+    assert arenas("keep") > memory.ARENAS_MAX  # each thread takes one of its own
+    assert arenas("configure") <= memory.ARENAS_MAX
+
+
 def test_the_heap_is_left_alone_where_the_operator_set_glibcs_malloc() -> None:
     assert not memory.configure_heap({"MALLOC_TRIM_THRESHOLD_": "131072"})
+    assert not memory.configure_heap({"MALLOC_ARENA_MAX": "4"})
     assert not memory.configure_heap({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"})
 
 

@@ -150,15 +150,27 @@ _M_MMAP_THRESHOLD = -3
 # for both: a block below the mmap threshold, freed at a heap's top, does not alone cross the
 # trim threshold, so a loop that takes and frees one each pass does not trim and regrow.
 HEAP_THRESHOLD_BYTES = 4 << 20
+_M_ARENA_MAX = -8
+# Arenas glibc may make (the main one and one more). Left alone, each thread that allocates
+# gets one of its own, up to 8 a core: with the daemon on glibc's malloc for every object
+# (`photond.entry`), the gRPC and worker threads that built a burst's jobs kept their arenas'
+# scattered survivors resident (benchmarks/startup.py: RSS after the burst / idle 1.10 and
+# 1.10 left alone, 1.07 and 1.05 with two; docs/operations.md "Memory").
+ARENAS_MAX = 2
 # glibc reads these at start: an operator who set them keeps them.
-_OPERATOR_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
+_OPERATOR_SETTINGS = (
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_ARENA_MAX",
+)
 
 
 def configure_heap(environ: Mapping[str, str] | None = None) -> bool:
     """Fix glibc's trim and mmap thresholds at `HEAP_THRESHOLD_BYTES` (see the module
-    docstring); returns whether it did. Not where the C library has no `mallopt`, nor where
-    the operator set glibc's malloc variables (`MALLOC_*_`, `GLIBC_TUNABLES=glibc.malloc.*`):
-    theirs stand."""
+    docstring) and its arenas at `ARENAS_MAX`; returns whether it did. Not where the C
+    library has no `mallopt`, nor where the operator set glibc's malloc variables
+    (`MALLOC_*_`, `MALLOC_ARENA_MAX`, `GLIBC_TUNABLES=glibc.malloc.*`): theirs stand."""
     env = os.environ if environ is None else environ
     if any(name in env for name in _OPERATOR_SETTINGS) or "glibc.malloc." in env.get(
         "GLIBC_TUNABLES", ""
@@ -173,6 +185,7 @@ def configure_heap(environ: Mapping[str, str] | None = None) -> bool:
     return bool(
         mallopt(_M_TRIM_THRESHOLD, HEAP_THRESHOLD_BYTES)
         and mallopt(_M_MMAP_THRESHOLD, HEAP_THRESHOLD_BYTES)
+        and mallopt(_M_ARENA_MAX, ARENAS_MAX)
     )
 
 
