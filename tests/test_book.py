@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from photon.v1 import job_pb2
+from photond.jobs import book as book_module
 from photond.jobs.book import JobBook, JobRecord, RequestConflict
 from photond.jobs.journal import Journal
 from photond.tracing import JobTrace
@@ -352,6 +353,27 @@ def test_a_finished_jobs_events_leave_memory_once_on_disk_and_replay_from_it(
     book.prune(0, 1e9, 0.0)
     journal.flush()
     assert asyncio.run(_followed(book, restored)) == []
+    journal.close()
+
+
+def test_a_finished_jobs_events_are_freed_by_the_disposer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dropped on the journal's writer thread, a 100k-task job's 200k events held the
+    # interpreter 5 ms (11 ms on glibc's malloc): the disposer frees them a chunk at a time.
+    handed: list[tuple[object, ...]] = []
+    monkeypatch.setattr(book_module, "dispose", lambda *parts: handed.append(parts))
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    job = book.submit(record("job-a"), 0.0)
+    book.start(job, 1.0)
+    for k in range(10):
+        book.task_started(job, 1.0 + k, f"t{k}", "wl0")
+    book.complete(job, 20.0, job_pb2.JobResult(makespan_s=19.0))
+    journal.flush()
+    assert _spilled(job)
+    events = [parts[0] for parts in handed if parts and isinstance(parts[0], list)]
+    assert [len(e) for e in events] == [13], "the events were not handed to the disposer"
     journal.close()
 
 

@@ -4,6 +4,7 @@ at a time, and only once nobody else holds them."""
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable
 
@@ -55,6 +56,24 @@ def test_a_container_still_held_elsewhere_waits_for_its_last_other_holder() -> N
     del held
     assert disposal.idle(10.0)
     assert freed_on == ["photond-dispose"] * 100
+
+
+def test_a_container_still_shared_holds_up_none_of_the_others() -> None:
+    kept = [Item() for _ in range(10)]
+    disposal.dispose(kept)  # this test keeps it past the end
+    items = [Item() for _ in range(100)]
+    freed_on: list[str] = []
+    watch(items, freed_on)
+    disposal.dispose(items)
+    del items
+    for _ in range(500):
+        if freed_on:
+            break
+        time.sleep(0.01)
+    assert freed_on == ["photond-dispose"] * 100
+    assert not disposal.idle(0.0), "the shared one is still waiting"
+    del kept
+    assert disposal.idle(10.0)
 
 
 def test_items_shared_with_another_container_are_freed_with_the_last_one() -> None:

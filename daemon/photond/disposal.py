@@ -13,7 +13,7 @@ execution tables let go of theirs on their own threads, without freeing anything
 disposer still holds the items), then frees the items `CHUNK_ITEMS` at a time, sleeping
 `PAUSE_S` between chunks so that a waiting thread (the device loop) takes the interpreter. A
 container someone still holds after `OWNER_WAIT_S` is let go as it is: freed where its last
-holder drops it, as before.
+holder drops it, as before; meanwhile it holds up none of the others.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Disposer:
         self._queue: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        # Hand-overs not yet freed (`idle`).
+        # Containers handed over and not yet freed or let go (`idle`).
         self._pending = 0
         self._idle = threading.Condition(self._lock)
 
@@ -64,7 +64,7 @@ class Disposer:
     def put(self, containers: list[Any]) -> None:
         self.start()
         with self._lock:
-            self._pending += 1
+            self._pending += len(containers)
         self._queue.put(containers)
 
     def idle(self, timeout_s: float) -> bool:
@@ -73,30 +73,47 @@ class Disposer:
             return self._idle.wait_for(lambda: self._pending == 0, timeout_s)
 
     def _run(self) -> None:
+        # [deadline, container] for each container handed over and still shared: one still
+        # shared does not hold up the others.
+        waiting: list[list[Any]] = []
         while True:
-            handed = self._queue.get()
+            try:
+                handed = self._queue.get(timeout=_OWNER_POLL_S if waiting else None)
+            except queue.Empty:
+                handed = []
             if handed is None:
                 return
+            deadline_s = time.monotonic() + OWNER_WAIT_S
+            waiting.extend([deadline_s, handed.pop()] for _ in range(len(handed)))
+            del handed
+            waiting = self._free_owned(waiting)
+
+    def _free_owned(self, waiting: list[list[Any]]) -> list[list[Any]]:
+        """Free each waiting container held by nobody else, let go of those shared past their
+        deadline; returns the others."""
+        still: list[list[Any]] = []
+        now_s = time.monotonic()
+        for entry in waiting:
+            # The entry's reference and the call's argument: nobody else's.
+            if sys.getrefcount(entry[1]) > _SOLE_REFS and now_s < entry[0]:
+                still.append(entry)
+                continue
             try:
-                while handed:
-                    _free(handed)
+                _free(entry)
             except Exception:  # a disposer that dies would leave every later job to the caller
                 log.exception("freeing a finished job's objects failed")
-            finally:
-                del handed
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+        return still
 
 
-def _free(handed: list[Any]) -> None:
-    """Free the last container of `handed` (taken out of it) in chunks, once it is ours alone."""
-    container = handed.pop()
-    deadline_s = time.monotonic() + OWNER_WAIT_S
-    while sys.getrefcount(container) > _SOLE_REFS and time.monotonic() < deadline_s:
-        time.sleep(_OWNER_POLL_S)
+def _free(entry: list[Any]) -> None:
+    """Free the items of the container that ends `entry` (taken out of it) in chunks, if
+    nobody else holds it (else it is let go as it is: its last holder frees it)."""
+    container = entry.pop()
     if sys.getrefcount(container) > _SOLE_REFS:
-        return  # still shared: its last holder frees it
+        return
     if isinstance(container, dict):
         items: list[Any] = []
         while container:

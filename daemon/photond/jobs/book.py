@@ -608,7 +608,10 @@ class JobBook:
                     let_go = record.events.spill(
                         functools.partial(self._journal.events_since, record.id)
                     )
-                del let_go  # freed here, with the book's lock (which the device loop takes) free
+                # Freed a chunk at a time on the disposer thread: here, 200k events (a 100k-task
+                # job's) held the interpreter 5 ms (11 ms on glibc's malloc).
+                dispose(let_go)
+                del let_go
                 memory.trim_soon()
 
         last.add_done_callback(spill)

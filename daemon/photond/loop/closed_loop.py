@@ -67,6 +67,7 @@ from opentelemetry.context import Context
 from photon_drivers.interface import SensorSample
 from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap
+from photond.disposal import dispose
 from photond.jobs.book import JobBook, JobRecord
 from photond.loop.control_config import ControlConfig
 from photond.loop.execution import Execution, PreparedSwap
@@ -264,6 +265,14 @@ class _Retimed:
     plan: Plan
     swap: PreparedSwap
     event: bytes
+
+
+def _let_go(forecast: JobForecast | None) -> None:
+    """Hand a job's forecast tables' per-task containers to the disposer (`photond.disposal`),
+    which frees them a chunk at a time once the forecast is gone: dropped whole on the loop's
+    thread, a 100k-task job's took 5-7 ms of the pass that ended the job."""
+    if forecast is not None:
+        dispose(forecast.index, forecast.deps)
 
 
 def _replan_span(
@@ -783,7 +792,8 @@ class ClosedLoop:
         """Let go of a job this loop will not follow (its tables are large)."""
         if self._execution is execution:
             self._execution = None
-            self._forecast = None
+            forecast, self._forecast = self._forecast, None
+            _let_go(forecast)
             self._plan = None
 
     def ended(self, execution: Execution) -> None:
@@ -814,7 +824,8 @@ class ClosedLoop:
     def forget(self, record: JobRecord) -> None:
         """Drop what `prepare` built for a job that will not start (cancelled while queued)."""
         with self._prepared_lock:
-            self._prepared.pop(record.id, None)
+            forecast = self._prepared.pop(record.id, None)
+        _let_go(forecast)
 
     def _build_forecast(self, graph: CheckedGraph) -> JobForecast:
         model = self.observer.model
