@@ -3,10 +3,10 @@
 `python -m photon_bench.memory_causes` imports what the daemon imports, group by group, then
 opens the default simulated chip and takes a first sample (its plant), then loads the device
 loop's kernels and models and gives freed heap and numba's compiler back, as the daemon does,
-and prints, as JSON, the process's resident and anonymous MB after each step and what the step added. The daemon's own idle figure
-minus the last row is what running adds: the device loop and its telemetry history, the gRPC
-server's threads, the journal, the planning pool's bookkeeping, the glibc arenas of all of
-those threads (benchmarks/startup.py prints both).
+and prints, as JSON, the process's resident and anonymous MB after each step and what the
+step added. The daemon's own idle figure minus the last row is what running adds: the device
+loop and its telemetry history, the gRPC server's threads, the journal, the planning pool's
+bookkeeping, the glibc arenas of all of those threads (benchmarks/startup.py prints both).
 
 A step's figure is what it adds in this order: numpy's pages, for one, are counted under
 numpy and not again under numba or scipy.
