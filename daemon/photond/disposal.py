@@ -35,7 +35,7 @@ CHUNK_ITEMS = 1000
 PAUSE_S = 0.0005
 # How long a container may stay shared before it is let go as it is.
 OWNER_WAIT_S = 5.0
-_OWNER_POLL_S = 0.002
+_OWNER_POLL_S = 0.01
 # sys.getrefcount of a container held only by a local variable: the variable and the call's
 # argument.
 _SOLE_REFS = 2
