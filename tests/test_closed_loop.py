@@ -187,15 +187,23 @@ def test_the_forecast_sees_a_pending_task_only_once_it_is_within_the_horizon(
     assert late_c > early_c + 1.0
 
 
-def test_a_prepared_job_starts_on_the_forecast_tables_built_before_it_was_queued(
+def _one_task_loop(
     tmp_path: Path,
-) -> None:
+) -> tuple[SimulatedChipDriver, JobBook, ClosedLoop, CheckedGraph, Plan]:
+    """A closed loop on the simulated chip in manual time, its book, and a one-task job's
+    graph and plan."""
     profile = load_profile()
     driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
     book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
     loop = ClosedLoop(profile, 0.01, book, ControlConfig())
     graph = CheckedGraph((CheckedTask("t0", 0.5, {"h00": 10.0}, (), (), 0.0, 0.0, 0),))
-    plan = plan_graph(graph, profile, Level.FAST)
+    return driver, book, loop, graph, plan_graph(graph, profile, Level.FAST)
+
+
+def test_a_prepared_job_starts_on_the_forecast_tables_built_before_it_was_queued(
+    tmp_path: Path,
+) -> None:
+    driver, book, loop, graph, plan = _one_task_loop(tmp_path)
     record = JobRecord(job_pb2.Job(id="job", schedule=plan_to_proto(plan)), graph, plan)
     book.submit(record, 0.0)
     loop.prepare(record)
@@ -215,12 +223,7 @@ def test_a_jobs_forecast_tables_go_to_the_disposer_when_it_ends_or_is_forgotten(
     # 5-7 ms of that pass: their per-task containers are freed by the disposer instead.
     handed: list[tuple[object, ...]] = []
     monkeypatch.setattr(closed_loop, "dispose", lambda *parts: handed.append(parts))
-    profile = load_profile()
-    driver = SimulatedChipDriver(profile, ManualClock(), seed=1)
-    book = JobBook(Journal(tmp_path / "jobs.sqlite3"))
-    loop = ClosedLoop(profile, 0.01, book, ControlConfig())
-    graph = CheckedGraph((CheckedTask("t0", 0.5, {"h00": 10.0}, (), (), 0.0, 0.0, 0),))
-    plan = plan_graph(graph, profile, Level.FAST)
+    driver, book, loop, graph, plan = _one_task_loop(tmp_path)
     try:
         for job_id in ("ends", "forgotten"):
             record = JobRecord(job_pb2.Job(id=job_id, schedule=plan_to_proto(plan)), graph, plan)

@@ -57,6 +57,15 @@ class Rig:
     book: JobBook
     runtime: DeviceRuntime
 
+    def run_to_end(self, record: JobRecord) -> None:
+        """Submit `record` and pass the loop (10 ms of device time a pass) until it ends."""
+        self.book.submit(record, 0.0, self.runtime.enqueue)
+        for _ in range(2000):
+            if record.terminal:
+                break
+            self.clock.advance(0.01)
+            self.runtime._step()
+
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
@@ -90,12 +99,7 @@ def test_a_finished_job_leaves_nothing_of_itself_in_the_device_loop(rig: Rig) ->
     graph, plan, record = serial_job(rig.profile, 3, 0.02, 5.0)
     graph_left, plan_left = weakref.ref(graph), weakref.ref(plan)
     del graph, plan
-    rig.book.submit(record, 0.0, rig.runtime.enqueue)
-    for _ in range(2000):
-        if record.terminal:
-            break
-        rig.clock.advance(0.01)
-        rig.runtime._step()
+    rig.run_to_end(record)
     assert record.job.state == job_pb2.JOB_STATE_COMPLETED
     gc.collect()
     assert graph_left() is None, gc.get_referrers(graph_left())
@@ -162,12 +166,7 @@ def test_a_finished_jobs_tasks_are_freed_on_the_disposer_thread(rig: Rig) -> Non
     # chunk at a time.
     graph, plan, record, freed_on = _watched_job(rig.profile)
     del graph, plan
-    rig.book.submit(record, 0.0, rig.runtime.enqueue)
-    for _ in range(2000):
-        if record.terminal:
-            break
-        rig.clock.advance(0.01)
-        rig.runtime._step()
+    rig.run_to_end(record)
     rig.runtime._finisher.submit(int).result()  # after the job's end
     assert record.job.state == job_pb2.JOB_STATE_COMPLETED
     assert disposal.idle(10.0)
