@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from photon_drivers.profile import load_profile
 from photond.loop.observer import Observer
@@ -11,6 +15,7 @@ from photond.model.loop_model import loop_model
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.job_tables import JobForecast
 from photond.planning.plan import Plan, PlannedTask
+from photond.planning.superposition import task_tables
 
 PROFILE = load_profile()
 PERIOD_S = 0.01
@@ -80,3 +85,54 @@ def test_a_running_task_counts_until_its_end_period() -> None:
     long = tables.forecast(IDLE, [], [(0, 30)], trace_periods=40)
     assert short.peak_in_s == pytest.approx(0.10, abs=PERIOD_S)
     assert long.peak_c > short.peak_c
+
+
+HEATERS = tuple(h.id for h in PROFILE.heaters)
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> CheckedGraph:
+    """Tasks with ids of any text, 0-3 heaters each, and dependencies on earlier tasks."""
+    ids = draw(st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=40, unique=True))
+    tasks = []
+    for i, task_id in enumerate(ids):
+        heaters = draw(st.lists(st.sampled_from(HEATERS), max_size=3, unique=True))
+        powers = draw(st.lists(st.sampled_from([0.0, 1.5, 12.25]), min_size=3, max_size=3))
+        deps = draw(st.lists(st.sampled_from(ids[:i]), max_size=3, unique=True)) if i else []
+        duration_s = draw(st.sampled_from([1e-4, 0.01, 0.0137, 0.5, 3.0]))
+        release_s = draw(st.sampled_from([0.0, 0.25]))
+        power = dict(zip(heaters, powers, strict=False))
+        tasks.append(CheckedTask(task_id, duration_s, power, (), tuple(deps), release_s, 0.0, 0))
+    return CheckedGraph(tuple(tasks))
+
+
+@settings(max_examples=60, deadline=None)
+@given(graphs())
+# numpy compares text padded with NULs: a trailing NUL must still sort after its prefix.
+@example(CheckedGraph((task("a\x00", 0), task("a", 1), task("\U0010ffff", 2), task("", 3))))
+def test_the_tables_hold_each_tasks_own_values_whatever_its_ids(graph: CheckedGraph) -> None:
+    # The tables are built through generators and in chunks (a large job's build must not
+    # hold the interpreter over every task at once); here, against each task taken alone.
+    model = loop_model(PROFILE, PERIOD_S)
+    tables = JobForecast(graph, model)
+    tasks = graph.tasks
+    dt_s = tables.model.dt_s
+    assert tables.index == {t.id: i for i, t in enumerate(tasks)}
+    assert tables.id_array.tolist() == [t.id for t in tasks]
+    by_text = sorted(range(len(tasks)), key=lambda i: tasks[i].id)
+    assert [int(r) for r in np.argsort(tables.id_rank)] == by_text
+    assert tables.duration.tolist() == [
+        max(1, math.ceil(t.duration_s / dt_s - 1e-9)) for t in tasks
+    ]
+    assert tables.release_s.tolist() == [t.release_time_s for t in tasks]
+    heater_pos = {h: k for k, h in enumerate(tables.model.heater_ids)}
+    power = np.zeros((len(tasks), tables.model.heaters))
+    for i, t in enumerate(tasks):
+        row = slice(tables.heater_ptr[i], tables.heater_ptr[i + 1])
+        assert tables.heater_idx[row].tolist() == [heater_pos[h] for h in t.heater_power_mw]
+        for h, p in t.heater_power_mw.items():
+            power[i, heater_pos[h]] = p
+        deps = tables.dep_idx[tables.dep_ptr[i] : tables.dep_ptr[i + 1]]
+        assert deps.tolist() == [tables.index[d] for d in t.depends_on]
+    task_in, task_feed = task_tables(tables.model, power)
+    assert np.array_equal(tables.task_in, task_in) and np.array_equal(tables.task_feed, task_feed)

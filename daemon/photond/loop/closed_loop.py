@@ -272,7 +272,7 @@ def _let_go(forecast: JobForecast | None) -> None:
     which frees them a chunk at a time once the forecast is gone: dropped whole on the loop's
     thread, a 100k-task job's took 5-7 ms of the pass that ended the job."""
     if forecast is not None:
-        dispose(forecast.index, forecast.deps)
+        dispose(forecast.index)
 
 
 def _replan_span(

@@ -10,7 +10,7 @@ from "now" (period 0).
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,30 +59,39 @@ class JobForecast:
         m = self.model
         dt = m.dt_s
         tasks = graph.tasks
-        self.index = {t.id: i for i, t in enumerate(tasks)}
+        n = len(tasks)
+        # Built for a 100k-task job on a submission's thread while the device loop runs: no
+        # single call may hold the interpreter over every task (numpy converting a list of
+        # 100k objects, or page-faulting a 50 MB table, holds it 5-60 ms and the loop then
+        # misses periods: benchmarks/loop_stall.py). Per-task values come through generators,
+        # whose frames let other threads in; whole-array conversions run a chunk at a time.
+        ids = [t.id for t in tasks]
+        self.index = {task_id: i for i, task_id in enumerate(ids)}
+        self.id_array = np.fromiter((task_id for task_id in ids), dtype=object, count=n)
         # Rank of each id in sorted order: plans list tasks by (start, id), sorted with numpy.
-        self.id_array = np.array([t.id for t in tasks], dtype=object)
-        # Sorted as fixed-width text, not objects: numpy sorts those without holding the GIL
-        # (an object sort of 100k ids holds it ~100 ms) and in the same code-point order.
-        self.id_rank = np.argsort(np.argsort(self.id_array.astype(np.str_), kind="stable"))
-        self.duration_s = np.array([t.duration_s for t in tasks])
+        self.id_rank = _rank(ids)
+        self.duration_s = np.fromiter((t.duration_s for t in tasks), np.float64, n)
         heater_pos = {h: k for k, h in enumerate(m.heater_ids)}
-        self.duration = np.array([_periods(t.duration_s, dt) for t in tasks], dtype=np.int64)
-        self.release_s = np.array([t.release_time_s for t in tasks])
-        power = np.zeros((len(tasks), m.heaters))
-        ptr, idx = [0], []
-        for i, t in enumerate(tasks):
-            for h, p in t.heater_power_mw.items():
-                power[i, heater_pos[h]] = p
-                idx.append(heater_pos[h])
-            ptr.append(len(idx))
-        self.heater_ptr = np.array(ptr, dtype=np.int64)
-        self.heater_idx = np.array(idx, dtype=np.int64)
-        self.deps = [tuple(self.index[d] for d in t.depends_on) for t in tasks]
-        self.dep_ptr = np.concatenate(([0], np.cumsum([len(d) for d in self.deps]))).astype(
-            np.int64
+        # Whole periods, at least one (the same float division and ceiling, per element).
+        self.duration = np.maximum(1, np.ceil(self.duration_s / dt - 1e-9)).astype(np.int64)
+        self.release_s = np.fromiter((t.release_time_s for t in tasks), np.float64, n)
+        self.heater_ptr = _pointers(len(t.heater_power_mw) for t in tasks)
+        count = int(self.heater_ptr[-1])
+        self.heater_idx = np.fromiter(
+            (heater_pos[h] for t in tasks for h in t.heater_power_mw), np.int64, count
         )
-        self.dep_idx = np.array([d for deps in self.deps for d in deps], dtype=np.int64)
+        power_mw = np.fromiter(
+            (p for t in tasks for p in t.heater_power_mw.values()), np.float64, count
+        )
+        power = np.zeros((n, m.heaters))
+        rows = np.repeat(np.arange(n), np.diff(self.heater_ptr))
+        for k in range(0, count, _CHUNK):  # first writes: the table's pages fault in here
+            power[rows[k : k + _CHUNK], self.heater_idx[k : k + _CHUNK]] = power_mw[k : k + _CHUNK]
+        index = self.index
+        self.dep_ptr = _pointers(len(t.depends_on) for t in tasks)
+        self.dep_idx = np.fromiter(
+            (index[d] for t in tasks for d in t.depends_on), np.int64, int(self.dep_ptr[-1])
+        )
         # Read at the limit points (every footprint, then every sensor), as the optimiser is.
         limit_out, self._limit_feed = m.limit_readout()
         self.task_in, self.task_feed = task_tables(m, power)
@@ -207,5 +216,32 @@ class JobForecast:
         return Forecast(float(peak), at * self.model.dt_s, trace)
 
 
-def _periods(duration_s: float, dt_s: float) -> int:
-    return max(1, math.ceil(duration_s / dt_s - 1e-9))
+# Items per call that converts or writes part of a job's table (`JobForecast`): ~1 ms.
+_CHUNK = 4096
+
+
+def _pointers(counts: Iterator[int]) -> IntArray:
+    """CSR pointers (0, then running totals) of per-task `counts`."""
+    counted = np.fromiter(counts, np.int64)
+    pointers = np.zeros(counted.size + 1, dtype=np.int64)
+    np.cumsum(counted, out=pointers[1:])
+    return pointers
+
+
+def _rank(ids: list[str]) -> IntArray:
+    """Each id's rank in code-point order, as Python's `sorted` puts them.
+
+    Sorted as fixed-width text, not objects: numpy sorts that without holding the GIL (an
+    object sort of 100k ids holds it ~100 ms); the text is made a chunk at a time, for the same
+    reason. numpy pads the text with NULs and compares it so, which would tie "a" and "a\\x00":
+    every character is moved up by one first, so that the padding sorts below all of them.
+    """
+    width = max(1, max((len(i) for i in ids), default=0))
+    text = np.empty(len(ids), dtype=f"<U{width}")
+    lengths = np.fromiter((len(i) for i in ids), np.int64, len(ids))
+    columns = np.arange(width)
+    for k in range(0, len(ids), _CHUNK):
+        text[k : k + _CHUNK] = ids[k : k + _CHUNK]
+        code_points = text[k : k + _CHUNK].view(np.uint32).reshape(-1, width)
+        code_points += columns < lengths[k : k + _CHUNK, None]
+    return np.argsort(np.argsort(text, kind="stable"))
