@@ -112,6 +112,15 @@ def cleanup(daemon: RunningDaemon) -> None:
 
 def planning_workers(daemon: RunningDaemon) -> list[int]:
     """PIDs of the daemon's planning processes (its spawned children)."""
+    return _children(daemon, b"spawn_main")
+
+
+def resource_trackers(daemon: RunningDaemon) -> list[int]:
+    """PIDs of the daemon's multiprocessing resource tracker (one while it has a pool)."""
+    return _children(daemon, b"resource_tracker")
+
+
+def _children(daemon: RunningDaemon, marker: bytes) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -122,6 +131,6 @@ def planning_workers(daemon: RunningDaemon) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rpartition(")")[2].split()[1])
-        if ppid == daemon.process.pid and b"spawn_main" in cmdline:
+        if ppid == daemon.process.pid and marker in cmdline:
             pids.append(int(entry.name))
     return pids

@@ -21,7 +21,13 @@ from typing import Any
 import grpc
 import pytest
 
-from daemon_process import RunningDaemon, cleanup, planning_workers, start_daemon
+from daemon_process import (
+    RunningDaemon,
+    cleanup,
+    planning_workers,
+    resource_trackers,
+    start_daemon,
+)
 from photon.v1 import job_pb2, job_pb2_grpc
 from photon_sdk import Client, JobState, TaskGraph
 from photond.planning.graph import CheckedGraph, CheckedTask
@@ -277,20 +283,28 @@ def test_idle_planning_processes_exit_after_the_configured_time_and_the_next_pla
         # Live on SIGHUP: one second without a plan and the worker goes.
         config.write_text("planning_idle_exit_s = 1\n")
         daemon.process.send_signal(signal.SIGHUP)
+        assert len(resource_trackers(daemon)) == 1
         _wait_for(lambda: not planning_workers(daemon), "the idle worker's exit")
         stopped = "planning processes stopped after 1 s without a plan"
         assert stopped in daemon.log()
-        # Then the daemon, alone to map numba's compiler now, gives back what it can.
+        # Then the daemon, alone to map numba's compiler now, gives back what it can, and
+        # multiprocessing's resource tracker goes too: nothing of the pool is left to track.
         _wait_for(
             lambda: "freed heap returned to the OS" in daemon.log().split(stopped, 1)[1],
             "a trim after the worker's exit",
         )
+        _wait_for(lambda: not resource_trackers(daemon), "the resource tracker's exit")
         assert daemon.process.poll() is None
-        # The next plan starts a worker again (its warm-up loads the cached kernels) and plans.
+        # The next plan starts a worker again (its warm-up loads the cached kernels), and a
+        # tracker with it, and plans.
         with Client(daemon.target, timeout_s=120) as client:
             job = client.submit_job(_graph(3))
             assert client.wait_job(job.id).state == JobState.COMPLETED
         _wait_for(lambda: not planning_workers(daemon), "the second worker's exit")
+        _wait_for(lambda: not resource_trackers(daemon), "the second tracker's exit")
         assert daemon.log().count("planning processes stopped after") == 2
+        # It had nothing to clean up: every semaphore and shared block was unregistered first.
+        assert "resource_tracker" not in daemon.log()
+        assert "Exception ignored" not in daemon.log()
     finally:
         cleanup(daemon)

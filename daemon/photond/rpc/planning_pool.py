@@ -51,7 +51,8 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
-from multiprocessing.queues import Queue
+from multiprocessing import resource_tracker
+from multiprocessing.queues import SimpleQueue
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
@@ -154,10 +155,12 @@ _max_tasks = 0
 _all_warm: Barrier | None = None
 # How long a warm worker waits at `_all_warm` for the others (a cold compile takes minutes).
 ALL_WARM_WAIT_S = 3600.0
+# How long a retired pool's hand-off threads get to finish (each wrote its messages long ago).
+HANDOFF_WAIT_S = 1.0
 
 
 def _start_worker(
-    handoff: Queue[_Devices | None],
+    handoff: SimpleQueue[_Devices | None],
     all_warm: Barrier,
     max_tasks: int,
     loops_running: bool,
@@ -194,10 +197,20 @@ def _start_worker(
         os.nice(WORKER_NICE)
 
 
-def _trim_after(executor: ProcessPoolExecutor) -> None:
-    """Ask for a trim once `executor`'s processes have exited."""
-    executor.shutdown(wait=True)
-    memory.trim_soon()
+def _put_each(handoff: SimpleQueue[_Devices | None], devices: _Devices | None, count: int) -> None:
+    for _ in range(count):
+        handoff.put(devices)
+
+
+def _stop_resource_tracker() -> None:
+    """Stop multiprocessing's resource tracker process (see `PlanningPool._after_exit`).
+
+    Its `_stop` is what CPython's own tests call; where a Python lacks it the tracker stays.
+    The next pool's first spawn starts a tracker again (`ensure_running`).
+    """
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 def _exit_with(parent_pid: int) -> None:
@@ -424,19 +437,27 @@ class PlanningPool:
         self._in_pool = 0
         self._last_plan_s = time.monotonic()
         self._executor: ProcessPoolExecutor | None = None
-        # The executor's workers take their devices from here, one message each.
-        self._handoff: Queue[_Devices | None] | None = None
+        # The executor's workers take their devices from here, one message each, written by
+        # the threads in `_handing` (`_hand`).
+        self._handoff: SimpleQueue[_Devices | None] | None = None
+        self._handing: list[threading.Thread] = []
         self._warming: list[Future[bool]] = []
         self._started = False
         self._retirer: asyncio.Task[None] | None = None
+        # Answers being read out of shared memory (`_rebuild`): the resource tracker stays.
+        self._reading = 0
 
     def _pool(self) -> ProcessPoolExecutor:
+        # Under the lock: a pool made meanwhile keeps the resource tracker (`_after_exit`).
+        with self._lock:
+            return self._pool_locked()
+
+    def _pool_locked(self) -> ProcessPoolExecutor:
         if self._executor is None:
             context = multiprocessing.get_context("spawn")
-            # A queue, not initargs: the workers spawn before the daemon has the devices. Its
-            # feeder thread writes, so a put never waits for a worker still importing.
-            self._handoff = context.Queue()
-            self._handoff.cancel_join_thread()  # an unread message never holds the exit
+            # A queue, not initargs: the workers spawn before the daemon has the devices.
+            self._handoff = context.SimpleQueue()
+            self._handing = []
             all_warm = context.Barrier(self.workers)
             self._executor = ProcessPoolExecutor(
                 self.workers,
@@ -456,10 +477,17 @@ class PlanningPool:
         return self._executor
 
     def _hand(self, devices: _Devices | None) -> None:
-        """One message per worker: each worker's initializer takes exactly one."""
+        """One message per worker (each worker's initializer takes exactly one), written by a
+        thread of its own: a pipe holds 64 KB, and a worker still importing reads nothing."""
         assert self._handoff is not None
-        for _ in range(self.workers):
-            self._handoff.put(devices)
+        thread = threading.Thread(
+            target=_put_each,
+            args=(self._handoff, devices, self.workers),
+            name="photond-handoff",
+            daemon=True,  # a message no worker reads (one died first) never holds the exit
+        )
+        thread.start()
+        self._handing.append(thread)
 
     def spawn(self) -> None:
         """Spawn the workers now; they import the planner, then wait for `give_devices`."""
@@ -512,18 +540,53 @@ class PlanningPool:
             ):
                 return False
             self._executor = None
+            pool = [executor, self._handoff, self._handing]
+            self._handoff, self._handing = None, []
         log.info(
             "planning processes stopped after %g s without a plan; the next plan starts them",
             self.idle_exit_s,
             extra={"planning_workers": self.workers},
         )
-        executor.shutdown(wait=False)
-        # Once they have exited, the daemon alone maps numba's compiler: its pages can go
-        # (`memory.page_out_compiler`, which skips pages another process maps).
+        # Shut down by the thread, which waits for it: a first `shutdown(wait=False)` here
+        # would let go of the pool's manager thread, and a second one could no longer wait. In
+        # a list the thread empties: its arguments would otherwise hold the pool's queues until
+        # it ends, and their semaphores with them (`_after_exit`).
+        del executor
         threading.Thread(
-            target=_trim_after, args=(executor,), name="photond-pool-exit", daemon=True
+            target=self._after_exit,
+            args=(pool,),
+            name="photond-pool-exit",
+            daemon=True,
         ).start()
         return True
+
+    def _after_exit(self, pool: list[Any]) -> None:
+        """Once a retired pool's processes have exited: a trim, then multiprocessing's resource
+        tracker stopped unless a new pool has started meanwhile.
+
+        The trim: the daemon alone maps numba's compiler now, so its pages can go
+        (`memory.page_out_compiler` skips pages another process maps). The tracker is a process
+        of its own (13 MB resident, measured: benchmarks/startup.py) that unlinks the named
+        semaphores and shared memory a dead process left. The pool's queues were its last:
+        they are unregistered as they are freed, and a plan's shared answer is read before its
+        call returns. A hand-off no worker read (one died first) keeps its queue, and the
+        tracker with it.
+        """
+        executor: ProcessPoolExecutor = pool.pop(0)
+        executor.shutdown(wait=True)
+        del executor
+        memory.trim_soon()
+        handing: list[threading.Thread] = pool.pop()
+        for thread in handing:
+            thread.join(HANDOFF_WAIT_S)
+        if any(thread.is_alive() for thread in handing):
+            log.debug("a planning process's devices were never read: the resource tracker stays")
+            return
+        pool.clear()  # the queue
+        del handing
+        with self._lock:
+            if self._executor is None and not self._reading:
+                _stop_resource_tracker()
 
     def _warm(self, pool: ProcessPoolExecutor) -> list[Future[bool]]:
         # One call per worker at once: the pool spawns a worker for each call it cannot place,
@@ -573,7 +636,13 @@ class PlanningPool:
         if status == "error":
             code, message, field = value
             raise RequestError(grpc.StatusCode[code], message, field)
-        return await asyncio.to_thread(_rebuild, value)
+        with self._lock:
+            self._reading += 1
+        try:
+            return await asyncio.to_thread(_rebuild, value)
+        finally:
+            with self._lock:
+                self._reading -= 1
 
     def _submit(
         self,
