@@ -40,6 +40,26 @@ def test_sample_frames_come_at_the_requested_interval() -> None:
     assert times(subscription) == [0.1, 0.2, 0.3, 0.4, 0.5]
 
 
+def test_a_subscriber_at_the_control_period_gets_every_frame_of_a_jittery_loop() -> None:
+    # Each pass reads a little earlier or later in its period than the first one did.
+    jitter_s = [0.0, -0.002, 0.003, -0.004, 0.0, 0.004, -0.0045, 0.001, -0.001, 0.0]
+    subscription = Subscription(SubscriptionSpec(interval_s=0.01), 256, 1, period_s=0.01)
+    subscription.start_from(frame(0.0005), sent=True)
+    sent = [0.01 * (k + 1) + 0.0005 + j for k, j in enumerate(jitter_s)]
+    for t_s in sent:
+        subscription.offer(frame(t_s))
+    assert times(subscription) == [round(t_s, 3) for t_s in sent]
+
+
+def test_a_slower_interval_still_samples_on_its_own_grid_with_a_jittery_loop() -> None:
+    subscription = Subscription(SubscriptionSpec(interval_s=0.025), 256, 1, period_s=0.01)
+    subscription.start_from(frame(0.0), sent=True)
+    for step in range(1, 21):  # 10 ms passes, each up to 3 ms early or late
+        subscription.offer(frame(step * 0.01 + (0.003 if step % 2 else -0.003)))
+    # Due at 25, 50, 75 ... ms: the first pass after each, or less than half a period before.
+    assert times(subscription) == [0.033, 0.053, 0.073, 0.097, 0.133, 0.153, 0.173, 0.197]
+
+
 def test_interval_zero_sends_every_sample_after_the_snapshot() -> None:
     subscription = Subscription(SubscriptionSpec(interval_s=0.0), 256, 1)
     subscription.start_from(frame(0.05), sent=True)

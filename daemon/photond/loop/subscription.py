@@ -71,10 +71,16 @@ class Subscription:
     when the hub has them; without them ON_CHANGE judges the raw readings.
     """
 
-    def __init__(self, spec: SubscriptionSpec, capacity: int, sensors: int) -> None:
+    def __init__(
+        self, spec: SubscriptionSpec, capacity: int, sensors: int, period_s: float = 0.0
+    ) -> None:
+        """`period_s`: the loop's control period (0: unknown), see `_due`."""
         if capacity < 2:
             raise ValueError(f"a subscriber's queue needs room for 2 frames, got {capacity}")
         self.spec = spec
+        # How early a frame may come and still count as a due sample: just under half a
+        # control period (a nanosecond without one, for sums of float periods).
+        self._early_s = max(1e-9, 0.49 * period_s)
         # Offered every frame for every subscriber: worked out once.
         self._sparse = spec.mode == ON_CHANGE or spec.suppress_redundant
         self._every_sample = spec.interval_s <= 0
@@ -147,8 +153,12 @@ class Subscription:
         if interval_s <= 0:
             return True
         due = self._next_due_s
-        # Sample times are sums of float periods; a nanosecond early still counts as due.
-        if due is not None and t_s < due - 1e-9:
+        # A frame stamps the time its pass read the sensors, which varies by a fraction of a
+        # period from pass to pass, so the grid of due times takes the one just before it as
+        # due: held to the nanosecond, a subscriber at the control period lost a frame each
+        # time a pass read a little earlier in its period than the one the grid started
+        # from, and saw a gap of two periods the loop never had (benchmarks/loop_stall.py).
+        if due is not None and t_s < due - self._early_s:
             return False
         # On the grid of the first due time; after a gap, from this sample on.
         self._next_due_s = (

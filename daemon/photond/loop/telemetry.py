@@ -60,6 +60,7 @@ class TelemetryHub:
     ) -> None:
         self.config = config or TelemetryConfig()
         self.sensors = sensors
+        self.period_s = period_s
         self.history = HistoryRing(sensors, max(2, math.ceil(self.config.history_s / period_s)))
         self.latest: Frame | None = None
         self._handover: deque[Frame] = deque(maxlen=HANDOVER_FRAMES)
@@ -102,7 +103,7 @@ class TelemetryHub:
 
         Call `Subscription.start_from` with the snapshot once it is decided whether it is sent.
         """
-        subscription = Subscription(spec, self.config.queue_frames, self.sensors)
+        subscription = Subscription(spec, self.config.queue_frames, self.sensors, self.period_s)
         latest = self.latest
         if latest is not None:
             # Changes count from the snapshot's filtered readings. The filter runs on handed-over
