@@ -183,7 +183,7 @@ def test_a_state_change_rewrites_only_what_changed_and_reads_back_whole(tmp_path
 
     def stored() -> bytes:
         with sqlite3.connect(path) as db:
-            blob: bytes = db.execute("SELECT job FROM jobs").fetchone()[0]
+            blob: bytes = db.execute("SELECT job FROM job_messages").fetchone()[0]
         return blob
 
     submitted = stored()

@@ -70,3 +70,62 @@ def test_an_empty_stored_job_reads_back_empty(tmp_path: Path) -> None:
         assert journal.submitted_blob("job-a") == b""
     finally:
         journal.close()
+
+
+def _wal_bytes(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_a_state_change_does_not_write_the_jobs_message_again(tmp_path: Path) -> None:
+    # sqlite writes a row whole: kept in the row a state change updates, a 100k-task job's
+    # 10 MB message was written again at its start and at its end.
+    path = tmp_path / "jobs.sqlite3"
+    journal = Journal(path)
+    try:
+        job = job_pb2.Job(id="job-a", name="n" * (4 << 20), state=job_pb2.JOB_STATE_QUEUED)
+        journal.save(job).result()
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert _wal_bytes(path) == 0
+        job.state = job_pb2.JOB_STATE_RUNNING
+        job.device_start_time_s = 1.0
+        journal.save_state(job).result()
+        assert 0 < _wal_bytes(path) < 256 << 10
+        assert (
+            journal.submitted_blob("job-a")
+            == job_pb2.Job(
+                id="job-a", name="n" * (4 << 20), state=job_pb2.JOB_STATE_QUEUED
+            ).SerializeToString()
+        )
+        [stored] = journal.load_all()
+        assert stored.job.state == job_pb2.JOB_STATE_RUNNING
+        assert stored.job.device_start_time_s == 1.0 and len(stored.job.name) == 4 << 20
+    finally:
+        journal.close()
+
+
+def test_a_journal_written_before_job_messages_reads_back(tmp_path: Path) -> None:
+    # Its messages are in the jobs table itself, as the first releases wrote them.
+    path = tmp_path / "jobs.sqlite3"
+    job = job_pb2.Job(id="job-old", name="old", state=job_pb2.JOB_STATE_COMPLETED)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, device_id TEXT NOT NULL, "
+            "state INTEGER NOT NULL, submitted_at_unix_s REAL NOT NULL, job BLOB NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO jobs VALUES (?, ?, ?, ?, ?)",
+            ("job-old", "sim0", int(job.state), 1.0, job.SerializeToString()),
+        )
+    journal = Journal(path)
+    try:
+        assert journal.submitted_blob("job-old") == job.SerializeToString()
+        [stored] = journal.load_all()
+        assert stored.job == job
+        journal.save(job_pb2.Job(id="job-new", name="new")).result()
+        assert sorted(j.job.id for j in journal.load_all()) == ["job-new", "job-old"]
+        journal.forget("job-old").result()
+        assert journal.submitted_blob("job-old") is None
+    finally:
+        journal.close()

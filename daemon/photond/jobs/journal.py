@@ -1,10 +1,13 @@
 """The job journal: every job, and every event of it, in SQLite (WAL), written by one thread.
 
-A job is stored as its whole `photon.v1.Job` message plus the columns needed to find it (its
-submission's idempotency key and a digest of the request among them), and rewritten at every
-state change. A state change of a job already stored writes only what changes (`save_state`:
-the job without its graph and schedule, merged over the stored message when read back), so a
-device loop that starts or ends a 100k-task job does not serialise megabytes on its thread.
+A job is stored as its whole `photon.v1.Job` message, in a table of its own (`job_messages`),
+and a row of the columns needed to find it (its submission's idempotency key and a digest of
+the request among them) and of what changes after submission (`save_state`: the job without
+its graph and schedule, merged over the stored message when read back). A state change rewrites
+only that small row: sqlite writes a row whole, so with the message in it each start or end of
+a 100k-task job wrote its 10 MB again, ~50 ms of a core in the kernel that the device loop
+needed (benchmarks/loop_stall.py under `perf`). Journals written before keep their messages in
+`jobs.job`, read as before.
 Each `JobEvent` is a row of its own, keyed by (job, sequence). On start the
 daemon reads the journal back, so a job's history replays with the numbers it had.
 
@@ -41,6 +44,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     job BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (submitted_at_unix_s);
+CREATE TABLE IF NOT EXISTS job_messages (
+    id TEXT PRIMARY KEY,
+    job BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL,
     sequence INTEGER NOT NULL,
@@ -185,11 +192,11 @@ class Journal:
             job.device_id,
             int(job.state),
             job.submitted_at.ToNanoseconds() / 1e9,
-            job.SerializeToString() if blob is None else blob,
             job.request_id,
             request_digest,
         )
-        return self._put(_Write(_SAVE_JOB, row))
+        message = (job.id, job.SerializeToString() if blob is None else blob)
+        return self._put(_Write(_SAVE_JOB, row, ((_SAVE_MESSAGE, message),)))
 
     def save_state(self, job: job_pb2.Job) -> Future[None]:
         """Store what changed of a job saved before: its state, times, result and failure
@@ -209,7 +216,7 @@ class Journal:
     def forget(self, job_id: str) -> Future[None]:
         """Delete a job and its events (retention)."""
         self._put(_Write(_FORGET_EVENTS, (job_id,)))
-        return self._put(_Write(_FORGET_JOB, (job_id,)))
+        return self._put(_Write(_FORGET_JOB, (job_id,), ((_FORGET_MESSAGE, (job_id,)),)))
 
     def append_event(self, job_id: str, sequence: int, blob: bytes) -> Future[None]:
         """Store one event of a job, serialized; the future is done once it is on disk."""
@@ -253,6 +260,8 @@ class Journal:
                 for write in batch:
                     if write.sql:
                         self._db.execute(write.sql, write.row)
+                    for sql, row in write.more:
+                        self._db.execute(sql, row)
                 self._db.execute("COMMIT")
             except Exception as exc:  # disk full, I/O error: the writers must hear of it
                 log.exception("journal write failed")
@@ -282,13 +291,19 @@ class Journal:
             # One snapshot for the row's place and its bytes: the writer may forget the job.
             self._reader.execute("BEGIN")
             try:
+                table = "job_messages"
                 row = self._reader.execute(
-                    "SELECT rowid, length(job) FROM jobs WHERE id = ?", (job_id,)
+                    "SELECT rowid, length(job) FROM job_messages WHERE id = ?", (job_id,)
                 ).fetchone()
+                if row is None:  # a journal written before `job_messages`
+                    table = "jobs"
+                    row = self._reader.execute(
+                        "SELECT rowid, length(job) FROM jobs WHERE id = ?", (job_id,)
+                    ).fetchone()
                 if row is None:
                     return None
                 rowid, size = row
-                with self._reader.blobopen("jobs", "job", rowid, readonly=True) as blob:
+                with self._reader.blobopen(table, "job", rowid, readonly=True) as blob:
                     while len(parts) * BLOB_READ_BYTES < size:
                         parts.append(blob.read(BLOB_READ_BYTES))
             finally:
@@ -314,7 +329,9 @@ class Journal:
         """Every journaled job with its events, oldest job first."""
         self.flush()
         rows = self._db.execute(
-            "SELECT id, job, progress, request_digest FROM jobs ORDER BY submitted_at_unix_s, rowid"
+            "SELECT jobs.id, coalesce(job_messages.job, jobs.job), progress, request_digest "
+            "FROM jobs LEFT JOIN job_messages ON job_messages.id = jobs.id "
+            "ORDER BY submitted_at_unix_s, jobs.rowid"
         ).fetchall()
         jobs: dict[str, JournaledJob] = {}
         for job_id, blob, progress, digest in rows:
@@ -346,11 +363,14 @@ class Journal:
             self._reader.close()
 
 
+# A job's row keeps its `job` column empty: the message is in `job_messages`.
 _SAVE_JOB = (
     "INSERT INTO jobs (id, device_id, state, submitted_at_unix_s, job, request_id, "
-    "request_digest) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-    "state = excluded.state, job = excluded.job, progress = x''"
+    "request_digest) VALUES (?, ?, ?, ?, x'', ?, ?) ON CONFLICT(id) DO UPDATE SET "
+    "state = excluded.state, job = x'', progress = x''"
 )
+_SAVE_MESSAGE = "INSERT OR REPLACE INTO job_messages (id, job) VALUES (?, ?)"
+_FORGET_MESSAGE = "DELETE FROM job_messages WHERE id = ?"
 _SAVE_STATE = "UPDATE jobs SET state = ?, progress = ? WHERE id = ?"
 _FORGET_EVENTS = "DELETE FROM events WHERE job_id = ?"
 _FORGET_JOB = "DELETE FROM jobs WHERE id = ?"
@@ -364,4 +384,6 @@ _SAVE_LIMITS = (
 class _Write:
     sql: str
     row: tuple[object, ...]
+    # Statements of the same write, in the same transaction.
+    more: tuple[tuple[str, tuple[object, ...]], ...] = ()
     done: Future[None] = field(default_factory=Future)
