@@ -236,9 +236,9 @@ def _rank(ids: list[str]) -> IntArray:
     reason. numpy pads the text with NULs and compares it so, which would tie "a" and "a\\x00":
     every character is moved up by one first, so that the padding sorts below all of them.
     """
-    width = max(1, max((len(i) for i in ids), default=0))
-    text = np.empty(len(ids), dtype=f"<U{width}")
     lengths = np.fromiter((len(i) for i in ids), np.int64, len(ids))
+    width = max(1, int(lengths.max(initial=0)))
+    text = np.empty(len(ids), dtype=f"<U{width}")
     columns = np.arange(width)
     for k in range(0, len(ids), _CHUNK):
         text[k : k + _CHUNK] = ids[k : k + _CHUNK]

@@ -416,6 +416,17 @@ def _discard(future: Future[tuple[str, Any]]) -> None:
         discard(value[1])
 
 
+@dataclass
+class _Retired:
+    """A pool `retire_if_idle` stopped, for `PlanningPool._after_exit`, which lets go of each
+    part as it is done with it: the thread's arguments hold this to its end, and would hold
+    the pool's queues, and their semaphores, with it."""
+
+    executor: ProcessPoolExecutor | None
+    handoff: SimpleQueue[_Devices | None] | None
+    handing: list[threading.Thread]
+
+
 class PlanningPool:
     """The daemon's planning processes; see the module docstring."""
 
@@ -540,7 +551,7 @@ class PlanningPool:
             ):
                 return False
             self._executor = None
-            pool = [executor, self._handoff, self._handing]
+            retired = _Retired(executor, self._handoff, self._handing)
             self._handoff, self._handing = None, []
         log.info(
             "planning processes stopped after %g s without a plan; the next plan starts them",
@@ -548,19 +559,17 @@ class PlanningPool:
             extra={"planning_workers": self.workers},
         )
         # Shut down by the thread, which waits for it: a first `shutdown(wait=False)` here
-        # would let go of the pool's manager thread, and a second one could no longer wait. In
-        # a list the thread empties: its arguments would otherwise hold the pool's queues until
-        # it ends, and their semaphores with them (`_after_exit`).
+        # would let go of the pool's manager thread, and a second one could no longer wait.
         del executor
         threading.Thread(
             target=self._after_exit,
-            args=(pool,),
+            args=(retired,),
             name="photond-pool-exit",
             daemon=True,
         ).start()
         return True
 
-    def _after_exit(self, pool: list[Any]) -> None:
+    def _after_exit(self, retired: _Retired) -> None:
         """Once a retired pool's processes have exited: a trim, then multiprocessing's resource
         tracker stopped unless a new pool has started meanwhile.
 
@@ -572,18 +581,16 @@ class PlanningPool:
         call returns. A hand-off no worker read (one died first) keeps its queue, and the
         tracker with it.
         """
-        executor: ProcessPoolExecutor = pool.pop(0)
-        executor.shutdown(wait=True)
-        del executor
+        assert retired.executor is not None
+        retired.executor.shutdown(wait=True)
+        retired.executor = None
         memory.trim_soon()
-        handing: list[threading.Thread] = pool.pop()
-        for thread in handing:
+        for thread in retired.handing:
             thread.join(HANDOFF_WAIT_S)
-        if any(thread.is_alive() for thread in handing):
+        if any(thread.is_alive() for thread in retired.handing):
             log.debug("a planning process's devices were never read: the resource tracker stays")
             return
-        pool.clear()  # the queue
-        del handing
+        retired.handoff = None
         with self._lock:
             if self._executor is None and not self._reading:
                 _stop_resource_tracker()
