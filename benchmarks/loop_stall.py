@@ -136,9 +136,11 @@ def window(
     times = [d for _, d in frames[first : arrived[-1] + 1]] if arrived else []
     gaps = [b - a for a, b in itertools.pairwise(times)]
     probe_stall_s = float("nan")
+    gap_from_s = gap_to_s = float("nan")
     if gaps:
         worst = first + max(range(len(gaps)), key=gaps.__getitem__)
         since_s, until_s = frames[worst][0], frames[worst + 1][0]
+        gap_from_s, gap_to_s = since_s, until_s
         probe_stall_s = max(
             (late for woke, late in stalls if since_s <= woke <= until_s + PACE_S), default=0.0
         )
@@ -155,6 +157,10 @@ def window(
         "frames": float(len(times)),
         "max_frame_gap_ms": 1e3 * max(gaps, default=float("nan")),
         "probe_stall_at_max_gap_ms": 1e3 * probe_stall_s,
+        # When the largest gap's two frames reached the probe (host monotonic clock, as
+        # `perf record -k CLOCK_MONOTONIC` stamps its samples): where to look in a trace.
+        "max_gap_from_monotonic_s": gap_from_s,
+        "max_gap_to_monotonic_s": gap_to_s,
         "state_calls": float(len(lat_ms)),
         "state_p50_ms": pct(0.5),
         "state_p99_ms": pct(0.99),

@@ -333,8 +333,13 @@ class JobBook:
             # Assembled from the schedule's bytes: a message copy of a 100k-task schedule
             # holds the interpreter (and the device loop) for ~20 ms.
             header = self._new_event(record, device_time_s)
-            first_blob = header.SerializeToString() + length_delimited(
-                _PLANNED_FIELD, length_delimited(_PLANNED_SCHEDULE_FIELD, schedule_blob)
+            first_blob = b"".join(  # joined, not added: see `length_delimited`
+                (
+                    header.SerializeToString(),
+                    length_delimited(
+                        _PLANNED_FIELD, length_delimited(_PLANNED_SCHEDULE_FIELD, schedule_blob)
+                    ),
+                )
             )
             self._journal.save(record.job, record.request_digest, blob)
             # Written in order: once the event is on disk, so is the job.
