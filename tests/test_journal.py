@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from photon.v1 import job_pb2
-from photond.jobs.journal import BLOB_READ_BYTES, BLOB_WRITE_BYTES, Journal
+from photond.jobs.journal import BLOB_READ_BYTES, BLOB_WRITE_BYTES, LARGE_EVENT_BYTES, Journal
 
 
 class _CountedReads:
@@ -75,6 +75,10 @@ def test_a_jobs_message_reaches_sqlite_a_part_at_a_time(tmp_path: Path) -> None:
         journal._db.set_trace_callback(statements.append)
         journal.save(job, blob=blob).result()
         journal.save(job_pb2.Job(id="job-b", name="b")).result()
+        # A job's first event carries its schedule: 5 MB at 100k tasks.
+        first = _event(1, "p" * (2 * LARGE_EVENT_BYTES))
+        journal.append_event("job-a", 1, first).result()
+        journal.append_event("job-a", 2, _event(2, "small")).result()
         journal._db.set_trace_callback(None)
         assert any("job_messages" in s for s in statements)
         assert max(len(s) for s in statements) < 1000, "a statement carried the message"
@@ -85,12 +89,24 @@ def test_a_jobs_message_reaches_sqlite_a_part_at_a_time(tmp_path: Path) -> None:
         again = job_pb2.Job(id="job-a", name="m" * BLOB_WRITE_BYTES)
         journal.save(again).result()  # a job saved again (a resumed job) replaces its message
         assert journal.submitted_blob("job-a") == again.SerializeToString()
-        assert {j.job.id: j.job.name for j in journal.load_all()} == {
-            "job-a": again.name,
-            "job-b": "b",
-        }
+        assert journal.events_since("job-a", 0) == [first, _event(2, "small")]
+        assert journal.events_since("job-a", 1) == [_event(2, "small")]
+        loaded = {j.job.id: j for j in journal.load_all()}
+        assert {i: j.job.name for i, j in loaded.items()} == {"job-a": again.name, "job-b": "b"}
+        assert loaded["job-a"].events.raw_since(0) == [first, _event(2, "small")]
+        # Written again small, an event is its new bytes, not the large body it had.
+        journal.append_event("job-a", 1, _event(1, "now small")).result()
+        assert journal.events_since("job-a", 0)[0] == _event(1, "now small")
+        journal.forget("job-a").result()
+        assert journal.events_since("job-a", 0) == []
+        rows = journal._reader.execute("SELECT count(*) FROM event_bodies").fetchone()
+        assert rows == (0,), "a forgotten job's large event stayed"
     finally:
         journal.close()
+
+
+def _event(sequence: int, job_id: str) -> bytes:
+    return job_pb2.JobEvent(sequence=sequence, job_id=job_id).SerializeToString()
 
 
 def test_an_empty_stored_job_reads_back_empty(tmp_path: Path) -> None:

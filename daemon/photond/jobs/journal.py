@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS events (
     event BLOB NOT NULL,
     PRIMARY KEY (job_id, sequence)
 ) WITHOUT ROWID;
+-- An event of `LARGE_EVENT_BYTES` or more (a job's first, which carries its schedule): its
+-- `events` row holds x'' and its bytes are here, written through a blob handle (`events` has
+-- no rowid to open one on).
+CREATE TABLE IF NOT EXISTS event_bodies (
+    job_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (job_id, sequence)
+);
 CREATE TABLE IF NOT EXISTS device_limits (
     device_id TEXT PRIMARY KEY,
     limits BLOB NOT NULL,
@@ -74,6 +83,8 @@ _BATCH = 4096
 # Bytes of a stored job message read per call (`Journal.submitted_blob`), and written.
 BLOB_READ_BYTES = 1 << 18
 BLOB_WRITE_BYTES = BLOB_READ_BYTES
+# Events of this many bytes or more go to `event_bodies` (`Journal.append_event`).
+LARGE_EVENT_BYTES = BLOB_WRITE_BYTES
 
 
 class EventLog(Sequence[job_pb2.JobEvent]):
@@ -198,7 +209,7 @@ class Journal:
         )
         message = job.SerializeToString() if blob is None else blob
         save_message = (_SAVE_MESSAGE, (job.id, len(message)))
-        return self._put(_Write(_SAVE_JOB, row, (save_message,), message))
+        return self._put(_Write(_SAVE_JOB, row, (save_message,), _Large("job_messages", message)))
 
     def save_state(self, job: job_pb2.Job) -> Future[None]:
         """Store what changed of a job saved before: its state, times, result and failure
@@ -217,12 +228,16 @@ class Journal:
 
     def forget(self, job_id: str) -> Future[None]:
         """Delete a job and its events (retention)."""
-        self._put(_Write(_FORGET_EVENTS, (job_id,)))
+        self._put(_Write(_FORGET_EVENTS, (job_id,), ((_FORGET_EVENT_BODIES, (job_id,)),)))
         return self._put(_Write(_FORGET_JOB, (job_id,), ((_FORGET_MESSAGE, (job_id,)),)))
 
     def append_event(self, job_id: str, sequence: int, blob: bytes) -> Future[None]:
         """Store one event of a job, serialized; the future is done once it is on disk."""
-        return self._put(_Write(_SAVE_EVENT, (job_id, sequence, blob)))
+        if len(blob) < LARGE_EVENT_BYTES:
+            return self._put(_Write(_SAVE_EVENT, (job_id, sequence, blob)))
+        body = (_SAVE_EVENT_BODY, (job_id, sequence, len(blob)))
+        large = _Large("event_bodies", blob)
+        return self._put(_Write(_SAVE_EVENT, (job_id, sequence, b""), (body,), large))
 
     def save_limits(self, device_id: str, blob: bytes, at_unix_s: float) -> Future[None]:
         """Store the operating limits an admin set for a device (a serialized
@@ -265,8 +280,8 @@ class Journal:
                     rowid = None
                     for sql, row in write.more:
                         rowid = self._db.execute(sql, row).lastrowid
-                    if write.message:
-                        self._write_message(rowid, write.message)
+                    if write.large is not None:
+                        self._write_large(rowid, write.large)
                 self._db.execute("COMMIT")
             except Exception as exc:  # disk full, I/O error: the writers must hear of it
                 log.exception("journal write failed")
@@ -278,15 +293,15 @@ class Journal:
             for write in batch:
                 write.done.set_result(None)
 
-    def _write_message(self, rowid: int | None, message: bytes) -> None:
-        """Fill the job message's row, made as zeros of its length, `BLOB_WRITE_BYTES` at a
-        time. Bound as a parameter, sqlite copies the value into a new block with the
-        interpreter held: for a 100k-task job's 10 MB that copy, and the faults on the block's
-        fresh pages, held the device loop out for 19 ms (`perf` on benchmarks/loop_stall.py).
-        Each incremental write lets the interpreter go."""
+    def _write_large(self, rowid: int | None, large: _Large) -> None:
+        """Fill a row made with zeros of `large`'s length, `BLOB_WRITE_BYTES` at a time. Bound
+        as a parameter, sqlite copies a value into a new block with the interpreter held: for
+        a 100k-task job's 10 MB message that copy, and the faults on the block's fresh pages,
+        held the device loop out for 19 ms, and 7.6 ms for its first event's 5 MB (`perf` on
+        benchmarks/loop_stall.py). Each incremental write lets the interpreter go."""
         assert rowid is not None
-        view = memoryview(message)
-        with self._db.blobopen("job_messages", "job", rowid) as blob:
+        view = memoryview(large.data)
+        with self._db.blobopen(large.table, _LARGE_COLUMNS[large.table], rowid) as blob:
             for start in range(0, len(view), BLOB_WRITE_BYTES):
                 blob.write(view[start : start + BLOB_WRITE_BYTES])
 
@@ -331,7 +346,10 @@ class Journal:
         """A job's serialized events from index `start` on (sequence `start` + 1), from disk:
         those committed so far; none once forgotten. A closed journal still reads them from
         its file (a finished job's events live only there: `EventLog.spill`)."""
-        query = "SELECT event FROM events WHERE job_id = ? AND sequence > ? ORDER BY sequence"
+        query = (
+            f"SELECT {_EVENT} FROM {_EVENTS} WHERE e.job_id = ? AND e.sequence > ? "
+            "ORDER BY e.sequence"
+        )
         with self._read_lock:
             if not self._closed:
                 rows = self._reader.execute(query, (job_id, start)).fetchall()
@@ -357,7 +375,7 @@ class Journal:
             job.MergeFromString(progress)
             jobs[job_id] = JournaledJob(job, request_digest=digest)
         for job_id, blob in self._db.execute(
-            "SELECT job_id, event FROM events ORDER BY job_id, sequence"
+            f"SELECT e.job_id, {_EVENT} FROM {_EVENTS} ORDER BY e.job_id, e.sequence"
         ):
             if job_id in jobs:
                 jobs[job_id].events.append(blob)
@@ -391,8 +409,18 @@ _SAVE_MESSAGE = "INSERT OR REPLACE INTO job_messages (id, job) VALUES (?, zerobl
 _FORGET_MESSAGE = "DELETE FROM job_messages WHERE id = ?"
 _SAVE_STATE = "UPDATE jobs SET state = ?, progress = ? WHERE id = ?"
 _FORGET_EVENTS = "DELETE FROM events WHERE job_id = ?"
+_FORGET_EVENT_BODIES = "DELETE FROM event_bodies WHERE job_id = ?"
 _FORGET_JOB = "DELETE FROM jobs WHERE id = ?"
 _SAVE_EVENT = "INSERT OR REPLACE INTO events (job_id, sequence, event) VALUES (?, ?, ?)"
+_SAVE_EVENT_BODY = (
+    "INSERT OR REPLACE INTO event_bodies (job_id, sequence, event) VALUES (?, ?, zeroblob(?))"
+)
+# An event's bytes, from `events` or, where that holds x'' (no event serialises to nothing),
+# from `event_bodies`: a body left by an event written again small is not read.
+_EVENTS = (
+    "events AS e LEFT JOIN event_bodies AS b ON b.job_id = e.job_id AND b.sequence = e.sequence"
+)
+_EVENT = "CASE WHEN length(e.event) = 0 THEN b.event ELSE e.event END"
 _SAVE_LIMITS = (
     "INSERT OR REPLACE INTO device_limits (device_id, limits, updated_at_unix_s) VALUES (?, ?, ?)"
 )
@@ -404,6 +432,16 @@ class _Write:
     row: tuple[object, ...]
     # Statements of the same write, in the same transaction.
     more: tuple[tuple[str, tuple[object, ...]], ...] = ()
-    # A job message written into the row the last of `more` made (`Journal._write_message`).
-    message: bytes = b""
+    # Bytes written into the row the last of `more` made (`Journal._write_large`).
+    large: _Large | None = None
     done: Future[None] = field(default_factory=Future)
+
+
+@dataclass(frozen=True)
+class _Large:
+    table: str  # a key of `_LARGE_COLUMNS`
+    data: bytes
+
+
+# The tables whose rows `_Large` fills, and the column of each.
+_LARGE_COLUMNS = {"job_messages": "job", "event_bodies": "event"}

@@ -79,7 +79,9 @@ from photond.wire import length_delimited, plan_to_proto, request_digest
 log = logging.getLogger("photond.planning_pool")
 
 # Tasks per slice: a slice's pickle loads, and its wire fragment parses, in well under 5 ms.
-SLICE_TASKS = 500
+# At 500 a load held the interpreter 4.5-8.9 ms while a 100k-task answer was read back on the
+# 2-core test machine (`perf` on benchmarks/loop_stall.py: the device loop waiting meanwhile).
+SLICE_TASKS = 200
 _PARENT_POLL_S = 1.0
 # Added to the workers' nice value (lower CPU priority; see `_start_worker`).
 WORKER_NICE = 10
