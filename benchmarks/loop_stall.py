@@ -27,7 +27,12 @@ loaded run is the same load whatever else the machine does; the 1-minute load av
 end of each scenario is printed beside it (it includes whatever else ran).
 
     .venv/bin/python benchmarks/loop_stall.py [--tasks 100000] [--clients 50] [--load N]
-        [--json OUT.json] [--diagnose OUT.jsonl]
+        [--json OUT.json] [--diagnose OUT.jsonl] [--perf OUT.data]
+
+`--perf OUT.data` records the daemon with `perf` throughout (scheduler switches and CPU samples
+with call stacks) and, after the table, lists for each scenario's largest gap the device loop's
+waits for the interpreter and what held it (`photon_bench.gil_waits`). perf costs the daemon
+time of its own: figures taken with it are for finding causes, not for the targets.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from photon_bench import gil_waits
 from photon_bench.daemon import start_photond
 from photon_sdk import Client, DeadlineExceeded, PhotonError, ResourceExhausted, TaskGraph
 
@@ -221,6 +227,7 @@ def main() -> None:
         help="N busy-loop processes run beside photond during the scenarios",
     )
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--perf", type=Path, metavar="OUT.data", help="record with perf")
     parser.add_argument(
         "--diagnose",
         type=Path,
@@ -233,6 +240,7 @@ def main() -> None:
     socket_path = work / "p.sock"
     target = f"unix:{socket_path}"
     process = start(work / "state", socket_path, work / "photond.log", args.diagnose)
+    recorder = record(process.pid, args.perf) if args.perf else None
     big = graph(args.tasks)
     small = [graph(2_000, prefix=f"c{k}_") for k in range(args.clients)]
     rows: dict[str, dict[str, Any]] = {}
@@ -288,6 +296,9 @@ def main() -> None:
         for busy in load:
             busy.kill()
             busy.wait()
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(120)
         process.send_signal(signal.SIGTERM)
         process.wait(60)
     print(
@@ -326,6 +337,36 @@ def main() -> None:
     if args.json:
         figures = {"busy_processes": args.load, "scenarios": rows}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if args.perf:
+        print_waits(args.perf, rows)
+
+
+def record(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """`perf record` of process `pid` into `out`, on the host's monotonic clock (the probe's)."""
+    events = ["-e", "cpu-clock/freq=999/", "-e", "sched:sched_switch"]
+    command = ["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", *events]
+    command += ["--call-graph", "dwarf,8192", "-p", str(pid), "-o", str(out)]
+    try:
+        recorder = subprocess.Popen(command)
+    except FileNotFoundError:
+        raise SystemExit("--perf needs perf (Debian: linux-perf)") from None
+    time.sleep(1.0)  # perf attaches to each thread before the scenarios begin
+    if recorder.poll() is not None:
+        raise SystemExit(f"perf record exited with {recorder.returncode}")
+    return recorder
+
+
+def print_waits(data: Path, rows: dict[str, dict[str, Any]]) -> None:
+    """The device loop's waits for the interpreter of 3 ms or more in each scenario's largest
+    gap (from a period before the gap began to the late frame's arrival)."""
+    for name, row in rows.items():
+        to_s = row["max_gap_to_monotonic_s"]
+        from_s = to_s - 1e-3 * row["max_frame_gap_ms"] - PERIOD_S
+        found = gil_waits.waits(gil_waits.read(data, from_s, to_s), "device-sim0")
+        print(f"\n{name}: largest gap {row['max_frame_gap_ms']:.1f} ms, {from_s:.3f}-{to_s:.3f} s")
+        print(
+            gil_waits.report(found, min_ms=3.0) or "  no wait for the interpreter of 3 ms or more"
+        )
 
 
 if __name__ == "__main__":

@@ -120,6 +120,17 @@ def resource_trackers(daemon: RunningDaemon) -> list[int]:
     return _children(daemon, b"resource_tracker")
 
 
+def thread_names(daemon: RunningDaemon) -> set[str]:
+    """The kernel's names of the daemon's threads (`photond.thread_names`)."""
+    names = set()
+    for task in Path(f"/proc/{daemon.process.pid}/task").iterdir():
+        try:
+            names.add((task / "comm").read_text().strip())
+        except OSError:  # the thread ended meanwhile
+            continue
+    return names
+
+
 def _children(daemon: RunningDaemon, marker: bytes) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():

@@ -236,7 +236,7 @@ def test_a_jobs_forecast_tables_go_to_the_disposer_when_it_ends_or_is_forgotten(
                 loop.ended(execution)
             else:
                 loop.forget(record)
-            assert handed[-1] == (forecast.index,)
+            assert handed[-1] == tuple(forecast.index.shards)
             assert loop._forecast is None and job_id not in loop._prepared
     finally:
         loop.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from daemon_process import RunningDaemon, cleanup, start_daemon
+from daemon_process import RunningDaemon, cleanup, start_daemon, thread_names
 from photon.v1 import telemetry_pb2, telemetry_pb2_grpc
 from photon_sdk import (
     AsyncClient,
@@ -426,3 +426,10 @@ def test_a_failed_sensor_shows_in_frames_and_in_health(tmp_path: Path) -> None:
     assert set(frame.sensor_status) == {"s12"}, "the other sensors are OK"
     assert state.health is not None and state.health.score < 1.0
     assert any(r.startswith("sensor s12 failed") for r in state.health.reasons)
+
+
+def test_the_device_loop_and_the_journal_writer_carry_names_a_profiler_shows(
+    daemon: RunningDaemon,
+) -> None:
+    # `perf` and `top -H` otherwise show every thread as the interpreter's.
+    assert {"device-sim0", "photond-journal"} <= thread_names(daemon)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import overload
 
 from photon.v1 import job_pb2
+from photond.thread_names import name_this_thread
 
 log = logging.getLogger("photond.journal")
 
@@ -258,6 +259,7 @@ class Journal:
         return write.done
 
     def _write_loop(self) -> None:
+        name_this_thread("photond-journal")
         while True:
             first = self._writes.get()
             if first is None:

@@ -56,6 +56,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
@@ -132,7 +133,7 @@ class _ForecastInput:
     estimate: Estimate
     pending: list[PlannedTask]
     running: tuple[tuple[PlannedTask, float], ...]
-    tasks: dict[str, CheckedTask]
+    tasks: Mapping[str, CheckedTask]
     now_s: float
     start_s: float
     period: int
@@ -272,7 +273,7 @@ def _let_go(forecast: JobForecast | None) -> None:
     which frees them a chunk at a time once the forecast is gone: dropped whole on the loop's
     thread, a 100k-task job's took 5-7 ms of the pass that ended the job."""
     if forecast is not None:
-        dispose(forecast.index)
+        dispose(*forecast.index.shards)
 
 
 def _replan_span(

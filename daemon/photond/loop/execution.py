@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from photon.v1 import job_pb2
@@ -26,10 +26,11 @@ from photon_drivers.interface import Driver, SensorSample
 from photond.jobs.book import JobBook, JobRecord
 from photond.planning.graph import CheckedTask
 from photond.planning.plan import PlannedTask
+from photond.planning.sharded_map import ShardedMap
 from photond.wire import job_result
 
 # By task id, the checked tasks; the planned tasks sorted by start.
-ExecutionTables = tuple[dict[str, CheckedTask], list[PlannedTask]]
+ExecutionTables = tuple[Mapping[str, CheckedTask], list[PlannedTask]]
 
 
 def execution_tables(record: JobRecord) -> ExecutionTables:
@@ -40,7 +41,9 @@ def execution_tables(record: JobRecord) -> ExecutionTables:
     if record.resumption is not None:
         done = {p.task_id for p in record.resumption.done}
         planned = tuple(p for p in planned if p.task_id not in done)
-    return record.graph.by_id(), sorted(planned, key=lambda p: p.start_s)
+    # Sharded, not a dict: see `photond.planning.sharded_map`.
+    tasks = ShardedMap((task.id, task) for task in record.graph.tasks)
+    return tasks, sorted(planned, key=lambda p: p.start_s)
 
 
 def followed(pending: Sequence[PlannedTask], planned: Sequence[PlannedTask]) -> list[PlannedTask]:
@@ -159,7 +162,7 @@ class Execution:
         return tuple(self._running.values())
 
     @property
-    def tasks(self) -> dict[str, CheckedTask]:
+    def tasks(self) -> Mapping[str, CheckedTask]:
         return self._tasks
 
     def swap_plan(
@@ -260,7 +263,7 @@ class Execution:
 
     def let_go(
         self,
-    ) -> tuple[dict[str, CheckedTask], list[PlannedTask], dict[str, tuple[str, float, float]]]:
+    ) -> tuple[Mapping[str, CheckedTask], list[PlannedTask], dict[str, tuple[str, float, float]]]:
         """Hand over the job's tables (its tasks by id, those not yet started, those finished)
         and keep empty ones: for `photond.disposal`, once the job has ended and its result is
         built. Dropped with the execution instead, a 100k-task job's were freed all at once."""

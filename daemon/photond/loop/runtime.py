@@ -64,6 +64,7 @@ from photond.loop.health import Health, device_health
 from photond.loop.interlock import Interlock
 from photond.loop.telemetry import TelemetryConfig, TelemetryHub
 from photond.metrics import instruments
+from photond.thread_names import name_this_thread
 
 log = logging.getLogger("photond.loop.runtime")
 
@@ -306,6 +307,7 @@ class DeviceRuntime:
     # -- the loop -------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        name_this_thread(self._thread.name)
         clock = self.driver.clock
         period = 0
         passes = 0

@@ -20,6 +20,7 @@ from photond.model.loop_model import FORECAST_MODES, Estimate, LoopModel
 from photond.planning.graph import CheckedGraph
 from photond.planning.plan import Plan
 from photond.planning.retime import forecast_peak
+from photond.planning.sharded_map import ShardedMap
 from photond.planning.superposition import task_tables
 from photond.planning.thermal_tables import drift_tables
 
@@ -66,7 +67,7 @@ class JobForecast:
         # misses periods: benchmarks/loop_stall.py). Per-task values come through generators,
         # whose frames let other threads in; whole-array conversions run a chunk at a time.
         ids = [t.id for t in tasks]
-        self.index = {task_id: i for i, task_id in enumerate(ids)}
+        self.index: ShardedMap[str, int] = ShardedMap((task_id, i) for i, task_id in enumerate(ids))
         self.id_array = np.fromiter((task_id for task_id in ids), dtype=object, count=n)
         # Rank of each id in sorted order: plans list tasks by (start, id), sorted with numpy.
         self.id_rank = _rank(ids)
