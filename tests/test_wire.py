@@ -12,6 +12,7 @@ from photon.v1 import job_pb2
 from photon_drivers.profile import load_profile
 from photond.loop.frame import Frame
 from photond.planning.plan import Plan, PlannedTask, Stats
+from photond.rpc.planning_pool import SubmitJobHeader
 from photond.wire import (
     describe_profile,
     frame_to_proto,
@@ -19,6 +20,7 @@ from photond.wire import (
     length_delimited,
     plan_from_proto,
     plan_to_proto,
+    top_level_fields,
 )
 
 PLAN = Plan(
@@ -90,3 +92,62 @@ def test_a_field_assembled_from_bytes_parses_as_the_message_protobuf_builds(
     )
     assert assembled == built.SerializeToString()
     assert job_pb2.JobEvent.FromString(assembled) == built
+
+
+# The fields of a SubmitJob's header: every field but the graph.
+_HEADER_FIELDS = frozenset(SubmitJobHeader.DESCRIPTOR.fields_by_number)
+
+_requests = st.builds(
+    job_pb2.SubmitJobRequest,
+    device_id=st.text(max_size=12),
+    name=st.text(max_size=12),
+    optimization_level=st.integers(0, 2**31 - 1),
+    validation_level=st.integers(0, 2**31 - 1),
+    request_id=st.text(max_size=12),
+    graph=st.builds(
+        job_pb2.TaskGraph,
+        tasks=st.lists(st.builds(job_pb2.Task, id=st.text(max_size=6)), max_size=3),
+    ),
+)
+
+
+@given(_requests, st.lists(_requests, max_size=2))
+def test_a_requests_header_fields_alone_read_as_the_whole_request_does(
+    request: job_pb2.SubmitJobRequest, merged: list[job_pb2.SubmitJobRequest]
+) -> None:
+    # Concatenated messages merge: a field may come more than once, the last one winning.
+    body = b"".join(r.SerializeToString() for r in [request, *merged])
+    fields = top_level_fields(body, _HEADER_FIELDS)
+    assert fields is not None
+    whole = job_pb2.SubmitJobRequest.FromString(body)
+    whole.ClearField("graph")
+    assert job_pb2.SubmitJobRequest.FromString(fields) == whole
+
+
+def test_a_large_graph_is_not_copied_for_the_header() -> None:
+    assert {1, 3, 4, 5, 6} == _HEADER_FIELDS
+    tasks = [job_pb2.Task(id=f"t{i}", duration_s=0.01) for i in range(20_000)]
+    request = job_pb2.SubmitJobRequest(name="big", graph=job_pb2.TaskGraph(tasks=tasks))
+    fields = top_level_fields(request.SerializeToString(), _HEADER_FIELDS)
+    assert fields == job_pb2.SubmitJobRequest(name="big").SerializeToString()
+
+
+@given(st.binary(max_size=64))
+def test_any_bytes_give_records_of_the_body_or_none(body: bytes) -> None:
+    fields = top_level_fields(body, _HEADER_FIELDS)
+    if fields is not None:
+        assert len(fields) <= len(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x0a\x05abc",  # a length past the end
+        b"\x08\x80",  # a varint cut short
+        b"\x0b\x0c",  # a group
+        b"\x02\x00",  # field number 0
+        b"\x08\x01" * 300,  # more records than a request has
+    ],
+)
+def test_a_body_that_is_not_plain_records_is_left_to_the_parser(body: bytes) -> None:
+    assert top_level_fields(body, _HEADER_FIELDS) is None

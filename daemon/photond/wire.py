@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from google.protobuf import timestamp_pb2
@@ -105,6 +105,63 @@ def length_delimited(field_number: int, payload: bytes) -> bytes:
 
 
 _LENGTH_DELIMITED = 2  # protobuf wire type of messages, strings and bytes
+# Bytes after a record's key, by wire type (varint and length-delimited are read).
+_FIXED_BYTES = {1: 8, 5: 4}
+# More top-level records than this and `top_level_fields` leaves the body to the parser.
+MAX_TOP_LEVEL_RECORDS = 256
+
+
+def top_level_fields(body: bytes, numbers: Collection[int]) -> bytes | None:
+    """The records of `body` (a serialized message) whose field number is in `numbers`, in
+    order: a message of those fields alone. None when the body is not a plain sequence of
+    records (truncated, a group, field number 0, or more than `MAX_TOP_LEVEL_RECORDS`): parse
+    it whole then, which names what is wrong.
+
+    For a header read of a large request (`rpc.handlers`): protobuf keeps the fields it does
+    not know as a copy, and copying a 100k-task graph's 10 MB into new memory held the
+    interpreter (and the device loop) 6 ms under `perf`. Only the records kept are copied.
+    """
+    kept: list[bytes] = []
+    at, end = 0, len(body)
+    try:
+        for _ in range(MAX_TOP_LEVEL_RECORDS):
+            if at == end:
+                return b"".join(kept)
+            start = at
+            key, at = _read_varint(body, at)
+            wire_type, number = key & 7, key >> 3
+            if wire_type == 0:
+                _, at = _read_varint(body, at)
+            elif wire_type == _LENGTH_DELIMITED:
+                length, at = _read_varint(body, at)
+                at += length
+            elif wire_type in _FIXED_BYTES:
+                at += _FIXED_BYTES[wire_type]
+            else:
+                return None
+            if at > end or number == 0:
+                return None
+            if number in numbers:
+                kept.append(body[start:at])
+    except _Malformed:
+        return None
+    return None
+
+
+class _Malformed(Exception):
+    """A varint runs off the end of the body or past ten bytes."""
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    """(value, index after it) of the varint at `at`."""
+    value = shift = 0
+    for index in range(at, min(at + 10, len(data))):
+        byte = data[index]
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, index + 1
+        shift += 7
+    raise _Malformed
 
 
 def _varint(value: int) -> bytes:

@@ -27,6 +27,8 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from photond.wire import top_level_fields
+
 log = logging.getLogger("photond.rpc")
 
 # At most one warning per this many seconds about undecodable bodies; the rest are counted.
@@ -53,10 +55,14 @@ class RawRequest:
 def _decoder(
     cls: type[Message], header: type[Message] | None = None
 ) -> Callable[[bytes], Message | RawRequest | Undecodable]:
+    # The header's fields, read from their records alone (`wire.top_level_fields`).
+    numbers = frozenset(header.DESCRIPTOR.fields_by_number) if header is not None else None
+
     def decode(body: bytes) -> Message | RawRequest | Undecodable:
         try:
-            if header is not None:
-                return RawRequest(body, header.FromString(body))
+            if header is not None and numbers is not None:
+                fields = top_level_fields(body, numbers)
+                return RawRequest(body, header.FromString(body if fields is None else fields))
             return cls.FromString(body)
         except (DecodeError, RecursionError, ValueError) as exc:
             return Undecodable(cls.DESCRIPTOR.full_name, len(body), str(exc)[:200])
