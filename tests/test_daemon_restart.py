@@ -193,3 +193,35 @@ def test_a_running_job_fails_after_sigkill_by_default() -> None:
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     assert not any(e.kind == "resumed" for e in events)
     assert events[-1].kind == "failed"
+
+
+def test_a_jobs_large_first_event_replays_after_a_restart() -> None:
+    # A job's first event carries its schedule; from 256 KB on it is journaled in a table of
+    # its own and written a part at a time (`photond.jobs.journal`, event_bodies).
+    graph = TaskGraph(name="wide")
+    for k in range(WIDE_TASKS):
+        graph.add_task(f"w{k}", duration_s=0.01, heater_power_mw={"h00": 1.0})
+    with state_dir() as folder:
+        first = start_daemon(folder, time_scale=TIME_SCALE)
+        try:
+            with Client(first.target) as client:
+                job = client.submit_job(graph, name="wide")
+                planned = next(iter(client.watch_job(job.id)))
+        finally:
+            cleanup(first)
+        with contextlib.closing(sqlite3.connect(folder / "jobs.sqlite3")) as db:
+            (size,) = db.execute("SELECT length(event) FROM event_bodies").fetchone()
+        second = start_daemon(folder, time_scale=TIME_SCALE)
+        try:
+            with Client(second.target) as client:
+                replayed = list(client.watch_job(job.id))
+        finally:
+            cleanup(second)
+    assert size >= 256 * 1024, "the first event was not large enough to test this"
+    assert planned.kind == "planned" and planned.schedule is not None
+    assert len(planned.schedule.tasks) == WIDE_TASKS
+    assert replayed[0] == planned
+    assert [e.sequence for e in replayed] == list(range(1, len(replayed) + 1))
+
+
+WIDE_TASKS = 10_000

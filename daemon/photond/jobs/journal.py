@@ -8,7 +8,9 @@ only that small row: sqlite writes a row whole, so with the message in it each s
 a 100k-task job wrote its 10 MB again, ~50 ms of a core in the kernel that the device loop
 needed (benchmarks/loop_stall.py under `perf`). Journals written before keep their messages in
 `jobs.job`, read as before.
-Each `JobEvent` is a row of its own, keyed by (job, sequence). On start the
+Each `JobEvent` is a row of its own, keyed by (job, sequence); one of 256 KB or more (a job's
+first, which carries its schedule) keeps its bytes in `event_bodies`. Large values reach sqlite
+through a blob handle a part at a time (`Journal._write_large`), never bound whole. On start the
 daemon reads the journal back, so a job's history replays with the numbers it had.
 
 Writes go through one writer thread in the order they were asked for, a batch per transaction:
@@ -406,7 +408,7 @@ _SAVE_JOB = (
     "request_digest) VALUES (?, ?, ?, ?, x'', ?, ?) ON CONFLICT(id) DO UPDATE SET "
     "state = excluded.state, job = x'', progress = x''"
 )
-# The message itself follows through an incremental blob handle (`Journal._write_message`).
+# The message itself follows through an incremental blob handle (`Journal._write_large`).
 _SAVE_MESSAGE = "INSERT OR REPLACE INTO job_messages (id, job) VALUES (?, zeroblob(?))"
 _FORGET_MESSAGE = "DELETE FROM job_messages WHERE id = ?"
 _SAVE_STATE = "UPDATE jobs SET state = ?, progress = ? WHERE id = ?"
@@ -418,11 +420,13 @@ _SAVE_EVENT_BODY = (
     "INSERT OR REPLACE INTO event_bodies (job_id, sequence, event) VALUES (?, ?, zeroblob(?))"
 )
 # An event's bytes, from `events` or, where that holds x'' (no event serialises to nothing),
-# from `event_bodies`: a body left by an event written again small is not read.
-_EVENTS = (
-    "events AS e LEFT JOIN event_bodies AS b ON b.job_id = e.job_id AND b.sequence = e.sequence"
+# from `event_bodies` (looked up for those rows alone): a body left by an event written again
+# small is not read.
+_EVENTS = "events AS e"
+_EVENT = (
+    "CASE WHEN length(e.event) = 0 THEN (SELECT b.event FROM event_bodies AS b "
+    "WHERE b.job_id = e.job_id AND b.sequence = e.sequence) ELSE e.event END"
 )
-_EVENT = "CASE WHEN length(e.event) = 0 THEN b.event ELSE e.event END"
 _SAVE_LIMITS = (
     "INSERT OR REPLACE INTO device_limits (device_id, limits, updated_at_unix_s) VALUES (?, ?, ?)"
 )
