@@ -164,6 +164,7 @@ def main() -> None:
     for column, figures in columns.items():
         percent = figures["paced: pass µs"] * 1e-6 / PERIOD_S * 100
         print(f"{column}: paced passes at 100 Hz are {percent:.2f} % of a core")
+    args.json.parent.mkdir(parents=True, exist_ok=True)  # benchmarks/results is not kept in git
     args.json.write_text(
         json.dumps(
             {"passes": args.passes, "period_s": PERIOD_S, "columns": columns},
