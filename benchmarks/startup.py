@@ -313,6 +313,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.warm_starts < 1:
         parser.error("--warm-starts must be at least 1")
+    if args.skip_cold and "NUMBA_CACHE_DIR" not in os.environ:
+        parser.error("--skip-cold reuses $NUMBA_CACHE_DIR: set it to a warm kernel cache")
     work = Path(tempfile.mkdtemp(prefix="pd-start-"))
     cache = Path(os.environ["NUMBA_CACHE_DIR"]) if args.skip_cold else work / "numba"
     env = daemon_env(args, cache)
