@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from photon.v1 import job_pb2
-from photond.jobs.journal import BLOB_READ_BYTES, BLOB_WRITE_BYTES, LARGE_EVENT_BYTES, Journal
+from photond.jobs.journal import BLOB_PART_BYTES, LARGE_EVENT_BYTES, Journal
 
 
 class _CountedReads:
@@ -47,14 +47,14 @@ def test_a_stored_job_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
     # held the interpreter: tens of milliseconds of a stalled device loop.
     journal = Journal(tmp_path / "jobs.sqlite3")
     try:
-        job = job_pb2.Job(id="job-a", name="n" * (3 * BLOB_READ_BYTES + 123))
+        job = job_pb2.Job(id="job-a", name="n" * (3 * BLOB_PART_BYTES + 123))
         blob = job.SerializeToString()
         journal.save(job, blob=blob).result()
         counted = _CountedReads(journal._reader)
         journal._reader = counted  # type: ignore[assignment]
         assert journal.submitted_blob("job-a") == blob
         assert len(counted.reads) == 4, "not read a part at a time"
-        assert max(counted.reads) <= BLOB_READ_BYTES
+        assert max(counted.reads) <= BLOB_PART_BYTES
         assert journal.submitted_blob("job-b") is None
         journal.forget("job-a").result()
         assert journal.submitted_blob("job-a") is None
@@ -70,7 +70,7 @@ def test_a_jobs_message_reaches_sqlite_a_part_at_a_time(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "jobs.sqlite3")
     statements: list[str] = []
     try:
-        job = job_pb2.Job(id="job-a", name="n" * (3 * BLOB_WRITE_BYTES + 123))
+        job = job_pb2.Job(id="job-a", name="n" * (3 * BLOB_PART_BYTES + 123))
         blob = job.SerializeToString()
         journal._db.set_trace_callback(statements.append)
         journal.save(job, blob=blob).result()
@@ -86,7 +86,7 @@ def test_a_jobs_message_reaches_sqlite_a_part_at_a_time(tmp_path: Path) -> None:
         assert (
             journal.submitted_blob("job-b") == job_pb2.Job(id="job-b", name="b").SerializeToString()
         )
-        again = job_pb2.Job(id="job-a", name="m" * BLOB_WRITE_BYTES)
+        again = job_pb2.Job(id="job-a", name="m" * BLOB_PART_BYTES)
         journal.save(again).result()  # a job saved again (a resumed job) replaces its message
         assert journal.submitted_blob("job-a") == again.SerializeToString()
         assert journal.events_since("job-a", 0) == [first, _event(2, "small")]

@@ -83,11 +83,11 @@ _ADDED_COLUMNS = (
 _PROGRESS_SCALARS = ("state", "device_start_time_s", "device_end_time_s", "failure_reason")
 # Most writes one transaction takes: a burst of task events commits in a few batches.
 _BATCH = 4096
-# Bytes of a stored job message read per call (`Journal.submitted_blob`), and written.
-BLOB_READ_BYTES = 1 << 18
-BLOB_WRITE_BYTES = BLOB_READ_BYTES
+# Bytes of a stored large value read or written per call (`Journal.submitted_blob`,
+# `Journal._write_large`): each call lets the interpreter go.
+BLOB_PART_BYTES = 1 << 18
 # Events of this many bytes or more go to `event_bodies` (`Journal.append_event`).
-LARGE_EVENT_BYTES = BLOB_WRITE_BYTES
+LARGE_EVENT_BYTES = BLOB_PART_BYTES
 
 
 class EventLog(Sequence[job_pb2.JobEvent]):
@@ -212,7 +212,9 @@ class Journal:
         )
         message = job.SerializeToString() if blob is None else blob
         save_message = (_SAVE_MESSAGE, (job.id, len(message)))
-        return self._put(_Write(_SAVE_JOB, row, (save_message,), _Large("job_messages", message)))
+        return self._put(
+            _Write(_SAVE_JOB, row, (save_message,), _Large("job_messages", "job", message))
+        )
 
     def save_state(self, job: job_pb2.Job) -> Future[None]:
         """Store what changed of a job saved before: its state, times, result and failure
@@ -239,7 +241,7 @@ class Journal:
         if len(blob) < LARGE_EVENT_BYTES:
             return self._put(_Write(_SAVE_EVENT, (job_id, sequence, blob)))
         body = (_SAVE_EVENT_BODY, (job_id, sequence, len(blob)))
-        large = _Large("event_bodies", blob)
+        large = _Large("event_bodies", "event", blob)
         return self._put(_Write(_SAVE_EVENT, (job_id, sequence, b""), (body,), large))
 
     def save_limits(self, device_id: str, blob: bytes, at_unix_s: float) -> Future[None]:
@@ -298,16 +300,16 @@ class Journal:
                 write.done.set_result(None)
 
     def _write_large(self, rowid: int | None, large: _Large) -> None:
-        """Fill a row made with zeros of `large`'s length, `BLOB_WRITE_BYTES` at a time. Bound
+        """Fill a row made with zeros of `large`'s length, `BLOB_PART_BYTES` at a time. Bound
         as a parameter, sqlite copies a value into a new block with the interpreter held: for
         a 100k-task job's 10 MB message that copy, and the faults on the block's fresh pages,
         held the device loop out for 19 ms, and 7.6 ms for its first event's 5 MB (`perf` on
         benchmarks/loop_stall.py). Each incremental write lets the interpreter go."""
         assert rowid is not None
         view = memoryview(large.data)
-        with self._db.blobopen(large.table, _LARGE_COLUMNS[large.table], rowid) as blob:
-            for start in range(0, len(view), BLOB_WRITE_BYTES):
-                blob.write(view[start : start + BLOB_WRITE_BYTES])
+        with self._db.blobopen(large.table, large.column, rowid) as blob:
+            for start in range(0, len(view), BLOB_PART_BYTES):
+                blob.write(view[start : start + BLOB_PART_BYTES])
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class Journal:
         None once forgotten. A submission's row is written before it is acknowledged, so every
         job the book holds has one.
 
-        Read `BLOB_READ_BYTES` at a time: selected whole, sqlite reads every page of the
+        Read `BLOB_PART_BYTES` at a time: selected whole, sqlite reads every page of the
         message while the caller holds the interpreter, and a 100k-task job's 10 MB, read
         while the writer rewrote its row (CancelJob: the job's end), held the device loop out
         for tens of milliseconds."""
@@ -340,8 +342,8 @@ class Journal:
                     return None
                 rowid, size = row
                 with self._reader.blobopen(table, "job", rowid, readonly=True) as blob:
-                    while len(parts) * BLOB_READ_BYTES < size:
-                        parts.append(blob.read(BLOB_READ_BYTES))
+                    while len(parts) * BLOB_PART_BYTES < size:
+                        parts.append(blob.read(BLOB_PART_BYTES))
             finally:
                 self._reader.execute("COMMIT")
         return b"".join(parts)
@@ -445,9 +447,8 @@ class _Write:
 
 @dataclass(frozen=True)
 class _Large:
-    table: str  # a key of `_LARGE_COLUMNS`
+    """A value too large to bind: the table and column it fills, and its bytes."""
+
+    table: str
+    column: str
     data: bytes
-
-
-# The tables whose rows `_Large` fills, and the column of each.
-_LARGE_COLUMNS = {"job_messages": "job", "event_bodies": "event"}

@@ -56,11 +56,11 @@ def _decoder(
     cls: type[Message], header: type[Message] | None = None
 ) -> Callable[[bytes], Message | RawRequest | Undecodable]:
     # The header's fields, read from their records alone (`wire.top_level_fields`).
-    numbers = frozenset(header.DESCRIPTOR.fields_by_number) if header is not None else None
+    numbers = frozenset(header.DESCRIPTOR.fields_by_number) if header is not None else frozenset()
 
     def decode(body: bytes) -> Message | RawRequest | Undecodable:
         try:
-            if header is not None and numbers is not None:
+            if header is not None:
                 fields = top_level_fields(body, numbers)
                 return RawRequest(body, header.FromString(body if fields is None else fields))
             return cls.FromString(body)
