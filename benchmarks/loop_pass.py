@@ -3,7 +3,8 @@
 photond idles at 100 Hz for months, so its idle CPU is the loop's pass times 100 per second
 (docs/operations.md). This builds the daemon's own `DeviceRuntime` on the simulated chip (the
 default profile, `make run`'s closed loop, a 10 ms period, a hand-stepped clock so every run
-sees the same samples) and times, per pass:
+sees the same samples; each step is a period plus a seeded lateness, as at real time) and
+times, per pass:
 
 - `read_sensors`: the simulated chip's catch-up and readout (hardware would spend this on its
   link instead);
@@ -42,6 +43,10 @@ from typing import Any
 import numpy as np
 
 PERIOD_S = 0.01
+# How late a pass starts at real time, at most: each step of the hand-stepped clock is a period
+# plus a seeded draw up to this, so that, as at real time, no two steps are the same length
+# (the simulated chip's exponentials depend on the step).
+LATENESS_S = 2e-4
 DEFAULT_JSON = Path(__file__).parent / "results" / "loop_pass.json"
 
 
@@ -71,6 +76,11 @@ def measure(passes: int) -> dict[str, float]:
 
     figures = {"plant MB": plant_mb()}
     clock = ManualClock()
+    lateness = np.random.default_rng(7)
+
+    def period_s() -> float:
+        return PERIOD_S + float(lateness.uniform(0.0, LATENESS_S))
+
     sim = SimulatedChipDriver(None, clock, seed=1)
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp) / "jobs.sqlite3")
@@ -102,16 +112,16 @@ def measure(passes: int) -> dict[str, float]:
             "pass": runtime._step,
         }
         for _ in range(200):  # settle: the observer's first samples, numpy's first calls
-            clock.advance(PERIOD_S)
+            clock.advance(period_s())
             runtime._step()
         for paced in (False, True):
             spent: dict[str, list[float]] = {name: [] for name in parts}
             now = time.thread_time if paced else time.perf_counter
             for _ in range(passes):
-                clock.advance(PERIOD_S)
+                clock.advance(period_s())
                 for name, part in parts.items():
                     if name == "pass":
-                        clock.advance(PERIOD_S)  # a pass of its own, a period on
+                        clock.advance(period_s())  # a pass of its own, a period on
                     if paced:
                         time.sleep(PERIOD_S)  # as the loop thread does between passes
                     started = now()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from photon.v1 import job_pb2
 from photon_drivers.clock import ManualClock
@@ -25,7 +27,7 @@ from photon_drivers.sim.driver import SimulatedChipDriver
 from photond.jobs.book import JobBook, JobRecord
 from photond.jobs.journal import Journal
 from photond.loop.control_config import ControlConfig
-from photond.loop.interlock import Interlock
+from photond.loop.interlock import PLAUSIBLE_C, Interlock
 from photond.loop.runtime import DeviceRuntime
 from photond.model import ModelState
 from photond.model.loop_model import Estimate
@@ -63,6 +65,38 @@ def test_distrusted_sensor_counts_with_its_estimate() -> None:
     # A dead sensor's rail reading does not hide heat, nor does it trip by itself.
     lock = Interlock(LIMITS, IDS)
     assert lock.check([-40.0, 30.0], estimate([40.0, 30.0], {"a": "out of range"})) is None
+
+
+READINGS_C = st.one_of(
+    st.sampled_from([30.0, 30.5, 31.0, -60.0, 260.0, math.nan, math.inf, -math.inf]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@given(
+    readings_c=st.lists(READINGS_C, min_size=4, max_size=4),
+    estimates_c=st.lists(st.floats(-40.0, 200.0), min_size=4, max_size=4),
+    distrusted=st.sets(st.sampled_from("abcd")),
+    with_estimate=st.booleans(),
+)
+def test_hottest_is_the_greatest_counted_reading_and_the_greatest_id_among_equals(
+    readings_c: list[float], estimates_c: list[float], distrusted: set[str], with_estimate: bool
+) -> None:
+    # The rule as the module docstring states it, by sorting: a reading counts when it is a
+    # plausible number from a trusted sensor; otherwise the sensor's estimate stands in.
+    ids = ("a", "b", "c", "d")
+    lock = Interlock(LIMITS, ids)
+    est = estimate(estimates_c, {i: "test" for i in distrusted}) if with_estimate else None
+    low, high = PLAUSIBLE_C
+    candidates = []
+    for i, (sensor_id, value) in enumerate(zip(ids, readings_c, strict=True)):
+        trusted = est is None or sensor_id not in est.distrusted
+        if math.isfinite(value) and low <= value <= high and trusted:
+            candidates.append((value, sensor_id, "measured"))
+        elif est is not None:
+            candidates.append((estimates_c[i], sensor_id, "estimated"))
+    expected = sorted(candidates)[-1] if candidates else (-math.inf, "", "")
+    assert lock.hottest(readings_c, est) == expected
 
 
 def test_emergency_stop_holds_until_resumed() -> None:

@@ -157,6 +157,25 @@ def test_free_decay_loses_heat(net: RCNetwork, dt_s: float) -> None:
     assert np.all(later <= warm + 1e-9) and np.all(later >= -1e-9)
 
 
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(dt_s=st.one_of(st.just(0.0), st.floats(1e-7, 1.0), st.floats(1.0, 1e4)), seed=st.integers(0))
+def test_chip_modes_advance_as_each_decays_toward_its_steady_state(
+    chip: ChipNetwork, dt_s: float, seed: int
+) -> None:
+    # Each mode k: e^-λk·dt of what it held plus (1 - e^-λk·dt)/λk of its input, computed here
+    # for every mode; the network leaves out the part a settled mode keeps of its past (below
+    # e^-42 of it).
+    net = chip.network
+    rng = np.random.default_rng(seed)
+    modes, modal_w = rng.normal(size=(2, net.node_count)) * rng.choice([1e-6, 1.0, 1e3], 2)[:, None]
+    rates = 1.0 / net.time_constants_s
+    exact = np.exp(-rates * dt_s) * modes - np.expm1(-rates * dt_s) / rates * modal_w
+    got = net.advance_modes(modes, modal_w, dt_s)
+    assert np.all(np.abs(got - exact) <= 1e-18 * np.abs(modes) + 1e-15 * np.abs(exact))
+    # The same step again (its exponentials reused) gives the same.
+    assert np.array_equal(net.advance_modes(modes, modal_w, dt_s), got)
+
+
 # The chip built from the default profile.
 
 

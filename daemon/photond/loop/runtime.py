@@ -361,8 +361,11 @@ class DeviceRuntime:
         estimate, the job's progress and the device's health."""
         estimate = self.control.estimate
         conditions: list[SensorCondition] = []
-        failed = []
-        for i, value in enumerate(sample.temperature_c):
+        failed: list[int] = []
+        # The usual pass has nothing to say of any sensor: no distrust, and a finite sum (so
+        # no reading that is not a number).
+        quiet = not estimate.distrusted and math.isfinite(sum(sample.temperature_c))
+        for i, value in enumerate(() if quiet else sample.temperature_c):
             sensor_id = self._sensor_ids[i]
             why = estimate.distrusted.get(sensor_id)
             if math.isnan(value):
