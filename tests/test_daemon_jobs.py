@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from daemon_process import RunningDaemon, cleanup, start_daemon
-from photon_sdk import AsyncClient, Client, JobEvent, JobState, TaskGraph, TelemetryFrame
+from photon_sdk import (
+    AsyncClient,
+    Client,
+    JobEvent,
+    JobState,
+    JobView,
+    TaskGraph,
+    TelemetryFrame,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -143,8 +151,14 @@ def test_async_client_runs_a_job(daemon: RunningDaemon) -> None:
     async def run() -> tuple[list[JobEvent], int]:
         async with AsyncClient(daemon.target) as client:
             lanes = len((await client.get_device("sim0")).lanes)
-            job = await client.submit_job(graph)
-            return [event async for event in client.watch_job(job.id)], lanes
+            job = await client.submit_job(graph, view=JobView.BASIC)
+            assert job.task_count == 20 and len(job.graph) == 0
+            events = [event async for event in client.watch_job(job.id)]
+            light = await client.get_job(job.id, view=JobView.BASIC)
+            whole = await client.get_job(job.id)
+            assert light.state == whole.state == JobState.COMPLETED
+            assert len(light.graph) == 0 and len(whole.graph) == 20
+            return events, lanes
 
     events, lanes = asyncio.run(run())
     assert events[-1].kind == "completed"
@@ -204,6 +218,34 @@ def test_jobs_are_listed_newest_first(daemon: RunningDaemon) -> None:
     # A listing counts a job's tasks without carrying them; GetJob has them.
     assert jobs[0].task_count == 1 and len(jobs[0].graph) == 0
     assert whole.task_count == 1 and len(whole.graph) == 1
+
+
+def test_a_basic_view_answers_the_job_without_its_tasks(daemon: RunningDaemon) -> None:
+    graph = TaskGraph()
+    graph.add_task("long", duration_s=60.0, heater_power_mw={"h33": 20.0})
+    graph.add_task("after", duration_s=1.0, depends_on=["long"])
+    with Client(daemon.target) as client:
+        basic = client.submit_job(graph, name="viewed", view=JobView.BASIC)
+        # The same job whichever view: its figures, without the tasks it was sent.
+        # A retry under the same key asks for the same job whichever view it wants.
+        again = client.submit_job(graph, name="viewed", request_id=basic.request_id)
+        assert again.id == basic.id and len(again.graph) == 2
+        again = client.submit_job(
+            graph, name="viewed", request_id=basic.request_id, view=JobView("basic")
+        )
+        whole = client.get_job(basic.id)
+        light = client.get_job(basic.id, view=JobView.BASIC)
+        cancelled = client.cancel_job(basic.id, view=JobView.BASIC)
+        after = client.get_job(basic.id, view=JobView.FULL)
+    for job in (basic, again, light, cancelled):
+        assert job.id == basic.id and job.name == "viewed" and job.task_count == 2
+        assert len(job.graph) == 0
+        assert job.schedule is not None and job.schedule.tasks == ()
+        assert job.schedule.makespan_s == whole.schedule.makespan_s > 60.0  # type: ignore[union-attr]
+    assert [t.id for t in whole.graph] == ["long", "after"]
+    assert whole.schedule is not None and len(whole.schedule.tasks) == 2
+    assert cancelled.state == JobState.CANCELLED == after.state
+    assert len(after.graph) == 2
 
 
 def test_a_retried_submission_returns_the_first_job(daemon: RunningDaemon) -> None:

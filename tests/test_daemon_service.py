@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -213,6 +213,26 @@ def test_malformed_graphs_are_invalid_argument(
     violation = error_details_pb2.BadRequest()
     status.details[0].Unpack(violation)
     assert violation.field_violations[0].field.startswith("graph.tasks")
+
+
+def test_an_unknown_job_view_is_invalid_argument_naming_view(daemon: RunningDaemon) -> None:
+    graph = job_pb2.TaskGraph(tasks=[job_pb2.Task(id="a", duration_s=0.01)])
+    with grpc.insecure_channel(daemon.target) as channel:
+        stub = job_pb2_grpc.JobServiceStub(channel)
+        listed = len(stub.ListJobs(job_pb2.ListJobsRequest(limit=1000), timeout=10).jobs)
+        unknown = cast(job_pb2.JobView.ValueType, 7)
+        requests: tuple[tuple[Any, Message], ...] = (
+            (stub.SubmitJob, job_pb2.SubmitJobRequest(graph=graph, view=unknown)),
+            (stub.GetJob, job_pb2.GetJobRequest(job_id="job-x", view=unknown)),
+            (stub.CancelJob, job_pb2.CancelJobRequest(job_id="job-x", view=unknown)),
+        )
+        for method, request in requests:
+            with pytest.raises(grpc.RpcError) as info:
+                method(request, timeout=10)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert str(info.value.details()).startswith("view: unknown job view")
+        # The refused submit made no job.
+        assert len(stub.ListJobs(job_pb2.ListJobsRequest(limit=1000), timeout=10).jobs) == listed
 
 
 def test_daemon_still_runs_jobs_after_bad_input(daemon: RunningDaemon) -> None:

@@ -40,6 +40,7 @@ EXPECTED = [
     "JobResult",
     "JobState",
     "JobStats",
+    "JobView",
     "Lane",
     "Layer",
     "Limits",

@@ -20,6 +20,7 @@ from photond.wire import (
     length_delimited,
     plan_from_proto,
     plan_to_proto,
+    request_digest,
     top_level_fields,
 )
 
@@ -125,7 +126,7 @@ def test_a_requests_header_fields_alone_read_as_the_whole_request_does(
 
 
 def test_a_large_graph_is_not_copied_for_the_header() -> None:
-    assert {1, 3, 4, 5, 6} == _HEADER_FIELDS
+    assert {1, 3, 4, 5, 6, 7} == _HEADER_FIELDS  # every field but the graph (2)
     tasks = [job_pb2.Task(id=f"t{i}", duration_s=0.01) for i in range(20_000)]
     request = job_pb2.SubmitJobRequest(name="big", graph=job_pb2.TaskGraph(tasks=tasks))
     fields = top_level_fields(request.SerializeToString(), _HEADER_FIELDS)
@@ -151,3 +152,13 @@ def test_any_bytes_give_records_of_the_body_or_none(body: bytes) -> None:
 )
 def test_a_body_that_is_not_plain_records_is_left_to_the_parser(body: bytes) -> None:
     assert top_level_fields(body, _HEADER_FIELDS) is None
+
+
+def test_a_digest_is_of_the_job_asked_for_not_of_its_key_or_the_answer_s_view() -> None:
+    graph = job_pb2.TaskGraph(tasks=[job_pb2.Task(id="a", duration_s=0.01)])
+    asked = job_pb2.SubmitJobRequest(name="n", graph=graph)
+    same = job_pb2.SubmitJobRequest(
+        name="n", graph=graph, request_id="k", view=job_pb2.JOB_VIEW_BASIC
+    )
+    assert request_digest(same) == request_digest(asked)
+    assert request_digest(job_pb2.SubmitJobRequest(name="m", graph=graph)) != request_digest(asked)

@@ -78,12 +78,14 @@ class FullSample(Sample, Protocol):
 
 
 def request_digest(request: job_pb2.SubmitJobRequest) -> str:
-    """SHA-256 (hex) of what a submission asks for, its idempotency key left out: a retry
-    carries the same digest, another request under the same key does not. Deterministic
-    serialisation orders map entries (heater powers), so equal requests hash equally."""
+    """SHA-256 (hex) of what a submission asks for, its idempotency key and the view of the
+    answer it wants left out: a retry carries the same digest (whichever view it asks for),
+    another request under the same key does not. Deterministic serialisation orders map
+    entries (heater powers), so equal requests hash equally."""
     copy = job_pb2.SubmitJobRequest()
     copy.CopyFrom(request)
     copy.ClearField("request_id")
+    copy.ClearField("view")
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 

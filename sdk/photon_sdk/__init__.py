@@ -67,6 +67,7 @@ from .types import JobProgress as JobProgress
 from .types import JobResult as JobResult
 from .types import JobState as JobState
 from .types import JobStats as JobStats
+from .types import JobView as JobView
 from .types import Lane as Lane
 from .types import Layer as Layer
 from .types import Limits as Limits
@@ -115,6 +116,7 @@ __all__ = [
     "JobResult",
     "JobState",
     "JobStats",
+    "JobView",
     "Lane",
     "Layer",
     "Limits",

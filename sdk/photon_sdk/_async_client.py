@@ -25,7 +25,7 @@ from photon.v1 import (
 )
 
 from . import _health
-from ._base import BaseClient, TelemetryDecoder
+from ._base import BaseClient, TelemetryDecoder, job_view
 from ._channel import CHANNEL_OPTIONS
 from ._convert import (
     device_from_proto,
@@ -48,6 +48,7 @@ from .types import (
     Job,
     JobEvent,
     JobStats,
+    JobView,
     Limits,
     OptimizationLevel,
     Schedule,
@@ -166,6 +167,7 @@ class AsyncClient(BaseClient):
         validation: ValidationLevel | None = None,
         validate: bool = True,
         request_id: str | None = None,
+        view: JobView = JobView.FULL,
     ) -> Job:
         """Submit a task graph; return the job once the daemon has journaled it.
 
@@ -176,13 +178,13 @@ class AsyncClient(BaseClient):
             GraphError: the graph is invalid (only with ``validate=True``).
         """
         request = self._submit_request(
-            graph, device_id, name, level, validation, validate, request_id
+            graph, device_id, name, level, validation, validate, request_id, view
         )
         return job_from_proto(await self._call("SubmitJob", self._jobs.SubmitJob, request))
 
-    async def get_job(self, job_id: str) -> Job:
+    async def get_job(self, job_id: str, *, view: JobView = JobView.FULL) -> Job:
         """Return a job's current state, schedule and result (times in s, °C, mJ)."""
-        request = job_pb2.GetJobRequest(job_id=job_id)
+        request = job_pb2.GetJobRequest(job_id=job_id, view=job_view(view))
         return job_from_proto(await self._call("GetJob", self._jobs.GetJob, request))
 
     async def watch_job(self, job_id: str) -> AsyncGenerator[JobEvent, None]:
@@ -223,9 +225,9 @@ class AsyncClient(BaseClient):
             await events.aclose()
         return await self.get_job(job_id)
 
-    async def cancel_job(self, job_id: str) -> Job:
+    async def cancel_job(self, job_id: str, *, view: JobView = JobView.FULL) -> Job:
         """Cancel a job: queued tasks never start, running ones stop, heaters go off."""
-        request = job_pb2.CancelJobRequest(job_id=job_id)
+        request = job_pb2.CancelJobRequest(job_id=job_id, view=job_view(view))
         return job_from_proto(await self._call("CancelJob", self._jobs.CancelJob, request))
 
     async def list_jobs(self, device_id: str = "", limit: int = 100) -> list[Job]:

@@ -17,9 +17,9 @@ from ._convert import telemetry_frame_from_proto
 from ._errors import GraphError, ProtocolError
 from ._target import default_target
 from .graph import TaskGraph
-from .types import Limits, OptimizationLevel, TelemetryFrame, ValidationLevel
+from .types import JobView, Limits, OptimizationLevel, TelemetryFrame, ValidationLevel
 
-__all__ = ["BaseClient", "TelemetryDecoder"]
+__all__ = ["BaseClient", "TelemetryDecoder", "job_view"]
 
 _OPTIMIZATION_LEVELS = {
     OptimizationLevel.FAST: job_pb2.OPTIMIZATION_LEVEL_FAST,
@@ -31,6 +31,7 @@ _VALIDATION_LEVELS = {
     ValidationLevel.STRICT: job_pb2.VALIDATION_LEVEL_STRICT,
     ValidationLevel.PARANOID: job_pb2.VALIDATION_LEVEL_PARANOID,
 }
+_JOB_VIEWS = {JobView.FULL: job_pb2.JOB_VIEW_FULL, JobView.BASIC: job_pb2.JOB_VIEW_BASIC}
 
 
 class BaseClient:
@@ -90,6 +91,7 @@ class BaseClient:
         validation: ValidationLevel | None,
         validate: bool,
         request_id: str | None,
+        view: JobView = JobView.FULL,
     ) -> job_pb2.SubmitJobRequest:
         if validate:
             graph.validate()
@@ -103,6 +105,7 @@ class BaseClient:
             # so every attempt of one call carries the same key; a caller retrying by hand
             # passes the job's request_id again.
             request_id=uuid.uuid4().hex if request_id is None else request_id,
+            view=job_view(view),
         )
 
     @staticmethod
@@ -298,3 +301,8 @@ class TelemetryDecoder:
                 for frame in update.batch.frames
             ]
         return []  # a kind added by a newer daemon: nothing this SDK can show
+
+
+def job_view(view: JobView) -> job_pb2.JobView.ValueType:
+    # A plain string such as "basic" is accepted too, as for the levels.
+    return _JOB_VIEWS[JobView(view)]

@@ -24,7 +24,7 @@ from photon.v1 import (
 )
 
 from . import _health
-from ._base import BaseClient, TelemetryDecoder
+from ._base import BaseClient, TelemetryDecoder, job_view
 from ._channel import CHANNEL_OPTIONS
 from ._convert import (
     device_from_proto,
@@ -48,6 +48,7 @@ from .types import (
     Job,
     JobEvent,
     JobStats,
+    JobView,
     Limits,
     OptimizationLevel,
     Schedule,
@@ -184,6 +185,7 @@ class Client(BaseClient):
         validation: ValidationLevel | None = None,
         validate: bool = True,
         request_id: str | None = None,
+        view: JobView = JobView.FULL,
     ) -> Job:
         """Submit a task graph; return the job once the daemon has journaled it.
 
@@ -203,13 +205,13 @@ class Client(BaseClient):
             AlreadyExists: ``request_id`` was used before for a different request.
         """
         request = self._submit_request(
-            graph, device_id, name, level, validation, validate, request_id
+            graph, device_id, name, level, validation, validate, request_id, view
         )
         return job_from_proto(self._call("SubmitJob", self._jobs.SubmitJob, request))
 
-    def get_job(self, job_id: str) -> Job:
+    def get_job(self, job_id: str, *, view: JobView = JobView.FULL) -> Job:
         """Return a job's current state, schedule and result (times in s, °C, mJ)."""
-        request = job_pb2.GetJobRequest(job_id=job_id)
+        request = job_pb2.GetJobRequest(job_id=job_id, view=job_view(view))
         return job_from_proto(self._call("GetJob", self._jobs.GetJob, request))
 
     def watch_job(self, job_id: str) -> Generator[JobEvent, None, None]:
@@ -246,9 +248,9 @@ class Client(BaseClient):
             events.close()
         return self.get_job(job_id)
 
-    def cancel_job(self, job_id: str) -> Job:
+    def cancel_job(self, job_id: str, *, view: JobView = JobView.FULL) -> Job:
         """Cancel a job: queued tasks never start, running ones stop, heaters go off."""
-        request = job_pb2.CancelJobRequest(job_id=job_id)
+        request = job_pb2.CancelJobRequest(job_id=job_id, view=job_view(view))
         return job_from_proto(self._call("CancelJob", self._jobs.CancelJob, request))
 
     def list_jobs(self, device_id: str = "", limit: int = 100) -> list[Job]:

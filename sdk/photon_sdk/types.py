@@ -35,6 +35,7 @@ __all__ = [
     "JobResult",
     "JobState",
     "JobStats",
+    "JobView",
     "Lane",
     "Layer",
     "Limits",
@@ -103,6 +104,20 @@ class ValidationLevel(enum.StrEnum):
     BASIC = "basic"
     STRICT = "strict"
     PARANOID = "paranoid"
+
+
+class JobView(enum.StrEnum):
+    """How much of a job :meth:`Client.submit_job`, :meth:`Client.get_job` and
+    :meth:`Client.cancel_job` bring back.
+
+    FULL is the whole job. BASIC is the job as :meth:`Client.list_jobs` shows it: its state,
+    times and figures, without the tasks of its graph, schedule and result (``task_count``
+    says how many). A 100k-task job is ~10 MB whole, which the daemon copies for every answer
+    and the client parses; a submitter that has the graph already can ask for BASIC.
+    """
+
+    FULL = "full"
+    BASIC = "basic"
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,13 @@ class JobBook:
         submitted = self._journal.submitted_blob(record.id)  # None: forgotten meanwhile
         return b"".join([submitted or b"", *parts])
 
+    def summary(self, record: JobRecord) -> bytes:
+        """The job as `list` shows it, serialized: without the tasks of its graph, schedule and
+        result (JOB_VIEW_BASIC). A few hundred bytes for a job of any size, built from the
+        book's own message: no disk, and nothing the size of the graph for gRPC to copy."""
+        with self._lock:
+            return _without_tasks(record.job).SerializeToString()
+
     def list(self, device_id: str, limit: int) -> list[job_pb2.Job]:
         """The newest `limit` jobs (of one device, or every device for ""), each without the
         tasks of its graph, schedule and result: whole, two 100k-task jobs would outgrow the

@@ -267,6 +267,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             raise unavailable("photond is shutting down and accepts no new jobs")
         header = request.header
         _check_request_id(header.request_id)
+        _check_view(header.view)
         if len(header.name) > MAX_NAME_CHARS:
             raise invalid_argument(
                 "name", f"at most {MAX_NAME_CHARS} characters, got {len(header.name)}"
@@ -276,7 +277,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
             digest = await asyncio.to_thread(_digest, request.body)
             earlier = self._submitted(header.request_id, digest)
             if earlier is not None:
-                return await asyncio.to_thread(self._book.answer, earlier)
+                return await self._answer(earlier, header.view)
         device = self._devices.for_request(header.device_id)
         if header.validation_level not in job_pb2.ValidationLevel.values():
             raise invalid_argument(
@@ -355,12 +356,21 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         if call is not None:
             call.notes["job"] = stood.id
         if stood is not record:
-            return await asyncio.to_thread(self._book.answer, stood)
+            return await self._answer(stood, header.view)
         log.info(
             "job submitted",
             extra={"job": job.id, "device": device.id, "tasks": len(planned.graph.tasks)},
         )
+        if header.view == job_pb2.JOB_VIEW_BASIC:
+            return self._book.summary(record)
         return blob
+
+    async def _answer(self, record: JobRecord, view: int) -> bytes:
+        """The job as `view` asks (checked by `_check_view`): whole (read from the journal,
+        off the event loop) or without its tasks."""
+        if view == job_pb2.JOB_VIEW_BASIC:
+            return self._book.summary(record)
+        return await asyncio.to_thread(self._book.answer, record)
 
     def _submitted(self, request_id: str, digest: str) -> JobRecord | None:
         try:
@@ -380,8 +390,8 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     async def GetJob(  # type: ignore[override]
         self, request: job_pb2.GetJobRequest, context: Any
     ) -> bytes:
-        # The job's tasks come from the journal as bytes (`JobBook.answer`): off the event loop.
-        return await asyncio.to_thread(self._book.answer, self._record(request.job_id))
+        _check_view(request.view)
+        return await self._answer(self._record(request.job_id), request.view)
 
     @streaming
     async def WatchJob(  # type: ignore[override]
@@ -395,6 +405,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
     async def CancelJob(  # type: ignore[override]
         self, request: job_pb2.CancelJobRequest, context: Any
     ) -> bytes:
+        _check_view(request.view)
         record = self._record(request.job_id)
         call = current_call()
         if call is not None and not call.identity.may_cancel(record.job.owner):
@@ -409,7 +420,7 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         device = self._devices.get(record.job.device_id)
         device.runtime.cancel(record)
         await self._book.wait_terminal(record, CANCEL_WAIT_S)
-        return await asyncio.to_thread(self._book.answer, record)
+        return await self._answer(record, request.view)
 
     @unary
     async def ListJobs(
@@ -461,6 +472,12 @@ def _check_request_id(request_id: str) -> None:
         )
     if not all(" " < c <= "~" for c in request_id):
         raise invalid_argument("request_id", "printable ASCII without spaces only (a UUID fits)")
+
+
+def _check_view(view: int) -> None:
+    # proto3 keeps an enum number it does not know; refused here rather than read as FULL.
+    if view not in job_pb2.JobView.values():
+        raise invalid_argument("view", f"unknown job view {view} (FULL = 1, BASIC = 2)")
 
 
 class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):

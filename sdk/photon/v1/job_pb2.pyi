@@ -70,6 +70,38 @@ VALIDATION_LEVEL_PARANOID: ValidationLevel.ValueType  # 3
 """Structure, model check, and the independent validator on every plan."""
 Global___ValidationLevel: _TypeAlias = ValidationLevel  # noqa: Y015
 
+class _JobView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JobViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOB_VIEW_UNSPECIFIED: _JobView.ValueType  # 0
+    """FULL."""
+    JOB_VIEW_FULL: _JobView.ValueType  # 1
+    """The whole job: the tasks of its graph, schedule and result included."""
+    JOB_VIEW_BASIC: _JobView.ValueType  # 2
+    """The job as ListJobs shows it: without the tasks of its graph, schedule and result
+    (task_count says how many; the schedule's and result's figures are kept). A 100k-task
+    job's whole message is ~10 MB, which the daemon copies for each answer; a client that
+    has the graph already (it just sent it) need not have it sent back.
+    """
+
+class JobView(_JobView, metaclass=_JobViewEnumTypeWrapper):
+    """How much of a job an answer carries."""
+
+JOB_VIEW_UNSPECIFIED: JobView.ValueType  # 0
+"""FULL."""
+JOB_VIEW_FULL: JobView.ValueType  # 1
+"""The whole job: the tasks of its graph, schedule and result included."""
+JOB_VIEW_BASIC: JobView.ValueType  # 2
+"""The job as ListJobs shows it: without the tasks of its graph, schedule and result
+(task_count says how many; the schedule's and result's figures are kept). A 100k-task
+job's whole message is ~10 MB, which the daemon copies for each answer; a client that
+has the graph already (it just sent it) need not have it sent back.
+"""
+Global___JobView: _TypeAlias = JobView  # noqa: Y015
+
 class _JobState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -250,6 +282,7 @@ class SubmitJobRequest(_message.Message):
     OPTIMIZATION_LEVEL_FIELD_NUMBER: _builtins.int
     VALIDATION_LEVEL_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     """Device to run on; empty picks the daemon's only device (an error when it has several)."""
     name: _builtins.str
@@ -265,6 +298,8 @@ class SubmitJobRequest(_message.Message):
     request_id with a different request is refused with ALREADY_EXISTS. The SDK sends a UUID
     and reuses it on retries.
     """
+    view: Global___JobView.ValueType
+    """What the answer carries of the job; unset means FULL."""
     @_builtins.property
     def graph(self) -> Global___TaskGraph: ...
     def __init__(
@@ -276,10 +311,11 @@ class SubmitJobRequest(_message.Message):
         optimization_level: Global___OptimizationLevel.ValueType = ...,
         validation_level: Global___ValidationLevel.ValueType = ...,
         request_id: _builtins.str = ...,
+        view: Global___JobView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["graph", b"graph"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "graph", b"graph", "name", b"name", "optimization_level", b"optimization_level", "request_id", b"request_id", "validation_level", b"validation_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "graph", b"graph", "name", b"name", "optimization_level", b"optimization_level", "request_id", b"request_id", "validation_level", b"validation_level", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -290,15 +326,19 @@ class GetJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     JOB_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
+    view: Global___JobView.ValueType
+    """What the answer carries of the job; unset means FULL."""
     def __init__(
         self,
         *,
         job_id: _builtins.str = ...,
+        view: Global___JobView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -328,15 +368,19 @@ class CancelJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     JOB_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
+    view: Global___JobView.ValueType
+    """What the answer carries of the job; unset means FULL."""
     def __init__(
         self,
         *,
         job_id: _builtins.str = ...,
+        view: Global___JobView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
