@@ -64,15 +64,15 @@ def observe_kernel(
     floor °C, innovations, sensor estimate °C, hot-spot estimate °C)."""
     n = raw.shape[0]
     r = z.shape[0] - 1
-    heat = g @ power
+    heat = _mv(g, power)
     for _ in range(max(periods, 1)):
-        z = f @ z
+        z = _mv(f, z)
         z[:r] += heat
-        cov = f @ cov @ f_t + q
-    sensor_fed = sensor_feed @ power
-    predicted = ambient_c + h @ z + sensor_fed
+        cov = _mm(_mm(f, cov), f_t) + q
+    sensor_fed = _mv(sensor_feed, power)
+    predicted = ambient_c + _mv(h, z) + sensor_fed
     innovation = raw - predicted
-    hp = h @ cov
+    hp = _mm(h, cov)
     sigma = np.empty(n)
     s_diag = np.empty(n)
     for i in range(n):
@@ -133,28 +133,28 @@ def observe_kernel(
 
     if anchoring and not acquiring:  # while acquiring, the uncertainty is the prior's already
         cov = cov + cov0
-        hp = h @ cov
+        hp = _mm(h, cov)
     trusted = np.flatnonzero(~distrusted)
     if trusted.shape[0]:
         hs = np.ascontiguousarray(h[trusted])
         noise = noise_var[trusted]
         hps = np.ascontiguousarray(hp[trusted])
-        s = hps @ np.ascontiguousarray(hs.T)
+        s = _mm_t(hps, hs)
         for k in range(trusted.shape[0]):
             s[k, k] += noise[k]
-        gain = np.ascontiguousarray(np.linalg.solve(s, hps).T)
-        z = z + gain @ innovation[trusted]
-        keep = np.eye(r + 1) - gain @ hs
+        gain = np.ascontiguousarray(_solve_spd(s, hps).T)
+        z = z + _mv(gain, innovation[trusted])
+        keep = np.eye(r + 1) - _mm(gain, hs)
         weighted = gain * noise
-        cov = keep @ cov @ np.ascontiguousarray(keep.T) + weighted @ np.ascontiguousarray(gain.T)
+        cov = _mm_t(_mm(keep, cov), keep) + _mm_t(weighted, gain)
         if not anchoring:
             # Noise is learnt from ordinary samples only (never below the datasheet's).
             for k in range(trusted.shape[0]):
                 i = trusted[k]
                 seen = innovation[i] ** 2 - (s_diag[i] - noise[k])
                 noise_var[i] = max(r0[i], 0.995 * noise[k] + 0.005 * seen)
-    sensor_c = ambient_c + h @ z + sensor_fed
-    hot_c = ambient_c + hot @ z + hot_feed @ power
+    sensor_c = ambient_c + _mv(h, z) + sensor_fed
+    hot_c = ambient_c + _mv(hot, z) + _mv(hot_feed, power)
     return z, cov, codes, low_c, innovation, sensor_c, hot_c
 
 
@@ -176,6 +176,89 @@ def _still(window: FloatArray, column: int, half_resolution: float) -> bool:
     """No reading of the window's column moved beyond half a resolution (a window holding a
     non-number, a sensor just repaired, is not still)."""
     return _spread(window, column) <= half_resolution
+
+
+# Products and the solve as plain loops, not BLAS and LAPACK calls: at 17 states a product is
+# a few thousand multiply-adds, less than a library call's own overhead, and at 100 Hz, with
+# the thread asleep in between, every pass ran the libraries' large code cold (most of the
+# kernel's time at real time: benchmarks/loop_pass.py). Loops in i-k-j order run along rows.
+
+
+@njit(cache=True, nogil=True)
+def _mm(a: FloatArray, b: FloatArray) -> FloatArray:
+    """a @ b."""
+    n, inner = a.shape
+    m = b.shape[1]
+    out = np.zeros((n, m))
+    for i in range(n):
+        for k in range(inner):
+            a_ik = a[i, k]
+            for j in range(m):
+                out[i, j] += a_ik * b[k, j]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _mm_t(a: FloatArray, b: FloatArray) -> FloatArray:
+    """a @ b.T."""
+    n, inner = a.shape
+    m = b.shape[0]
+    out = np.empty((n, m))
+    for i in range(n):
+        for j in range(m):
+            total = 0.0
+            for k in range(inner):
+                total += a[i, k] * b[j, k]
+            out[i, j] = total
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _mv(a: FloatArray, x: FloatArray) -> FloatArray:
+    """a @ x."""
+    n, inner = a.shape
+    out = np.empty(n)
+    for i in range(n):
+        total = 0.0
+        for k in range(inner):
+            total += a[i, k] * x[k]
+        out[i] = total
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _solve_spd(s: FloatArray, b: FloatArray) -> FloatArray:
+    """s^-1 b for a symmetric positive definite s (the innovation covariance: H P H^T plus
+    the sensors' noise), by Cholesky; by LU (np.linalg.solve) should s not be one."""
+    n = s.shape[0]
+    low = np.zeros((n, n))
+    for j in range(n):
+        pivot = s[j, j]
+        for k in range(j):
+            pivot -= low[j, k] * low[j, k]
+        if not pivot > 0.0:
+            return np.linalg.solve(s, b)
+        low[j, j] = math.sqrt(pivot)
+        for i in range(j + 1, n):
+            total = s[i, j]
+            for k in range(j):
+                total -= low[i, k] * low[j, k]
+            low[i, j] = total / low[j, j]
+    x = b.copy()
+    columns = b.shape[1]
+    for i in range(n):  # L y = b
+        for k in range(i):
+            for c in range(columns):
+                x[i, c] -= low[i, k] * x[k, c]
+        for c in range(columns):
+            x[i, c] /= low[i, i]
+    for i in range(n - 1, -1, -1):  # L^T x = y
+        for k in range(i + 1, n):
+            for c in range(columns):
+                x[i, c] -= low[k, i] * x[k, c]
+        for c in range(columns):
+            x[i, c] /= low[i, i]
+    return x
 
 
 @njit(cache=True, nogil=True)
