@@ -237,7 +237,7 @@ def _solve_spd(s: FloatArray, b: FloatArray) -> FloatArray:
         for k in range(j):
             pivot -= low[j, k] * low[j, k]
         if not pivot > 0.0:
-            return np.linalg.solve(s, b)
+            return np.linalg.solve(s, b).astype(np.float64)
         low[j, j] = math.sqrt(pivot)
         for i in range(j + 1, n):
             total = s[i, j]
