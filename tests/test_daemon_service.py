@@ -56,8 +56,13 @@ def test_the_start_logs_its_warm_up_step_by_step(daemon: RunningDaemon) -> None:
         assert f'msg="warm-up: kernels ready" graph=heat-bound optimization_level={level}' in log
     assert log.index("warm-up: device model built") < log.index("msg=ready")
     # The planning processes are spawned before the drivers open: their start (imports, then
-    # the kernels) runs beside the daemon's own set-up instead of after it.
+    # the kernels, on a sketch of the chip) runs beside the daemon's own set-up instead of
+    # after it; only the device's own model and a run of each path wait for the drivers.
     assert log.index("planning processes spawned") < log.index("drivers open")
+    built = [line for line in log.splitlines() if 'msg="warm-up: device model built"' in line]
+    sketched = 'for="kernels, before the devices are known"'
+    assert sketched in built[0]
+    assert any(sketched not in line and "for=" in line for line in built[1:])
 
 
 def test_reflection_lists_the_services(daemon: RunningDaemon) -> None:

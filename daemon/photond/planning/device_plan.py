@@ -17,6 +17,7 @@ A task with a drift tolerance is held to it by the decoder (the rule is in docs/
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from photon_drivers.profile import DeviceProfile
+from photon_drivers.profile import DeviceProfile, load_profile
 from photond.model import (
     DEFAULT_DT_S,
     CompactModel,
@@ -282,15 +283,17 @@ def _ticks(seconds: np.ndarray[Any, Any], tick_s: float) -> np.ndarray[Any, Any]
     return np.maximum(0, np.ceil(seconds / tick_s - 1e-9)).astype(np.int64)
 
 
-def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
+def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S, *, for_: str = "") -> None:
     """Build the device's model and compile every kernel (thermal ones included) before use.
 
     The daemon should call this before it reports READY: a cold numba compile takes tens of
     seconds, cached on disk afterwards. Each path must really run, so the graphs are made for
     it: one where heat binds (every zone driven hard, twice: the thermal decoder and the search
     over it, with a drift-sensitive task), one where it never does (the serial scheme and the
-    search with justification).
+    search with justification). `for_` names what it warms for in the log (the default: the
+    profile's model).
     """
+    warming = for_ or profile.model
     heaters = {h.id: h for h in profile.heaters}
     groups = [z.heater_ids for z in profile.zones] or [(h,) for h in heaters]
     hot = CheckedGraph(
@@ -319,7 +322,7 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
     started = time.perf_counter()
     device_thermal(profile, period_s)
     # A cold start spends a minute or more here: each step says so in the log as it ends.
-    log.info("warm-up: device model built", extra={"elapsed_s": _since(started)})
+    log.info("warm-up: device model built", extra={"elapsed_s": _since(started), "for": warming})
     for name, checked in (("heat-bound", hot), ("heat-free", cool)):
         for level in Level:
             with contextlib.suppress(ThermallyInfeasible):
@@ -334,8 +337,24 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S) -> None:
                     "graph": name,
                     "optimization_level": level.name,
                     "elapsed_s": _since(started),
+                    "for": warming,
                 },
             )
+
+
+def warm_kernels(period_s: float = DEFAULT_DT_S) -> None:
+    """Compile (or load from numba's cache) every kernel before any device is known: `warm_up`
+    on the shipped chip sketched as a layer stack (its 8 x 8 grid, ~260 nodes, no HotSpot
+    files), whose model is built in milliseconds.
+
+    A kernel's machine code depends on its argument types, not on the device, so `warm_up` for
+    a real device afterwards only builds that device's model and runs each path once. The
+    daemon's planning processes call this while they wait for the drivers to open: loading
+    the kernels (numba's set-up, then every kernel's code, ~0.4 s warm) is then off the path
+    to READY, which waits for the drivers, then for the device's warm-up.
+    """
+    sketch = dataclasses.replace(load_profile(), thermal=None)
+    warm_up(sketch, period_s, for_="kernels, before the devices are known")
 
 
 def _since(started: float) -> float:

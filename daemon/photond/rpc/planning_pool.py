@@ -66,7 +66,7 @@ from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap, memory
 from photond.blas import one_blas_thread
 from photond.logs import configure_logging
-from photond.planning.device_plan import warm_up
+from photond.planning.device_plan import warm_kernels, warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask, Stats
 from photond.rpc.plan_policy import check_plan
@@ -187,7 +187,11 @@ def _start_worker(
     threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     one_blas_thread()  # as the daemon (photond.blas): its model's eigendecomposition is next
     # This process has imported the planner by now (unpickling this function did); the
-    # devices come once the daemon's drivers are open (`PlanningPool.give_devices`).
+    # devices come once the daemon's drivers are open (`PlanningPool.give_devices`). At the
+    # daemon's start that is later than now: the kernels load meanwhile, and READY waits only
+    # for the devices' models after the drivers open (benchmarks/startup.py, warm start).
+    if not loops_running:
+        warm_kernels()
     devices = handoff.get()
     if devices is None:  # the daemon stopped before it had devices: nothing to warm
         return

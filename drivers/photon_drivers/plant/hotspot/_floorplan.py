@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from photon_drivers.plant.hotspot._errors import ThermalInputError, parse_float, read_lines
@@ -47,6 +48,9 @@ class Floorplan:
     blocks: tuple[Block, ...]
     source: Path | None = None
 
+    # The die's extents are cached (the blocks never change): each is a pass over every
+    # block, and mapping a layer's blocks onto the grid asks for them once per block.
+
     def __post_init__(self) -> None:
         if not self.blocks:
             raise ThermalInputError("floorplan has no blocks", self.source)
@@ -60,20 +64,20 @@ class Floorplan:
     def names(self) -> tuple[str, ...]:
         return tuple(b.name for b in self.blocks)
 
-    @property
+    @cached_property
     def left_m(self) -> float:
         return min(b.left_m for b in self.blocks)
 
-    @property
+    @cached_property
     def bottom_m(self) -> float:
         return min(b.bottom_m for b in self.blocks)
 
-    @property
+    @cached_property
     def width_m(self) -> float:
         """Die width: the bounding box of the blocks, as HotSpot's get_total_width."""
         return max(b.right_m for b in self.blocks) - self.left_m
 
-    @property
+    @cached_property
     def height_m(self) -> float:
         return max(b.top_m for b in self.blocks) - self.bottom_m
 
