@@ -3,6 +3,7 @@ queue, and a worker that dies costing at most the calls it held."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import os
@@ -32,7 +33,7 @@ from photon.v1 import job_pb2, job_pb2_grpc
 from photon_sdk import Client, JobState, TaskGraph
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask, Stats
-from photond.rpc import planning_pool, shared_answer
+from photond.rpc import planning_pool, shared_parts
 from photond.rpc.planning_pool import WORKER_NICE, SubmitJobHeader, _rebuild, _slices
 
 
@@ -101,7 +102,7 @@ def test_a_rebuilt_plan_is_the_workers_and_leaves_no_object_behind_once_dropped(
         left = tracemalloc.take_snapshot().filter_traces(
             [
                 tracemalloc.Filter(True, planning_pool.__file__),
-                tracemalloc.Filter(True, shared_answer.__file__),
+                tracemalloc.Filter(True, shared_parts.__file__),
             ]
         )
     finally:
@@ -129,6 +130,45 @@ def test_the_answer_of_a_call_whose_caller_has_gone_is_unlinked() -> None:
     assert block.exists()
     planning_pool._discard(future)
     assert not block.exists()
+
+
+def test_a_request_body_crosses_as_a_shared_blocks_name_which_the_worker_unlinks() -> None:
+    # Pickled into the call, a 10 MB body was one copy with the daemon's interpreter held.
+    body = job_pb2.SubmitJobRequest(graph=_graph(3).to_proto()).SerializeToString()
+    shared = asyncio.run(planning_pool._shared_body(body))
+    assert len(pickle.dumps(shared)) < 500
+    # Read in the worker's call: no device is known there, so the plan is refused, and the
+    # block is gone all the same.
+    with pytest.raises(KeyError):
+        planning_pool._plan_in_worker(True, shared, "no-such-device", 0.0)
+    assert not (Path("/dev/shm") / shared.name).exists()
+
+
+def test_the_body_of_a_call_cancelled_while_it_is_shared_is_unlinked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[shared_parts.SharedParts] = []
+
+    def share(parts: list[bytes]) -> shared_parts.SharedParts:
+        made.append(shared_parts.share(parts))
+        return made[-1]
+
+    monkeypatch.setattr(planning_pool, "share", share)
+
+    async def cancel_while_sharing() -> None:
+        sharing = asyncio.create_task(planning_pool._shared_body(b"b" * 20_000_000))
+        await asyncio.sleep(0)
+        sharing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sharing
+        for _ in range(100):  # the block is made meanwhile, then unlinked
+            await asyncio.sleep(0.05)
+            if made and not (Path("/dev/shm") / made[0].name).exists():
+                return
+
+    asyncio.run(cancel_while_sharing())
+    assert made, "the body was not shared"
+    assert not (Path("/dev/shm") / made[0].name).exists()
 
 
 def test_a_workers_pickle_naming_a_class_a_plan_is_not_made_of_is_refused() -> None:

@@ -6,10 +6,10 @@ protobuf and pickle calls of tens to hundreds of milliseconds, and the device lo
 path) misses its periods meanwhile. Here it runs in `workers` spawned processes, each warmed
 (model built, kernels loaded) before the daemon reports ready.
 
-What crosses, both ways, is bytes cut small: in, the request body as gRPC received it (the
-daemon parses only its small fields: `header_class`); out, the checked graph and the plan as
-pickles of a few hundred tasks each and the job's graph and schedule as wire fragments of the
-same size, left in shared memory (`shared_answer`: the call's result is the block's name).
+What crosses, both ways, is bytes in shared memory (`shared_parts`: the call's argument and
+result are a block's name): in, the request body as gRPC received it (the daemon parses only
+its small fields: `header_class`); out, the checked graph and the plan as pickles of a few
+hundred tasks each and the job's graph and schedule as wire fragments of the same size.
 The daemon copies and rebuilds them one slice at a time in a thread, so no single call holds
 the GIL for more than a few milliseconds; concatenated, the fragments are the job's message,
 which is what the journal stores and SubmitJob answers, without serialising it again.
@@ -70,7 +70,7 @@ from photond.planning.device_plan import warm_kernels, warm_up
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask, Stats
 from photond.rpc.plan_policy import check_plan
-from photond.rpc.shared_answer import SharedParts, discard, opened, share
+from photond.rpc.shared_parts import SharedParts, discard, opened, share
 from photond.rpc.status import RequestError, quoted
 from photond.rpc.validation import check_graph
 from photond.tracing import Phase
@@ -239,10 +239,16 @@ def _slices(items: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 
 
 def _plan_in_worker(
-    submit: bool, body: bytes, device_id: str, margin_c: float, limits: LimitsSpec | None = None
+    submit: bool,
+    shared_body: SharedParts,
+    device_id: str,
+    margin_c: float,
+    limits: LimitsSpec | None = None,
 ) -> tuple[str, Any]:
     """("ok", `_Answer`) or ("error", (status code name, message, field)): exceptions of
-    ours do not cross."""
+    ours do not cross. The body is read out of shared memory (and its block unlinked) first."""
+    with opened(shared_body) as next_part:
+        body = next_part()
     try:
         return "ok", _shared(_plan(submit, body, device_id, margin_c, limits))
     except RequestError as error:
@@ -411,6 +417,23 @@ def _rebuild(answer: _Answer) -> Planned:
             schedule_blob,
             phases,
         )
+
+
+async def _shared_body(body: bytes) -> SharedParts:
+    """`body` put in shared memory by a thread, in pieces (`shared_parts`): pickled into the
+    worker's call, a 10 MB body was one copy that held the interpreter. A block made for a
+    call that was cancelled meanwhile is unlinked once made."""
+    sharing = asyncio.get_running_loop().run_in_executor(None, share, (body,))
+    try:
+        return await asyncio.shield(sharing)
+    except asyncio.CancelledError:
+        sharing.add_done_callback(_discard_made)
+        raise
+
+
+def _discard_made(sharing: asyncio.Future[SharedParts]) -> None:
+    if not sharing.cancelled() and sharing.exception() is None:
+        discard(sharing.result())
 
 
 def _discard(future: Future[tuple[str, Any]]) -> None:
@@ -630,20 +653,32 @@ class PlanningPool:
                 )
             self._in_pool += 1
         try:
-            pool, future = self._submit(submit, body, device_id, margin_c, limits)
+            # The pool first: while it exists the resource tracker stays (`_after_exit`), which
+            # would unlink the body's block if it stopped.
+            self._pool()
+            shared_body = await _shared_body(body)
+        except BaseException:
+            self._release(None)
+            raise
+        try:
+            pool, future = self._submit(submit, shared_body, device_id, margin_c, limits)
         except BrokenProcessPool:
+            discard(shared_body)
             self._release(None)
             raise self._unavailable() from None
         future.add_done_callback(self._release)
         try:
             status, value = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
-            # Gives the place back if the plan has not started; else its answer, which nobody
-            # will read, is unlinked when it comes.
-            if not future.cancel():
+            # Gives the place back if the plan has not started (nobody will read its body);
+            # else its answer, which nobody will read, is unlinked when it comes.
+            if future.cancel():
+                discard(shared_body)
+            else:
                 future.add_done_callback(_discard)
             raise
         except BrokenProcessPool:
+            discard(shared_body)  # unless its worker read it before it died
             self._replace(pool)
             raise self._unavailable() from None
         if status == "error":
@@ -660,13 +695,13 @@ class PlanningPool:
     def _submit(
         self,
         submit: bool,
-        body: bytes,
+        shared_body: SharedParts,
         device_id: str,
         margin_c: float,
         limits: LimitsSpec | None,
     ) -> tuple[ProcessPoolExecutor, Future[tuple[str, Any]]]:
         pool = self._pool()
-        args = (submit, body, device_id, margin_c, limits)
+        args = (submit, shared_body, device_id, margin_c, limits)
         try:
             return pool, pool.submit(_plan_in_worker, *args)
         except BrokenProcessPool:
