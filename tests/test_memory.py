@@ -275,3 +275,51 @@ def test_the_daemon_trims_its_heap_once_a_job_has_ended() -> None:
         assert len(trims) > before, daemon.log()[-3000:]
     finally:
         cleanup(daemon)
+
+
+# 10,000 small blocks freed with glibc's malloc (tcache holds 7 of a size; the rest go to the
+# fastbins unless there are none): the fastbins' count, from malloc_info's XML.
+_FASTBINS = """
+import ctypes, json, os, re, sys, tempfile
+from photond import memory
+if sys.argv[1] == "configure":
+    memory.configure_heap({})
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+# The report's file and its buffer first: a stdio buffer taken later is a large allocation,
+# which would merge the fastbins before they are counted.
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+out = libc.fopen(path.encode(), b"w")
+buffer = ctypes.create_string_buffer(1 << 16)
+libc.setvbuf(out, buffer, 0, 1 << 16)
+# Every other block freed (free neighbours would merge anyway); the lists made beforehand, as
+# a list growing meanwhile is a large allocation too.
+freed, kept = [0] * 10_000, [0] * 10_000
+for i in range(10_000):
+    freed[i] = libc.malloc(48)
+    kept[i] = libc.malloc(48)
+for block in freed:
+    libc.free(block)
+libc.malloc_info(0, out)
+libc.fclose(out)
+counts = re.findall('<total type="fast" count="([0-9]+)"', open(path).read())
+print(json.dumps(sum(map(int, counts))))
+"""
+
+
+def test_a_configured_heap_keeps_no_freed_blocks_aside_for_a_consolidation_later() -> None:
+    def fastbin_blocks(mode: str) -> int:
+        command = [sys.executable, "-c", _FASTBINS, mode]
+        run = subprocess.run(command, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return int(json.loads(run.stdout))
+
+    assert fastbin_blocks("keep") > 1000  # what a large allocation would later merge, all at once
+    assert fastbin_blocks("configure") == 0

@@ -158,6 +158,17 @@ _M_ARENA_MAX = -8
 # scattered survivors resident (benchmarks/startup.py: RSS after the burst / idle 1.10 and
 # 1.10 left alone, 1.07 and 1.05 with two; docs/operations.md "Memory").
 ARENAS_MAX = 2
+_M_MXFAST = 1
+# No fastbins: a freed small block is merged with its free neighbours as it is freed, not kept
+# aside until some large allocation merges them all at once (`malloc_consolidate`). With every
+# object on glibc's malloc (`photond.entry`), a job's end frees millions of them, and the next
+# large allocation was gRPC's buffer for an answer, made with the interpreter held: under
+# perf, one 50.4 ms frame gap of a 100k-task cancel was 16.6 and 21.1 ms of gRPC's
+# `malloc_consolidate` (benchmarks/loop_stall.py --perf). Alternating loop_stall runs, 4 pairs,
+# without fastbins against with: the 100k cancel's largest gap 10.8-13.9 ms against
+# 11.7-31.6, the basic view's 10.8-11.6 against 14.2-20.4 (tcache, glibc's per-thread cache
+# of recently freed small blocks, stays).
+MXFAST_BYTES = 0
 # glibc reads these at start: an operator who set them keeps them.
 _OPERATOR_SETTINGS = (
     "MALLOC_TRIM_THRESHOLD_",
@@ -169,7 +180,8 @@ _OPERATOR_SETTINGS = (
 
 def configure_heap(environ: Mapping[str, str] | None = None) -> bool:
     """Fix glibc's trim and mmap thresholds at `HEAP_THRESHOLD_BYTES` (see the module
-    docstring) and its arenas at `ARENAS_MAX`; returns whether it did. Not where the C
+    docstring), its arenas at `ARENAS_MAX` and its fastbins off (`MXFAST_BYTES`); returns
+    whether it did. Not where the C
     library has no `mallopt`, nor where the operator set glibc's malloc variables
     (`MALLOC_*_`, `MALLOC_ARENA_MAX`, `GLIBC_TUNABLES=glibc.malloc.*`): theirs stand."""
     env = os.environ if environ is None else environ
@@ -187,6 +199,7 @@ def configure_heap(environ: Mapping[str, str] | None = None) -> bool:
         mallopt(_M_TRIM_THRESHOLD, HEAP_THRESHOLD_BYTES)
         and mallopt(_M_MMAP_THRESHOLD, HEAP_THRESHOLD_BYTES)
         and mallopt(_M_ARENA_MAX, ARENAS_MAX)
+        and mallopt(_M_MXFAST, MXFAST_BYTES)
     )
 
 
