@@ -92,7 +92,6 @@ class Observer:
         self._f[:r, :r] = np.diag(m.decay)
         self._f[:r, r] = m.input_gain[:, heaters]
         self._f[r, r] = 1.0
-        self._f_t = np.ascontiguousarray(self._f.T)
         self._g = np.ascontiguousarray(m.input_gain[:, :heaters])
         self._h = np.column_stack([m.sensor_out, m.sensor_feed[:, heaters]])
         # Readouts over [modes, offset] and the heaters' feedthrough, for sensors and hot spots.
@@ -143,7 +142,6 @@ class Observer:
             self._z,
             self._p,
             self._f,
-            self._f_t,
             self._q,
             self._g,
             p,

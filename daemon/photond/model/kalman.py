@@ -30,7 +30,6 @@ def observe_kernel(
     z: FloatArray,
     cov: FloatArray,
     f: FloatArray,
-    f_t: FloatArray,
     q: FloatArray,
     g: FloatArray,
     power: FloatArray,
@@ -68,7 +67,7 @@ def observe_kernel(
     for _ in range(max(periods, 1)):
         z = _mv(f, z)
         z[:r] += heat
-        cov = _mm(_mm(f, cov), f_t) + q
+        cov = _mm_t(_mm(f, cov), f) + q
     sensor_fed = _mv(sensor_feed, power)
     predicted = ambient_c + _mv(h, z) + sensor_fed
     innovation = raw - predicted
