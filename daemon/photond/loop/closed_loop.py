@@ -66,7 +66,7 @@ from numpy.typing import NDArray
 from opentelemetry.context import Context
 
 from photon_drivers.interface import SensorSample
-from photon_drivers.profile import DeviceProfile, LimitsSpec
+from photon_drivers.profile import DeviceProfile, LimitsSpec, load_profile
 from photond import heap
 from photond.disposal import dispose
 from photond.jobs.book import JobBook, JobRecord
@@ -288,6 +288,23 @@ def _replan_span(
     }
     trace = execution.record.trace
     return attributes, trace.context() if trace is not None else None
+
+
+def warm_loop_kernels(period_s: float, config: ControlConfig) -> None:
+    """Compile (or load from numba's cache) the device loops' kernels before any device is
+    known: an observer (which warms its own) and, in closed mode, `warm_up_loop`, on the
+    shipped chip sketched as a layer stack (~260 nodes, no HotSpot files), as the planning
+    processes warm theirs (`device_plan.warm_kernels`).
+
+    A kernel's machine code depends on its argument types, not on the device: a device loop
+    built afterwards loads nothing (test_closed_loop checks it). The daemon runs this while its
+    drivers open, whose eigendecompositions let the interpreter go, so that loading the kernels
+    (~0.2 s warm) is off its path to READY.
+    """
+    sketch = replace(load_profile(), thermal=None)
+    observer = Observer(sketch, period_s, config.observer)
+    if config.mode == "closed":
+        warm_up_loop(sketch, observer)
 
 
 def warm_up_loop(profile: DeviceProfile, observer: Observer) -> None:

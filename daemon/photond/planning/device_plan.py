@@ -286,14 +286,16 @@ def _ticks(seconds: np.ndarray[Any, Any], tick_s: float) -> np.ndarray[Any, Any]
 def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S, *, for_: str = "") -> None:
     """Build the device's model and compile every kernel (thermal ones included) before use.
 
-    The daemon should call this before it reports READY: a cold numba compile takes tens of
-    seconds, cached on disk afterwards. Each path must really run, so the graphs are made for
+    A cold numba compile takes tens of seconds, cached on disk afterwards: a process that plans
+    calls this (or `warm_kernels`, then `warm_model` per device, as the daemon's planning
+    processes do) before its first plan. Each path must really run, so the graphs are made for
     it: one where heat binds (every zone driven hard, twice: the thermal decoder and the search
     over it, with a drift-sensitive task), one where it never does (the serial scheme and the
     search with justification). `for_` names what it warms for in the log (the default: the
     profile's model).
     """
-    warming = for_ or profile.model
+    started = time.perf_counter()
+    warm_model(profile, period_s, for_=for_)
     heaters = {h.id: h for h in profile.heaters}
     groups = [z.heater_ids for z in profile.zones] or [(h,) for h in heaters]
     hot = CheckedGraph(
@@ -319,10 +321,7 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S, *, for_: str
             for i, h in enumerate(list(heaters)[:2] * 6)
         )
     )
-    started = time.perf_counter()
-    device_thermal(profile, period_s)
     # A cold start spends a minute or more here: each step says so in the log as it ends.
-    log.info("warm-up: device model built", extra={"elapsed_s": _since(started), "for": warming})
     for name, checked in (("heat-bound", hot), ("heat-free", cool)):
         for level in Level:
             with contextlib.suppress(ThermallyInfeasible):
@@ -337,9 +336,25 @@ def warm_up(profile: DeviceProfile, period_s: float = DEFAULT_DT_S, *, for_: str
                     "graph": name,
                     "optimization_level": level.name,
                     "elapsed_s": _since(started),
-                    "for": warming,
+                    "for": for_ or profile.model,
                 },
             )
+
+
+def warm_model(profile: DeviceProfile, period_s: float = DEFAULT_DT_S, *, for_: str = "") -> None:
+    """Build the device's model (cached per process, `device_thermal`), and log it.
+
+    After `warm_kernels` this is all a device still needs before its first plan: the kernels'
+    machine code depends on their argument types, which are the sketch's, so running each path
+    again on the device would load and compile nothing more (test_device_plan checks it) and
+    only delay READY by the runs themselves (~0.14 s on the shipped chip).
+    """
+    started = time.perf_counter()
+    device_thermal(profile, period_s)
+    log.info(
+        "warm-up: device model built",
+        extra={"elapsed_s": _since(started), "for": for_ or profile.model},
+    )
 
 
 def warm_kernels(period_s: float = DEFAULT_DT_S) -> None:

@@ -28,8 +28,8 @@ that has had no plan for
 `idle_exit_s` (config `planning_idle_exit_s`) shuts its processes down: each holds ~200 MB
 resident (numba's LLVM, the kernels, the device models), as much as the rest of an idle
 daemon. The next plan starts them again and waits for their warm-up, which loads the kernels
-from numba's on-disk cache: the workers of the daemon's start compiled them (`warm_up`, same
-profiles and period) before READY, so a worker started later never compiles. READY thus
+from numba's on-disk cache: the workers of the daemon's start compiled them (`warm_kernels`)
+before READY, so a worker started later never compiles. READY thus
 means the planner's kernels are compiled and cached; a plan sent while the workers are down
 takes a worker's warm start longer (measured in `benchmarks/startup.py`). The daemon itself
 loads only the device loops' kernels (`closed_loop.warm_up_loop`): it plans nothing, and the
@@ -66,7 +66,7 @@ from photon_drivers.profile import DeviceProfile, LimitsSpec
 from photond import heap, memory
 from photond.blas import one_blas_thread
 from photond.logs import configure_logging
-from photond.planning.device_plan import warm_kernels, warm_up
+from photond.planning.device_plan import warm_kernels, warm_model
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.plan import Plan, PlannedTask, Stats
 from photond.rpc.plan_policy import check_plan
@@ -189,16 +189,17 @@ def _start_worker(
     # This process has imported the planner by now (unpickling this function did); the
     # devices come once the daemon's drivers are open (`PlanningPool.give_devices`). At the
     # daemon's start that is later than now: the kernels load meanwhile, and READY waits only
-    # for the devices' models after the drivers open (benchmarks/startup.py, warm start).
-    if not loops_running:
-        warm_kernels()
+    # for the devices' models after the drivers open (benchmarks/startup.py, warm start). The
+    # kernels loaded on the sketch are the ones a device's plans run (their machine code
+    # depends on argument types only): a device needs its model, not a run of each path.
+    warm_kernels()
     devices = handoff.get()
     if devices is None:  # the daemon stopped before it had devices: nothing to warm
         return
     _devices.update(devices)
     _max_tasks = max_tasks
     for profile, period_s in set(devices.values()):
-        warm_up(profile, period_s)
+        warm_model(profile, period_s)
     if not loops_running:
         os.nice(WORKER_NICE)
 
