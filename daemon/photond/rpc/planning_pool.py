@@ -153,6 +153,8 @@ class Planned:
 _Devices = dict[str, tuple[DeviceProfile, float]]
 _devices: _Devices = {}
 _max_tasks = 0
+# The daemon this worker plans for: its answers' shared memory blocks are named after it.
+_daemon_pid: int | None = None
 # Every worker of the pool meets here once warm (`_ready`); None until `_start_worker`.
 _all_warm: Barrier | None = None
 # How long a warm worker waits at `_all_warm` for the others (a cold compile takes minutes).
@@ -168,8 +170,9 @@ def _start_worker(
     loops_running: bool,
     log_level: str,
 ) -> None:
-    global _max_tasks, _all_warm
+    global _max_tasks, _all_warm, _daemon_pid
     _all_warm = all_warm
+    _daemon_pid = os.getppid()
     # The daemon's log (the stream is its stderr, inherited): a cold start's progress is the
     # workers' compile (`warm_up` logs each step), and a planner's warning is the daemon's.
     configure_logging(log_level)
@@ -184,7 +187,7 @@ def _start_worker(
     # process's work.
     if loops_running:
         os.nice(WORKER_NICE)
-    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with, args=(_daemon_pid,), daemon=True).start()
     one_blas_thread()  # as the daemon (photond.blas): its model's eigendecomposition is next
     # This process has imported the planner by now (unpickling this function did); the
     # devices come once the daemon's drivers are open (`PlanningPool.give_devices`). At the
@@ -270,7 +273,7 @@ def _shared(made: _Made) -> _Answer:
     digest, graph_pickles, plan_pickle, plan_task_pickles, fragments, schedule_blob, phases = made
     parts = [*graph_pickles, plan_pickle, *plan_task_pickles, *fragments, schedule_blob]
     counts = (len(graph_pickles), len(plan_task_pickles), len(fragments))
-    return digest, share(parts), counts, phases
+    return digest, share(parts, _daemon_pid), counts, phases
 
 
 def _plan(

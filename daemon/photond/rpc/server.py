@@ -61,6 +61,7 @@ from photond.rpc.handlers import add_servicer
 from photond.rpc.limits import merged_limits
 from photond.rpc.planning_pool import PlanJobHeader, PlanningPool, SubmitJobHeader
 from photond.rpc.services import DeviceService, JobService, TelemetryService
+from photond.rpc.shared_parts import sweep_orphans
 from photond.rpc.status import RequestError
 from photond.rpc.stream_close import StreamCloseInterceptor
 from photond.rpc.validation import check_graph
@@ -168,6 +169,11 @@ class Daemon:
             if address.startswith("unix:") and path.is_socket() and _unix_socket_is_live(path):
                 self.lock.release()
                 raise RuntimeError(f"another daemon is serving on {address}")
+        # Blocks a killed daemon (or its workers) made but had not yet handed to the resource
+        # tracker: nothing else would ever unlink them (photond.rpc.shared_parts).
+        swept = sweep_orphans()
+        if swept:
+            log.info("shared memory of stopped daemons removed", extra={"blocks": len(swept)})
         # Spawned first: a planning process imports the planner while this one opens the
         # journal and the drivers, then warms while the device loops are built; READY waits
         # for max(its start, the daemon's set-up), not their sum (benchmarks/startup.py).
