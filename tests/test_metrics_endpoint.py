@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_process import RunningDaemon, cleanup, start_daemon
 from photon_sdk import Client, RpcError, TaskGraph
+from photond.metrics.export import serve_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +133,21 @@ def test_the_loop_and_the_holds_are_visible(worked: Worked) -> None:
     assert value(samples, "photon_control_loop_lateness_seconds_count", device="sim0") > 10
     assert value(samples, "photon_control_loop_heartbeat_age_seconds", device="sim0") < 5
     assert value(samples, "photon_telemetry_last_sample_age_seconds", device="sim0") < 5
+
+
+def test_a_closed_endpoint_stops_its_thread_and_frees_its_port() -> None:
+    endpoint = serve_metrics("127.0.0.1:0")
+    assert endpoint is not None
+    host, port = endpoint.address.rsplit(":", 1)
+    with urllib.request.urlopen(endpoint.url, timeout=10) as answer:
+        assert answer.status == 200
+    endpoint.close()
+    assert not [t for t in threading.enumerate() if "serve_forever" in t.name]
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=5)
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind((host, int(port)))
 
 
 def test_metrics_off_serves_no_endpoint() -> None:

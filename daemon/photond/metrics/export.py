@@ -13,8 +13,11 @@ loops publish: the loops never wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
@@ -70,6 +73,10 @@ def exemplar_filter(env: Mapping[str, str] = os.environ) -> ExemplarFilter | Non
     return AlwaysOffExemplarFilter()
 
 
+# How often `MetricsEndpoint.close` wakes the server's thread until it has stopped.
+POKE_INTERVAL_S = 0.02
+
+
 @dataclass
 class MetricsEndpoint:
     """The Prometheus endpoint's HTTP server, and the address it bound."""
@@ -82,7 +89,19 @@ class MetricsEndpoint:
         return f"http://{self.address}/metrics"
 
     def close(self) -> None:
-        self.server.shutdown()
+        """Stop serving and free the port.
+
+        The server's thread looks for a shutdown between polls of its socket, 0.5 s apart
+        (prometheus_client starts it with `serve_forever`'s default): a connection wakes it
+        at once, which took ~0.4 s off every stop of photond.
+        """
+        host, port = str(self.server.server_address[0]), self.server.server_address[1]
+        stopping = threading.Thread(target=self.server.shutdown, name="metrics-stop")
+        stopping.start()
+        while stopping.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection((host, port), timeout=0.1).close()
+            stopping.join(POKE_INTERVAL_S)
         self.server.server_close()
 
 
