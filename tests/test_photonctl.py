@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from daemon_process import RunningDaemon
-from photon_sdk import Client, JobState, TaskGraph
+from photon_sdk import Client, JobState, JobView, TaskGraph
 from photon_sdk.cli import EXIT_CODES, main
 
 pytestmark = pytest.mark.integration
@@ -153,6 +154,46 @@ def test_cancelled_job_exits_1_when_followed(daemon: RunningDaemon, tmp_path: Pa
     # Cancelling it again is refused by the daemon: exit 4.
     again = photonctl(daemon, "cancel", job["id"])
     assert again.returncode == 4 and "FAILED_PRECONDITION" in again.stderr
+
+
+def test_text_output_asks_for_the_jobs_figures_and_json_for_the_whole_job(
+    daemon: RunningDaemon,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A line of text shows a job's figures, not its tasks: the daemon need not send the rest
+    # (for a 100k-task job, ~20 MB). The calls go to the real daemon; this only notes the view.
+    asked: list[tuple[str, JobView]] = []
+    for name in ("submit_job", "get_job", "cancel_job"):
+        real = getattr(Client, name)
+
+        def noting(
+            self: Client, *args: Any, _real: Any = real, _name: str = name, **kw: Any
+        ) -> Any:
+            asked.append((_name, kw["view"]))
+            return _real(self, *args, **kw)
+
+        monkeypatch.setattr(Client, name, noting)
+    monkeypatch.setenv("PHOTON_TARGET", daemon.target)
+    assert main(["submit", str(long_graph_file(tmp_path))]) == 0
+    submitted = capsys.readouterr().out
+    assert "planned: makespan 600" in submitted
+    found = re.search(r"submitted job (\S+) on sim0", submitted)
+    assert found
+    assert main(["cancel", found.group(1)]) == 0
+    assert capsys.readouterr().out == f"job {found.group(1)}: cancelled\n"
+    assert main(["submit", str(EXAMPLE), "--wait"]) == 0
+    assert "completed: makespan" in capsys.readouterr().out
+    assert main(["submit", str(EXAMPLE), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schedule"]["tasks"]
+    assert asked == [
+        ("submit_job", JobView.BASIC),
+        ("cancel_job", JobView.BASIC),
+        ("submit_job", JobView.BASIC),
+        ("get_job", JobView.BASIC),
+        ("submit_job", JobView.FULL),
+    ]
 
 
 def test_estop_and_resume(daemon: RunningDaemon) -> None:

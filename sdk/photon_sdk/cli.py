@@ -32,7 +32,7 @@ from ._progress import follow_job
 from ._table import format_kv, format_table, num, when
 from ._target import default_target
 from .graph import TaskGraph
-from .types import Job, JobState, OptimizationLevel, ValidationLevel
+from .types import Job, JobState, JobView, OptimizationLevel, ValidationLevel
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -410,6 +410,7 @@ def _submit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         name=args.name or graph.name,
         level=level,
         validation=validation,
+        view=_shown(args),
     )
     if not args.json:
         print(f"submitted job {job.id} on {job.device_id} ({job.state})", file=out)
@@ -420,12 +421,18 @@ def _submit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             job = client.wait_job(job.id)
         else:
             follow_job(client.watch_job(job.id), out)
-            job = client.get_job(job.id)
+            job = client.get_job(job.id, view=JobView.BASIC)
     if args.json:
         _print_json(job.to_dict(), out)
     elif args.wait:
         print(job_outcome(job), file=out)
     return _job_status(job) if args.wait else EXIT_OK
+
+
+def _shown(args: argparse.Namespace) -> JobView:
+    """The job as much as the output shows: whole for --json, else its figures alone (a
+    100k-task job's graph, schedule and result are ~20 MB that a line of text leaves out)."""
+    return JobView.FULL if args.json else JobView.BASIC
 
 
 def _job_status(job: Job) -> int:
@@ -564,7 +571,7 @@ def _plot(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cancel(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    job = client.cancel_job(args.job_id)
+    job = client.cancel_job(args.job_id, view=_shown(args))
     if args.json:
         _print_json(job.to_dict(), out)
     else:
