@@ -163,7 +163,7 @@ def test_text_output_asks_for_the_jobs_figures_and_json_for_the_whole_job(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # A line of text shows a job's figures, not its tasks: the daemon need not send the rest
-    # (for a 100k-task job, ~20 MB). The calls go to the real daemon; this only notes the view.
+    # (for a 100k-task job, ~10 MB). The calls go to the real daemon; this only notes the view.
     asked: list[tuple[str, JobView]] = []
     for name in ("submit_job", "get_job", "cancel_job"):
         real = getattr(Client, name)

@@ -431,7 +431,7 @@ def _submit(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def _shown(args: argparse.Namespace) -> JobView:
     """The job as much as the output shows: whole for --json, else its figures alone (a
-    100k-task job's graph, schedule and result are ~20 MB that a line of text leaves out)."""
+    100k-task job's graph, schedule and result are ~10 MB that a line of text leaves out)."""
     return JobView.FULL if args.json else JobView.BASIC
 
 
