@@ -310,6 +310,25 @@ def test_retention_forgets_finished_jobs_beyond_the_count_or_the_age_never_live_
     journal.close()
 
 
+def test_each_job_that_finishes_is_told_once_so_the_retention_can_run(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    told: list[int] = []
+    book.on_finished = lambda: told.append(len(told))
+    done, failed, cancelled, running = (book.submit(record(i), 0.0) for i in "abcd")
+    book.start(running, 0.0)
+    assert told == []  # submitted and started: nothing to forget yet
+    book.complete(done, 1.0, job_pb2.JobResult())
+    book.fail(failed, 1.0, "reason")
+    book.cancel(cancelled, 1.0)
+    assert len(told) == 3
+    # Failing or cancelling a job that has ended changes nothing, and tells nothing.
+    book.fail(done, 2.0, "late")
+    book.cancel(failed, 2.0)
+    assert len(told) == 3
+    journal.close()
+
+
 def _spilled(job: JobRecord) -> bool:
     return job.events.spilled
 

@@ -185,6 +185,10 @@ class JobBook:
         # Held across a submission's journal write (the book's lock is not: the device loops
         # take that one), so two submissions of one request_id cannot both be created.
         self._submit_lock = threading.Lock()
+        # Told that a job has finished, from the thread that finished it with the book's lock
+        # held, so it must return at once: the daemon's retention pass then runs soon, not at
+        # its next interval (rpc.server).
+        self.on_finished: Callable[[], None] | None = None
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -578,6 +582,8 @@ class JobBook:
         # The job's graph, plan and messages are being let go: give their pages back to the OS
         # (a thread does it, in a second; this returns at once: photond.memory).
         memory.trim_soon()
+        if self.on_finished is not None:
+            self.on_finished()
 
     @staticmethod
     def _shed(record: JobRecord) -> None:

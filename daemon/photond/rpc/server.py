@@ -92,8 +92,11 @@ MIN_MESSAGE_BYTES = 4 * 1024 * 1024
 DEVICE_HEALTH_PREFIX = "photon.v1.Device/"
 # Methods whose graph is parsed in the planning pool, not here (see rpc.handlers).
 SWITCH_INTERVAL_S = 0.001
-# Seconds between passes of the retention of finished jobs (config retain_finished_*).
+# Seconds between passes of the retention of finished jobs (config retain_finished_*), and
+# the least between two: a job's end or a reload asks for a pass at once (`prune_soon`), and a
+# burst of job ends makes one a second at most.
 PRUNE_INTERVAL_S = 10.0
+PRUNE_SPACING_S = 1.0
 RAW_METHODS = {"SubmitJob": SubmitJobHeader, "PlanJob": PlanJobHeader}
 
 
@@ -260,6 +263,7 @@ class Daemon:
         # The Unix sockets photond accepts on itself to read peer credentials (`_bind`).
         self.splicers: list[Splicer] = []
         self._pruner: asyncio.Task[None] | None = None
+        self._prune_wanted = asyncio.Event()
         # Bound here, after the checks above: a second daemon is refused for its state
         # directory or socket, not for the metrics port.
         DeviceObservations(self.devices, self.planner)
@@ -289,8 +293,14 @@ class Daemon:
         self._restore_limits()
         self._restore_jobs()
         self._prune()
-        self._pruner = asyncio.create_task(self._prune_every(PRUNE_INTERVAL_S))
         loop = asyncio.get_running_loop()
+
+        def prune_when_finished() -> None:  # on the thread that finished the job
+            with contextlib.suppress(RuntimeError):  # the event loop has closed: stopping
+                loop.call_soon_threadsafe(self.prune_soon)
+
+        self.book.on_finished = prune_when_finished
+        self._pruner = asyncio.create_task(self._prune_every(PRUNE_INTERVAL_S))
         for device in self.devices:
             device.runtime.on_serving_change = functools.partial(
                 self._serving_changed, loop, device
@@ -458,15 +468,25 @@ class Daemon:
         if gone:
             log.info("finished jobs forgotten (retention)", extra={"jobs": len(gone)})
 
+    def prune_soon(self) -> None:
+        """Run the retention pass now rather than at its next interval (in the event loop's
+        thread): a job has finished, or a reload changed `retain_finished_*`."""
+        self._prune_wanted.set()
+
     async def _prune_every(self, interval_s: float) -> None:
         while True:
-            await asyncio.sleep(interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._prune_wanted.wait(), interval_s)
+            self._prune_wanted.clear()
             try:
                 await asyncio.to_thread(self._prune)
             except Exception:  # retention must never take the daemon down
                 log.exception("retention pass failed")
+            await asyncio.sleep(PRUNE_SPACING_S)
 
     async def stop(self) -> None:
+        # The jobs the stop fails below need no retention pass (and the loop is soon closed).
+        self.book.on_finished = None
         if self._pruner is not None:
             self._pruner.cancel()
         self.jobs.accepting = False

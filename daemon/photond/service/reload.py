@@ -13,7 +13,7 @@ Live keys (`LIVE_KEYS`): `security` (tokens, certificate subjects, roles, per-id
 the TLS certificate files; `AccessControl.prepare_reload` refuses what needs a restart);
 `log_level`; `planning_queue_limit` (the next submission sees it); `planning_idle_exit_s`
 (the pool's next idle check, within a second);
-`retain_finished_jobs` and `retain_finished_s` (the next retention pass, within 10 s);
+`retain_finished_jobs` and `retain_finished_s` (a retention pass runs at once);
 `running_jobs_on_restart` (read at start-up only: the new value is the one the next start
 uses). Everything else — listeners, state directory, devices, time scale, control period,
 closed loop, planning workers, task limit — is wired into sockets, threads, processes and
@@ -65,6 +65,12 @@ def _read_from_config(daemon: Daemon, new: DaemonConfig) -> Commit:
     return lambda: None
 
 
+def _retention(daemon: Daemon, new: DaemonConfig) -> Commit:
+    """`retain_finished_*`: read from `daemon.config` by the retention pass, which runs at once
+    (after the swap: it runs in the event loop once this reload has returned)."""
+    return daemon.prune_soon
+
+
 def _security(daemon: Daemon, new: DaemonConfig) -> Commit:
     """Tokens, certificate subjects, roles, limits and TLS files (photond.security): checked
     and read now; a change that needs a restart (socket group, TLS on or off) refuses."""
@@ -76,8 +82,8 @@ LIVE_KEYS: dict[str, Prepare] = {
     "log_level": _log_level,
     "planning_queue_limit": _queue_limit,
     "planning_idle_exit_s": _idle_exit,
-    "retain_finished_jobs": _read_from_config,
-    "retain_finished_s": _read_from_config,
+    "retain_finished_jobs": _retention,
+    "retain_finished_s": _retention,
     "running_jobs_on_restart": _read_from_config,
 }
 
