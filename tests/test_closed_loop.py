@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kernel_counts import printed_counts
 from photon.v1 import job_pb2
 from photon_bench import comparative
 from photon_bench.comparative import photond_plan, synthetic_workload
@@ -581,24 +580,15 @@ def test_the_lateness_window_keeps_the_latest_passes_oldest_first() -> None:
     assert ring.latest_s == 0.005
 
 
-# Run in a fresh interpreter: this process's kernels have long been loaded by other tests.
+# Run by `printed_counts` in a fresh interpreter, whose `compiled()` it counts with.
 _LOOP_WARM_CHECK = """
-import sys
 import tempfile
 from pathlib import Path
-from numba.core.dispatcher import Dispatcher
 from photon_drivers.profile import load_profile
 from photond.jobs.book import JobBook
 from photond.jobs.journal import Journal
 from photond.loop.closed_loop import ClosedLoop, warm_loop_kernels
 from photond.loop.control_config import ControlConfig
-
-def compiled():
-    return sum(
-        len(value.signatures)
-        for name, module in list(sys.modules.items()) if name.startswith("photond.")
-        for value in vars(module).values() if isinstance(value, Dispatcher)
-    )
 
 warm_loop_kernels(0.01, ControlConfig())
 after_sketch = compiled()
@@ -612,9 +602,6 @@ def test_the_loops_kernels_warmed_on_a_sketch_are_all_a_device_loop_needs() -> N
     """The daemon loads the loops' kernels on a sketch of the chip while its drivers open: a
     device loop built afterwards (its observer and its closed-loop kernels warmed on the real
     chip) loads and compiles nothing more."""
-    done = subprocess.run(
-        [sys.executable, "-c", _LOOP_WARM_CHECK], capture_output=True, text=True, check=True
-    )
-    after_sketch, after_device = map(int, done.stdout.split())
+    after_sketch, after_device = printed_counts(_LOOP_WARM_CHECK)
     assert after_sketch > 0
     assert after_device == after_sketch

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from dataclasses import replace
 
 import grpc
@@ -13,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kernel_counts import printed_counts
 from photon.v1 import job_pb2
 from photon_bench.baselines import throttled_list_schedule
 from photon_drivers.profile import load_profile
@@ -315,21 +314,12 @@ def test_every_start_falls_on_the_control_period_grid(period_s: float) -> None:
     )
 
 
-# Run in a fresh interpreter: this process's kernels have long been compiled by other tests.
+# Run by `printed_counts` in a fresh interpreter, whose `compiled()` it counts with.
 _WARM_UP_CHECK = """
-import sys
-from numba.core.dispatcher import Dispatcher
 from photon_drivers.profile import load_profile
 from photond.planning.device_plan import plan_graph, warm_kernels, warm_model
 from photond.planning.graph import CheckedGraph, CheckedTask
 from photond.planning.optimize import Level
-
-def compiled():
-    return sum(
-        len(value.signatures)
-        for name, module in list(sys.modules.items()) if name.startswith("photond.")
-        for value in vars(module).values() if isinstance(value, Dispatcher)
-    )
 
 profile = load_profile()
 # As a planning process of the daemon warms: every kernel on a sketch of the chip, then only
@@ -361,9 +351,6 @@ def test_warm_up_compiles_every_kernel_a_plan_needs() -> None:
     minutes cold): after the kernels are warmed on the sketch and the device's model is built,
     plans on the device where heat binds and where it does not, at every level, compile
     nothing new."""
-    done = subprocess.run(
-        [sys.executable, "-c", _WARM_UP_CHECK], capture_output=True, text=True, check=True
-    )
-    after_warm_up, after_plans = map(int, done.stdout.split())
+    after_warm_up, after_plans = printed_counts(_WARM_UP_CHECK)
     assert after_warm_up > 0
     assert after_plans == after_warm_up
