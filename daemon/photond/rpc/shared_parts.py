@@ -117,10 +117,10 @@ def sweep_orphans(shm_dir: Path = SHM_DIR) -> list[str]:
     swept = []
     with contextlib.suppress(FileNotFoundError):
         for path in shm_dir.iterdir():
-            owner, _, _ = path.name.removeprefix(NAME_PREFIX).partition("_")
-            if not path.name.startswith(NAME_PREFIX) or not owner.isdigit():
+            if not path.name.startswith(NAME_PREFIX):
                 continue
-            if _running(int(owner)):
+            owner = path.name[len(NAME_PREFIX) :].partition("_")[0]
+            if not owner.isdigit() or _running(int(owner)):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
