@@ -88,10 +88,9 @@ class Observer:
         self._r0 = np.array([s.noise_c**2 + s.resolution_c**2 / 12 for s in profile.sensors])
         self._noisy = np.array([s.noise_c >= s.resolution_c for s in profile.sensors])
         self._hard_max_c = config.hard_max_c or profile.limits.interlock_temperature_c + 30.0
-        self._f = np.zeros((r + 1, r + 1))
-        self._f[:r, :r] = np.diag(m.decay)
-        self._f[:r, r] = m.input_gain[:, heaters]
-        self._f[r, r] = 1.0
+        # The transition over [modes, offset] by its parts (observe_kernel's docstring).
+        self._decay = np.ascontiguousarray(m.decay, dtype=np.float64)
+        self._ambient_gain = np.ascontiguousarray(m.input_gain[:, heaters])
         self._g = np.ascontiguousarray(m.input_gain[:, :heaters])
         self._h = np.column_stack([m.sensor_out, m.sensor_feed[:, heaters]])
         # Readouts over [modes, offset] and the heaters' feedthrough, for sensors and hot spots.
@@ -141,7 +140,8 @@ class Observer:
         z, self._p, codes, low_c, innovation, sensor_c, hot_c = observe_kernel(
             self._z,
             self._p,
-            self._f,
+            self._decay,
+            self._ambient_gain,
             self._q,
             self._g,
             p,

@@ -29,7 +29,8 @@ FINE, NAN, OUT_OF_RANGE, STUCK, JUMP, TRUSTED_AGAIN = 0, 1, 2, 3, 4, -1
 def observe_kernel(
     z: FloatArray,
     cov: FloatArray,
-    f: FloatArray,
+    decay: FloatArray,
+    ambient_gain: FloatArray,
     q: FloatArray,
     g: FloatArray,
     power: FloatArray,
@@ -60,14 +61,17 @@ def observe_kernel(
 ) -> tuple[FloatArray, FloatArray, NDArray[np.int64], float, FloatArray, FloatArray, FloatArray]:
     """One sample folded in. `noise_var`, `readings`, `predictions`, `distrusted` and
     `good_run` are updated in place; returns (state, covariance, codes, the range rule's
-    floor °C, innovations, sensor estimate °C, hot-spot estimate °C)."""
+    floor °C, innovations, sensor estimate °C, hot-spot estimate °C).
+
+    The transition is the loop model's, given by its parts: each mode decays on its own
+    (`decay`) and takes the room's offset through `ambient_gain`; the offset holds. As a matrix
+    F = [[diag(decay), ambient_gain], [0, 1]]."""
     n = raw.shape[0]
     r = z.shape[0] - 1
     heat = _mv(g, power)
     for _ in range(max(periods, 1)):
-        z = _mv(f, z)
-        z[:r] += heat
-        cov = _mm_t(_mm(f, cov), f) + q
+        z = _predict_state(decay, ambient_gain, z, heat)
+        cov = _predict_covariance(decay, ambient_gain, cov) + q
     sensor_fed = _mv(sensor_feed, power)
     predicted = ambient_c + _mv(h, z) + sensor_fed
     innovation = raw - predicted
@@ -177,6 +181,39 @@ def _still(window: FloatArray, column: int, half_resolution: float) -> bool:
     return _spread(window, column) <= half_resolution
 
 
+@njit(cache=True, nogil=True)
+def _predict_state(
+    decay: FloatArray, ambient_gain: FloatArray, z: FloatArray, heat: FloatArray
+) -> FloatArray:
+    """F z plus the heaters' input, F as `observe_kernel` says: O(n), not a product."""
+    r = decay.shape[0]
+    out = np.empty(r + 1)
+    offset = z[r]
+    for i in range(r):
+        out[i] = decay[i] * z[i] + ambient_gain[i] * offset + heat[i]
+    out[r] = offset
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _predict_covariance(decay: FloatArray, ambient_gain: FloatArray, cov: FloatArray) -> FloatArray:
+    """F cov F^T, F as `observe_kernel` says: each entry is two terms (a mode's own decay and
+    the room's column), so O(n^2) where the general product was O(n^3), and a third of the
+    kernel's arithmetic."""
+    r = decay.shape[0]
+    fc = np.empty((r + 1, r + 1))  # F cov
+    for i in range(r):
+        for j in range(r + 1):
+            fc[i, j] = decay[i] * cov[i, j] + ambient_gain[i] * cov[r, j]
+    fc[r, :] = cov[r, :]
+    out = np.empty((r + 1, r + 1))  # (F cov) F^T
+    for i in range(r + 1):
+        for j in range(r):
+            out[i, j] = fc[i, j] * decay[j] + fc[i, r] * ambient_gain[j]
+        out[i, r] = fc[i, r]
+    return out
+
+
 # Products and the solve as plain loops, not BLAS and LAPACK calls: at 17 states a product is
 # a few thousand multiply-adds, less than a library call's own overhead, and at 100 Hz, with
 # the thread asleep in between, every pass ran the libraries' large code cold (most of the
@@ -199,29 +236,20 @@ def _mm(a: FloatArray, b: FloatArray) -> FloatArray:
 
 @njit(cache=True, nogil=True)
 def _mm_t(a: FloatArray, b: FloatArray) -> FloatArray:
-    """a @ b.T."""
-    n, inner = a.shape
-    m = b.shape[0]
-    out = np.empty((n, m))
-    for i in range(n):
-        for j in range(m):
-            total = 0.0
-            for k in range(inner):
-                total += a[i, k] * b[j, k]
-            out[i, j] = total
-    return out
+    """a @ b.T, as a @ (a copy of b.T): a dot product per entry is one chain of dependent
+    additions, where i-k-j order keeps a row's sums independent (and summed in the same order)."""
+    return _mm(a, np.ascontiguousarray(b.T))
 
 
 @njit(cache=True, nogil=True)
 def _mv(a: FloatArray, x: FloatArray) -> FloatArray:
-    """a @ x."""
+    """a @ x, column by column for the same reason as `_mm_t`."""
     n, inner = a.shape
-    out = np.empty(n)
-    for i in range(n):
-        total = 0.0
-        for k in range(inner):
-            total += a[i, k] * x[k]
-        out[i] = total
+    out = np.zeros(n)
+    for k in range(inner):
+        x_k = x[k]
+        for i in range(n):
+            out[i] += a[i, k] * x_k
     return out
 
 
