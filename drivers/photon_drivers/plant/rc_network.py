@@ -118,6 +118,11 @@ class RCNetwork:
         return int(self._rates_per_s.shape[0])
 
     @property
+    def rates_per_s(self) -> FloatArray:
+        """Every mode's decay rate λ, ascending (do not modify)."""
+        return self._rates_per_s
+
+    @property
     def time_constants_s(self) -> FloatArray:
         """Every mode's time constant, longest first."""
         return np.asarray(1.0 / self._rates_per_s)

@@ -33,6 +33,7 @@ from photon_drivers.plant.rc_network import ChipNetwork, FloatArray, RCNetwork
 from photon_drivers.profile import DeviceProfile, load_profile
 from photon_drivers.sim.faults import FaultState, SensorFailure, SensorFault
 from photon_drivers.sim.options import Disturbance, parse_sim_options
+from photon_drivers.sim.stepping import SettledShare, advance_slow, read_sensors_c, warm_up
 
 # Longest step over which a drifting ambient is held constant.
 _DRIFT_CHUNK_S = 0.05
@@ -89,6 +90,13 @@ class SimulatedChipDriver(Driver):
         # The modal input of the heaters' powers as they draw them (stuck ones included):
         # rebuilt when a power or a fault changes, not at every catch-up (a 1,548 x 64 product).
         self._heater_modes: FloatArray = np.zeros(self._chip.network.node_count)
+        # The modal input of the last step (heaters' plus the room's offset) and that offset:
+        # the same array while neither changes, which is what keeps `_settled` valid.
+        self._modal_input: FloatArray = self._heater_modes
+        self._modal_input_of: FloatArray = self._heater_modes
+        self._modal_offset_c = 0.0
+        self._settled: SettledShare | None = None
+        self._no_rise_k: FloatArray = np.zeros(len(sensors))
         self._time_s = self._clock.now_s()
         self._faults = FaultState()
         self._faults.ambient.since_s = self._time_s
@@ -98,6 +106,7 @@ class SimulatedChipDriver(Driver):
         self._scheduled = sorted(disturbances, key=lambda d: d.at_s)
         self._opened_s = self._time_s
         self._powers_hang = powers_hang
+        warm_up(len(sensors))
 
     @classmethod
     def open(cls, options: Mapping[str, str], clock: Clock) -> Self:
@@ -129,9 +138,21 @@ class SimulatedChipDriver(Driver):
     def read_sensors(self) -> SensorSample:
         with self._lock:
             self._catch_up()
-            true_c = self._profile.ambient_c + self._plant.sensor_from_modes @ self._modes
-            noisy_c = true_c + self._rng.normal(0.0, 1.0, true_c.shape) * self._noise_c
-            read_c = np.round(noisy_c / self._resolution_c) * self._resolution_c
+            settled = self._settled
+            if settled is not None and settled.modal_input is self._modal_input:
+                # The modes are where the last step, under this input, left them.
+                readout, settled_rise_k = settled.slow_readout, settled.sensor_rise_k
+            else:  # no step since the plant was built or changed: read every mode
+                readout, settled_rise_k = self._plant.sensor_from_modes, self._no_rise_k
+            read_c = read_sensors_c(
+                readout,
+                self._modes,
+                settled_rise_k,
+                self._profile.ambient_c,
+                self._rng.normal(0.0, 1.0, self._noise_c.shape),
+                self._noise_c,
+                self._resolution_c,
+            )
             fresh = self._time_s - self._last_read_s >= self._min_period_s
             self._last_read_c = np.where(fresh, read_c, self._last_read_c)
             self._last_read_s = np.where(fresh, self._time_s, self._last_read_s)
@@ -195,7 +216,6 @@ class SimulatedChipDriver(Driver):
     def _advance(self, now_s: float) -> None:
         """Advance the physics to `now_s` under the powers applied until now."""
         if now_s > self._time_s:
-            heater_modes = self._heater_modes
             ambient = self._faults.ambient
             # Temperatures are rises above the nominal ambient; an ambient offset enters as the
             # heat g_amb * offset flowing in through every path to ambient. A drifting offset
@@ -205,9 +225,37 @@ class SimulatedChipDriver(Driver):
             while self._time_s < now_s:
                 dt_s = min(chunk_s, now_s - self._time_s)
                 offset_c = ambient.offset_at_c(self._time_s + 0.5 * dt_s)
-                modal_w = heater_modes + self._plant.ambient_to_modes * offset_c
-                self._modes = self._plant.network.advance_modes(self._modes, modal_w, dt_s)
+                modal_w = self._modal_input_for(offset_c)
+                settled = self._settled_share(modal_w, dt_s)
+                rates_per_s = self._plant.network.rates_per_s
+                advance_slow(self._modes, modal_w, rates_per_s, dt_s, settled.slow)
                 self._time_s = now_s if dt_s == now_s - self._time_s else self._time_s + dt_s
+
+    def _modal_input_for(self, offset_c: float) -> FloatArray:
+        """The modal input of the heaters and a room offset of `offset_c`: the last one's very
+        array while neither changed."""
+        if offset_c != self._modal_offset_c or self._modal_input_of is not self._heater_modes:
+            if offset_c == 0.0:
+                self._modal_input = self._heater_modes
+            else:
+                self._modal_input = self._heater_modes + self._plant.ambient_to_modes * offset_c
+            self._modal_input_of = self._heater_modes
+            self._modal_offset_c = offset_c
+        return self._modal_input
+
+    def _settled_share(self, modal_input: FloatArray, dt_s: float) -> SettledShare:
+        """The settled share for a step of `dt_s` under `modal_input` (built anew when the one
+        kept does not hold: see `stepping`)."""
+        settled = self._settled
+        if settled is None or not settled.holds_for(modal_input, dt_s):
+            settled = self._settled = SettledShare(
+                self._modes,
+                modal_input,
+                self._plant.network.rates_per_s,
+                self._plant.sensor_from_modes,
+                dt_s,
+            )
+        return settled
 
     def _heater_input_changed(self) -> None:
         """Rebuild the heaters' modal input after a power, a stuck heater or the plant changed."""
@@ -251,6 +299,8 @@ class SimulatedChipDriver(Driver):
         rise_k = self._plant.network.from_modes(self._modes)
         self._plant = _modal_plant(self._profile, self._plant_mismatch, factor)
         self._modes = self._plant.network.to_modes(rise_k)
+        self._settled = None  # another plant: other modes, other rates
+        self._modal_offset_c = math.nan  # and another room input: built anew at the next step
         self._faults.cooling_factor = factor
         self._heater_input_changed()
 
