@@ -80,6 +80,26 @@ def test_the_kernels_step_and_read_as_numpy_does() -> None:
     readout = rng.normal(size=(4, 25))
     settled = rng.normal(size=4)
     normals, noise, resolution = rng.normal(size=4), np.full(4, 0.02), np.full(4, 0.01)
-    read_c = read_sensors_c(readout, modes, settled, 25.0, normals, noise, resolution)
+    # Sensor 3 was read 5 ms ago and samples every 10 ms: it reads its last value again.
+    min_period_s = np.array([0.0, 0.0, 0.0, 0.01])
+    last_read_s, last_read_c = np.array([-np.inf, -np.inf, 0.995, 0.995]), np.full(4, 7.0)
+    read_c = read_sensors_c(
+        readout,
+        modes,
+        settled,
+        25.0,
+        normals,
+        noise,
+        resolution,
+        1.0,
+        min_period_s,
+        last_read_s,
+        last_read_c,
+    )
     noisy_c = 25.0 + readout @ modes[:25] + settled + normals * noise
-    np.testing.assert_allclose(read_c, np.round(noisy_c / resolution) * resolution, atol=1e-12)
+    expected_c = np.round(noisy_c / resolution) * resolution
+    expected_c[3] = 7.0
+    np.testing.assert_allclose(read_c, expected_c, atol=1e-12)
+    np.testing.assert_array_equal(last_read_s, [1.0, 1.0, 1.0, 0.995])
+    np.testing.assert_allclose(last_read_c, expected_c, atol=1e-12)
+    assert read_c is not last_read_c

@@ -144,7 +144,7 @@ class SimulatedChipDriver(Driver):
                 readout, settled_rise_k = settled.slow_readout, settled.sensor_rise_k
             else:  # no step since the plant was built or changed: read every mode
                 readout, settled_rise_k = self._plant.sensor_from_modes, self._no_rise_k
-            read_c = read_sensors_c(
+            out_c = read_sensors_c(
                 readout,
                 self._modes,
                 settled_rise_k,
@@ -152,11 +152,11 @@ class SimulatedChipDriver(Driver):
                 self._rng.normal(0.0, 1.0, self._noise_c.shape),
                 self._noise_c,
                 self._resolution_c,
+                self._time_s,
+                self._min_period_s,
+                self._last_read_s,
+                self._last_read_c,
             )
-            fresh = self._time_s - self._last_read_s >= self._min_period_s
-            self._last_read_c = np.where(fresh, read_c, self._last_read_c)
-            self._last_read_s = np.where(fresh, self._time_s, self._last_read_s)
-            out_c = self._last_read_c.copy()
             for index, fault in self._faults.sensors.items():
                 out_c[index] = fault.reading_c()
             return SensorSample(self._time_s, tuple(out_c.tolist()))

@@ -76,20 +76,29 @@ def read_sensors_c(
     normals: FloatArray,
     noise_c: FloatArray,
     resolution_c: FloatArray,
+    time_s: float,
+    min_period_s: FloatArray,
+    last_read_s: FloatArray,
+    last_read_c: FloatArray,
 ) -> FloatArray:
-    """What each sensor reads: its rise from the slow modes plus the settled share, over
+    """What each sensor reads now: its rise from the slow modes plus the settled share, over
     ambient, plus Gaussian noise (`normals` x `noise_c`), quantised to its resolution (to the
-    nearest step, halves to even, as numpy's round)."""
+    nearest step, halves to even, as numpy's round). A sensor read less than its
+    `min_period_s` after its last reading reads that again, as a slow ADC's firmware answers
+    (`last_read_s` and `last_read_c` are updated in place; the noise is drawn all the same, so
+    the noise stream does not depend on the read rate)."""
     sensors, slow = slow_readout.shape
-    out = np.empty(sensors)
     for s in range(sensors):
+        if not time_s - last_read_s[s] >= min_period_s[s]:
+            continue
         rise = 0.0
         for k in range(slow):
             rise += slow_readout[s, k] * modes[k]
         true_c = ambient_c + (rise + settled_rise_k[s])
         noisy_c = true_c + normals[s] * noise_c[s]
-        out[s] = np.rint(noisy_c / resolution_c[s]) * resolution_c[s]
-    return out
+        last_read_c[s] = np.rint(noisy_c / resolution_c[s]) * resolution_c[s]
+        last_read_s[s] = time_s
+    return last_read_c.copy()
 
 
 def warm_up(sensors: int) -> None:
@@ -97,5 +106,7 @@ def warm_up(sensors: int) -> None:
     steps and reads pass, so that no control loop's first pass waits for them."""
     modes = np.zeros(2)
     advance_slow(modes, np.ones(2), np.ones(2), 0.01, 2)
-    ones = np.ones(sensors)
-    read_sensors_c(np.zeros((sensors, 2)), modes, np.zeros(sensors), 25.0, ones, ones, ones)
+    ones, zeros = np.ones(sensors), np.zeros(sensors)
+    read_sensors_c(
+        np.zeros((sensors, 2)), modes, zeros, 25.0, ones, ones, ones, 0.0, ones, zeros, ones
+    )
