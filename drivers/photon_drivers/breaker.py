@@ -111,8 +111,9 @@ class CircuitBreaker:
 
     @property
     def state(self) -> BreakerState:
-        with self._lock:
-            return self._state
+        # One attribute read is atomic; the lock orders the changes, which read and write
+        # together. Read several times a control pass, so without the lock.
+        return self._state
 
     def allow_request(self) -> bool:
         """May the caller talk to the device now? Moves OPEN to HALF_OPEN once reset_s passed.
@@ -164,6 +165,6 @@ class CircuitBreaker:
         self._notify(old)
 
     def _notify(self, old: BreakerState) -> None:
-        new = self.state
+        new = self._state
         if new is not old and self._on_change is not None:
             self._on_change(old, new)

@@ -141,6 +141,8 @@ class DeviceRuntime:
         for z, zone in enumerate(profile.zones):
             for heater_id in zone.heater_ids:
                 self._zone_matrix[z, heater_index[heater_id]] = 1.0
+        self._zone_power_of: np.ndarray | None = None  # the powers `_zone_power` sums
+        self._zone_power: tuple[float, ...] = ()
         self._sensor_ids = tuple(s.id for s in profile.sensors)
         self._peak_lateness_s = 0.0
         self._replans_at_start = 0
@@ -390,13 +392,21 @@ class DeviceRuntime:
             wall_time_s=time.time(),
             temperature_c=sample.temperature_c,
             total_heater_power_mw=self._execution_power(),
-            zone_power_mw=tuple((self._zone_matrix @ self._applied_mw).tolist()),
+            zone_power_mw=self._zone_power_mw(),
             estimated_heater_temperature_c=tuple(estimate.hotspot_estimate_c.tolist()),
             sensor_status=tuple(conditions),
             job=job,
             health=self._health(failed, estimate.distrusted, estimate.hottest_c),
             loop_lateness_s=lateness_s,
         )
+
+    def _zone_power_mw(self) -> tuple[float, ...]:
+        """Power per zone: summed again only when the powers change (a new array each time)."""
+        applied = self._applied_mw
+        if applied is not self._zone_power_of:
+            self._zone_power_of = applied
+            self._zone_power = tuple((self._zone_matrix @ applied).tolist())
+        return self._zone_power
 
     def _health(self, failed: list[int], distrusted: dict[str, str], hottest_c: float) -> Health:
         return device_health(

@@ -144,7 +144,8 @@ class Estimate:
     hotspot_estimate_c: FloatArray  # at each heater's footprint, profile order
     distrusted: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def hottest_c(self) -> float:
-        """The hottest limit point: a heater's footprint or a sensor, estimated."""
+        """The hottest limit point: a heater's footprint or a sensor, estimated (once: the
+        loop asks several times a pass, and an estimate does not change)."""
         return float(max(self.hotspot_estimate_c.max(), self.sensor_estimate_c.max()))
