@@ -144,8 +144,12 @@ class Estimate:
     hotspot_estimate_c: FloatArray  # at each heater's footprint, profile order
     distrusted: dict[str, str] = field(default_factory=dict)
 
-    @functools.cached_property
+    @property
     def hottest_c(self) -> float:
-        """The hottest limit point: a heater's footprint or a sensor, estimated (once: the
-        loop asks several times a pass, and an estimate does not change)."""
-        return float(max(self.hotspot_estimate_c.max(), self.sensor_estimate_c.max()))
+        """The hottest limit point: a heater's footprint or a sensor, estimated (computed once:
+        the loop asks several times a pass, and an estimate does not change)."""
+        hottest_c: float | None = self.__dict__.get("_hottest_c")
+        if hottest_c is None:
+            hottest_c = float(max(self.hotspot_estimate_c.max(), self.sensor_estimate_c.max()))
+            object.__setattr__(self, "_hottest_c", hottest_c)
+        return hottest_c
