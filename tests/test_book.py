@@ -16,7 +16,7 @@ import pytest
 
 from photon.v1 import job_pb2
 from photond.jobs import book as book_module
-from photond.jobs.book import JobBook, JobRecord, RequestConflict
+from photond.jobs.book import FollowEnded, JobBook, JobRecord, RequestConflict
 from photond.jobs.journal import Journal
 from photond.tracing import JobTrace
 
@@ -456,4 +456,26 @@ def test_a_forgotten_job_leaves_nothing_behind_and_a_kept_one_holds_no_task_obje
     gc.collect()
     assert gone() is None
     assert book.get("job-a") is None and not book.submitted_any("key-a")
+    journal.close()
+
+
+def test_ending_the_follows_ends_a_queued_jobs_watch_after_its_events(tmp_path: Path) -> None:
+    # A queued job's watch waits for events that may be hours away; a stopping daemon ends it.
+    journal = Journal(tmp_path / "jobs.sqlite3")
+    book = JobBook(journal)
+    job = book.submit(record("job-a"), 0.0)
+
+    async def watch() -> tuple[list[str], str]:
+        seen: list[str] = []
+        try:
+            async for raw in book.follow(job):
+                seen.append(job_pb2.JobEvent.FromString(raw).WhichOneof("kind") or "")
+                asyncio.get_running_loop().call_soon(book.end_follows, "photond is stopping")
+        except FollowEnded as ended:
+            return seen, str(ended)
+        return seen, "the watch ended by itself"
+
+    assert asyncio.run(watch()) == (["planned"], "photond is stopping")
+    # A watch that starts later still gets the job's history, then ends the same way.
+    assert asyncio.run(watch()) == (["planned"], "photond is stopping")
     journal.close()

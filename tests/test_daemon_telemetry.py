@@ -27,6 +27,7 @@ from photon_sdk import (
     TelemetryFrame,
     TelemetryStream,
 )
+from test_metrics_endpoint import scrape, value
 
 pytestmark = pytest.mark.integration
 
@@ -259,6 +260,11 @@ def test_on_change_reports_a_step_of_0_3_c_within_the_filter_lag(daemon: Running
     assert reported[0] <= risen_s + STEP_BOUND_S, (reported[0], risen_s, on_s)
 
 
+def subscribers(daemon: RunningDaemon) -> float:
+    """The daemon's telemetry streams open on sim0, as its Prometheus endpoint counts them."""
+    return value(scrape(daemon.metrics_url()), "photon_telemetry_subscribers", device="sim0")
+
+
 def test_a_stalled_subscriber_is_closed_and_a_reading_one_is_not(daemon: RunningDaemon) -> None:
     errors: list[BaseException] = []
     fast_frames: list[TelemetryFrame] = []
@@ -284,8 +290,11 @@ def test_a_stalled_subscriber_is_closed_and_a_reading_one_is_not(daemon: Running
         reader = threading.Thread(target=read_fast, daemon=True)
         reader.start()
         # The daemon buffers what the slow client's connection holds, then waits out the
-        # stall timeout: the slow stream ends with RESOURCE_EXHAUSTED once read.
-        time.sleep(STALL_TIMEOUT_S * 4)
+        # stall timeout and closes the stream (one subscriber left); the slow stream then ends
+        # with RESOURCE_EXHAUSTED once read. Reading it sooner would un-stall it.
+        deadline = time.monotonic() + 120
+        while subscribers(daemon) > 1 and time.monotonic() < deadline:
+            time.sleep(0.25)
         with pytest.raises(grpc.RpcError) as closed:
             for _ in slow:
                 pass

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import signal
+import threading
+import time
+from typing import Any
 
+import grpc
 import pytest
 
 from daemon_process import cleanup, start_daemon
+from photon.v1 import job_pb2, job_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
 from photon_sdk import Client, JobState, TaskGraph
 from photond.service.lifecycle import stop_signals
 
@@ -39,5 +44,50 @@ def test_sigalrm_parks_the_device_and_fails_the_running_job() -> None:
             assert "parked in its safe state" in ended.failure_reason
         finally:
             cleanup(again)
+    finally:
+        cleanup(running)
+
+
+@pytest.mark.integration
+def test_a_stop_ends_open_streams_at_once_saying_why() -> None:
+    # Telemetry streams and a queued job's watch never end by themselves; left to the server's
+    # grace for calls in flight, each stop would wait it out and end them without a reason.
+    running = start_daemon()
+    try:
+        graph = TaskGraph()
+        graph.add_task("hold", duration_s=600.0, heater_power_mw={"h00": 10.0})
+        with Client(running.target) as client:
+            first = client.submit_job(graph)
+            queued = client.submit_job(graph)
+            next(e for e in client.watch_job(first.id) if e.kind == "task_started")
+        with grpc.insecure_channel(running.target) as channel:
+            streams: dict[str, Any] = {
+                "telemetry": telemetry_pb2_grpc.TelemetryServiceStub(channel).Subscribe(
+                    telemetry_pb2.SubscribeRequest(device_id="sim0"), timeout=60
+                ),
+                "watch": job_pb2_grpc.JobServiceStub(channel).WatchJob(
+                    job_pb2.WatchJobRequest(job_id=queued.id), timeout=60
+                ),
+            }
+            ended: dict[str, grpc.RpcError] = {}
+
+            def read(name: str) -> None:  # as a dashboard does: all the time
+                try:
+                    for _ in streams[name]:
+                        pass
+                except grpc.RpcError as error:
+                    ended[name] = error
+
+            readers = [threading.Thread(target=read, args=(name,)) for name in streams]
+            for reader in readers:
+                reader.start()
+            time.sleep(0.5)  # both streams open
+            running.process.send_signal(signal.SIGTERM)
+            for reader in readers:
+                reader.join(60)
+        assert running.process.wait(60) == 0
+        for name in streams:
+            assert ended[name].code() == grpc.StatusCode.UNAVAILABLE, name
+            assert ended[name].details() == "photond is stopping", name
     finally:
         cleanup(running)

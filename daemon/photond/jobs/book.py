@@ -174,6 +174,10 @@ def new_job_id() -> str:
     return f"job-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
+class FollowEnded(Exception):
+    """A job's watch was ended before the job's end (`JobBook.end_follows`: the daemon stops)."""
+
+
 class JobBook:
     """All jobs of the daemon; safe to use from RPC handlers and device loops alike."""
 
@@ -181,6 +185,8 @@ class JobBook:
         self._journal = journal
         self._lock = threading.RLock()
         self._records: dict[str, JobRecord] = {}
+        # Why every WatchJob stream was ended (`end_follows`); "" while they may go on.
+        self._follows_ended = ""
         self._by_request: dict[str, JobRecord] = {}
         # Held across a submission's journal write (the book's lock is not: the device loops
         # take that one), so two submissions of one request_id cannot both be created.
@@ -669,10 +675,22 @@ class JobBook:
                 sent += len(fresh)
                 if ended and sent == count:
                     return
+                if self._follows_ended:
+                    raise FollowEnded(self._follows_ended)
                 await event.wait()
                 event.clear()
         finally:
             record.wakeup.unregister(event)
+
+    def end_follows(self, reason: str) -> None:
+        """End every `follow` now, and any started later, with FollowEnded(`reason`): the
+        daemon stops, and a queued job's watch would otherwise hold the server's grace for
+        calls in flight. A job's events already journaled are sent first."""
+        with self._lock:
+            self._follows_ended = reason
+            records = list(self._records.values())
+        for record in records:
+            record.wakeup.notify()
 
     async def wait_terminal(self, record: JobRecord, timeout_s: float) -> bool:
         event = record.wakeup.register()

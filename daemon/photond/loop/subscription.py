@@ -103,6 +103,7 @@ class Subscription:
         self.event = asyncio.Event()
         # When the sender last took frames (monotonic s): how long a client has taken nothing.
         self.last_take_s = time.monotonic()
+        # Why the daemon ended this stream (TelemetryHub.close_all); "" while it is open.
         self.closed = ""
 
     @property

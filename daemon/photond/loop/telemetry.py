@@ -123,6 +123,14 @@ class TelemetryHub:
             self._closed_dropped_frames += subscription.dropped_frames
             self._closed_coalesced_samples += subscription.coalesced_samples
 
+    def close_all(self, reason: str) -> None:
+        """End every stream now, saying `reason` (the daemon stops: a stream never ends by
+        itself, and the server's grace for calls in flight would otherwise wait for it).
+        Call from the event loop."""
+        for subscription in list(self._subscriptions):
+            subscription.closed = reason
+            subscription.event.set()
+
     @property
     def dropped_frames(self) -> int:
         """Frames every subscription, open or closed, had folded into later ones."""

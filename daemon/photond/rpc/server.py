@@ -85,6 +85,8 @@ SERVICE_NAMES = (
     telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name,
 )
 SHUTDOWN_GRACE_S = 2.0
+# What a stream the daemon ends as it stops says.
+STOPPING = "photond is stopping"
 # Largest request body: room for `max_tasks_per_job` tasks of every heater (a task with 64
 # heater powers encodes to ~1 KiB), so the configured maximum is reachable and no more.
 BYTES_PER_TASK = 2048
@@ -493,6 +495,11 @@ class Daemon:
         await self.health.enter_graceful_shutdown()
         for device in self.devices:
             await asyncio.to_thread(device.runtime.stop)
+        # Streams do not end by themselves: end them (UNAVAILABLE, which clients take as a
+        # break to come back from), so that the grace below is for unary calls in flight.
+        for device in self.devices:
+            device.runtime.hub.close_all(STOPPING)
+        self.book.end_follows(STOPPING)
         await self.server.stop(SHUTDOWN_GRACE_S)
         for splicer in self.splicers:
             await asyncio.to_thread(splicer.close)

@@ -25,7 +25,7 @@ from photon.v1 import (
     telemetry_pb2,
     telemetry_pb2_grpc,
 )
-from photond.jobs.book import JobBook, JobRecord, RequestConflict, new_job_id
+from photond.jobs.book import FollowEnded, JobBook, JobRecord, RequestConflict, new_job_id
 from photond.jobs.journal import Journal
 from photond.metrics import instruments
 from photond.planning.plan import DEFAULT_MARGIN_C
@@ -398,8 +398,11 @@ class JobService(job_pb2_grpc.JobServiceServicer):
         self, request: job_pb2.WatchJobRequest, context: Any
     ) -> AsyncIterator[bytes]:
         # Serialized events, sent as they are (the method's encoder passes bytes through).
-        async for event in self._book.follow(self._record(request.job_id)):
-            yield event
+        try:
+            async for event in self._book.follow(self._record(request.job_id)):
+                yield event
+        except FollowEnded as ended:
+            raise unavailable(str(ended)) from None
 
     @unary
     async def CancelJob(  # type: ignore[override]

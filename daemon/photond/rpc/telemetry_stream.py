@@ -22,7 +22,7 @@ from photon.v1 import telemetry_pb2
 from photond.loop.frame import Frame
 from photond.loop.subscription import ON_CHANGE, SAMPLE, Pending, Subscription, SubscriptionSpec
 from photond.rpc.devices import ManagedDevice
-from photond.rpc.status import RequestError, invalid_argument, quoted
+from photond.rpc.status import RequestError, invalid_argument, quoted, unavailable
 from photond.wire import batch_item, frame_bytes, live_frame_to_proto, update_bytes
 
 SYNC_BYTES = telemetry_pb2.TelemetryUpdate(sync_response=True).SerializeToString()
@@ -195,7 +195,11 @@ async def stream_updates(
     loop = asyncio.get_running_loop()
     next_write_s = -math.inf
     while True:
-        await subscription.event.wait()
+        # Closed while the last batch was written (which cleared the event): no wait.
+        if not subscription.closed:
+            await subscription.event.wait()
+        if subscription.closed:
+            raise unavailable(subscription.closed)
         wait_s = next_write_s - loop.time()
         if wait_s > 0:
             await asyncio.sleep(wait_s)
