@@ -11,6 +11,10 @@ under their own names.
 
 A sensor cannot be sampled faster than its `min_sample_period_s`: a read sooner than that
 returns the sensor's previous value, as the firmware of a slow ADC would.
+
+The daemon reads the chip every control period for months, so a step and a read touch only the
+slow modes, in two numba kernels, and keep the settled modes' share of each sensor
+(`sim.stepping`, which says why that is exact).
 """
 
 from __future__ import annotations
