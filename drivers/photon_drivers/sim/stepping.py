@@ -6,7 +6,9 @@ numpy calls that was some twenty calls over 1,548-long arrays, a large part of p
 CPU (benchmarks/loop_pass.py). But most modes settle within a period
 (`RCNetwork.advance_modes`): under a constant input a settled mode holds input/λ, and its share
 of each sensor's reading holds too. `SettledShare` keeps that share, so a step and a read touch
-only the slow modes, each in one numba call.
+only the slow modes, each in one numba call. The kernels keep the interpreter (no `nogil`):
+they take microseconds, and a thread that lets go of it in the middle of the control loop's
+pass waits up to a switch interval to have it back while RPC threads are busy.
 
 Exactness is `advance_modes`'s argument: a mode with λ·dt ≥ `SETTLED_RATE_STEPS` ends a step
 at input/λ to the last bit; and input/λ is where a step under that input leaves it, however
@@ -53,7 +55,7 @@ class SettledShare:
         return modal_input is self.modal_input and dt_s < self.longest_s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def advance_slow(
     modes: FloatArray, modal_input: FloatArray, rates_per_s: FloatArray, dt_s: float, slow: int
 ) -> None:
@@ -67,7 +69,7 @@ def advance_slow(
         )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def read_sensors_c(
     slow_readout: FloatArray,
     modes: FloatArray,
