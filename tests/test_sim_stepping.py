@@ -1,8 +1,8 @@
 """The simulated chip stepped and read through its settled share is the chip stepped whole.
 
 `photon_drivers.sim.stepping` steps and reads only the slow modes and keeps the settled ones'
-share; here a chip driven through powers, jittered and odd steps, a room step, a drift and a
-change of plant is held, at every step, to the same physics done the plain way: every mode by
+share; here a chip driven through powers, jittered and odd steps, a room step and a change of
+plant is held, at every step, to the same physics done the plain way: every mode by
 `RCNetwork.advance_modes`, every sensor through the whole readout.
 """
 
@@ -32,6 +32,10 @@ def test_a_chip_stepped_by_its_slow_modes_is_the_chip_stepped_whole() -> None:
             sim.set_heater_powers(dict(zip(heater_ids, powers_mw.tolist(), strict=True)))
         if k == 600:
             sim.step_ambient(1.5)
+        if k == 1000:  # another plant: its own modes, rates and readout
+            sim.degrade_cooling(1.5)
+            reference = sim._plant.network.to_modes(plant.network.from_modes(reference))
+            plant = sim._plant
         # Loop periods with jitter, and the odd short, long and empty step.
         dt_s = float(rng.choice([0.01 + rng.uniform(0.0, 2e-4), 0.001, 0.0, 0.4, 0.003]))
         clock.advance(dt_s)
@@ -103,3 +107,20 @@ def test_the_kernels_step_and_read_as_numpy_does() -> None:
     np.testing.assert_array_equal(last_read_s, [1.0, 1.0, 1.0, 0.995])
     np.testing.assert_allclose(last_read_c, expected_c, atol=1e-12)
     assert read_c is not last_read_c
+
+
+def test_a_read_right_after_a_change_of_plant_reads_the_new_plant() -> None:
+    # No step between the change and the read: the share kept belongs to the old plant.
+    profile = load_profile()
+    clock = ManualClock()
+    sim = SimulatedChipDriver(profile, clock, seed=3, noise_scale=0.0)
+    sim.set_heater_powers({h.id: h.max_power_mw for h in profile.heaters})
+    for _ in range(100):  # a loop's steps, with no read (a read now would be held below)
+        clock.advance(0.01)
+        sim.ambient_c()
+    sim.degrade_cooling(2.0)  # a change of plant with no step after it
+    read_c = np.array(sim.read_sensors().temperature_c)
+    plant = sim._plant
+    true_c = profile.ambient_c + plant.sensor_from_modes @ sim._modes
+    resolution_c = np.array([s.resolution_c for s in profile.sensors])
+    assert np.all(np.abs(read_c - true_c) <= resolution_c / 2 + 1e-9)

@@ -304,7 +304,6 @@ class SimulatedChipDriver(Driver):
         self._plant = _modal_plant(self._profile, self._plant_mismatch, factor)
         self._modes = self._plant.network.to_modes(rise_k)
         self._settled = None  # another plant: other modes, other rates
-        self._modal_offset_c = math.nan  # and another room input: built anew at the next step
         self._faults.cooling_factor = factor
         self._heater_input_changed()
 
