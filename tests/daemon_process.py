@@ -15,6 +15,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from photon_sdk import TaskGraph
+
 # Device seconds per wall second: tests play the chip faster than real time.
 TEST_TIME_SCALE = 10.0
 
@@ -102,6 +104,14 @@ def _wait_serving(daemon: RunningDaemon, timeout_s: float = 240.0) -> None:
         time.sleep(0.05)
     daemon.stop()
     raise AssertionError(f"photond did not report SERVING within {timeout_s} s:\n{daemon.log()}")
+
+
+def holding_graph() -> TaskGraph:
+    """One task that holds a heater for 10 device minutes: a job still running (or, behind
+    another, queued) when the test stops, signals or restarts the daemon."""
+    graph = TaskGraph()
+    graph.add_task("hold", duration_s=600.0, heater_power_mw={"h00": 10.0})
+    return graph
 
 
 def cleanup(daemon: RunningDaemon) -> None:

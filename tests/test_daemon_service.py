@@ -26,7 +26,7 @@ from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon_process import RunningDaemon, cleanup, start_daemon
+from daemon_process import RunningDaemon, cleanup, holding_graph, start_daemon
 from photon.v1 import device_pb2, job_pb2, job_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
 from photon_drivers.profile import load_profile
 from photon_sdk import (
@@ -395,8 +395,7 @@ def test_a_second_daemon_on_a_live_socket_refuses_and_leaves_it_alone(
 def test_sighup_and_sigusr1_keep_photond_running_and_sigusr2_parks_it_and_fails_the_job() -> None:
     running = start_daemon()
     try:
-        graph = TaskGraph()
-        graph.add_task("hold", duration_s=600.0, heater_power_mw={"h00": 10.0})
+        graph = holding_graph()
         with Client(running.target) as client:
             job = client.submit_job(graph)
             events = client.watch_job(job.id)

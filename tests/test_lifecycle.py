@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 import pytest
 
-from daemon_process import cleanup, start_daemon
+from daemon_process import cleanup, holding_graph, start_daemon
 from photon.v1 import job_pb2, job_pb2_grpc, telemetry_pb2, telemetry_pb2_grpc
-from photon_sdk import Client, JobState, TaskGraph
+from photon_sdk import Client, JobState
 from photond.service.lifecycle import stop_signals
 
 
@@ -28,8 +28,7 @@ def test_sigalrm_parks_the_device_and_fails_the_running_job() -> None:
     # SIGALRM's default action would end the process with the heater on.
     running = start_daemon()
     try:
-        graph = TaskGraph()
-        graph.add_task("hold", duration_s=600.0, heater_power_mw={"h00": 10.0})
+        graph = holding_graph()
         with Client(running.target) as client:
             job = client.submit_job(graph)
             next(e for e in client.watch_job(job.id) if e.kind == "task_started")
@@ -54,8 +53,7 @@ def test_a_stop_ends_open_streams_at_once_saying_why() -> None:
     # grace for calls in flight, each stop would wait it out and end them without a reason.
     running = start_daemon()
     try:
-        graph = TaskGraph()
-        graph.add_task("hold", duration_s=600.0, heater_power_mw={"h00": 10.0})
+        graph = holding_graph()
         with Client(running.target) as client:
             first = client.submit_job(graph)
             queued = client.submit_job(graph)
