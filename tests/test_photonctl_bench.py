@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def _bench(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
 def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Three studies through photonctl: A to a file, B to stdout, C small and seeded twice."""
     folder = tmp_path_factory.mktemp("bench")
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"photond log level before": logging.getLogger("photond").level}
     for name, args in (
         ("A", ["--workloads", "synthetic,resnet50", "--scenarios", "none", "--tasks", "80",
                "--layers", "1", "--rounds", "1", "--json", str(folder / "a.json")]),
@@ -63,7 +64,14 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         out[name] = {"code": code, "out": stdout.getvalue(), "err": stderr.getvalue()}
     out["A"]["result"] = _strict((folder / "a.json").read_text())
     out["B"]["result"] = _strict(out["B"]["out"])
+    out["photond log level after"] = logging.getLogger("photond").level
     return out
+
+
+def test_the_study_quiets_photonds_log_for_itself_only(studies: dict[str, Any]) -> None:
+    # The loop's trips and re-plans would flood the study's progress; but a caller running the
+    # command in its own process (a test, a notebook) keeps its logging as it was.
+    assert studies["photond log level after"] == studies["photond log level before"]
 
 
 def _plans(result: dict[str, Any], workload: str, kind: str = "photond") -> list[dict[str, Any]]:

@@ -105,10 +105,16 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str], out: TextIO, err: T
             print(f"photonctl: bench: --json: cannot write {args.json} (no writable folder "
                   f"{folder})", file=err)  # fmt: skip
             return 2
-    # The loop logs every trip and re-plan; the tables count them.
-    logging.getLogger("photond").setLevel(logging.ERROR)
+    # The loop logs every trip and re-plan; the tables count them. Quiet for the study only:
+    # the command also runs in a caller's process (tests, a notebook), whose logging it leaves.
+    photond_log = logging.getLogger("photond")
+    level = photond_log.level
+    photond_log.setLevel(logging.ERROR)
     command = shlex.join(["photonctl", *argv])
-    result = study.run_study(config, lambda line: print(line, file=err, flush=True), command)
+    try:
+        result = study.run_study(config, lambda line: print(line, file=err, flush=True), command)
+    finally:
+        photond_log.setLevel(level)
     if args.json == "-":
         print(study.to_json(result, strict=True), file=out)
         return 0
