@@ -268,7 +268,14 @@ def subscribers(daemon: RunningDaemon) -> float:
 def test_a_stalled_subscriber_is_closed_and_a_reading_one_is_not(daemon: RunningDaemon) -> None:
     errors: list[BaseException] = []
     fast_frames: list[TelemetryFrame] = []
-    with grpc.insecure_channel(daemon.target) as slow_channel, Client(daemon.target) as fast_client:
+    # The slow reader's transport keeps its flow-control window at the default (no BDP probe):
+    # with the probe, grpc grows the window while round trips are long, as on a loaded machine,
+    # and the connection then buffers tens of seconds of frames before the daemon's writes wait.
+    no_growth = [("grpc.http2.bdp_probe", 0)]
+    with (
+        grpc.insecure_channel(daemon.target, options=no_growth) as slow_channel,
+        Client(daemon.target) as fast_client,
+    ):
         # The slow reader is a bare call with a deadline: were nothing to close it, the test
         # fails with DEADLINE_EXCEEDED instead of waiting for ever.
         slow = telemetry_pb2_grpc.TelemetryServiceStub(slow_channel).Subscribe(

@@ -44,8 +44,11 @@ def test_a_listed_token_is_its_identity_anywhere() -> None:
     assert identify("unix:", {}, md) == Identity("token:alice", Role.OPERATOR)
 
 
+# Named ids: the bare token is new each run, and parallel workers must collect the same tests.
 @pytest.mark.parametrize(
-    "value", ["Bearer pt_unknown-token-xxxxxxxx", "Basic abc", "Bearer ", TOKEN]
+    "value",
+    ["Bearer pt_unknown-token-xxxxxxxx", "Basic abc", "Bearer ", TOKEN],
+    ids=["unknown token", "basic scheme", "empty bearer", "token without scheme"],
 )
 def test_bad_authorization_is_unauthenticated(value: str) -> None:
     with pytest.raises(Refused) as refused:
