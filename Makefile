@@ -27,8 +27,11 @@ typecheck: $(STAMP)
 
 # Tests compile numba's kernels into the checkout (photond.kernel_cache), not a warm cache in
 # the home directory: a run from a fresh clone pays the cold compile a fresh machine would.
+# Two workers (pytest-xdist), a test module each at a time (its daemon fixture is per module);
+# TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= 2
 pytest: $(STAMP)
-	NUMBA_CACHE_DIR=$(CURDIR)/.cache/numba $(BIN)/pytest -q
+	NUMBA_CACHE_DIR=$(CURDIR)/.cache/numba $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
