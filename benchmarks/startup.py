@@ -50,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,10 @@ from photon_sdk import Client, JobState, PhotonError, TaskGraph
 from photond.memory import process_memory, resident_by_mapping
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+# The daemon's control period, passed to it (photond's default): the paced floor beside the
+# idle figure wakes at the same rate. (Not read from photond.config: that imports numba, and
+# this process must not map LLVM beside the daemon; see photond.memory.)
+CONTROL_PERIOD_S = 0.01
 BENCHMARKS = Path(__file__).resolve().parent
 
 
@@ -132,6 +137,7 @@ def start(
             # The endpoint stays on, as `make run` has it, on a free port: the default one is
             # fixed, and another photond on the machine would hold it.
             *("--metrics-listen", "127.0.0.1:0"),
+            *("--control-period-s", str(CONTROL_PERIOD_S)),
             *extra,
         ],
         stdout=log,
@@ -161,11 +167,41 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(60)
 
 
+def paced_floor_percent(seconds: float, period_s: float) -> float:
+    """CPU % of one core that a thread of this process uses waking every `period_s` for
+    `seconds` and doing nothing else: what the host charges a Python thread merely for waking
+    at the control loop's rate (its wait is the loop's, `threading.Event.wait` to the next tick).
+
+    On a virtual machine that deschedules an idle vCPU, caches and TLB entries are cold after
+    every wait, and the host, not photond, sets this. On 2026-12-06 here it was 0.7-0.9 %, and a
+    fixed 24-37 µs of work cost 2-3 times as much done after each 10 ms wait as done back to
+    back (stop 34's note). Measured beside the daemon, in the same seconds, it says what the
+    idle figure is made of on the machine the benchmark ran on.
+    """
+    used: list[float] = []
+
+    def tick() -> None:
+        wake = threading.Event()
+        start_cpu_s, start_s = time.thread_time(), time.monotonic()
+        due_s = start_s
+        while (now_s := time.monotonic()) < start_s + seconds:
+            due_s += period_s
+            wake.wait(max(0.0, due_s - now_s))
+        used.append(time.thread_time() - start_cpu_s)
+
+    thread = threading.Thread(target=tick, name="paced floor")
+    t0 = time.perf_counter()
+    thread.start()
+    thread.join()
+    return 100.0 * used[0] / (time.perf_counter() - t0)
+
+
 def snapshot(process: subprocess.Popen[bytes], idle_s: float) -> dict[str, Any]:
-    """CPU % of one core over `idle_s` seconds of the process tree, then each process's memory."""
+    """CPU % of one core over `idle_s` seconds of the process tree (and, in the same seconds,
+    `paced_floor_percent`), then each process's memory."""
     pids = [process.pid, *children(process.pid)]
     before, t0 = cpu_s(pids), time.perf_counter()
-    time.sleep(idle_s)
+    floor_percent = paced_floor_percent(idle_s, CONTROL_PERIOD_S)
     after = cpu_s(pids)
     # Over the processes there at both ends (a worker may exit meanwhile, taking its count).
     used_s = sum(after[pid] - before[pid] for pid in after if pid in before)
@@ -185,6 +221,7 @@ def snapshot(process: subprocess.Popen[bytes], idle_s: float) -> dict[str, Any]:
             )
     return {
         "cpu_percent": cpu_percent,
+        "paced_floor_percent": floor_percent,
         "processes": processes,
         "rss_mb": sum(p["rss_mb"] for p in processes),
         "pss_mb": sum(p["pss_mb"] for p in processes),
@@ -343,6 +380,7 @@ def main() -> None:
         figures["workers exit after s"] = wait_for_worker_exit(process, exit_wait_s)
         moments["idle"] = snapshot(process, args.idle_s)
         figures["idle CPU % of a core"] = moments["idle"]["cpu_percent"]
+        figures["host: bare thread at loop rate, % core"] = moments["idle"]["paced_floor_percent"]
         figures["idle RSS MB (summed)"] = moments["idle"]["rss_mb"]
         figures["idle PSS MB (summed)"] = moments["idle"]["pss_mb"]
         figures["plan, workers exited s"] = one_task_plan_s(target)
