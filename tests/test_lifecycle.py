@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -58,11 +59,22 @@ def test_a_stop_ends_open_streams_at_once_saying_why() -> None:
             first = client.submit_job(graph)
             queued = client.submit_job(graph)
             next(e for e in client.watch_job(first.id) if e.kind == "task_started")
+        client_done = threading.Event()
+
+        def polls() -> Iterator[telemetry_pb2.PollRequest]:
+            # One subscription, then nothing: a poller between its polls, its stream open.
+            yield telemetry_pb2.PollRequest(
+                subscribe=telemetry_pb2.SubscribeRequest(device_id="sim0")
+            )
+            client_done.wait(60)
+
         with grpc.insecure_channel(running.target) as channel:
+            telemetry = telemetry_pb2_grpc.TelemetryServiceStub(channel)
             streams: dict[str, Any] = {
-                "telemetry": telemetry_pb2_grpc.TelemetryServiceStub(channel).Subscribe(
+                "telemetry": telemetry.Subscribe(
                     telemetry_pb2.SubscribeRequest(device_id="sim0"), timeout=60
                 ),
+                "poll": telemetry.Poll(polls(), timeout=60),
                 "watch": job_pb2_grpc.JobServiceStub(channel).WatchJob(
                     job_pb2.WatchJobRequest(job_id=queued.id), timeout=60
                 ),
@@ -79,10 +91,11 @@ def test_a_stop_ends_open_streams_at_once_saying_why() -> None:
             readers = [threading.Thread(target=read, args=(name,)) for name in streams]
             for reader in readers:
                 reader.start()
-            time.sleep(0.5)  # both streams open
+            time.sleep(0.5)  # the streams open
             running.process.send_signal(signal.SIGTERM)
             for reader in readers:
                 reader.join(60)
+            client_done.set()
         assert running.process.wait(60) == 0
         for name in streams:
             assert ended[name].code() == grpc.StatusCode.UNAVAILABLE, name

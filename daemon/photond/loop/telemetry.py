@@ -77,6 +77,10 @@ class TelemetryHub:
         # What closed subscriptions had dropped and coalesced: the totals (metrics) go on.
         self._closed_dropped_frames = 0
         self._closed_coalesced_samples = 0
+        # Why every stream ended (`close_all`), and the event a Poll stream, which holds no
+        # subscription between its polls, waits on beside the client's next poll.
+        self.closed_reason = ""
+        self.closing = asyncio.Event()
 
     # -- the device loop's thread ---------------------------------------------------------------
 
@@ -127,6 +131,8 @@ class TelemetryHub:
         """End every stream now, saying `reason` (the daemon stops: a stream never ends by
         itself, and the server's grace for calls in flight would otherwise wait for it).
         Call from the event loop."""
+        self.closed_reason = reason
+        self.closing.set()
         for subscription in list(self._subscriptions):
             subscription.closed = reason
             subscription.event.set()

@@ -49,6 +49,7 @@ from photond.rpc.status import (
 from photond.rpc.telemetry_stream import (
     SYNC_BYTES,
     check_subscription,
+    next_poll,
     selection_of,
     snapshot_bytes,
     stream_updates,
@@ -538,7 +539,8 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
     async def _poll(
         self, request_iterator: AsyncIterator[telemetry_pb2.PollRequest], context: Any
     ) -> None:
-        first = await anext(aiter(request_iterator), None)
+        requests = aiter(request_iterator)
+        first = await anext(requests, None)
         if first is None:
             return
         _refuse_undecodable("Poll", first)
@@ -554,7 +556,7 @@ class TelemetryService(telemetry_pb2_grpc.TelemetryServiceServicer):
         if snapshot is not None and not checked.updates_only:
             await telemetry_write(context, snapshot, stall_s)
         await telemetry_write(context, SYNC_BYTES, stall_s)
-        async for message in request_iterator:
+        while (message := await next_poll(requests, hub)) is not None:
             _refuse_undecodable("Poll", message)
             if message.WhichOneof("kind") != "poll":
                 raise invalid_argument("subscribe", "only the first message subscribes; send polls")

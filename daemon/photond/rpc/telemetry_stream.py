@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import grpc
 from photon.v1 import telemetry_pb2
 from photond.loop.frame import Frame
 from photond.loop.subscription import ON_CHANGE, SAMPLE, Pending, Subscription, SubscriptionSpec
+from photond.loop.telemetry import TelemetryHub
 from photond.rpc.devices import ManagedDevice
 from photond.rpc.status import RequestError, invalid_argument, quoted, unavailable
 from photond.wire import batch_item, frame_bytes, live_frame_to_proto, update_bytes
@@ -176,6 +178,29 @@ def _encoded(pending: Pending, selection: tuple[int, ...] | None) -> bytes:
         return frame_bytes(pending.frame, selection)
     message = live_frame_to_proto(pending.frame, selection, pending.positions, pending.readings)
     return batch_item(message.SerializeToString())
+
+
+async def next_poll(
+    requests: AsyncIterator[telemetry_pb2.PollRequest], hub: TelemetryHub
+) -> telemetry_pb2.PollRequest | None:
+    """The Poll client's next message (None once it has closed its side), or UNAVAILABLE saying
+    why as soon as the daemon stops: between its polls a Poll stream holds no subscription for
+    `TelemetryHub.close_all` to end, and would otherwise wait out the server's grace."""
+    if hub.closed_reason:
+        raise unavailable(hub.closed_reason)
+    reading = asyncio.ensure_future(anext(requests, None))
+    closing = asyncio.ensure_future(hub.closing.wait())
+    try:
+        await asyncio.wait((reading, closing), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # the call itself cancelled: leave no read behind
+        reading.cancel()
+        raise
+    finally:
+        closing.cancel()
+    if not reading.done():
+        reading.cancel()
+        raise unavailable(hub.closed_reason)
+    return reading.result()
 
 
 async def stream_updates(
