@@ -168,32 +168,23 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def paced_floor_percent(seconds: float, period_s: float) -> float:
-    """CPU % of one core that a thread of this process uses waking every `period_s` for
-    `seconds` and doing nothing else: what the host charges a Python thread merely for waking
-    at the control loop's rate (its wait is the loop's, `threading.Event.wait` to the next tick).
+    """CPU % of one core that this thread uses waking every `period_s` for `seconds` and doing
+    nothing else: what the host charges a Python thread merely for waking at the control loop's
+    rate (its wait is the loop's, `threading.Event.wait` to the next tick).
 
     On a virtual machine that deschedules an idle vCPU, caches and TLB entries are cold after
-    every wait, and the host, not photond, sets this. On 2026-12-06 here it was 0.7-0.9 %, and a
-    fixed 24-37 µs of work cost 2-3 times as much done after each 10 ms wait as done back to
-    back (stop 34's note). Measured beside the daemon, in the same seconds, it says what the
-    idle figure is made of on the machine the benchmark ran on.
+    every wait, and the host, not photond, sets this. On 2026-12-06 here it went from 0.6-1.0 %
+    in the morning to 0.3-0.5 % later, and the daemon's idle figure with it (stop 34's note).
+    Measured beside the daemon, in the same seconds, it says what the idle figure is made of on
+    the machine the benchmark ran on.
     """
-    used: list[float] = []
-
-    def tick() -> None:
-        wake = threading.Event()
-        start_cpu_s, start_s = time.thread_time(), time.monotonic()
-        due_s = start_s
-        while (now_s := time.monotonic()) < start_s + seconds:
-            due_s += period_s
-            wake.wait(max(0.0, due_s - now_s))
-        used.append(time.thread_time() - start_cpu_s)
-
-    thread = threading.Thread(target=tick, name="paced floor")
-    t0 = time.perf_counter()
-    thread.start()
-    thread.join()
-    return 100.0 * used[0] / (time.perf_counter() - t0)
+    wake = threading.Event()
+    start_cpu_s, start_s = time.thread_time(), time.monotonic()
+    due_s = start_s
+    while (now_s := time.monotonic()) < start_s + seconds:
+        due_s += period_s
+        wake.wait(max(0.0, due_s - now_s))
+    return 100.0 * (time.thread_time() - start_cpu_s) / (time.monotonic() - start_s)
 
 
 def snapshot(process: subprocess.Popen[bytes], idle_s: float) -> dict[str, Any]:
