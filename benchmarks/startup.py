@@ -174,7 +174,7 @@ def paced_floor_percent(seconds: float, period_s: float) -> float:
 
     On a virtual machine that deschedules an idle vCPU, caches and TLB entries are cold after
     every wait, and the host, not photond, sets this. On 2026-12-06 here it went from 0.6-1.0 %
-    in the morning to 0.3-0.5 % later, and the daemon's idle figure with it (stop 34's note).
+    in the morning to 0.3-0.6 % later, and the daemon's idle figure with it (stop 34's note).
     Measured beside the daemon, in the same seconds, it says what the idle figure is made of on
     the machine the benchmark ran on.
     """
